@@ -1,0 +1,113 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CustomerDeletionPolicy says what happens to the Stripe customer when the
+// StripeCustomer is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type CustomerDeletionPolicy string
+
+const (
+	// CustomerDeletionPolicyDelete deletes the customer in Stripe.
+	CustomerDeletionPolicyDelete CustomerDeletionPolicy = "Delete"
+	// CustomerDeletionPolicyOrphan leaves the customer in Stripe.
+	CustomerDeletionPolicyOrphan CustomerDeletionPolicy = "Orphan"
+)
+
+// StripeCustomerSpec is the desired state of a Stripe customer.
+type StripeCustomerSpec struct {
+	// email is the customer's email address.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+$`
+	Email string `json:"email,omitempty"`
+
+	// name is the customer's full name or business name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="name must not contain a card number"
+	Name string `json:"name,omitempty"`
+
+	// description is an arbitrary description shown in the Stripe Dashboard.
+	// +optional
+	// +kubebuilder:validation:MaxLength=350
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="description must not contain a card number"
+	Description string `json:"description,omitempty"`
+
+	// metadata is copied to the Stripe customer's metadata.
+	// +optional
+	Metadata Metadata `json:"metadata,omitempty"`
+
+	// defaultPaymentMethod is the ID of a Stripe PaymentMethod (pm_...) used
+	// for the customer's invoices. It is attached to the customer when needed.
+	// Card numbers and other card data are never accepted here: collect them
+	// with Stripe Elements or Checkout and reference the resulting ID.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="defaultPaymentMethod must be a PaymentMethod ID such as pm_card_visa, never a card number"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^pm_[A-Za-z0-9_]+$')",message="defaultPaymentMethod must be a PaymentMethod ID starting with pm_"
+	DefaultPaymentMethod string `json:"defaultPaymentMethod,omitempty"`
+
+	// deletionPolicy says what happens in Stripe when this resource is
+	// deleted: Delete deletes the customer, Orphan leaves it.
+	// +optional
+	// +kubebuilder:default=Delete
+	DeletionPolicy CustomerDeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// managementPolicy is Manage (the operator writes to Stripe) or Observe
+	// (it only reads and reports).
+	// +optional
+	// +kubebuilder:default=Manage
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// customerID adopts an existing Stripe customer (cus_...) instead of
+	// creating one. It cannot be changed once set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^cus_[A-Za-z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="customerID is immutable"
+	CustomerID string `json:"customerID,omitempty"`
+}
+
+// StripeCustomerStatus is the observed state of a Stripe customer.
+type StripeCustomerStatus struct {
+	// customerID is the ID of the Stripe customer (cus_...).
+	// +optional
+	CustomerID string `json:"customerID,omitempty"`
+
+	CommonStatus `json:",inline"`
+}
+
+// StripeCustomer is a Stripe customer declared as a Kubernetes resource.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=scus,categories=stripe
+// +kubebuilder:printcolumn:name="Email",type=string,JSONPath=`.spec.email`
+// +kubebuilder:printcolumn:name="Customer-ID",type=string,JSONPath=`.status.customerID`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type StripeCustomer struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state of the customer.
+	// +required
+	Spec StripeCustomerSpec `json:"spec"`
+	// status is the observed state of the customer.
+	// +optional
+	Status StripeCustomerStatus `json:"status,omitempty"`
+}
+
+// StripeCustomerList is a list of StripeCustomer.
+// +kubebuilder:object:root=true
+type StripeCustomerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []StripeCustomer `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&StripeCustomer{}, &StripeCustomerList{})
+}

@@ -1,0 +1,166 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PlanDeletionPolicy says what happens to the Stripe product and price when
+// the StripePlan is deleted.
+// +kubebuilder:validation:Enum=Archive;Orphan
+type PlanDeletionPolicy string
+
+const (
+	// PlanDeletionPolicyArchive archives the price and the product
+	// (active=false); Stripe keeps them for existing subscriptions and
+	// invoices.
+	PlanDeletionPolicyArchive PlanDeletionPolicy = "Archive"
+	// PlanDeletionPolicyOrphan leaves the product and price as they are.
+	PlanDeletionPolicyOrphan PlanDeletionPolicy = "Orphan"
+)
+
+// RecurringInterval is the billing period unit of a recurring price.
+// +kubebuilder:validation:Enum=day;week;month;year
+type RecurringInterval string
+
+// ProductSpec is the Stripe product of a plan.
+type ProductSpec struct {
+	// name is the product's name, shown to customers on invoices.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=250
+	Name string `json:"name"`
+
+	// description is the product's description.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1000
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="description must not contain a card number"
+	Description string `json:"description,omitempty"`
+
+	// metadata is copied to the Stripe product's and price's metadata.
+	// +optional
+	Metadata Metadata `json:"metadata,omitempty"`
+}
+
+// PriceSpec is the recurring price of a plan. Stripe prices are immutable:
+// a change of currency, unitAmount, interval or intervalCount creates a new
+// price and archives the old one.
+type PriceSpec struct {
+	// currency is the three-letter ISO 4217 code, lowercase (usd, eur).
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-z]{3}$`
+	Currency string `json:"currency"`
+
+	// unitAmount is the price per unit in the currency's minor unit (cents
+	// for usd); 0 makes a free price.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=99999999
+	UnitAmount int64 `json:"unitAmount"`
+
+	// interval is the billing period unit: day, week, month or year.
+	// +required
+	Interval RecurringInterval `json:"interval"`
+
+	// intervalCount is the number of intervals between billings (3 with
+	// interval month bills quarterly).
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=365
+	IntervalCount int64 `json:"intervalCount,omitempty"`
+
+	// lookupKey is a key to find the plan's current price in Stripe; it moves
+	// to each new price.
+	// +optional
+	// +kubebuilder:validation:MaxLength=200
+	LookupKey string `json:"lookupKey,omitempty"`
+}
+
+// StripePlanSpec is the desired state of a Stripe product with one
+// recurring price.
+// +kubebuilder:validation:XValidation:rule="!has(self.price.intervalCount) || (self.price.interval == 'day' && self.price.intervalCount <= 365) || (self.price.interval == 'week' && self.price.intervalCount <= 52) || (self.price.interval == 'month' && self.price.intervalCount <= 12) || (self.price.interval == 'year' && self.price.intervalCount <= 1)",message="price.intervalCount must make a billing period of at most one year",fieldPath=".price.intervalCount"
+type StripePlanSpec struct {
+	// product is the Stripe product.
+	// +required
+	Product ProductSpec `json:"product"`
+
+	// price is the product's recurring price.
+	// +required
+	Price PriceSpec `json:"price"`
+
+	// deletionPolicy says what happens in Stripe when this resource is
+	// deleted: Archive archives the price and product, Orphan leaves them.
+	// +optional
+	// +kubebuilder:default=Archive
+	DeletionPolicy PlanDeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// managementPolicy is Manage (the operator writes to Stripe) or Observe
+	// (it only reads and reports).
+	// +optional
+	// +kubebuilder:default=Manage
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// productID adopts an existing Stripe product (prod_...) instead of
+	// creating one; an active price on it that matches price is adopted too.
+	// It cannot be changed once set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^prod_[A-Za-z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="productID is immutable"
+	ProductID string `json:"productID,omitempty"`
+}
+
+// StripePlanStatus is the observed state of a plan.
+type StripePlanStatus struct {
+	// productID is the ID of the Stripe product (prod_...).
+	// +optional
+	ProductID string `json:"productID,omitempty"`
+
+	// priceID is the ID of the plan's current Stripe price (price_...).
+	// Subscriptions that reference the plan follow it.
+	// +optional
+	PriceID string `json:"priceID,omitempty"`
+
+	// previousPriceIDs are the plan's earlier prices, oldest first; each was
+	// archived when the price changed.
+	// +optional
+	// +listType=atomic
+	PreviousPriceIDs []string `json:"previousPriceIDs,omitempty"`
+
+	CommonStatus `json:",inline"`
+}
+
+// StripePlan is a Stripe product with one recurring price, declared as a
+// Kubernetes resource.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=splan,categories=stripe
+// +kubebuilder:printcolumn:name="Amount",type=integer,JSONPath=`.spec.price.unitAmount`
+// +kubebuilder:printcolumn:name="Currency",type=string,JSONPath=`.spec.price.currency`
+// +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.price.interval`
+// +kubebuilder:printcolumn:name="Price-ID",type=string,JSONPath=`.status.priceID`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type StripePlan struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state of the plan.
+	// +required
+	Spec StripePlanSpec `json:"spec"`
+	// status is the observed state of the plan.
+	// +optional
+	Status StripePlanStatus `json:"status,omitempty"`
+}
+
+// StripePlanList is a list of StripePlan.
+// +kubebuilder:object:root=true
+type StripePlanList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []StripePlan `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&StripePlan{}, &StripePlanList{})
+}

@@ -1,0 +1,332 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SubscriptionDeletionPolicy says what happens to the Stripe subscription
+// when the StripeSubscription is deleted.
+// +kubebuilder:validation:Enum=Cancel;CancelAtPeriodEnd;Orphan
+type SubscriptionDeletionPolicy string
+
+const (
+	// SubscriptionDeletionPolicyCancel cancels the subscription now, invoicing
+	// usage still owed.
+	SubscriptionDeletionPolicyCancel SubscriptionDeletionPolicy = "Cancel"
+	// SubscriptionDeletionPolicyCancelAtPeriodEnd sets cancel_at_period_end
+	// and lets the resource go; Stripe ends the subscription at period end.
+	SubscriptionDeletionPolicyCancelAtPeriodEnd SubscriptionDeletionPolicy = "CancelAtPeriodEnd"
+	// SubscriptionDeletionPolicyOrphan leaves the subscription in Stripe.
+	SubscriptionDeletionPolicyOrphan SubscriptionDeletionPolicy = "Orphan"
+)
+
+// ProrationBehavior is Stripe's proration_behavior.
+// +kubebuilder:validation:Enum=create_prorations;none;always_invoice
+type ProrationBehavior string
+
+// CollectionMethod is Stripe's collection_method.
+// +kubebuilder:validation:Enum=charge_automatically;send_invoice
+type CollectionMethod string
+
+// PaymentBehavior is Stripe's payment_behavior on create and update.
+// +kubebuilder:validation:Enum=default_incomplete;allow_incomplete;error_if_incomplete
+type PaymentBehavior string
+
+// Stripe values of the enums above.
+const (
+	ProrationBehaviorCreateProrations ProrationBehavior = "create_prorations"
+	ProrationBehaviorNone             ProrationBehavior = "none"
+	ProrationBehaviorAlwaysInvoice    ProrationBehavior = "always_invoice"
+
+	CollectionMethodChargeAutomatically CollectionMethod = "charge_automatically"
+	CollectionMethodSendInvoice         CollectionMethod = "send_invoice"
+
+	PaymentBehaviorDefaultIncomplete PaymentBehavior = "default_incomplete"
+	PaymentBehaviorAllowIncomplete   PaymentBehavior = "allow_incomplete"
+	PaymentBehaviorErrorIfIncomplete PaymentBehavior = "error_if_incomplete"
+)
+
+// SubscriptionItem is one line of a subscription: a plan or a price and a
+// quantity.
+// +kubebuilder:validation:XValidation:rule="has(self.planRef) != has(self.priceID)",message="each item needs exactly one of planRef or priceID"
+type SubscriptionItem struct {
+	// planRef names a StripePlan in the same namespace; the item follows the
+	// plan's current price.
+	// +optional
+	PlanRef *LocalObjectReference `json:"planRef,omitempty"`
+
+	// priceID pins a Stripe price (price_...) directly.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^price_[A-Za-z0-9]+$`
+	PriceID string `json:"priceID,omitempty"`
+
+	// quantity is the number of units billed for this item.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	Quantity int64 `json:"quantity,omitempty"`
+}
+
+// PauseCollectionBehavior is what Stripe does with invoices while collection
+// is paused.
+// +kubebuilder:validation:Enum=keep_as_draft;mark_uncollectible;void
+type PauseCollectionBehavior string
+
+// PauseCollection pauses payment collection.
+type PauseCollection struct {
+	// behavior is what happens to invoices created while paused:
+	// keep_as_draft, mark_uncollectible or void.
+	// +required
+	Behavior PauseCollectionBehavior `json:"behavior"`
+}
+
+// StripeSubscriptionSpec is the desired state of a Stripe subscription.
+// +kubebuilder:validation:XValidation:rule="has(self.customerRef) != has(self.customerID)",message="exactly one of customerRef or customerID must be set"
+// +kubebuilder:validation:XValidation:rule="!has(self.collectionMethod) || self.collectionMethod != 'send_invoice' || has(self.daysUntilDue)",message="daysUntilDue is required when collectionMethod is send_invoice",fieldPath=".daysUntilDue"
+// +kubebuilder:validation:XValidation:rule="!has(self.daysUntilDue) || (has(self.collectionMethod) && self.collectionMethod == 'send_invoice')",message="daysUntilDue is only allowed when collectionMethod is send_invoice",fieldPath=".daysUntilDue"
+type StripeSubscriptionSpec struct {
+	// customerRef names a StripeCustomer in the same namespace. Exactly one
+	// of customerRef and customerID is set.
+	// +optional
+	CustomerRef *LocalObjectReference `json:"customerRef,omitempty"`
+
+	// customerID is a Stripe customer ID (cus_...) not managed by a
+	// StripeCustomer. Exactly one of customerRef and customerID is set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^cus_[A-Za-z0-9]+$`
+	CustomerID string `json:"customerID,omitempty"`
+
+	// items are the subscription's lines, 1 to 20.
+	// +required
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	Items []SubscriptionItem `json:"items"`
+
+	// trialPeriodDays starts the subscription with a free trial of this many
+	// days. It applies when the subscription is created.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=730
+	TrialPeriodDays *int64 `json:"trialPeriodDays,omitempty"`
+
+	// cancelAtPeriodEnd cancels the subscription at the end of the current
+	// period; setting it back to false resumes it.
+	// +optional
+	CancelAtPeriodEnd bool `json:"cancelAtPeriodEnd,omitempty"`
+
+	// prorationBehavior is how Stripe prorates item changes:
+	// create_prorations, none or always_invoice.
+	// +optional
+	// +kubebuilder:default=create_prorations
+	ProrationBehavior ProrationBehavior `json:"prorationBehavior,omitempty"`
+
+	// collectionMethod is charge_automatically (the default payment method is
+	// charged) or send_invoice (the customer is emailed an invoice).
+	// +optional
+	// +kubebuilder:default=charge_automatically
+	CollectionMethod CollectionMethod `json:"collectionMethod,omitempty"`
+
+	// daysUntilDue is the number of days a sent invoice is due in; required
+	// with collectionMethod send_invoice.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=365
+	DaysUntilDue *int64 `json:"daysUntilDue,omitempty"`
+
+	// paymentBehavior is Stripe's payment_behavior: default_incomplete,
+	// allow_incomplete or error_if_incomplete.
+	// +optional
+	// +kubebuilder:default=allow_incomplete
+	PaymentBehavior PaymentBehavior `json:"paymentBehavior,omitempty"`
+
+	// pauseCollection, when set, pauses payment collection; removing it
+	// resumes collection.
+	// +optional
+	PauseCollection *PauseCollection `json:"pauseCollection,omitempty"`
+
+	// metadata is copied to the Stripe subscription's metadata.
+	// +optional
+	Metadata Metadata `json:"metadata,omitempty"`
+
+	// deletionPolicy says what happens in Stripe when this resource is
+	// deleted: Cancel, CancelAtPeriodEnd or Orphan.
+	// +optional
+	// +kubebuilder:default=Cancel
+	DeletionPolicy SubscriptionDeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// managementPolicy is Manage (the operator writes to Stripe) or Observe
+	// (it never writes, it only reports).
+	// +optional
+	// +kubebuilder:default=Manage
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// subscriptionID adopts an existing Stripe subscription (sub_...)
+	// instead of creating one. It cannot be changed once set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^sub_[A-Za-z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="subscriptionID is immutable"
+	SubscriptionID string `json:"subscriptionID,omitempty"`
+}
+
+// ObservedItem is a subscription item as Stripe reports it.
+type ObservedItem struct {
+	// itemID is the Stripe subscription item ID (si_...).
+	// +optional
+	ItemID string `json:"itemID,omitempty"`
+	// priceID is the item's Stripe price.
+	// +optional
+	PriceID string `json:"priceID,omitempty"`
+	// quantity is the item's quantity.
+	// +optional
+	Quantity int64 `json:"quantity,omitempty"`
+}
+
+// InvoiceStatus summarises the subscription's latest invoice.
+type InvoiceStatus struct {
+	// id is the Stripe invoice ID (in_...).
+	// +optional
+	ID string `json:"id,omitempty"`
+	// status is draft, open, paid, uncollectible or void.
+	// +optional
+	Status string `json:"status,omitempty"`
+	// amountDue is the amount due in the currency's minor unit.
+	// +optional
+	AmountDue int64 `json:"amountDue,omitempty"`
+	// amountPaid is the amount paid in the currency's minor unit.
+	// +optional
+	AmountPaid int64 `json:"amountPaid,omitempty"`
+	// currency is the invoice's currency.
+	// +optional
+	Currency string `json:"currency,omitempty"`
+	// attemptCount is the number of payment attempts made.
+	// +optional
+	AttemptCount int64 `json:"attemptCount,omitempty"`
+	// nextPaymentAttempt is when Stripe next tries to collect payment.
+	// +optional
+	NextPaymentAttempt *metav1.Time `json:"nextPaymentAttempt,omitempty"`
+	// hostedInvoiceURL is the page where the customer can pay the invoice.
+	// +optional
+	HostedInvoiceURL string `json:"hostedInvoiceURL,omitempty"`
+	// billingReason is why the invoice was created (subscription_create,
+	// subscription_cycle, subscription_update, manual).
+	// +optional
+	BillingReason string `json:"billingReason,omitempty"`
+	// paymentError is the decline or error code of the last failed payment.
+	// +optional
+	PaymentError string `json:"paymentError,omitempty"`
+}
+
+// Amount is an amount of money.
+type Amount struct {
+	// amount is in the currency's minor unit.
+	// +optional
+	Amount int64 `json:"amount"`
+	// currency is the ISO 4217 code, lowercase.
+	// +optional
+	Currency string `json:"currency,omitempty"`
+}
+
+// EventRef identifies a Stripe event.
+type EventRef struct {
+	// id is the Stripe event ID (evt_...).
+	// +optional
+	ID string `json:"id,omitempty"`
+	// type is the event type, such as invoice.paid.
+	// +optional
+	Type string `json:"type,omitempty"`
+	// created is the event's creation time in Unix seconds.
+	// +optional
+	Created int64 `json:"created,omitempty"`
+}
+
+// StripeSubscriptionStatus is the observed state of a subscription.
+type StripeSubscriptionStatus struct {
+	// subscriptionID is the Stripe subscription ID (sub_...).
+	// +optional
+	SubscriptionID string `json:"subscriptionID,omitempty"`
+	// customerID is the resolved Stripe customer ID.
+	// +optional
+	CustomerID string `json:"customerID,omitempty"`
+	// stripeStatus is the subscription's status in Stripe: incomplete,
+	// incomplete_expired, trialing, active, past_due, canceled, unpaid or
+	// paused.
+	// +optional
+	StripeStatus string `json:"stripeStatus,omitempty"`
+	// items are the subscription items Stripe reports.
+	// +optional
+	// +listType=atomic
+	Items []ObservedItem `json:"items,omitempty"`
+	// currentPeriodStart is the start of the current billing period.
+	// +optional
+	CurrentPeriodStart *metav1.Time `json:"currentPeriodStart,omitempty"`
+	// currentPeriodEnd is the end of the current billing period.
+	// +optional
+	CurrentPeriodEnd *metav1.Time `json:"currentPeriodEnd,omitempty"`
+	// cancelAtPeriodEnd is Stripe's cancel_at_period_end.
+	// +optional
+	CancelAtPeriodEnd bool `json:"cancelAtPeriodEnd,omitempty"`
+	// cancelAt is when the subscription will be canceled, if scheduled.
+	// +optional
+	CancelAt *metav1.Time `json:"cancelAt,omitempty"`
+	// canceledAt is when the subscription was canceled.
+	// +optional
+	CanceledAt *metav1.Time `json:"canceledAt,omitempty"`
+	// trialEnd is the end of the trial, if any.
+	// +optional
+	TrialEnd *metav1.Time `json:"trialEnd,omitempty"`
+	// pauseCollection is the active pause_collection behavior, if any.
+	// +optional
+	PauseCollection string `json:"pauseCollection,omitempty"`
+	// latestInvoice summarises the latest invoice.
+	// +optional
+	LatestInvoice *InvoiceStatus `json:"latestInvoice,omitempty"`
+	// expectedAmount is what one full period costs by the declared items:
+	// the sum of price unit amount times quantity.
+	// +optional
+	ExpectedAmount *Amount `json:"expectedAmount,omitempty"`
+	// lastEvent is the newest Stripe event the status reflects.
+	// +optional
+	LastEvent *EventRef `json:"lastEvent,omitempty"`
+
+	CommonStatus `json:",inline"`
+}
+
+// StripeSubscription is a Stripe subscription declared as a Kubernetes
+// resource.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ssub,categories=stripe
+// +kubebuilder:printcolumn:name="Customer",type=string,JSONPath=`.status.customerID`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.stripeStatus`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Drift",type=string,JSONPath=`.status.conditions[?(@.type=="BillingDrift")].status`
+// +kubebuilder:printcolumn:name="Payment",type=string,JSONPath=`.status.conditions[?(@.type=="PaymentFailed")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type StripeSubscription struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state of the subscription.
+	// +required
+	Spec StripeSubscriptionSpec `json:"spec"`
+	// status is the observed state of the subscription.
+	// +optional
+	Status StripeSubscriptionStatus `json:"status,omitempty"`
+}
+
+// StripeSubscriptionList is a list of StripeSubscription.
+// +kubebuilder:object:root=true
+type StripeSubscriptionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []StripeSubscription `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&StripeSubscription{}, &StripeSubscriptionList{})
+}

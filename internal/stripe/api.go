@@ -1,0 +1,280 @@
+// Package stripe is the operator's only door to Stripe and the only package
+// (with its test-mode fake) that imports stripe-go. Reconcilers and the
+// webhook server depend on the narrow interfaces below, never on stripe-go
+// types.
+//
+// Every write (POST/DELETE) carries a deterministic idempotency key derived
+// from the owning Kubernetes object, the action and the request parameters
+// (see IdempotencyKey), so a retry of the same intent can never create a
+// second object or apply a change twice.
+package stripe
+
+import (
+	"context"
+	"time"
+)
+
+// Owner identifies the Kubernetes object on whose behalf a call is made. Its
+// UID seeds idempotency keys and is written into the Stripe object's
+// metadata (stripe-operator.io/uid, /namespace, /name).
+type Owner struct {
+	Namespace string
+	Name      string
+	UID       string
+}
+
+// Customer is the part of a Stripe customer the operator reads.
+type Customer struct {
+	ID                   string
+	Email                string
+	Name                 string
+	Description          string
+	DefaultPaymentMethod string
+	Metadata             map[string]string
+	Created              int64
+	// Deleted is true for a customer Stripe reports as deleted.
+	Deleted bool
+}
+
+// CustomerParams are the fields to write. A nil pointer leaves the field
+// alone; a pointer to "" clears it. Metadata entries with value "" are
+// removed from the Stripe object.
+type CustomerParams struct {
+	Email                *string
+	Name                 *string
+	Description          *string
+	DefaultPaymentMethod *string
+	Metadata             map[string]string
+}
+
+// Product is the part of a Stripe product the operator reads.
+type Product struct {
+	ID          string
+	Name        string
+	Description string
+	Active      bool
+	Metadata    map[string]string
+	Created     int64
+}
+
+// ProductParams are the product fields to write (nil: leave alone).
+type ProductParams struct {
+	Name        *string
+	Description *string
+	Active      *bool
+	Metadata    map[string]string
+}
+
+// Price is the part of a Stripe price the operator reads.
+type Price struct {
+	ID            string
+	ProductID     string
+	Currency      string
+	UnitAmount    int64
+	Interval      string
+	IntervalCount int64
+	LookupKey     string
+	Active        bool
+	Metadata      map[string]string
+	Created       int64
+}
+
+// PriceCreateParams creates a recurring price.
+type PriceCreateParams struct {
+	ProductID     string
+	Currency      string
+	UnitAmount    int64
+	Interval      string
+	IntervalCount int64
+	LookupKey     string
+	// TransferLookupKey moves LookupKey from the price that holds it.
+	TransferLookupKey bool
+	Metadata          map[string]string
+}
+
+// PriceUpdateParams updates the mutable fields of a price (nil: leave alone).
+type PriceUpdateParams struct {
+	Active            *bool
+	LookupKey         *string
+	TransferLookupKey bool
+	Metadata          map[string]string
+}
+
+// SubscriptionItem is a subscription item as Stripe reports it.
+type SubscriptionItem struct {
+	ID         string
+	PriceID    string
+	Quantity   int64
+	UnitAmount int64
+	Currency   string
+}
+
+// Subscription is the part of a Stripe subscription the operator reads.
+// Times are Unix seconds; 0 means unset.
+type Subscription struct {
+	ID                 string
+	CustomerID         string
+	Status             string
+	Items              []SubscriptionItem
+	CurrentPeriodStart int64
+	CurrentPeriodEnd   int64
+	CancelAtPeriodEnd  bool
+	CancelAt           int64
+	CanceledAt         int64
+	TrialEnd           int64
+	// PauseCollection is the pause_collection behavior, "" when not paused.
+	PauseCollection  string
+	CollectionMethod string
+	DaysUntilDue     int64
+	Metadata         map[string]string
+	Created          int64
+	// LatestInvoice is expanded on every read.
+	LatestInvoice *Invoice
+}
+
+// InvoiceLine is one line of an invoice.
+type InvoiceLine struct {
+	PriceID   string
+	Quantity  int64
+	Amount    int64
+	Proration bool
+}
+
+// Invoice is the part of a Stripe invoice the operator reads.
+type Invoice struct {
+	ID               string
+	SubscriptionID   string
+	Status           string
+	Currency         string
+	AmountDue        int64
+	AmountPaid       int64
+	Subtotal         int64
+	Total            int64
+	Tax              int64
+	DiscountAmount   int64
+	AttemptCount     int64
+	Attempted        bool
+	BillingReason    string
+	HostedInvoiceURL string
+	// NextPaymentAttempt is Unix seconds, 0 when Stripe will not retry.
+	NextPaymentAttempt int64
+	// PaymentError is the decline or error code of the last failed payment
+	// attempt ("card_declined", "authentication_required"), "" when none.
+	PaymentError string
+	// PaymentIntentStatus is the status of the invoice's PaymentIntent
+	// ("requires_action", "requires_payment_method", "succeeded").
+	PaymentIntentStatus string
+	Lines               []InvoiceLine
+	Created             int64
+}
+
+// SubscriptionItemParams is one item of a create call.
+type SubscriptionItemParams struct {
+	PriceID  string
+	Quantity int64
+}
+
+// SubscriptionCreateParams creates a subscription.
+type SubscriptionCreateParams struct {
+	CustomerID        string
+	Items             []SubscriptionItemParams
+	TrialPeriodDays   *int64
+	CollectionMethod  string
+	DaysUntilDue      *int64
+	PaymentBehavior   string
+	ProrationBehavior string
+	CancelAtPeriodEnd bool
+	Metadata          map[string]string
+}
+
+// SubscriptionItemUpdate changes one item in an update call. ID names an
+// existing item (si_...), "" adds a new one; Deleted removes ID.
+type SubscriptionItemUpdate struct {
+	ID       string
+	PriceID  string
+	Quantity int64
+	Deleted  bool
+}
+
+// SubscriptionUpdateParams updates a subscription in one call (nil or empty:
+// leave alone).
+type SubscriptionUpdateParams struct {
+	Items             []SubscriptionItemUpdate
+	ProrationBehavior string
+	PaymentBehavior   string
+	CancelAtPeriodEnd *bool
+	// PauseCollection sets the pause behavior; a pointer to "" resumes
+	// collection.
+	PauseCollection  *string
+	CollectionMethod *string
+	DaysUntilDue     *int64
+	Metadata         map[string]string
+}
+
+// SubscriptionCancelParams cancels a subscription now.
+type SubscriptionCancelParams struct {
+	InvoiceNow bool
+	Prorate    bool
+}
+
+// Customers is the customer part of the Stripe API the operator uses.
+type Customers interface {
+	// GetCustomer reads a customer; a deleted customer is returned with
+	// Deleted set; an unknown ID is a NotFound *Error.
+	GetCustomer(ctx context.Context, id string) (*Customer, error)
+	// FindCustomerByOwner lists customers created at or after createdAfter
+	// (strongly consistent list, never the Search API) and returns the one
+	// whose metadata carries owner.UID, or nil.
+	FindCustomerByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Customer, error)
+	CreateCustomer(ctx context.Context, owner Owner, p CustomerParams) (*Customer, error)
+	UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error)
+	DeleteCustomer(ctx context.Context, owner Owner, id string) error
+	// AttachPaymentMethod attaches a PaymentMethod to a customer; attaching
+	// one already attached to that customer succeeds.
+	AttachPaymentMethod(ctx context.Context, owner Owner, paymentMethodID, customerID string) error
+}
+
+// Products is the product part of the Stripe API the operator uses.
+type Products interface {
+	GetProduct(ctx context.Context, id string) (*Product, error)
+	// FindProductByOwner lists products created at or after createdAfter and
+	// returns the one whose metadata carries owner.UID, or nil.
+	FindProductByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Product, error)
+	CreateProduct(ctx context.Context, owner Owner, p ProductParams) (*Product, error)
+	UpdateProduct(ctx context.Context, owner Owner, id string, p ProductParams) (*Product, error)
+}
+
+// Prices is the price part of the Stripe API the operator uses.
+type Prices interface {
+	GetPrice(ctx context.Context, id string) (*Price, error)
+	// ListPrices lists a product's prices, active ones only when activeOnly.
+	ListPrices(ctx context.Context, productID string, activeOnly bool) ([]*Price, error)
+	CreatePrice(ctx context.Context, owner Owner, p PriceCreateParams) (*Price, error)
+	UpdatePrice(ctx context.Context, owner Owner, id string, p PriceUpdateParams) (*Price, error)
+}
+
+// Subscriptions is the subscription part of the Stripe API the operator uses.
+type Subscriptions interface {
+	// GetSubscription reads a subscription with its items and latest invoice.
+	GetSubscription(ctx context.Context, id string) (*Subscription, error)
+	// FindSubscriptionByOwner lists the customer's subscriptions (all
+	// statuses) and returns the one whose metadata carries owner.UID, or nil.
+	FindSubscriptionByOwner(ctx context.Context, owner Owner, customerID string) (*Subscription, error)
+	CreateSubscription(ctx context.Context, owner Owner, p SubscriptionCreateParams) (*Subscription, error)
+	UpdateSubscription(ctx context.Context, owner Owner, id string, p SubscriptionUpdateParams) (*Subscription, error)
+	CancelSubscription(ctx context.Context, owner Owner, id string, p SubscriptionCancelParams) (*Subscription, error)
+}
+
+// Invoices is the invoice part of the Stripe API the operator uses.
+type Invoices interface {
+	GetInvoice(ctx context.Context, id string) (*Invoice, error)
+}
+
+// API is everything the operator calls in Stripe.
+type API interface {
+	Customers
+	Products
+	Prices
+	Subscriptions
+	Invoices
+}

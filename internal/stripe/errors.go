@@ -1,0 +1,113 @@
+package stripe
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Class tells a reconciler what to do with an error.
+type Class int
+
+const (
+	// ClassRetryable: network errors, 5xx, lock_timeout. Retry with backoff.
+	ClassRetryable Class = iota
+	// ClassRateLimited: 429 or the client-side limiter. Requeue after
+	// RetryAfter.
+	ClassRateLimited
+	// ClassTerminal: Stripe rejected the request (invalid parameters); a
+	// retry of the same spec fails the same way.
+	ClassTerminal
+	// ClassNotFound: the named object does not exist (resource_missing).
+	ClassNotFound
+	// ClassAuth: the API key is missing, wrong or lacks permission.
+	ClassAuth
+	// ClassIdempotency: the idempotency key was reused with other parameters.
+	ClassIdempotency
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassRetryable:
+		return "Retryable"
+	case ClassRateLimited:
+		return "RateLimited"
+	case ClassTerminal:
+		return "Terminal"
+	case ClassNotFound:
+		return "NotFound"
+	case ClassAuth:
+		return "Auth"
+	case ClassIdempotency:
+		return "Idempotency"
+	}
+	return "Unknown"
+}
+
+// Error is every error this package returns for a failed Stripe call. Its
+// Error() text is stable between identical failures (no request ID, no
+// timestamps, no secrets) so it can go into a condition message; RequestID
+// is for logs.
+type Error struct {
+	Class      Class
+	HTTPStatus int
+	// Type, Code, DeclineCode and Param are Stripe's error fields.
+	Type        string
+	Code        string
+	DeclineCode string
+	Param       string
+	// Message is Stripe's message, redacted of secrets and card numbers.
+	Message string
+	// RequestID is Stripe's request ID, for logs only.
+	RequestID string
+	// RetryAfter is how long to wait before retrying (rate limits), 0 if
+	// unknown.
+	RetryAfter time.Duration
+	// Op is the operation, such as "create customer".
+	Op  string
+	Err error
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
+	}
+	if e.Code != "" {
+		return fmt.Sprintf("stripe %s: %s (%s)", e.Op, msg, e.Code)
+	}
+	return fmt.Sprintf("stripe %s: %s", e.Op, msg)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ClassOf returns the class of err; errors not from this package are
+// ClassRetryable.
+func ClassOf(err error) Class {
+	var se *Error
+	if errors.As(err, &se) {
+		return se.Class
+	}
+	return ClassRetryable
+}
+
+// IsNotFound reports whether err says the Stripe object does not exist.
+func IsNotFound(err error) bool { return err != nil && ClassOf(err) == ClassNotFound }
+
+// IsRetryable reports whether a retry of the same call may succeed.
+func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	c := ClassOf(err)
+	return c == ClassRetryable || c == ClassRateLimited
+}
+
+// RetryAfter returns how long Stripe asked to wait, and whether it did.
+func RetryAfter(err error) (time.Duration, bool) {
+	var se *Error
+	if errors.As(err, &se) && se.Class == ClassRateLimited {
+		return se.RetryAfter, true
+	}
+	return 0, false
+}
