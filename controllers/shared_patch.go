@@ -1,0 +1,102 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// patchMeta applies mutate to obj's metadata (finalizers, annotations) and
+// persists it at once with an optimistic lock. It is used where the order
+// of writes matters (the create-pending annotation must be stored before the
+// Stripe create call) and for finalizers.
+func patchMeta(ctx context.Context, c client.Client, obj client.Object, mutate func()) error {
+	before := obj.DeepCopyObject().(client.Object)
+	mutate()
+	if equality.Semantic.DeepEqual(before.GetAnnotations(), obj.GetAnnotations()) &&
+		equality.Semantic.DeepEqual(before.GetFinalizers(), obj.GetFinalizers()) {
+		return nil
+	}
+	if err := c.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patching metadata: %w", err)
+	}
+	return nil
+}
+
+// patchStatus writes obj's status when it differs from original's, as a
+// merge patch carrying obj's resourceVersion (optimistic lock): a concurrent
+// write by the webhook server makes it fail with a conflict and the pass is
+// retried, instead of one writer erasing the other's conditions.
+// getStatus extracts the status struct for comparison.
+func patchStatus(ctx context.Context, c client.Client, obj client.Object, originalStatus any, getStatus func(client.Object) any, setStatus func(client.Object, any)) error {
+	if equality.Semantic.DeepEqual(originalStatus, getStatus(obj)) {
+		return nil
+	}
+	base := obj.DeepCopyObject().(client.Object)
+	setStatus(base, originalStatus)
+	if err := c.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patching status: %w", err)
+	}
+	return nil
+}
+
+// ownerOf identifies the Kubernetes object in Stripe calls (idempotency keys
+// and metadata).
+func ownerOf(obj client.Object) stripe.Owner {
+	return stripe.Owner{Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: string(obj.GetUID())}
+}
+
+// ownerMetadata is the metadata the operator writes on every Stripe object it
+// creates or adopts, merged over the spec's metadata.
+func ownerMetadata(obj client.Object, spec map[string]string) map[string]string {
+	m := make(map[string]string, len(spec)+3)
+	for k, v := range spec {
+		m[k] = v
+	}
+	m[billingv1alpha1.StripeMetadataNamespace] = obj.GetNamespace()
+	m[billingv1alpha1.StripeMetadataName] = obj.GetName()
+	m[billingv1alpha1.StripeMetadataUID] = string(obj.GetUID())
+	return m
+}
+
+// metadataDiff returns the metadata update that makes observed equal to
+// desired (keys not desired are removed with ""), or nil when equal.
+func metadataDiff(desired, observed map[string]string) map[string]string {
+	var diff map[string]string
+	set := func(k, v string) {
+		if diff == nil {
+			diff = map[string]string{}
+		}
+		diff[k] = v
+	}
+	for k, v := range desired {
+		if ov, ok := observed[k]; !ok || ov != v {
+			set(k, v)
+		}
+	}
+	for k := range observed {
+		if _, ok := desired[k]; !ok {
+			set(k, "")
+		}
+	}
+	return diff
+}
+
+// ensureFinalizer adds the finalizer (persisted at once) unless present.
+func ensureFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	if controllerutil.ContainsFinalizer(obj, billingv1alpha1.Finalizer) {
+		return nil
+	}
+	return patchMeta(ctx, c, obj, func() { controllerutil.AddFinalizer(obj, billingv1alpha1.Finalizer) })
+}
+
+// releaseFinalizer removes the finalizer so the API server can delete obj.
+func releaseFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	return patchMeta(ctx, c, obj, func() { controllerutil.RemoveFinalizer(obj, billingv1alpha1.Finalizer) })
+}
