@@ -1,0 +1,151 @@
+// Package app wires the operator together: the controller-runtime manager,
+// the Stripe client, the credentials Secret watch, the three reconcilers and
+// the webhook server. cmd/manager runs it against a real cluster; cmd/dev
+// runs it against an embedded API server and the test-mode Stripe.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+)
+
+// Scheme has the core and billing types.
+var Scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
+	utilruntime.Must(billingv1alpha1.AddToScheme(Scheme))
+}
+
+// Options are the manager's settings, bound to flags by BindFlags.
+type Options struct {
+	MetricsAddr          string
+	SecureMetrics        bool
+	EnableHTTP2          bool
+	ProbeAddr            string
+	LeaderElect          bool
+	LeaderElectionID     string
+	WebhookAddr          string
+	WebhookTolerance     time.Duration
+	WebhookMaxBodyBytes  int64
+	StripeAPIURL         string
+	AllowLiveMode        bool
+	StripeRateLimit      float64
+	CredentialsNamespace string
+	CredentialsName      string
+	ResyncPeriod         time.Duration
+	// RunWebhookServer runs the webhook server inside the manager.
+	RunWebhookServer bool
+	// SkipNameValidation lets tests and cmd/dev start several managers in
+	// one process.
+	SkipNameValidation bool
+}
+
+// BindFlags registers the flags on fs with production defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP); 0 disables it.")
+	fs.BoolVar(&o.SecureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with authentication and authorization.")
+	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off by default: HTTP/2 rapid reset and stream cancellation CVEs).")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Enable leader election so only one manager reconciles.")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "stripe-operator.billing.stripe-operator.io", "Name of the leader election Lease.")
+	fs.StringVar(&o.WebhookAddr, "webhook-bind-address", ":8090", "Address of the Stripe webhook receiver; 0 disables it in this process.")
+	fs.DurationVar(&o.WebhookTolerance, "webhook-tolerance", 300*time.Second, "Accepted clock difference of a webhook signature timestamp, both ways.")
+	fs.Int64Var(&o.WebhookMaxBodyBytes, "webhook-max-body-bytes", 512<<10, "Largest webhook body accepted; larger gets 413.")
+	fs.StringVar(&o.StripeAPIURL, "stripe-api-url", envOr("STRIPE_API_URL", ""), "Stripe API base URL (env STRIPE_API_URL); empty means Stripe's own.")
+	fs.BoolVar(&o.AllowLiveMode, "allow-live-mode", false, "Allow live-mode keys (sk_live_, rk_live_). Without it only test-mode keys are accepted.")
+	fs.Float64Var(&o.StripeRateLimit, "stripe-rate-limit", 0, "Client-side Stripe request rate limit per second shared by all controllers; 0 means 20 in test mode, 80 in live mode.")
+	fs.StringVar(&o.CredentialsNamespace, "credentials-secret-namespace", envOr("POD_NAMESPACE", "stripe-operator-system"), "Namespace of the credentials Secret.")
+	fs.StringVar(&o.CredentialsName, "credentials-secret-name", "stripe-credentials", "Name of the credentials Secret (keys apiKey and webhookSigningSecrets).")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often every resource is compared with Stripe even without a change (jittered).")
+	o.RunWebhookServer = true
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// NewManager builds a manager whose cache reads Secrets only in the
+// credentials namespace and only the credentials Secret.
+func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	var tlsOpts []func(*tls.Config)
+	if !o.EnableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics, TLSOpts: tlsOpts}
+	if o.SecureMetrics {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        Scheme,
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        o.ProbeAddr,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionReleaseOnCancel: true,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {
+				Namespaces: map[string]cache.Config{o.CredentialsNamespace: {}},
+				Field:      fields.OneTermEqualSelector("metadata.name", o.CredentialsName),
+			},
+		}},
+	})
+}
+
+// addHealthChecks adds the manager's probes.
+func addHealthChecks(mgr ctrl.Manager) error {
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding healthz: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding readyz: %w", err)
+	}
+	return nil
+}
+
+// broadcast fans one credentials-changed signal out to every reconciler.
+func broadcast(ctx context.Context, in <-chan struct{}, n int) []chan event.GenericEvent {
+	outs := make([]chan event.GenericEvent, n)
+	for i := range outs {
+		outs[i] = make(chan event.GenericEvent, 1)
+	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-in:
+				for _, o := range outs {
+					select {
+					case o <- event.GenericEvent{Object: &corev1.Secret{}}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	return outs
+}
