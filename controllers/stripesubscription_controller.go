@@ -1,0 +1,352 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// Field indexes on StripeSubscription, registered by SetupWithManager.
+const (
+	// subscriptionPlanRefIndex lists the StripePlans the items reference.
+	subscriptionPlanRefIndex = "spec.items.planRef.name"
+	// subscriptionCustomerRefIndex is the referenced StripeCustomer.
+	subscriptionCustomerRefIndex = "spec.customerRef.name"
+)
+
+// defaultResyncPeriod is used when ResyncPeriod is unset.
+const defaultResyncPeriod = 10 * time.Minute
+
+// waitRecheck is how often a subscription waiting for its customer or plan
+// looks again; the watches on StripeCustomer and StripePlan normally wake it
+// earlier.
+const waitRecheck = 30 * time.Second
+
+// StripeSubscriptionReconciler converges a StripeSubscription with its Stripe
+// subscription through its lifecycle (create, adopt, update, cancel), and
+// reports billing drift and failed payments in conditions.
+type StripeSubscriptionReconciler struct {
+	client.Client
+	Stripe   stripe.API
+	Recorder record.EventRecorder
+	// ResyncPeriod is how often an unchanged subscription is read again from
+	// Stripe (jittered), the safety net for missed webhooks. Default 10m.
+	ResyncPeriod time.Duration
+	// SkipNameValidation lets tests start several managers in one process.
+	SkipNameValidation bool
+	// CredentialsChanged, when set, re-queues every subscription (for
+	// example after the Stripe API key Secret changed).
+	CredentialsChanged <-chan event.GenericEvent
+	// MaxConcurrentReconciles defaults to controller-runtime's default (1).
+	MaxConcurrentReconciles int
+
+	// prices caches unit amount and currency by price ID. Both are immutable
+	// in Stripe, so the cache never goes stale; it keeps a resync of an
+	// unchanged subscription at a single Stripe call.
+	prices sync.Map // price ID -> priceInfo
+}
+
+type priceInfo struct {
+	unitAmount int64
+	currency   string
+}
+
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions/finalizers,verbs=update
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripecustomers;stripeplans,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// SetupWithManager registers the field indexes and the controller.
+func (r *StripeSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := setupStripeSubscriptionIndexes(context.Background(), mgr); err != nil {
+		return err
+	}
+	opts := controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}
+	if r.SkipNameValidation {
+		skip := true
+		opts.SkipNameValidation = &skip
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("stripesubscription").
+		For(&billingv1alpha1.StripeSubscription{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{},
+		))).
+		Watches(&billingv1alpha1.StripePlan{},
+			handler.EnqueueRequestsFromMapFunc(r.subscriptionsForPlan),
+			builder.WithPredicates(planPriceChanged())).
+		Watches(&billingv1alpha1.StripeCustomer{},
+			handler.EnqueueRequestsFromMapFunc(r.subscriptionsForCustomer),
+			builder.WithPredicates(customerIDChanged())).
+		WithOptions(opts)
+	if r.CredentialsChanged != nil {
+		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(r.allSubscriptions)))
+	}
+	return b.Complete(r)
+}
+
+// setupStripeSubscriptionIndexes registers the field indexes the
+// subscription controller's watches use (once per manager).
+func setupStripeSubscriptionIndexes(ctx context.Context, mgr ctrl.Manager) error {
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &billingv1alpha1.StripeSubscription{}, subscriptionPlanRefIndex, func(o client.Object) []string {
+		sub := o.(*billingv1alpha1.StripeSubscription)
+		var names []string
+		for _, it := range sub.Spec.Items {
+			if it.PlanRef != nil {
+				names = append(names, it.PlanRef.Name)
+			}
+		}
+		return names
+	}); err != nil {
+		return fmt.Errorf("indexing %s: %w", subscriptionPlanRefIndex, err)
+	}
+	if err := idx.IndexField(ctx, &billingv1alpha1.StripeSubscription{}, subscriptionCustomerRefIndex, func(o client.Object) []string {
+		sub := o.(*billingv1alpha1.StripeSubscription)
+		if sub.Spec.CustomerRef == nil {
+			return nil
+		}
+		return []string{sub.Spec.CustomerRef.Name}
+	}); err != nil {
+		return fmt.Errorf("indexing %s: %w", subscriptionCustomerRefIndex, err)
+	}
+	return nil
+}
+
+// planPriceChanged passes plan events that can change what a subscription
+// resolves: a plan appearing or going, or its current price moving.
+func planPriceChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*billingv1alpha1.StripePlan)
+			n, ok2 := e.ObjectNew.(*billingv1alpha1.StripePlan)
+			return !ok1 || !ok2 || o.Status.PriceID != n.Status.PriceID
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// customerIDChanged passes customer events that can change what a
+// subscription resolves.
+func customerIDChanged() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*billingv1alpha1.StripeCustomer)
+			n, ok2 := e.ObjectNew.(*billingv1alpha1.StripeCustomer)
+			return !ok1 || !ok2 || o.Status.CustomerID != n.Status.CustomerID
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+func (r *StripeSubscriptionReconciler) subscriptionsForPlan(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.listRequests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{subscriptionPlanRefIndex: o.GetName()})
+}
+
+func (r *StripeSubscriptionReconciler) subscriptionsForCustomer(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.listRequests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{subscriptionCustomerRefIndex: o.GetName()})
+}
+
+func (r *StripeSubscriptionReconciler) allSubscriptions(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.listRequests(ctx)
+}
+
+func (r *StripeSubscriptionReconciler) listRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	var list billingv1alpha1.StripeSubscriptionList
+	if err := r.List(ctx, &list, opts...); err != nil {
+		log.FromContext(ctx).Error(err, "Listing StripeSubscriptions to enqueue")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}})
+	}
+	return reqs
+}
+
+func (r *StripeSubscriptionReconciler) resync() time.Duration {
+	if r.ResyncPeriod > 0 {
+		return r.ResyncPeriod
+	}
+	return defaultResyncPeriod
+}
+
+// subscriptionScope is what one pass knows about one StripeSubscription.
+type subscriptionScope struct {
+	obj *billingv1alpha1.StripeSubscription
+	// orig is the status as last read from or written to the API server;
+	// the deferred patch sends the difference with an optimistic lock.
+	orig  *billingv1alpha1.StripeSubscriptionStatus
+	owner stripe.Owner
+
+	// Resolved declaration.
+	customerID string
+	desired    []desiredItem
+	expected   *billingv1alpha1.Amount
+
+	// sub is the Stripe subscription as last read or returned by a write.
+	sub *stripe.Subscription
+	// ended is true when sub is canceled or incomplete_expired (or gone).
+	ended bool
+	// diff is what differed from the declaration this pass; applied tells
+	// whether the update call removed it (Manage mode).
+	diff    subscriptionDiff
+	applied bool
+	// skipStatus skips the deferred status patch (the object is gone, or a
+	// conflict showed the cached copy is stale).
+	skipStatus bool
+}
+
+func (s *subscriptionScope) observeMode() bool {
+	return s.obj.GetManagementPolicy() == billingv1alpha1.ManagementPolicyObserve
+}
+
+// phase is one named step of a pass.
+type phase struct {
+	name string
+	run  func(ctx context.Context, s *subscriptionScope) error
+}
+
+// Reconcile runs the phases over one StripeSubscription and writes status
+// once at the end.
+func (r *StripeSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &billingv1alpha1.StripeSubscription{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripeSubscription", klog.KObj(obj)))
+	s := &subscriptionScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj)}
+	defer func() { result, retErr = r.finish(ctx, s, result, retErr) }()
+
+	if !obj.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, s)
+	}
+	phases := []phase{
+		{"finalizer", r.phaseFinalizer},
+		{"resolve", r.phaseResolve},
+		{"create", r.phaseCreate},
+		{"observe", r.phaseObserve},
+		{"prices", r.phasePrices},
+		{"update", r.phaseUpdate},
+		{"report", r.phaseReport},
+	}
+	for _, p := range phases {
+		if err := p.run(ctx, s); err != nil {
+			return r.fail(ctx, s, p.name, err)
+		}
+	}
+	return ctrl.Result{RequeueAfter: jitter(r.resync())}, nil
+}
+
+// fail records a phase error in conditions. A conflict means the cached
+// object is stale (the webhook server or a person wrote it): requeue quietly
+// and let the next pass start from the fresh object.
+func (r *StripeSubscriptionReconciler) fail(ctx context.Context, s *subscriptionScope, phaseName string, err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		s.skipStatus = true
+		return ctrl.Result{RequeueAfter: conflictBackoff()}, nil
+	}
+	logger := log.FromContext(ctx).WithValues("phase", phaseName)
+	var se *stripe.Error
+	if errors.As(err, &se) && se.RequestID != "" {
+		logger = logger.WithValues("stripeRequestID", se.RequestID)
+	}
+	var spec *specError
+	var wait *waitError
+	switch {
+	case errors.As(err, &wait):
+		logger.V(1).Info("Waiting", "reason", wait.reason, "message", wait.msg)
+	case errors.As(err, &spec):
+		logger.Info("Cannot reconcile until the spec or a reference changes", "reason", spec.reason, "message", spec.msg)
+	default:
+		logger.Error(err, "Reconcile phase failed")
+	}
+	if s.sub != nil {
+		// Whatever was read from Stripe is still worth reporting.
+		setObservedStatus(&s.obj.Status, s.sub)
+	}
+	return handleError(s.obj, err, r.resync())
+}
+
+// finish writes status once per pass with an optimistic lock.
+func (r *StripeSubscriptionReconciler) finish(ctx context.Context, s *subscriptionScope, result ctrl.Result, retErr error) (ctrl.Result, error) {
+	if s.skipStatus {
+		return result, retErr
+	}
+	if err := r.persistStatus(ctx, s); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			return result, retErr
+		case apierrors.IsConflict(err):
+			return ctrl.Result{RequeueAfter: conflictBackoff()}, retErr
+		default:
+			return result, errors.Join(retErr, err)
+		}
+	}
+	return result, retErr
+}
+
+// persistStatus writes the status difference now (optimistic lock) and
+// makes the written status the new baseline.
+func (r *StripeSubscriptionReconciler) persistStatus(ctx context.Context, s *subscriptionScope) error {
+	if err := patchStatus(ctx, r.Client, s.obj, s.orig,
+		func(o client.Object) any { return &o.(*billingv1alpha1.StripeSubscription).Status },
+		func(o client.Object, st any) {
+			o.(*billingv1alpha1.StripeSubscription).Status = *st.(*billingv1alpha1.StripeSubscriptionStatus).DeepCopy()
+		}); err != nil {
+		return err
+	}
+	s.orig = s.obj.Status.DeepCopy()
+	return nil
+}
+
+// patchMetaKeepStatus persists a metadata change without losing the status
+// computed so far in memory (a patch response overwrites the object).
+func (r *StripeSubscriptionReconciler) patchMetaKeepStatus(ctx context.Context, s *subscriptionScope, mutate func()) error {
+	want := s.obj.Status.DeepCopy()
+	if err := patchMeta(ctx, r.Client, s.obj, mutate); err != nil {
+		return err
+	}
+	s.orig = s.obj.Status.DeepCopy()
+	s.obj.Status = *want
+	return nil
+}
+
+func conflictBackoff() time.Duration {
+	return 200*time.Millisecond + time.Duration(rand.Int64N(int64(300*time.Millisecond)))
+}
+
+// event records a Kubernetes Event when a recorder is configured.
+func (r *StripeSubscriptionReconciler) event(obj *billingv1alpha1.StripeSubscription, warning bool, reason, msg string) {
+	if r.Recorder == nil {
+		return
+	}
+	t := corev1.EventTypeNormal
+	if warning {
+		t = corev1.EventTypeWarning
+	}
+	r.Recorder.Event(obj, t, reason, msg)
+}

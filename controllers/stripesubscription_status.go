@@ -1,0 +1,224 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// Invoice billing reasons and statuses the reconciler reads.
+const (
+	billingReasonCycle  = "subscription_cycle"
+	billingReasonCreate = "subscription_create"
+
+	invoiceStatusPaid = "paid"
+	invoiceStatusOpen = "open"
+
+	paymentIntentRequiresAction = "requires_action"
+	errorAuthenticationRequired = "authentication_required"
+)
+
+// unixTime converts Stripe's Unix seconds to a status time (nil for 0).
+func unixTime(sec int64) *metav1.Time {
+	if sec == 0 {
+		return nil
+	}
+	t := metav1.NewTime(time.Unix(sec, 0).UTC())
+	return &t
+}
+
+// setObservedStatus copies what Stripe reports into status. The webhook
+// server writes the same fields from events; both writers use an optimistic
+// lock, and the reconciler always writes what a fresh read of Stripe says.
+func setObservedStatus(st *billingv1alpha1.StripeSubscriptionStatus, sub *stripe.Subscription) {
+	st.SubscriptionID = sub.ID
+	if sub.CustomerID != "" {
+		st.CustomerID = sub.CustomerID
+	}
+	st.StripeStatus = sub.Status
+	st.Items = nil
+	for _, it := range sub.Items {
+		st.Items = append(st.Items, billingv1alpha1.ObservedItem{ItemID: it.ID, PriceID: it.PriceID, Quantity: it.Quantity})
+	}
+	st.CurrentPeriodStart = unixTime(sub.CurrentPeriodStart)
+	st.CurrentPeriodEnd = unixTime(sub.CurrentPeriodEnd)
+	st.CancelAtPeriodEnd = sub.CancelAtPeriodEnd
+	st.CancelAt = unixTime(sub.CancelAt)
+	st.CanceledAt = unixTime(sub.CanceledAt)
+	st.TrialEnd = unixTime(sub.TrialEnd)
+	st.PauseCollection = sub.PauseCollection
+	st.LatestInvoice = invoiceStatus(sub.LatestInvoice)
+}
+
+func invoiceStatus(inv *stripe.Invoice) *billingv1alpha1.InvoiceStatus {
+	if inv == nil {
+		return nil
+	}
+	return &billingv1alpha1.InvoiceStatus{
+		ID:                 inv.ID,
+		Status:             inv.Status,
+		AmountDue:          inv.AmountDue,
+		AmountPaid:         inv.AmountPaid,
+		Currency:           inv.Currency,
+		AttemptCount:       inv.AttemptCount,
+		NextPaymentAttempt: unixTime(inv.NextPaymentAttempt),
+		HostedInvoiceURL:   inv.HostedInvoiceURL,
+		BillingReason:      inv.BillingReason,
+		PaymentError:       inv.PaymentError,
+	}
+}
+
+// expectedAmount is the sum of unit amount times quantity of the declared
+// items. Items were checked to share one currency.
+func expectedAmount(items []desiredItem) *billingv1alpha1.Amount {
+	if len(items) == 0 {
+		return nil
+	}
+	a := &billingv1alpha1.Amount{Currency: items[0].Currency}
+	for _, it := range items {
+		a.Amount += it.UnitAmount * it.Quantity
+	}
+	return a
+}
+
+// formatAmount renders minor units with the currency, e.g. "2500 usd".
+func formatAmount(amount int64, currency string) string {
+	return fmt.Sprintf("%d %s", amount, currency)
+}
+
+// condition is a computed condition before it is set on the object.
+type condition struct {
+	status  metav1.ConditionStatus
+	reason  string
+	message string
+}
+
+// paymentCondition derives PaymentFailed from the subscription status and
+// its latest invoice.
+func paymentCondition(sub *stripe.Subscription) condition {
+	inv := sub.LatestInvoice
+	failing := sub.Status == subStatusPastDue || sub.Status == subStatusUnpaid || sub.Status == subStatusIncomplete
+	attemptedAndFailed := inv != nil && inv.Status == invoiceStatusOpen && inv.AttemptCount > 0 &&
+		(inv.PaymentError != "" || inv.PaymentIntentStatus == paymentIntentRequiresAction)
+	if !failing && !attemptedAndFailed {
+		switch {
+		case inv == nil:
+			return condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, "No invoice is owed."}
+		case inv.Status == invoiceStatusPaid || inv.AmountDue == 0:
+			return condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, "The latest invoice is paid or nothing is owed."}
+		default:
+			return condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, fmt.Sprintf("The latest invoice is %s; no payment has failed.", inv.Status)}
+		}
+	}
+	if inv == nil || (inv.AttemptCount == 0 && inv.PaymentError == "" && inv.PaymentIntentStatus != paymentIntentRequiresAction) {
+		// incomplete without an attempt (default_incomplete waits for the
+		// first payment to be confirmed), or past_due/unpaid for an overdue
+		// sent invoice.
+		if sub.Status == subStatusIncomplete {
+			return condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, "The first invoice awaits payment; no payment has failed yet."}
+		}
+		reason := billingv1alpha1.ReasonPaymentDeclined
+		if sub.Status == subStatusUnpaid {
+			reason = billingv1alpha1.ReasonRetriesExhausted
+		}
+		return condition{metav1.ConditionTrue, reason, fmt.Sprintf("The subscription is %s: the latest invoice is overdue.", sub.Status)}
+	}
+
+	code := inv.PaymentError
+	if code == "" {
+		code = "payment_failed"
+	}
+	var reason, what string
+	switch {
+	case inv.PaymentIntentStatus == paymentIntentRequiresAction || inv.PaymentError == errorAuthenticationRequired:
+		reason, what = billingv1alpha1.ReasonAuthenticationRequired, "needs the customer to authenticate the payment"
+	case sub.Status == subStatusUnpaid || (sub.Status == subStatusPastDue && inv.NextPaymentAttempt == 0):
+		reason, what = billingv1alpha1.ReasonRetriesExhausted, "could not be collected and Stripe stopped retrying"
+	default:
+		reason, what = billingv1alpha1.ReasonPaymentDeclined, "was declined"
+	}
+	msg := fmt.Sprintf("Payment of invoice %s (%s) %s (%s) after %s", inv.ID, formatAmount(inv.AmountDue, inv.Currency), what, code, attempts(inv.AttemptCount))
+	if inv.NextPaymentAttempt > 0 {
+		msg += "; next attempt at " + time.Unix(inv.NextPaymentAttempt, 0).UTC().Format(time.RFC3339)
+	} else {
+		msg += "; no further attempt is scheduled"
+	}
+	return condition{metav1.ConditionTrue, reason, msg + "; subscription status " + sub.Status + "."}
+}
+
+func attempts(n int64) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
+}
+
+// invoiceNote compares the latest invoice for a full period with the
+// expected amount. It returns a drift text when the declared items are
+// billed at another amount, and an explanatory note (not drift) when the
+// difference comes from prorations, discounts or tax.
+func invoiceNote(sub *stripe.Subscription, desired []desiredItem, expected *billingv1alpha1.Amount) (drift, note string) {
+	inv := sub.LatestInvoice
+	if inv == nil || expected == nil {
+		return "", ""
+	}
+	if sub.TrialEnd != 0 && inv.Created != 0 && inv.Created < sub.TrialEnd {
+		return "", "" // a trial invoice bills nothing by design
+	}
+	var prorations, base int64
+	hasProration := false
+	lines := map[string]int64{}
+	for _, l := range inv.Lines {
+		if l.Proration {
+			hasProration = true
+			prorations += l.Amount
+			continue
+		}
+		base += l.Amount
+		lines[l.PriceID] += l.Quantity
+	}
+	fullPeriod := inv.BillingReason == billingReasonCycle || (inv.BillingReason == billingReasonCreate && !hasProration)
+	if !fullPeriod {
+		if hasProration {
+			return "", fmt.Sprintf("The latest invoice %s holds prorations (%s) for a mid-period change.", inv.ID, formatAmount(prorations, inv.Currency))
+		}
+		return "", ""
+	}
+	// Compare only when the invoice bills exactly the declared items; after a
+	// change the next full-period invoice tells.
+	if len(lines) != len(desired) {
+		return "", ""
+	}
+	for _, d := range desired {
+		if q, ok := lines[d.PriceID]; !ok || q != d.Quantity {
+			return "", ""
+		}
+	}
+	if inv.Currency != "" && inv.Currency != expected.Currency {
+		return fmt.Sprintf("the latest full-period invoice %s is in %s, the declared prices in %s", inv.ID, inv.Currency, expected.Currency), ""
+	}
+	if base != expected.Amount {
+		return fmt.Sprintf("the latest full-period invoice %s bills %s for the declared items, %s expected", inv.ID, formatAmount(base, inv.Currency), formatAmount(expected.Amount, expected.Currency)), ""
+	}
+	if inv.AmountDue != expected.Amount || hasProration {
+		var parts []string
+		if hasProration {
+			parts = append(parts, "prorations "+formatAmount(prorations, inv.Currency))
+		}
+		if inv.DiscountAmount != 0 {
+			parts = append(parts, "discounts -"+formatAmount(inv.DiscountAmount, inv.Currency))
+		}
+		if inv.Tax != 0 {
+			parts = append(parts, "tax "+formatAmount(inv.Tax, inv.Currency))
+		}
+		if len(parts) > 0 {
+			return "", fmt.Sprintf("The latest invoice %s is due %s instead of the expected %s because of %s; that is not drift.",
+				inv.ID, formatAmount(inv.AmountDue, inv.Currency), formatAmount(expected.Amount, expected.Currency), joinDifferences(parts))
+		}
+	}
+	return "", ""
+}
