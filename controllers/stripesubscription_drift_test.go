@@ -105,10 +105,12 @@ func TestDiffSubscription(t *testing.T) {
 			wantRollover: true,
 		},
 		{
-			name:      "other item swapped in place",
-			desired:   []desiredItem{{PriceID: "price_basic", Quantity: 2}, {PriceID: "price_addon", Quantity: 1}},
-			meta:      manageMeta,
-			sub:       func(s *stripe.Subscription) { s.Items = append(s.Items, stripe.SubscriptionItem{ID: "si_3", PriceID: "price_old", Quantity: 4}) },
+			name:    "other item swapped in place",
+			desired: []desiredItem{{PriceID: "price_basic", Quantity: 2}, {PriceID: "price_addon", Quantity: 1}},
+			meta:    manageMeta,
+			sub: func(s *stripe.Subscription) {
+				s.Items = append(s.Items, stripe.SubscriptionItem{ID: "si_3", PriceID: "price_old", Quantity: 4})
+			},
 			wantTexts: []string{"item 2 is on price price_old in Stripe, price_addon declared", "item 2 has quantity 4 in Stripe, 1 declared"},
 			wantItems: []stripe.SubscriptionItemUpdate{{ID: "si_3", PriceID: "price_addon", Quantity: 1}},
 		},
@@ -120,16 +122,20 @@ func TestDiffSubscription(t *testing.T) {
 			wantItems: []stripe.SubscriptionItemUpdate{{PriceID: "price_addon", Quantity: 1}},
 		},
 		{
-			name:      "removed",
-			desired:   []desiredItem{{PriceID: "price_basic", Quantity: 2}},
-			meta:      manageMeta,
-			sub:       func(s *stripe.Subscription) { s.Items = append(s.Items, stripe.SubscriptionItem{ID: "si_3", PriceID: "price_old", Quantity: 4}) },
+			name:    "removed",
+			desired: []desiredItem{{PriceID: "price_basic", Quantity: 2}},
+			meta:    manageMeta,
+			sub: func(s *stripe.Subscription) {
+				s.Items = append(s.Items, stripe.SubscriptionItem{ID: "si_3", PriceID: "price_old", Quantity: 4})
+			},
 			wantTexts: []string{"price_old (quantity 4) is in Stripe but not declared"},
 			wantItems: []stripe.SubscriptionItemUpdate{{ID: "si_3", Deleted: true}},
 		},
 		{
-			name:      "cancel at period end and pause",
-			spec:      func(s *billingv1alpha1.StripeSubscriptionSpec) { s.PauseCollection = &billingv1alpha1.PauseCollection{Behavior: "void"} },
+			name: "cancel at period end and pause",
+			spec: func(s *billingv1alpha1.StripeSubscriptionSpec) {
+				s.PauseCollection = &billingv1alpha1.PauseCollection{Behavior: "void"}
+			},
 			desired:   []desiredItem{{PriceID: "price_basic", Quantity: 2}},
 			meta:      manageMeta,
 			sub:       func(s *stripe.Subscription) { s.CancelAtPeriodEnd = true },
@@ -167,8 +173,12 @@ func TestDiffSubscription(t *testing.T) {
 			observe: true,
 		},
 		{
-			name:      "collection method",
-			spec:      func(s *billingv1alpha1.StripeSubscriptionSpec) { s.CollectionMethod = "send_invoice"; d := int64(30); s.DaysUntilDue = &d },
+			name: "collection method",
+			spec: func(s *billingv1alpha1.StripeSubscriptionSpec) {
+				s.CollectionMethod = "send_invoice"
+				d := int64(30)
+				s.DaysUntilDue = &d
+			},
 			desired:   []desiredItem{{PriceID: "price_basic", Quantity: 2}},
 			meta:      manageMeta,
 			wantTexts: []string{"collection_method is charge_automatically in Stripe, send_invoice declared"},

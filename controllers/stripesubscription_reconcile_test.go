@@ -391,7 +391,10 @@ func TestSubscriptionDirectLifecycle(t *testing.T) {
 
 	// Upgrade: the item keeps its ID.
 	itemID := e.m.get(subID).Items[0].ID
-	e.updateSpec("s1", func(s *billingv1alpha1.StripeSubscriptionSpec) { s.Items[0].PriceID = "price_pro"; s.Items[0].Quantity = 3 })
+	e.updateSpec("s1", func(s *billingv1alpha1.StripeSubscriptionSpec) {
+		s.Items[0].PriceID = "price_pro"
+		s.Items[0].Quantity = 3
+	})
 	e.mustReconcile("s1")
 	g.Expect(e.m.count("update")).To(Equal(1))
 	g.Expect(e.m.get(subID).Items).To(HaveLen(1))
