@@ -15,6 +15,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -37,6 +38,14 @@ type memStripe struct {
 	seq    int
 	// fail makes the next call of an operation fail.
 	fail map[string]error
+	// limiter, when set, paces calls like a rate-limited Stripe.
+	limiter *rate.Limiter
+}
+
+func (m *memStripe) wait(ctx context.Context) {
+	if m.limiter != nil {
+		_ = m.limiter.Wait(ctx)
+	}
 }
 
 func newMemStripe() *memStripe {
@@ -113,7 +122,8 @@ func notFound(op string) error {
 	return &stripe.Error{Class: stripe.ClassNotFound, HTTPStatus: 404, Code: "resource_missing", Message: "No such object", Op: op}
 }
 
-func (m *memStripe) GetSubscription(_ context.Context, id string) (*stripe.Subscription, error) {
+func (m *memStripe) GetSubscription(ctx context.Context, id string) (*stripe.Subscription, error) {
+	m.wait(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.call("get"); err != nil {
@@ -126,7 +136,8 @@ func (m *memStripe) GetSubscription(_ context.Context, id string) (*stripe.Subsc
 	return cloneSub(s), nil
 }
 
-func (m *memStripe) FindSubscriptionByOwner(_ context.Context, owner stripe.Owner, customerID string) (*stripe.Subscription, error) {
+func (m *memStripe) FindSubscriptionByOwner(ctx context.Context, owner stripe.Owner, customerID string) (*stripe.Subscription, error) {
+	m.wait(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.call("find"); err != nil {
@@ -147,7 +158,8 @@ func (m *memStripe) priceItem(priceID string, qty int64) stripe.SubscriptionItem
 	return stripe.SubscriptionItem{ID: fmt.Sprintf("si_%d", m.seq), PriceID: priceID, Quantity: qty, UnitAmount: p.UnitAmount, Currency: p.Currency}
 }
 
-func (m *memStripe) CreateSubscription(_ context.Context, _ stripe.Owner, p stripe.SubscriptionCreateParams) (*stripe.Subscription, error) {
+func (m *memStripe) CreateSubscription(ctx context.Context, _ stripe.Owner, p stripe.SubscriptionCreateParams) (*stripe.Subscription, error) {
+	m.wait(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.call("create"); err != nil {
@@ -171,7 +183,8 @@ func (m *memStripe) CreateSubscription(_ context.Context, _ stripe.Owner, p stri
 	return cloneSub(s), nil
 }
 
-func (m *memStripe) UpdateSubscription(_ context.Context, _ stripe.Owner, id string, p stripe.SubscriptionUpdateParams) (*stripe.Subscription, error) {
+func (m *memStripe) UpdateSubscription(ctx context.Context, _ stripe.Owner, id string, p stripe.SubscriptionUpdateParams) (*stripe.Subscription, error) {
+	m.wait(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.call("update"); err != nil {
@@ -220,7 +233,8 @@ func (m *memStripe) UpdateSubscription(_ context.Context, _ stripe.Owner, id str
 	return cloneSub(s), nil
 }
 
-func (m *memStripe) CancelSubscription(_ context.Context, _ stripe.Owner, id string, _ stripe.SubscriptionCancelParams) (*stripe.Subscription, error) {
+func (m *memStripe) CancelSubscription(ctx context.Context, _ stripe.Owner, id string, _ stripe.SubscriptionCancelParams) (*stripe.Subscription, error) {
+	m.wait(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.call("cancel"); err != nil {
@@ -235,7 +249,8 @@ func (m *memStripe) CancelSubscription(_ context.Context, _ stripe.Owner, id str
 	return cloneSub(s), nil
 }
 
-func (m *memStripe) GetPrice(_ context.Context, id string) (*stripe.Price, error) {
+func (m *memStripe) GetPrice(ctx context.Context, id string) (*stripe.Price, error) {
+	m.wait(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.call("getPrice"); err != nil {

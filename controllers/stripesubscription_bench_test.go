@@ -1,0 +1,175 @@
+package controllers
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// benchN is the number of subscriptions BenchmarkSubscriptionConverge
+// creates; the issue's figure is 1000 (go test -bench SubscriptionConverge
+// -benchN 1000, or BENCH_N=1000). The default keeps `make bench` short.
+var benchN = flag.Int("benchN", 0, "subscriptions to converge in BenchmarkSubscriptionConverge (default 100, env BENCH_N)")
+
+// benchRate is the Stripe request rate the benchmark is bounded by.
+const benchRate = 25.0
+
+func benchSize() int {
+	if *benchN > 0 {
+		return *benchN
+	}
+	if v, err := strconv.Atoi(os.Getenv("BENCH_N")); err == nil && v > 0 {
+		return v
+	}
+	return 100
+}
+
+// benchBackend is a rate-limited Stripe for the benchmark and a count of the
+// requests it served.
+type benchBackend struct {
+	api   stripe.API
+	calls func() int
+	close func()
+}
+
+// BenchmarkSubscriptionConverge measures, against a Stripe limited to 25
+// requests per second:
+//
+//   - the time and the Stripe calls to converge N new subscriptions (all
+//     Ready), reported as calls/sub and as x-bound: the elapsed time divided
+//     by the least time the calls made could take at 25/s (1.0 would mean the
+//     operator is limited only by Stripe's rate);
+//   - the Stripe calls per subscription of one resync pass when nothing
+//     changed (calls/sub/resync).
+func BenchmarkSubscriptionConverge(b *testing.B) {
+	n := benchSize()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		be := newBenchBackend(b)
+		ns := benchNamespace(b)
+		ctx, cancel := context.WithCancel(context.Background())
+		resync := make(chan event.GenericEvent, 1)
+		mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
+			Scheme:  testClient().Scheme(),
+			Metrics: metricsserver.Options{BindAddress: "0"},
+		})
+		if err != nil {
+			b.Fatalf("manager: %v", err)
+		}
+		r := &StripeSubscriptionReconciler{
+			Client: mgr.GetClient(), Stripe: be.api, ResyncPeriod: time.Hour,
+			SkipNameValidation: true, CredentialsChanged: resync, MaxConcurrentReconciles: 8,
+		}
+		if err := r.SetupWithManager(mgr); err != nil {
+			b.Fatalf("setup: %v", err)
+		}
+		done := make(chan struct{})
+		go func() { defer close(done); _ = mgr.Start(ctx) }()
+
+		start := time.Now()
+		b.StartTimer()
+		for j := 0; j < n; j++ {
+			obj := &billingv1alpha1.StripeSubscription{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("bench-%d", j)},
+				Spec: billingv1alpha1.StripeSubscriptionSpec{
+					CustomerID: "cus_bench",
+					Items:      []billingv1alpha1.SubscriptionItem{{PriceID: "price_basic", Quantity: int64(1 + j%5)}},
+				},
+			}
+			if err := testClient().Create(ctx, obj); err != nil {
+				b.Fatalf("create: %v", err)
+			}
+		}
+		waitAllReady(b, ns, n, time.Duration(float64(n)*10/benchRate)*time.Second+2*time.Minute)
+		b.StopTimer()
+		elapsed := time.Since(start)
+		calls := be.calls()
+		bound := time.Duration(float64(calls) / benchRate * float64(time.Second))
+		b.ReportMetric(float64(calls)/float64(n), "calls/sub")
+		b.ReportMetric(elapsed.Seconds()/bound.Seconds(), "x-bound")
+		b.ReportMetric(elapsed.Seconds(), "converge-s")
+
+		// One resync pass over unchanged subscriptions.
+		settle(be.calls)
+		before := be.calls()
+		resync <- event.GenericEvent{Object: &billingv1alpha1.StripeSubscription{}}
+		deadline := time.Now().Add(time.Duration(float64(n)*3/benchRate)*time.Second + time.Minute)
+		for be.calls()-before < n && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		settle(be.calls)
+		b.ReportMetric(float64(be.calls()-before)/float64(n), "calls/sub/resync")
+
+		cancel()
+		<-done
+		be.close()
+	}
+}
+
+// settle waits until the call count stops moving for a second.
+func settle(calls func() int) {
+	last := calls()
+	for {
+		time.Sleep(time.Second)
+		now := calls()
+		if now == last {
+			return
+		}
+		last = now
+	}
+}
+
+func waitAllReady(b *testing.B, ns string, n int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		var list billingv1alpha1.StripeSubscriptionList
+		if err := testClient().List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			b.Fatalf("list: %v", err)
+		}
+		ready := 0
+		for i := range list.Items {
+			if meta.IsStatusConditionTrue(list.Items[i].Status.Conditions, billingv1alpha1.ConditionReady) {
+				ready++
+			}
+		}
+		if ready == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d subscriptions Ready after %s", ready, n, timeout)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func benchNamespace(b *testing.B) string {
+	ns := "bench-" + strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36)
+	if err := testClient().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		b.Fatalf("namespace: %v", err)
+	}
+	return ns
+}
+
+// newBenchBackend serves the benchmark from the in-memory Stripe behind a
+// blocking 25/s limiter.
+func newBenchBackend(b *testing.B) *benchBackend {
+	m := newMemStripe()
+	m.limiter = rate.NewLimiter(rate.Limit(benchRate), 1)
+	return &benchBackend{api: m, calls: m.total, close: func() {}}
+}
