@@ -17,10 +17,12 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
@@ -682,4 +684,79 @@ func TestSubscriptionDirectReferences(t *testing.T) {
 	e.mustReconcile("ref")
 	g.Expect(e.m.get(subID).Items[0]).To(And(HaveField("ID", itemID), HaveField("PriceID", "price_pro")))
 	g.Expect(cond(e.fetch("ref"), billingv1alpha1.ConditionBillingDrift).Reason).To(Equal(billingv1alpha1.ReasonInSync))
+}
+
+// TestSubscriptionManagerWatches runs the reconciler in a manager and checks
+// that the StripePlan and StripeCustomer watches (through the field indexes)
+// reach the subscriptions that reference them.
+func TestSubscriptionManagerWatches(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	m := newMemStripe()
+	ctx, cancel := context.WithCancel(context.Background())
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	g.Expect(err).NotTo(HaveOccurred())
+	r := &StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: m, ResyncPeriod: time.Hour, SkipNameValidation: true}
+	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	c := testClient()
+	cust := &billingv1alpha1.StripeCustomer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme"}, Spec: billingv1alpha1.StripeCustomerSpec{Email: "a@example.com"}}
+	g.Expect(c.Create(ctx, cust)).To(Succeed())
+	plan := &billingv1alpha1.StripePlan{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "basic"}, Spec: billingv1alpha1.StripePlanSpec{
+		Product: billingv1alpha1.ProductSpec{Name: "Basic"}, Price: billingv1alpha1.PriceSpec{Currency: "usd", UnitAmount: 1000, Interval: "month"}}}
+	g.Expect(c.Create(ctx, plan)).To(Succeed())
+	plan.Status.PriceID = "price_basic"
+	g.Expect(c.Status().Update(ctx, plan)).To(Succeed())
+
+	mk := func(name string, item billingv1alpha1.SubscriptionItem) {
+		g.Expect(c.Create(ctx, &billingv1alpha1.StripeSubscription{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: billingv1alpha1.StripeSubscriptionSpec{
+				CustomerRef: &billingv1alpha1.LocalObjectReference{Name: "acme"},
+				Items:       []billingv1alpha1.SubscriptionItem{item},
+			},
+		})).To(Succeed())
+	}
+	mk("follows", billingv1alpha1.SubscriptionItem{PlanRef: &billingv1alpha1.LocalObjectReference{Name: "basic"}, Quantity: 1})
+	mk("pinned", billingv1alpha1.SubscriptionItem{PriceID: "price_basic", Quantity: 1})
+	get := func(name string) *billingv1alpha1.StripeSubscription {
+		obj := &billingv1alpha1.StripeSubscription{}
+		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj)).To(Succeed())
+		return obj
+	}
+	g.Eventually(func() string {
+		if cd := cond(get("follows"), billingv1alpha1.ConditionReady); cd != nil {
+			return cd.Reason
+		}
+		return ""
+	}, 20*time.Second, 100*time.Millisecond).Should(Equal(billingv1alpha1.ReasonWaitingForCustomer))
+
+	// The customer getting its ID wakes both subscriptions (well before the
+	// 30s wait recheck).
+	cust.Status.CustomerID = "cus_acme"
+	g.Expect(c.Status().Update(ctx, cust)).To(Succeed())
+	for _, name := range []string{"follows", "pinned"} {
+		g.Eventually(func() bool {
+			return meta.IsStatusConditionTrue(get(name).Status.Conditions, billingv1alpha1.ConditionReady)
+		}, 20*time.Second, 100*time.Millisecond).Should(BeTrue(), name)
+	}
+	follows, pinned := get("follows").Status.SubscriptionID, get("pinned").Status.SubscriptionID
+
+	// A price rollover on the plan reaches the subscription that follows it;
+	// the pinned one stays.
+	plan.Status.PriceID = "price_pro"
+	plan.Status.PreviousPriceIDs = []string{"price_basic"}
+	g.Expect(c.Status().Update(ctx, plan)).To(Succeed())
+	g.Eventually(func() string { return m.get(follows).Items[0].PriceID }, 20*time.Second, 100*time.Millisecond).Should(Equal("price_pro"))
+	g.Eventually(func() int64 {
+		if a := get("follows").Status.ExpectedAmount; a != nil {
+			return a.Amount
+		}
+		return 0
+	}, 20*time.Second, 100*time.Millisecond).Should(Equal(int64(5000)))
+	g.Expect(m.get(pinned).Items[0].PriceID).To(Equal("price_basic"))
+	g.Expect(m.count("create")).To(Equal(2))
 }
