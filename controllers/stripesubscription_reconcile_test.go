@@ -760,3 +760,50 @@ func TestSubscriptionManagerWatches(t *testing.T) {
 	g.Expect(m.get(pinned).Items[0].PriceID).To(Equal("price_basic"))
 	g.Expect(m.count("create")).To(Equal(2))
 }
+
+func TestSubscriptionDirectPaymentFailed(t *testing.T) {
+	g := NewWithT(t)
+	e := newDirectEnv(t)
+	e.newSub("pay", nil)
+	e.mustReconcile("pay")
+	id := e.fetch("pay").Status.SubscriptionID
+
+	e.m.edit(id, func(s *stripe.Subscription) {
+		s.Status = "past_due"
+		s.LatestInvoice = &stripe.Invoice{ID: "in_2", Status: "open", Currency: "usd", AmountDue: 2000, AttemptCount: 1, Attempted: true,
+			PaymentError: "card_declined", PaymentIntentStatus: "requires_payment_method", NextPaymentAttempt: 1_802_000_000, BillingReason: "subscription_cycle"}
+	})
+	e.mustReconcile("pay")
+	obj := e.fetch("pay")
+	pf := cond(obj, billingv1alpha1.ConditionPaymentFailed)
+	g.Expect(pf.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(pf.Reason).To(Equal(billingv1alpha1.ReasonPaymentDeclined))
+	g.Expect(pf.Message).To(And(ContainSubstring("1 attempt"), ContainSubstring("next attempt at")))
+	g.Expect(cond(obj, billingv1alpha1.ConditionReady).Reason).To(Equal(billingv1alpha1.ReasonPaymentDeclined))
+	g.Expect(obj.Status.LatestInvoice).To(HaveField("PaymentError", "card_declined"))
+	rv := obj.ResourceVersion
+	e.mustReconcile("pay")
+	g.Expect(e.fetch("pay").ResourceVersion).To(Equal(rv), "identical passes write nothing")
+
+	e.m.edit(id, func(s *stripe.Subscription) {
+		s.Status = "active"
+		s.LatestInvoice.Status, s.LatestInvoice.AmountPaid, s.LatestInvoice.NextPaymentAttempt, s.LatestInvoice.PaymentError = "paid", 2000, 0, ""
+	})
+	e.mustReconcile("pay")
+	obj = e.fetch("pay")
+	g.Expect(cond(obj, billingv1alpha1.ConditionPaymentFailed)).To(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", billingv1alpha1.ReasonPaid)))
+	g.Expect(cond(obj, billingv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+}
+
+func TestSubscriptionDirectObserveWithoutSubscription(t *testing.T) {
+	g := NewWithT(t)
+	e := newDirectEnv(t)
+	e.newSub("obs-none", func(s *billingv1alpha1.StripeSubscription) {
+		s.Spec.ManagementPolicy = billingv1alpha1.ManagementPolicyObserve
+	})
+	e.mustReconcile("obs-none")
+	obj := e.fetch("obs-none")
+	g.Expect(cond(obj, billingv1alpha1.ConditionStalled).Reason).To(Equal(billingv1alpha1.ReasonNotFound))
+	g.Expect(e.m.writes()).To(Equal(0))
+	g.Expect(obj.Annotations).NotTo(HaveKey(billingv1alpha1.AnnotationCreatePending))
+}
