@@ -493,6 +493,7 @@ func TestInvalidManifestsRejectedKubectl(t *testing.T) {
 			if err == nil {
 				t.Fatalf("kubectl apply accepted %s:\n%s", tc.file, out)
 			}
+			t.Logf("refused: %s", strings.TrimSpace(errOut))
 			for _, w := range tc.want {
 				if !strings.Contains(errOut, w) {
 					t.Errorf("kubectl error does not mention %q:\n%s", w, errOut)
