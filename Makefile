@@ -33,7 +33,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate CRDs and RBAC from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
-	$(CONTROLLER_GEN) rbac:roleName=webhook-server-role paths="./webhookserver/..." output:rbac:artifacts:config=config/rbac/webhookserver
+	if [ -d webhookserver ]; then $(CONTROLLER_GEN) rbac:roleName=webhook-server-role paths="./webhookserver/..." output:rbac:artifacts:config=config/rbac/webhookserver; fi
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code.
