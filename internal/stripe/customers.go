@@ -1,0 +1,125 @@
+package stripe
+
+import (
+	"context"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v76"
+)
+
+func toCustomer(c *stripego.Customer) *Customer {
+	out := &Customer{ID: c.ID, Email: c.Email, Name: c.Name, Description: c.Description,
+		Metadata: c.Metadata, Created: c.Created, Deleted: c.Deleted}
+	if c.InvoiceSettings != nil && c.InvoiceSettings.DefaultPaymentMethod != nil {
+		out.DefaultPaymentMethod = c.InvoiceSettings.DefaultPaymentMethod.ID
+	}
+	return out
+}
+
+func customerParams(p CustomerParams) *stripego.CustomerParams {
+	sp := &stripego.CustomerParams{Email: p.Email, Name: p.Name, Description: p.Description}
+	if p.DefaultPaymentMethod != nil {
+		sp.InvoiceSettings = &stripego.CustomerInvoiceSettingsParams{DefaultPaymentMethod: p.DefaultPaymentMethod}
+	}
+	setMetadata(&sp.Params, p.Metadata)
+	return sp
+}
+
+// GetCustomer implements Customers.
+func (c *Client) GetCustomer(ctx context.Context, id string) (*Customer, error) {
+	var out *Customer
+	err := c.call("get customer", func() error {
+		p := &stripego.CustomerParams{}
+		setup(ctx, &p.Params, "")
+		cus, err := c.sc().Customers.Get(id, p)
+		if err != nil {
+			return err
+		}
+		out = toCustomer(cus)
+		return nil
+	})
+	return out, err
+}
+
+// FindCustomerByOwner implements Customers.
+func (c *Client) FindCustomerByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Customer, error) {
+	var out *Customer
+	err := c.call("list customers", func() error {
+		p := &stripego.CustomerListParams{}
+		p.Context = ctx
+		p.Limit = stripego.Int64(100)
+		if !createdAfter.IsZero() {
+			p.CreatedRange = &stripego.RangeQueryParams{GreaterThanOrEqual: createdAfter.Unix()}
+		}
+		it := c.sc().Customers.List(p)
+		for it.Next() {
+			if cus := it.Customer(); cus.Metadata["stripe-operator.io/uid"] == owner.UID {
+				out = toCustomer(cus)
+				return nil
+			}
+		}
+		return it.Err()
+	})
+	return out, err
+}
+
+// CreateCustomer implements Customers.
+func (c *Client) CreateCustomer(ctx context.Context, owner Owner, p CustomerParams) (*Customer, error) {
+	p.Metadata = withOwner(owner, p.Metadata)
+	var out *Customer
+	err := c.call("create customer", func() error {
+		sp := customerParams(p)
+		setup(ctx, &sp.Params, IdempotencyKey(owner, "customer-create", p))
+		cus, err := c.sc().Customers.New(sp)
+		if err != nil {
+			return err
+		}
+		out = toCustomer(cus)
+		return nil
+	})
+	return out, err
+}
+
+// UpdateCustomer implements Customers.
+func (c *Client) UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error) {
+	var out *Customer
+	err := c.call("update customer", func() (err error) {
+		out, err = updateOnce(IdempotencyKey(owner, "customer-update-"+id, p),
+			func(key string) (*stripego.Customer, *stripego.APIResponse, error) {
+				sp := customerParams(p)
+				setup(ctx, &sp.Params, key)
+				cus, err := c.sc().Customers.Update(id, sp)
+				if err != nil {
+					return nil, nil, err
+				}
+				return cus, cus.LastResponse, nil
+			},
+			func() (*stripego.Customer, error) {
+				gp := &stripego.CustomerParams{}
+				setup(ctx, &gp.Params, "")
+				return c.sc().Customers.Get(id, gp)
+			}, toCustomer)
+		return err
+	})
+	return out, err
+}
+
+// DeleteCustomer implements Customers.
+func (c *Client) DeleteCustomer(ctx context.Context, owner Owner, id string) error {
+	return c.call("delete customer", func() error {
+		p := &stripego.CustomerParams{}
+		setup(ctx, &p.Params, IdempotencyKey(owner, "customer-delete", id))
+		_, err := c.sc().Customers.Del(id, p)
+		return err
+	})
+}
+
+// AttachPaymentMethod implements Customers.
+func (c *Client) AttachPaymentMethod(ctx context.Context, owner Owner, paymentMethodID, customerID string) error {
+	return c.call("attach payment method", func() error {
+		p := &stripego.PaymentMethodAttachParams{Customer: stripego.String(customerID)}
+		setup(ctx, &p.Params, IdempotencyKey(owner, "pm-attach", []string{paymentMethodID, customerID}))
+		_, err := c.sc().PaymentMethods.Attach(paymentMethodID, p)
+		return err
+	})
+}

@@ -1,0 +1,115 @@
+package stripe
+
+import (
+	"context"
+
+	stripego "github.com/stripe/stripe-go/v76"
+)
+
+func toPrice(p *stripego.Price) *Price {
+	out := &Price{ID: p.ID, Currency: string(p.Currency), UnitAmount: p.UnitAmount, LookupKey: p.LookupKey,
+		Active: p.Active, Metadata: p.Metadata, Created: p.Created}
+	if p.Product != nil {
+		out.ProductID = p.Product.ID
+	}
+	if p.Recurring != nil {
+		out.Interval = string(p.Recurring.Interval)
+		out.IntervalCount = p.Recurring.IntervalCount
+	}
+	return out
+}
+
+// GetPrice implements Prices.
+func (c *Client) GetPrice(ctx context.Context, id string) (*Price, error) {
+	var out *Price
+	err := c.call("get price", func() error {
+		p := &stripego.PriceParams{}
+		setup(ctx, &p.Params, "")
+		pr, err := c.sc().Prices.Get(id, p)
+		if err != nil {
+			return err
+		}
+		out = toPrice(pr)
+		return nil
+	})
+	return out, err
+}
+
+// ListPrices implements Prices.
+func (c *Client) ListPrices(ctx context.Context, productID string, activeOnly bool) ([]*Price, error) {
+	var out []*Price
+	err := c.call("list prices", func() error {
+		p := &stripego.PriceListParams{Product: stripego.String(productID)}
+		p.Context = ctx
+		p.Limit = stripego.Int64(100)
+		if activeOnly {
+			p.Active = stripego.Bool(true)
+		}
+		it := c.sc().Prices.List(p)
+		for it.Next() {
+			out = append(out, toPrice(it.Price()))
+		}
+		return it.Err()
+	})
+	return out, err
+}
+
+// CreatePrice implements Prices.
+func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreateParams) (*Price, error) {
+	p.Metadata = withOwner(owner, p.Metadata)
+	var out *Price
+	err := c.call("create price", func() error {
+		sp := &stripego.PriceParams{
+			Product:    stripego.String(p.ProductID),
+			Currency:   stripego.String(p.Currency),
+			UnitAmount: stripego.Int64(p.UnitAmount),
+			Recurring: &stripego.PriceRecurringParams{
+				Interval:      stripego.String(p.Interval),
+				IntervalCount: stripego.Int64(max(1, p.IntervalCount)),
+			},
+		}
+		if p.LookupKey != "" {
+			sp.LookupKey = stripego.String(p.LookupKey)
+			if p.TransferLookupKey {
+				sp.TransferLookupKey = stripego.Bool(true)
+			}
+		}
+		setMetadata(&sp.Params, p.Metadata)
+		setup(ctx, &sp.Params, IdempotencyKey(owner, "price-create", p))
+		pr, err := c.sc().Prices.New(sp)
+		if err != nil {
+			return err
+		}
+		out = toPrice(pr)
+		return nil
+	})
+	return out, err
+}
+
+// UpdatePrice implements Prices.
+func (c *Client) UpdatePrice(ctx context.Context, owner Owner, id string, p PriceUpdateParams) (*Price, error) {
+	var out *Price
+	err := c.call("update price", func() (err error) {
+		out, err = updateOnce(IdempotencyKey(owner, "price-update-"+id, p),
+			func(key string) (*stripego.Price, *stripego.APIResponse, error) {
+				sp := &stripego.PriceParams{Active: p.Active, LookupKey: p.LookupKey}
+				if p.TransferLookupKey {
+					sp.TransferLookupKey = stripego.Bool(true)
+				}
+				setMetadata(&sp.Params, p.Metadata)
+				setup(ctx, &sp.Params, key)
+				pr, err := c.sc().Prices.Update(id, sp)
+				if err != nil {
+					return nil, nil, err
+				}
+				return pr, pr.LastResponse, nil
+			},
+			func() (*stripego.Price, error) {
+				gp := &stripego.PriceParams{}
+				setup(ctx, &gp.Params, "")
+				return c.sc().Prices.Get(id, gp)
+			}, toPrice)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,97 @@
+package stripe
+
+import (
+	"context"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v76"
+)
+
+func toProduct(p *stripego.Product) *Product {
+	return &Product{ID: p.ID, Name: p.Name, Description: p.Description, Active: p.Active, Metadata: p.Metadata, Created: p.Created}
+}
+
+func productParams(p ProductParams) *stripego.ProductParams {
+	sp := &stripego.ProductParams{Name: p.Name, Description: p.Description, Active: p.Active}
+	setMetadata(&sp.Params, p.Metadata)
+	return sp
+}
+
+// GetProduct implements Products.
+func (c *Client) GetProduct(ctx context.Context, id string) (*Product, error) {
+	var out *Product
+	err := c.call("get product", func() error {
+		p := &stripego.ProductParams{}
+		setup(ctx, &p.Params, "")
+		prod, err := c.sc().Products.Get(id, p)
+		if err != nil {
+			return err
+		}
+		out = toProduct(prod)
+		return nil
+	})
+	return out, err
+}
+
+// FindProductByOwner implements Products.
+func (c *Client) FindProductByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Product, error) {
+	var out *Product
+	err := c.call("list products", func() error {
+		p := &stripego.ProductListParams{}
+		p.Context = ctx
+		p.Limit = stripego.Int64(100)
+		if !createdAfter.IsZero() {
+			p.CreatedRange = &stripego.RangeQueryParams{GreaterThanOrEqual: createdAfter.Unix()}
+		}
+		it := c.sc().Products.List(p)
+		for it.Next() {
+			if prod := it.Product(); prod.Metadata["stripe-operator.io/uid"] == owner.UID {
+				out = toProduct(prod)
+				return nil
+			}
+		}
+		return it.Err()
+	})
+	return out, err
+}
+
+// CreateProduct implements Products.
+func (c *Client) CreateProduct(ctx context.Context, owner Owner, p ProductParams) (*Product, error) {
+	p.Metadata = withOwner(owner, p.Metadata)
+	var out *Product
+	err := c.call("create product", func() error {
+		sp := productParams(p)
+		setup(ctx, &sp.Params, IdempotencyKey(owner, "product-create", p))
+		prod, err := c.sc().Products.New(sp)
+		if err != nil {
+			return err
+		}
+		out = toProduct(prod)
+		return nil
+	})
+	return out, err
+}
+
+// UpdateProduct implements Products.
+func (c *Client) UpdateProduct(ctx context.Context, owner Owner, id string, p ProductParams) (*Product, error) {
+	var out *Product
+	err := c.call("update product", func() (err error) {
+		out, err = updateOnce(IdempotencyKey(owner, "product-update-"+id, p),
+			func(key string) (*stripego.Product, *stripego.APIResponse, error) {
+				sp := productParams(p)
+				setup(ctx, &sp.Params, key)
+				prod, err := c.sc().Products.Update(id, sp)
+				if err != nil {
+					return nil, nil, err
+				}
+				return prod, prod.LastResponse, nil
+			},
+			func() (*stripego.Product, error) {
+				gp := &stripego.ProductParams{}
+				setup(ctx, &gp.Params, "")
+				return c.sc().Products.Get(id, gp)
+			}, toProduct)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,239 @@
+package stripe
+
+import (
+	"context"
+
+	stripego "github.com/stripe/stripe-go/v76"
+)
+
+// subscriptionExpand is what every subscription read and write expands.
+var subscriptionExpand = []string{"latest_invoice", "latest_invoice.payment_intent"}
+
+func toSubscription(s *stripego.Subscription) *Subscription {
+	out := &Subscription{
+		ID: s.ID, Status: string(s.Status),
+		CurrentPeriodStart: s.CurrentPeriodStart, CurrentPeriodEnd: s.CurrentPeriodEnd,
+		CancelAtPeriodEnd: s.CancelAtPeriodEnd, CancelAt: s.CancelAt, CanceledAt: s.CanceledAt,
+		TrialEnd: s.TrialEnd, CollectionMethod: string(s.CollectionMethod), DaysUntilDue: s.DaysUntilDue,
+		Metadata: s.Metadata, Created: s.Created,
+	}
+	if s.Customer != nil {
+		out.CustomerID = s.Customer.ID
+	}
+	if s.PauseCollection != nil {
+		out.PauseCollection = string(s.PauseCollection.Behavior)
+	}
+	if s.Items != nil {
+		for _, it := range s.Items.Data {
+			item := SubscriptionItem{ID: it.ID, Quantity: it.Quantity}
+			if it.Price != nil {
+				item.PriceID, item.UnitAmount, item.Currency = it.Price.ID, it.Price.UnitAmount, string(it.Price.Currency)
+			}
+			out.Items = append(out.Items, item)
+		}
+	}
+	if s.LatestInvoice != nil && s.LatestInvoice.ID != "" {
+		out.LatestInvoice = toInvoice(s.LatestInvoice)
+	}
+	return out
+}
+
+func toInvoice(in *stripego.Invoice) *Invoice {
+	out := &Invoice{
+		ID: in.ID, Status: string(in.Status), Currency: string(in.Currency),
+		AmountDue: in.AmountDue, AmountPaid: in.AmountPaid, Subtotal: in.Subtotal, Total: in.Total, Tax: in.Tax,
+		AttemptCount: in.AttemptCount, Attempted: in.Attempted, BillingReason: string(in.BillingReason),
+		HostedInvoiceURL: in.HostedInvoiceURL, NextPaymentAttempt: in.NextPaymentAttempt, Created: in.Created,
+	}
+	if in.Subscription != nil {
+		out.SubscriptionID = in.Subscription.ID
+	}
+	for _, d := range in.TotalDiscountAmounts {
+		out.DiscountAmount += d.Amount
+	}
+	if pi := in.PaymentIntent; pi != nil {
+		out.PaymentIntentStatus = string(pi.Status)
+		if pi.LastPaymentError != nil {
+			out.PaymentError = string(pi.LastPaymentError.Code)
+			if pi.LastPaymentError.DeclineCode != "" && out.PaymentError == "" {
+				out.PaymentError = string(pi.LastPaymentError.DeclineCode)
+			}
+		}
+	}
+	if in.Lines != nil {
+		for _, l := range in.Lines.Data {
+			line := InvoiceLine{Amount: l.Amount, Proration: l.Proration, Quantity: l.Quantity}
+			if l.Price != nil {
+				line.PriceID = l.Price.ID
+			}
+			out.Lines = append(out.Lines, line)
+		}
+	}
+	return out
+}
+
+// GetSubscription implements Subscriptions.
+func (c *Client) GetSubscription(ctx context.Context, id string) (*Subscription, error) {
+	var out *Subscription
+	err := c.call("get subscription", func() error {
+		p := &stripego.SubscriptionParams{}
+		setup(ctx, &p.Params, "", subscriptionExpand...)
+		s, err := c.sc().Subscriptions.Get(id, p)
+		if err != nil {
+			return err
+		}
+		out = toSubscription(s)
+		return nil
+	})
+	return out, err
+}
+
+// FindSubscriptionByOwner implements Subscriptions.
+func (c *Client) FindSubscriptionByOwner(ctx context.Context, owner Owner, customerID string) (*Subscription, error) {
+	var out *Subscription
+	err := c.call("list subscriptions", func() error {
+		p := &stripego.SubscriptionListParams{Customer: stripego.String(customerID), Status: stripego.String("all")}
+		p.Context = ctx
+		p.Limit = stripego.Int64(100)
+		it := c.sc().Subscriptions.List(p)
+		for it.Next() {
+			if s := it.Subscription(); s.Metadata["stripe-operator.io/uid"] == owner.UID {
+				out = toSubscription(s)
+				return nil
+			}
+		}
+		return it.Err()
+	})
+	if err != nil || out == nil {
+		return out, err
+	}
+	// The list does not expand the latest invoice: read it fully.
+	return c.GetSubscription(ctx, out.ID)
+}
+
+// CreateSubscription implements Subscriptions.
+func (c *Client) CreateSubscription(ctx context.Context, owner Owner, p SubscriptionCreateParams) (*Subscription, error) {
+	p.Metadata = withOwner(owner, p.Metadata)
+	var out *Subscription
+	err := c.call("create subscription", func() error {
+		sp := &stripego.SubscriptionParams{
+			Customer:          stripego.String(p.CustomerID),
+			CancelAtPeriodEnd: stripego.Bool(p.CancelAtPeriodEnd),
+			TrialPeriodDays:   p.TrialPeriodDays,
+			DaysUntilDue:      p.DaysUntilDue,
+		}
+		for _, it := range p.Items {
+			sp.Items = append(sp.Items, &stripego.SubscriptionItemsParams{Price: stripego.String(it.PriceID), Quantity: stripego.Int64(it.Quantity)})
+		}
+		if p.CollectionMethod != "" {
+			sp.CollectionMethod = stripego.String(p.CollectionMethod)
+		}
+		if p.PaymentBehavior != "" {
+			sp.PaymentBehavior = stripego.String(p.PaymentBehavior)
+		}
+		if p.ProrationBehavior != "" {
+			sp.ProrationBehavior = stripego.String(p.ProrationBehavior)
+		}
+		setMetadata(&sp.Params, p.Metadata)
+		setup(ctx, &sp.Params, IdempotencyKey(owner, "subscription-create", p), subscriptionExpand...)
+		s, err := c.sc().Subscriptions.New(sp)
+		if err != nil {
+			return err
+		}
+		out = toSubscription(s)
+		return nil
+	})
+	return out, err
+}
+
+func subscriptionUpdateParams(p SubscriptionUpdateParams) *stripego.SubscriptionParams {
+	sp := &stripego.SubscriptionParams{CancelAtPeriodEnd: p.CancelAtPeriodEnd, CollectionMethod: p.CollectionMethod, DaysUntilDue: p.DaysUntilDue}
+	for _, it := range p.Items {
+		ip := &stripego.SubscriptionItemsParams{}
+		if it.ID != "" {
+			ip.ID = stripego.String(it.ID)
+		}
+		if it.Deleted {
+			ip.Deleted = stripego.Bool(true)
+		} else {
+			if it.PriceID != "" {
+				ip.Price = stripego.String(it.PriceID)
+			}
+			if it.Quantity > 0 {
+				ip.Quantity = stripego.Int64(it.Quantity)
+			}
+		}
+		sp.Items = append(sp.Items, ip)
+	}
+	if p.ProrationBehavior != "" {
+		sp.ProrationBehavior = stripego.String(p.ProrationBehavior)
+	}
+	if p.PaymentBehavior != "" {
+		sp.PaymentBehavior = stripego.String(p.PaymentBehavior)
+	}
+	if p.PauseCollection != nil {
+		if *p.PauseCollection == "" {
+			sp.AddExtra("pause_collection", "") // an empty value resumes collection
+		} else {
+			sp.PauseCollection = &stripego.SubscriptionPauseCollectionParams{Behavior: p.PauseCollection}
+		}
+	}
+	setMetadata(&sp.Params, p.Metadata)
+	return sp
+}
+
+// UpdateSubscription implements Subscriptions.
+func (c *Client) UpdateSubscription(ctx context.Context, owner Owner, id string, p SubscriptionUpdateParams) (*Subscription, error) {
+	var out *Subscription
+	err := c.call("update subscription", func() (err error) {
+		out, err = updateOnce(IdempotencyKey(owner, "subscription-update-"+id, p),
+			func(key string) (*stripego.Subscription, *stripego.APIResponse, error) {
+				sp := subscriptionUpdateParams(p)
+				setup(ctx, &sp.Params, key, subscriptionExpand...)
+				s, err := c.sc().Subscriptions.Update(id, sp)
+				if err != nil {
+					return nil, nil, err
+				}
+				return s, s.LastResponse, nil
+			},
+			func() (*stripego.Subscription, error) {
+				gp := &stripego.SubscriptionParams{}
+				setup(ctx, &gp.Params, "", subscriptionExpand...)
+				return c.sc().Subscriptions.Get(id, gp)
+			}, toSubscription)
+		return err
+	})
+	return out, err
+}
+
+// CancelSubscription implements Subscriptions.
+func (c *Client) CancelSubscription(ctx context.Context, owner Owner, id string, p SubscriptionCancelParams) (*Subscription, error) {
+	var out *Subscription
+	err := c.call("cancel subscription", func() error {
+		sp := &stripego.SubscriptionCancelParams{InvoiceNow: stripego.Bool(p.InvoiceNow), Prorate: stripego.Bool(p.Prorate)}
+		setup(ctx, &sp.Params, IdempotencyKey(owner, "subscription-cancel-"+id, p), subscriptionExpand...)
+		s, err := c.sc().Subscriptions.Cancel(id, sp)
+		if err != nil {
+			return err
+		}
+		out = toSubscription(s)
+		return nil
+	})
+	return out, err
+}
+
+// GetInvoice implements Invoices.
+func (c *Client) GetInvoice(ctx context.Context, id string) (*Invoice, error) {
+	var out *Invoice
+	err := c.call("get invoice", func() error {
+		p := &stripego.InvoiceParams{}
+		setup(ctx, &p.Params, "", "payment_intent")
+		in, err := c.sc().Invoices.Get(id, p)
+		if err != nil {
+			return err
+		}
+		out = toInvoice(in)
+		return nil
+	})
+	return out, err
+}
