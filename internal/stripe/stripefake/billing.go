@@ -1,0 +1,635 @@
+package stripefake
+
+import (
+	"strings"
+	"time"
+)
+
+// Stripe's test PaymentMethods.
+const (
+	pmVisa         = "pm_card_visa"
+	pmDeclined     = "pm_card_chargeDeclined"
+	pmAuthRequired = "pm_card_authenticationRequired"
+)
+
+const (
+	// retryEvery and maxAttempts model Smart Retries: a failed renewal is
+	// retried every 3 days, 4 attempts in all, then the subscription becomes
+	// unpaid.
+	retryEvery  = 3 * 24 * time.Hour
+	maxAttempts = 4
+	// incompleteExpiry is how long an incomplete subscription waits for its
+	// first payment.
+	incompleteExpiry = 23 * time.Hour
+)
+
+type item struct {
+	id       string
+	price    string
+	quantity int64
+}
+
+type subscription struct {
+	id, customer, status           string
+	items                          []*item
+	periodStart, periodEnd         int64
+	cancelAtPeriodEnd              bool
+	cancelAt, canceledAt, trialEnd int64
+	pause                          string
+	collectionMethod               string
+	daysUntilDue                   int64
+	metadata                       map[string]string
+	created                        int64
+	latestInvoice                  string
+	prorations                     []line
+}
+
+func (s *subscription) ended() bool { return s.status == "canceled" || s.status == "incomplete_expired" }
+
+type line struct {
+	amount    int64
+	proration bool
+	price     string
+	quantity  int64
+	desc      string
+}
+
+type invoice struct {
+	id, subscription, customer, status, currency, billingReason string
+	lines                                                       []line
+	amountDue, amountPaid, attemptCount, nextPaymentAttempt     int64
+	attempted                                                   bool
+	created                                                     int64
+	piStatus, piError, piDecline                                string
+	subMetadata                                                 map[string]string
+}
+
+func (s *Server) itemJSON(sub *subscription, it *item) map[string]any {
+	var pj any
+	if p, ok := s.prices[it.price]; ok {
+		pj = p.json()
+	}
+	return map[string]any{"id": it.id, "object": "subscription_item", "price": pj, "quantity": it.quantity,
+		"subscription": sub.id, "created": sub.created, "metadata": map[string]string{}}
+}
+
+func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]any {
+	items := []any{}
+	for _, it := range sub.items {
+		items = append(items, s.itemJSON(sub, it))
+	}
+	var pause any
+	if sub.pause != "" {
+		pause = map[string]any{"behavior": sub.pause, "resumes_at": nil}
+	}
+	var latest any
+	if sub.latestInvoice != "" {
+		latest = sub.latestInvoice
+		if expand["latest_invoice"] {
+			latest = s.invoiceJSON(s.invoices[sub.latestInvoice], expand["latest_invoice.payment_intent"])
+		}
+	}
+	zeroNil := func(v int64) any {
+		if v == 0 {
+			return nil
+		}
+		return v
+	}
+	var due any
+	if sub.collectionMethod == "send_invoice" {
+		due = sub.daysUntilDue
+	}
+	return map[string]any{
+		"id": sub.id, "object": "subscription", "customer": sub.customer, "status": sub.status,
+		"items":                map[string]any{"object": "list", "data": items, "has_more": false, "url": "/v1/subscription_items?subscription=" + sub.id},
+		"current_period_start": sub.periodStart, "current_period_end": sub.periodEnd,
+		"cancel_at_period_end": sub.cancelAtPeriodEnd, "cancel_at": zeroNil(sub.cancelAt), "canceled_at": zeroNil(sub.canceledAt),
+		"trial_end": zeroNil(sub.trialEnd), "pause_collection": pause, "collection_method": sub.collectionMethod,
+		"days_until_due": due, "metadata": copyMeta(sub.metadata), "created": sub.created, "start_date": sub.created,
+		"latest_invoice": latest, "livemode": false,
+	}
+}
+
+func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
+	if in == nil {
+		return nil
+	}
+	lines := []any{}
+	subtotal := int64(0)
+	for _, l := range in.lines {
+		subtotal += l.amount
+		var pj any
+		if p, ok := s.prices[l.price]; ok {
+			pj = p.json()
+		}
+		lines = append(lines, map[string]any{"object": "line_item", "amount": l.amount, "proration": l.proration,
+			"price": pj, "quantity": l.quantity, "description": l.desc, "currency": in.currency, "type": "subscription"})
+	}
+	piID := "pi_" + strings.TrimPrefix(in.id, "in_")
+	var pi any
+	if in.piStatus != "" {
+		pi = piID
+		if expandPI {
+			var lastErr any
+			if in.piError != "" {
+				lastErr = map[string]any{"type": "card_error", "code": in.piError, "decline_code": nullable(in.piDecline),
+					"message": "Your card was declined."}
+			}
+			pi = map[string]any{"id": piID, "object": "payment_intent", "status": in.piStatus, "amount": in.amountDue,
+				"currency": in.currency, "last_payment_error": lastErr, "invoice": in.id, "livemode": false}
+		}
+	}
+	var next any
+	if in.nextPaymentAttempt != 0 {
+		next = in.nextPaymentAttempt
+	}
+	var hosted any
+	if in.status != "draft" {
+		hosted = "https://invoice.stripe.test/i/" + in.id
+	}
+	return map[string]any{
+		"id": in.id, "object": "invoice", "subscription": nullable(in.subscription), "customer": in.customer,
+		"status": in.status, "currency": in.currency, "amount_due": in.amountDue, "amount_paid": in.amountPaid,
+		"amount_remaining": in.amountDue - in.amountPaid, "subtotal": subtotal, "total": subtotal, "tax": nil,
+		"total_discount_amounts": []any{}, "attempt_count": in.attemptCount, "attempted": in.attempted,
+		"next_payment_attempt": next, "billing_reason": in.billingReason, "hosted_invoice_url": hosted,
+		"created": in.created, "payment_intent": pi, "livemode": false, "paid": in.status == "paid",
+		"lines":                map[string]any{"object": "list", "data": lines, "has_more": false, "url": "/v1/invoices/" + in.id + "/lines"},
+		"subscription_details": map[string]any{"metadata": copyMeta(in.subMetadata)},
+	}
+}
+
+func addInterval(t time.Time, interval string, count int64) time.Time {
+	n := int(count)
+	switch interval {
+	case "day":
+		return t.AddDate(0, 0, n)
+	case "week":
+		return t.AddDate(0, 0, 7*n)
+	case "year":
+		return t.AddDate(n, 0, 0)
+	default:
+		return t.AddDate(0, n, 0)
+	}
+}
+
+// periodOf returns the subscription's billing interval (its first price's).
+func (s *Server) periodOf(sub *subscription) (string, int64) {
+	for _, it := range sub.items {
+		if p, ok := s.prices[it.price]; ok {
+			return p.interval, p.intervalCount
+		}
+	}
+	return "month", 1
+}
+
+func (s *Server) parseItems(r *request, sub *subscription, update bool) *apiError {
+	idx := r.indexed("items")
+	if !update && len(idx) == 0 {
+		return invalid("items", "Missing required param: items.")
+	}
+	for _, i := range idx {
+		key := "items[" + i + "]"
+		id, hasID := r.str(key + "[id]")
+		priceID, hasPrice := r.str(key + "[price]")
+		qty, hasQty, err := r.int(key + "[quantity]")
+		if err != nil {
+			return err
+		}
+		if hasQty && qty < 0 {
+			return invalid(key+"[quantity]", "Invalid quantity")
+		}
+		deleted, _ := r.bool(key + "[deleted]")
+		if hasPrice {
+			p, ok := s.prices[priceID]
+			if !ok {
+				return missing("price", priceID)
+			}
+			if !p.active {
+				return invalid(key+"[price]", "The price specified is inactive. This field only accepts active prices.")
+			}
+		}
+		if hasID {
+			var found *item
+			for _, it := range sub.items {
+				if it.id == id {
+					found = it
+				}
+			}
+			if found == nil {
+				return invalid(key+"[id]", "Invalid subscription_item id: %s", id)
+			}
+			if deleted {
+				kept := sub.items[:0]
+				for _, it := range sub.items {
+					if it != found {
+						kept = append(kept, it)
+					}
+				}
+				sub.items = kept
+				continue
+			}
+			if hasPrice {
+				found.price = priceID
+			}
+			if hasQty {
+				found.quantity = qty
+			}
+			continue
+		}
+		if !hasPrice {
+			return invalid(key+"[price]", "Missing required param: items[%s][price].", i)
+		}
+		if !hasQty {
+			qty = 1
+		}
+		sub.items = append(sub.items, &item{id: s.newID("si"), price: priceID, quantity: qty})
+	}
+	seen := map[string]bool{}
+	for _, it := range sub.items {
+		if seen[it.price] {
+			return invalid("items", "Cannot add multiple subscription items with the same price.")
+		}
+		seen[it.price] = true
+	}
+	if len(sub.items) == 0 {
+		return invalid("items", "A subscription must have at least one item.")
+	}
+	if len(sub.items) > 20 {
+		return invalid("items", "A subscription can have at most 20 items.")
+	}
+	cur := ""
+	for _, it := range sub.items {
+		c := s.prices[it.price].currency
+		if cur != "" && c != cur {
+			return invalid("items", "All prices on a subscription must have the same currency.")
+		}
+		cur = c
+	}
+	return nil
+}
+
+func (s *Server) periodLines(sub *subscription) []line {
+	var out []line
+	for _, it := range sub.items {
+		p := s.prices[it.price]
+		out = append(out, line{amount: p.unitAmount * it.quantity, price: it.price, quantity: it.quantity, desc: "subscription"})
+	}
+	return out
+}
+
+func (s *Server) currencyOf(sub *subscription) string {
+	for _, it := range sub.items {
+		return s.prices[it.price].currency
+	}
+	return "usd"
+}
+
+func (s *Server) createSubscription(r *request) (any, *apiError) {
+	cid, _ := r.str("customer")
+	c, ok := s.customers[cid]
+	if !ok || c.deleted {
+		return nil, missing("customer", cid)
+	}
+	sub := &subscription{id: s.newID("sub"), customer: cid, collectionMethod: "charge_automatically", created: s.now.Unix()}
+	if err := s.parseItems(r, sub, false); err != nil {
+		return nil, err
+	}
+	if v, ok := r.str("collection_method"); ok {
+		sub.collectionMethod = v
+	}
+	if d, ok, err := r.int("days_until_due"); err != nil {
+		return nil, err
+	} else if ok {
+		sub.daysUntilDue = d
+	}
+	if sub.collectionMethod == "send_invoice" && sub.daysUntilDue == 0 {
+		if _, ok := r.str("days_until_due"); !ok {
+			return nil, invalid("days_until_due", "days_until_due is required when collection_method is send_invoice.")
+		}
+	}
+	sub.cancelAtPeriodEnd, _ = r.bool("cancel_at_period_end")
+	m, _ := r.metadata("")
+	sub.metadata = applyMeta(nil, m)
+	behavior, _ := r.str("payment_behavior")
+	if behavior == "" {
+		behavior = "allow_incomplete"
+	}
+	interval, count := s.periodOf(sub)
+	trialDays, hasTrial, err := r.int("trial_period_days")
+	if err != nil {
+		return nil, err
+	}
+	sub.periodStart = s.now.Unix()
+	if hasTrial && trialDays > 0 {
+		sub.status = "trialing"
+		sub.trialEnd = s.now.AddDate(0, 0, int(trialDays)).Unix()
+		sub.periodEnd = sub.trialEnd
+	} else {
+		sub.periodEnd = addInterval(s.now, interval, count).Unix()
+	}
+	if sub.cancelAtPeriodEnd {
+		sub.cancelAt = sub.periodEnd
+	}
+	s.subs[sub.id] = sub
+	var lines []line
+	if sub.status == "trialing" {
+		for _, l := range s.periodLines(sub) {
+			l.amount = 0
+			l.desc = "trial"
+			lines = append(lines, l)
+		}
+	} else {
+		lines = s.periodLines(sub)
+	}
+	in := s.newInvoice(r, sub, "subscription_create", lines)
+	if sub.status != "trialing" {
+		switch {
+		case in.amountDue == 0 || sub.collectionMethod == "send_invoice":
+			sub.status = "active"
+		case behavior == "default_incomplete":
+			sub.status = "incomplete"
+			in.piStatus = "requires_payment_method"
+		default:
+			if s.pay(r, in, false) {
+				sub.status = "active"
+			} else if behavior == "error_if_incomplete" {
+				delete(s.subs, sub.id)
+				delete(s.invoices, in.id)
+				return nil, &apiError{status: 402, Type: "card_error", Code: in.piError, DeclineCode: in.piDecline, Message: "Your card was declined."}
+			} else {
+				sub.status = "incomplete"
+			}
+		}
+	}
+	s.track("subscription", sub.id)
+	s.emit(r, "customer.subscription.created", s.subJSON(sub, nil), nil)
+	return s.subJSON(sub, r.expand), nil
+}
+
+// newInvoice creates, finalizes and records an invoice (not yet paid).
+func (s *Server) newInvoice(r *request, sub *subscription, reason string, lines []line) *invoice {
+	in := &invoice{id: s.newID("in"), subscription: sub.id, customer: sub.customer, status: "draft",
+		currency: s.currencyOf(sub), billingReason: reason, lines: lines, created: s.now.Unix(), subMetadata: copyMeta(sub.metadata)}
+	for _, l := range lines {
+		in.amountDue += l.amount
+	}
+	if in.amountDue < 0 {
+		in.amountDue = 0 // credit goes to the customer balance
+	}
+	s.invoices[in.id] = in
+	s.track("invoice", in.id)
+	sub.latestInvoice = in.id
+	s.emit(r, "invoice.created", s.invoiceJSON(in, false), nil)
+	if sub.pause != "" && reason == "subscription_cycle" {
+		switch sub.pause {
+		case "void":
+			in.status = "void"
+			s.emit(r, "invoice.voided", s.invoiceJSON(in, false), nil)
+		case "mark_uncollectible":
+			in.status = "uncollectible"
+			s.emit(r, "invoice.marked_uncollectible", s.invoiceJSON(in, false), nil)
+		}
+		return in
+	}
+	in.status = "open"
+	if in.amountDue > 0 {
+		in.piStatus = "requires_payment_method"
+	}
+	s.emit(r, "invoice.finalized", s.invoiceJSON(in, false), nil)
+	return in
+}
+
+// pay attempts the invoice with the customer's default PaymentMethod and
+// reports success. retry marks an automatic retry.
+func (s *Server) pay(r *request, in *invoice, retry bool) bool {
+	if in.status != "open" {
+		return in.status == "paid"
+	}
+	if in.amountDue == 0 {
+		in.status, in.piStatus = "paid", ""
+		s.emit(r, "invoice.paid", s.invoiceJSON(in, false), nil)
+		s.emit(r, "invoice.payment_succeeded", s.invoiceJSON(in, false), nil)
+		return true
+	}
+	in.attempted = true
+	in.attemptCount++
+	pm := ""
+	if c := s.customers[in.customer]; c != nil {
+		pm = c.defaultPM
+	}
+	switch pm {
+	case "":
+		in.piStatus, in.piError, in.piDecline = "requires_payment_method", "payment_method_missing", ""
+	case pmDeclined:
+		in.piStatus, in.piError, in.piDecline = "requires_payment_method", "card_declined", "generic_decline"
+	case pmAuthRequired:
+		in.piStatus, in.piError, in.piDecline = "requires_action", "authentication_required", "authentication_required"
+	default:
+		in.status, in.amountPaid, in.piStatus, in.piError, in.piDecline, in.nextPaymentAttempt = "paid", in.amountDue, "succeeded", "", "", 0
+		s.emit(r, "invoice.paid", s.invoiceJSON(in, true), nil)
+		s.emit(r, "invoice.payment_succeeded", s.invoiceJSON(in, true), nil)
+		return true
+	}
+	if in.billingReason != "subscription_create" && in.attemptCount < maxAttempts {
+		in.nextPaymentAttempt = s.now.Add(retryEvery).Unix()
+	} else {
+		in.nextPaymentAttempt = 0
+	}
+	if in.piStatus == "requires_action" {
+		s.emit(r, "invoice.payment_action_required", s.invoiceJSON(in, true), nil)
+	}
+	s.emit(r, "invoice.payment_failed", s.invoiceJSON(in, true), nil)
+	return false
+}
+
+func (s *Server) getSubscription(r *request, id string) (any, *apiError) {
+	sub, ok := s.subs[id]
+	if !ok {
+		return nil, missing("subscription", id)
+	}
+	return s.subJSON(sub, r.expand), nil
+}
+
+func (s *Server) listSubscriptions(r *request) (any, *apiError) {
+	cid, hasCustomer := r.str("customer")
+	status, _ := r.str("status")
+	return s.list(r, "/v1/subscriptions", s.order["subscription"], func(id string) (map[string]any, bool) {
+		sub := s.subs[id]
+		if sub == nil || (hasCustomer && sub.customer != cid) {
+			return nil, false
+		}
+		if status == "" && sub.status == "canceled" {
+			return nil, false
+		}
+		if status != "" && status != "all" && status != sub.status {
+			return nil, false
+		}
+		return s.subJSON(sub, r.expand), true
+	})
+}
+
+func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
+	sub, ok := s.subs[id]
+	if !ok {
+		return nil, missing("subscription", id)
+	}
+	if sub.ended() {
+		return nil, invalid("", "A canceled subscription can only update its cancellation_details and metadata.")
+	}
+	before := s.subJSON(sub, nil)
+	next := *sub
+	next.metadata = copyMeta(sub.metadata)
+	next.items = nil
+	for _, it := range sub.items {
+		cp := *it
+		next.items = append(next.items, &cp)
+	}
+	if err := s.parseItems(r, &next, true); err != nil {
+		return nil, err
+	}
+	if v, ok := r.bool("cancel_at_period_end"); ok {
+		next.cancelAtPeriodEnd = v
+		next.cancelAt = 0
+		if v {
+			next.cancelAt = next.periodEnd
+		}
+	}
+	if v, ok := r.str("pause_collection"); ok && v == "" {
+		next.pause = ""
+	}
+	if v, ok := r.str("pause_collection[behavior]"); ok {
+		switch v {
+		case "keep_as_draft", "mark_uncollectible", "void":
+			next.pause = v
+		default:
+			return nil, invalid("pause_collection[behavior]", "Invalid pause_collection[behavior]: %s", v)
+		}
+	}
+	if v, ok := r.str("collection_method"); ok {
+		next.collectionMethod = v
+	}
+	if d, ok, err := r.int("days_until_due"); err != nil {
+		return nil, err
+	} else if ok {
+		next.daysUntilDue = d
+	}
+	if m, ok := r.metadata(""); ok {
+		next.metadata = applyMeta(next.metadata, m)
+	}
+	proration, _ := r.str("proration_behavior")
+	if proration == "" {
+		proration = "create_prorations"
+	}
+	prorations := s.prorationLines(sub, &next)
+	*sub = next
+	if len(prorations) > 0 && sub.status != "trialing" {
+		switch proration {
+		case "create_prorations":
+			sub.prorations = append(sub.prorations, prorations...)
+		case "always_invoice":
+			in := s.newInvoice(r, sub, "subscription_update", append(sub.prorations, prorations...))
+			sub.prorations = nil
+			if sub.collectionMethod == "charge_automatically" {
+				s.pay(r, in, false)
+			}
+		}
+	}
+	s.emitUpdated(r, "customer.subscription.updated", before, s.subJSON(sub, nil))
+	return s.subJSON(sub, r.expand), nil
+}
+
+// prorationLines credits the unused time of the old items and charges the
+// new ones for the rest of the period.
+func (s *Server) prorationLines(old, next *subscription) []line {
+	total := old.periodEnd - old.periodStart
+	left := old.periodEnd - s.now.Unix()
+	if total <= 0 || left <= 0 {
+		return nil
+	}
+	key := func(it *item) string { return it.price + "/" + itoa(it.quantity) }
+	oldSet, newSet := map[string]*item{}, map[string]*item{}
+	for _, it := range old.items {
+		oldSet[key(it)] = it
+	}
+	for _, it := range next.items {
+		newSet[key(it)] = it
+	}
+	var out []line
+	for k, it := range oldSet {
+		if _, same := newSet[k]; !same {
+			amt := -s.prices[it.price].unitAmount * it.quantity * left / total
+			out = append(out, line{amount: amt, proration: true, price: it.price, quantity: it.quantity, desc: "Unused time"})
+		}
+	}
+	for k, it := range newSet {
+		if _, same := oldSet[k]; !same {
+			amt := s.prices[it.price].unitAmount * it.quantity * left / total
+			out = append(out, line{amount: amt, proration: true, price: it.price, quantity: it.quantity, desc: "Remaining time"})
+		}
+	}
+	return out
+}
+
+func (s *Server) cancelSubscription(r *request, id string) (any, *apiError) {
+	sub, ok := s.subs[id]
+	if !ok {
+		return nil, missing("subscription", id)
+	}
+	if sub.ended() {
+		return nil, &apiError{status: 404, Type: "invalid_request_error", Code: "resource_missing",
+			Message: "No such subscription: '" + id + "'; it is already canceled."}
+	}
+	invoiceNow, _ := r.bool("invoice_now")
+	prorate, _ := r.bool("prorate")
+	if prorate {
+		left := sub.periodEnd - s.now.Unix()
+		if total := sub.periodEnd - sub.periodStart; total > 0 && left > 0 && sub.status != "trialing" {
+			for _, it := range sub.items {
+				sub.prorations = append(sub.prorations, line{amount: -s.prices[it.price].unitAmount * it.quantity * left / total,
+					proration: true, price: it.price, quantity: it.quantity, desc: "Unused time"})
+			}
+		}
+	}
+	if invoiceNow && len(sub.prorations) > 0 {
+		in := s.newInvoice(r, sub, "subscription_cycle", sub.prorations)
+		in.billingReason = "manual"
+		sub.prorations = nil
+		s.pay(r, in, false)
+	}
+	s.endSubscription(r, sub, false)
+	return s.subJSON(sub, r.expand), nil
+}
+
+func (s *Server) endSubscription(r *request, sub *subscription, expired bool) {
+	sub.canceledAt = s.now.Unix()
+	if expired {
+		sub.status = "incomplete_expired"
+	} else {
+		sub.status = "canceled"
+	}
+	if in := s.invoices[sub.latestInvoice]; in != nil && in.status == "open" && expired {
+		in.status, in.nextPaymentAttempt = "void", 0
+		s.emit(r, "invoice.voided", s.invoiceJSON(in, false), nil)
+	}
+	s.emit(r, "customer.subscription.deleted", s.subJSON(sub, nil), nil)
+}
+
+func (s *Server) getInvoice(r *request, id string) (any, *apiError) {
+	in, ok := s.invoices[id]
+	if !ok {
+		return nil, missing("invoice", id)
+	}
+	return s.invoiceJSON(in, r.expand["payment_intent"]), nil
+}
+
+func (s *Server) listInvoices(r *request) (any, *apiError) {
+	sid, hasSub := r.str("subscription")
+	return s.list(r, "/v1/invoices", s.order["invoice"], func(id string) (map[string]any, bool) {
+		in := s.invoices[id]
+		if hasSub && in.subscription != sid {
+			return nil, false
+		}
+		return s.invoiceJSON(in, false), true
+	})
+}

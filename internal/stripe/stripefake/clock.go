@@ -1,0 +1,110 @@
+package stripefake
+
+import (
+	"strconv"
+	"time"
+)
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// AdvanceClock moves the test clock forward by d, running everything due on
+// the way in time order, as Stripe's test clocks do: trial ends, period
+// renewals (invoice, payment, past_due), payment retries (then unpaid),
+// cancel_at_period_end, and the expiry of incomplete subscriptions.
+func (s *Server) AdvanceClock(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	target := s.now.Add(d).Unix()
+	for {
+		at, run := s.nextDue(target)
+		if run == nil {
+			break
+		}
+		if at > s.now.Unix() {
+			s.now = time.Unix(at, 0)
+		}
+		run()
+	}
+	s.now = time.Unix(target, 0)
+}
+
+// nextDue finds the earliest action due at or before target.
+func (s *Server) nextDue(target int64) (int64, func()) {
+	best := int64(-1)
+	var run func()
+	consider := func(at int64, f func()) {
+		if at != 0 && at <= target && (best < 0 || at < best) {
+			best, run = at, f
+		}
+	}
+	for _, id := range s.order["subscription"] {
+		sub := s.subs[id]
+		if sub == nil || sub.ended() {
+			continue
+		}
+		switch sub.status {
+		case "incomplete":
+			consider(sub.created+int64(incompleteExpiry/time.Second), func() { s.endSubscription(nil, sub, true) })
+		case "trialing", "active", "past_due", "unpaid":
+			consider(sub.periodEnd, func() { s.renew(sub) })
+		}
+	}
+	for _, id := range s.order["invoice"] {
+		in := s.invoices[id]
+		if in.status == "open" && in.nextPaymentAttempt != 0 {
+			consider(in.nextPaymentAttempt, func() { s.retry(in) })
+		}
+	}
+	return best, run
+}
+
+// renew ends the current period of sub: cancel at period end, or start the
+// next period with an invoice and a payment.
+func (s *Server) renew(sub *subscription) {
+	before := s.subJSON(sub, nil)
+	if sub.cancelAtPeriodEnd {
+		s.endSubscription(nil, sub, false)
+		return
+	}
+	interval, count := s.periodOf(sub)
+	start := time.Unix(sub.periodEnd, 0)
+	wasTrial := sub.status == "trialing"
+	sub.periodStart = sub.periodEnd
+	sub.periodEnd = addInterval(start, interval, count).Unix()
+	if wasTrial {
+		sub.status = "active"
+	}
+	lines := append(s.periodLines(sub), sub.prorations...)
+	sub.prorations = nil
+	in := s.newInvoice(nil, sub, "subscription_cycle", lines)
+	if sub.collectionMethod == "charge_automatically" && in.status == "open" {
+		if s.pay(nil, in, false) {
+			if sub.status != "unpaid" {
+				sub.status = "active"
+			}
+		} else if sub.status != "unpaid" {
+			sub.status = "past_due"
+		}
+	}
+	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
+}
+
+// retry is an automatic payment retry of an open invoice.
+func (s *Server) retry(in *invoice) {
+	sub := s.subs[in.subscription]
+	var before map[string]any
+	if sub != nil {
+		before = s.subJSON(sub, nil)
+	}
+	paid := s.pay(nil, in, true)
+	if sub == nil || sub.ended() || sub.latestInvoice != in.id {
+		return
+	}
+	switch {
+	case paid:
+		sub.status = "active"
+	case in.nextPaymentAttempt == 0:
+		sub.status = "unpaid"
+	}
+	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
+}

@@ -1,0 +1,17 @@
+// Package stripefake is a stateful, test-mode Stripe over real HTTP: the
+// offline stand-in for Stripe's test mode that the operator's tests and
+// `make dev` run against. It speaks the subset of the REST API that
+// stripe-go v76 sends for the operations the operator uses (form-encoded
+// bodies, Stripe's error shape, list pagination, expand, metadata), keeps
+// state in memory, honours idempotency keys as Stripe does, has a test
+// clock that renews subscriptions, invoices and retries payments, emits
+// events delivered signed exactly as Stripe signs them, and can inject
+// faults and rate limits.
+//
+// Stripe's test PaymentMethods decide payments: pm_card_visa (and any other
+// PaymentMethod) pays, pm_card_chargeDeclined is declined (card_declined),
+// pm_card_authenticationRequired needs customer action.
+//
+// It is test infrastructure and the engine of local mode; it never handles
+// real money and is not a product feature.
+package stripefake

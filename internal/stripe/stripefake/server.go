@@ -1,0 +1,611 @@
+package stripefake
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
+)
+
+// Options configure a Server.
+type Options struct {
+	// RateLimit is requests per second; 0 means 25 (Stripe test mode), a
+	// negative value means unlimited.
+	RateLimit float64
+	// Start is the initial test-clock time; zero means time.Now().
+	Start time.Time
+	// Logger is optional.
+	Logger logr.Logger
+}
+
+// Fault makes matching requests fail or slow down.
+type Fault struct {
+	// Method matches the HTTP method, "" any.
+	Method string
+	// Path is a path prefix such as "/v1/customers", "" any.
+	Path string
+	// Status is the error status to answer (500, 503, 429); 0 answers
+	// normally after Latency.
+	Status int
+	// RetryAfter is sent with a 429.
+	RetryAfter time.Duration
+	// Rate is the share of matching requests affected, 0 or 1 meaning all.
+	Rate float64
+	// Count limits the fault to the first Count matching requests; 0 means
+	// unlimited.
+	Count int
+	// Latency is added before answering.
+	Latency time.Duration
+	// Timeout holds the request until the client gives up.
+	Timeout bool
+}
+
+type faultEntry struct {
+	Fault
+	used int
+}
+
+// Stats counts what the server saw.
+type Stats struct {
+	// Requests by "METHOD /v1/route/{id}".
+	Requests map[string]int
+	// Writes is the number of POST and DELETE requests that reached a
+	// handler (faults and rate limits excluded).
+	Writes int
+	// Creates by kind: customer, product, price, subscription, invoice.
+	Creates map[string]int
+	// Objects by kind (deleted customers and canceled subscriptions count).
+	Objects map[string]int
+	// Replays is the number of idempotent replays served.
+	Replays int
+	// RateLimited is the number of 429s the rate limit answered.
+	RateLimited int
+}
+
+type idemEntry struct {
+	fingerprint string
+	status      int
+	body        []byte
+}
+
+// Server is the fake Stripe.
+type Server struct {
+	mu      sync.Mutex
+	opts    Options
+	log     logr.Logger
+	now     time.Time
+	seq     int
+	limiter *rate.Limiter
+
+	customers map[string]*customer
+	products  map[string]*product
+	prices    map[string]*price
+	subs      map[string]*subscription
+	invoices  map[string]*invoice
+	order     map[string][]string // kind -> IDs in creation order
+
+	idem   map[string]idemEntry
+	faults []*faultEntry
+	stats  Stats
+
+	events    []Event
+	endpoints []*endpoint
+	delivery  Delivery
+
+	httpSrv  *http.Server
+	testSrv  *httptest.Server
+	url      string
+	reqCount int
+}
+
+// New returns a Server; serve it with Handler, Serve or NewTestServer.
+func New(opts Options) *Server {
+	s := &Server{
+		opts: opts, log: opts.Logger,
+		customers: map[string]*customer{}, products: map[string]*product{}, prices: map[string]*price{},
+		subs: map[string]*subscription{}, invoices: map[string]*invoice{}, order: map[string][]string{},
+		idem:     map[string]idemEntry{},
+		stats:    Stats{Requests: map[string]int{}, Creates: map[string]int{}, Objects: map[string]int{}},
+		delivery: Delivery{MaxAttempts: 8, RetryBackoff: 50 * time.Millisecond},
+	}
+	if s.log.GetSink() == nil {
+		s.log = logr.Discard()
+	}
+	s.now = opts.Start
+	if s.now.IsZero() {
+		s.now = time.Now()
+	}
+	s.now = s.now.Truncate(time.Second)
+	switch {
+	case opts.RateLimit == 0:
+		s.limiter = rate.NewLimiter(25, 25)
+	case opts.RateLimit > 0:
+		s.limiter = rate.NewLimiter(rate.Limit(opts.RateLimit), max(1, int(opts.RateLimit)))
+	}
+	return s
+}
+
+// NewTestServer starts a Server on an httptest listener, closed at cleanup.
+func NewTestServer(t testing.TB, opts Options) *Server {
+	s := New(opts)
+	s.testSrv = httptest.NewServer(s.Handler())
+	s.url = s.testSrv.URL
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Serve serves on l until Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	s.httpSrv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.url = "http://" + l.Addr().String()
+	srv := s.httpSrv
+	s.mu.Unlock()
+	err := srv.Serve(l)
+	if err == http.ErrServerClosed {
+		return nil
+	}
+	return err
+}
+
+// URL is the base URL to give stripe-go.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
+}
+
+// Close stops serving and delivering.
+func (s *Server) Close() {
+	s.mu.Lock()
+	for _, e := range s.endpoints {
+		e.stop()
+	}
+	s.endpoints = nil
+	srv, ts := s.httpSrv, s.testSrv
+	s.mu.Unlock()
+	if ts != nil {
+		ts.CloseClientConnections()
+		ts.Close()
+	}
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+// Now is the test clock.
+func (s *Server) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.now
+}
+
+// InjectFault adds a fault; the returned func removes it.
+func (s *Server) InjectFault(f Fault) (remove func()) {
+	fe := &faultEntry{Fault: f}
+	s.mu.Lock()
+	s.faults = append(s.faults, fe)
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, x := range s.faults {
+			if x == fe {
+				s.faults = append(s.faults[:i], s.faults[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// ClearFaults removes every fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	s.faults = nil
+	s.mu.Unlock()
+}
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := Stats{Requests: map[string]int{}, Creates: map[string]int{}, Objects: map[string]int{},
+		Writes: s.stats.Writes, Replays: s.stats.Replays, RateLimited: s.stats.RateLimited}
+	for k, v := range s.stats.Requests {
+		out.Requests[k] = v
+	}
+	for k, v := range s.stats.Creates {
+		out.Creates[k] = v
+	}
+	for k, v := range s.order {
+		out.Objects[k] = len(v)
+	}
+	return out
+}
+
+// TotalRequests is the number of requests that reached a handler.
+func (st Stats) TotalRequests() int {
+	n := 0
+	for _, v := range st.Requests {
+		n += v
+	}
+	return n
+}
+
+func (s *Server) newID(prefix string) string {
+	s.seq++
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 14)
+	for i := range b {
+		b[i] = alphabet[rand.IntN(len(alphabet))]
+	}
+	return fmt.Sprintf("%s_%s%04d", prefix, b, s.seq%10000)
+}
+
+func (s *Server) track(kind, id string) {
+	s.order[kind] = append(s.order[kind], id)
+	s.stats.Creates[kind]++
+}
+
+// apiError is Stripe's error shape.
+type apiError struct {
+	status      int
+	Type        string `json:"type"`
+	Code        string `json:"code,omitempty"`
+	DeclineCode string `json:"decline_code,omitempty"`
+	Message     string `json:"message"`
+	Param       string `json:"param,omitempty"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func invalid(param, format string, args ...any) *apiError {
+	return &apiError{status: 400, Type: "invalid_request_error", Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+func missing(kind, id string) *apiError {
+	return &apiError{status: 404, Type: "invalid_request_error", Code: "resource_missing", Param: "id",
+		Message: fmt.Sprintf("No such %s: '%s'", kind, id)}
+}
+
+// request is one parsed API call.
+type request struct {
+	method string
+	path   []string // after /v1
+	form   url.Values
+	expand map[string]bool
+	idem   string
+	reqID  string
+}
+
+func (r *request) str(k string) (string, bool) {
+	v, ok := r.form[k]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
+func (r *request) int(k string) (int64, bool, *apiError) {
+	v, ok := r.str(k)
+	if !ok {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, false, invalid(k, "Invalid integer: %s", v)
+	}
+	return n, true, nil
+}
+
+func (r *request) bool(k string) (bool, bool) {
+	v, ok := r.str(k)
+	return v == "true", ok
+}
+
+// metadata returns metadata[k]=v pairs; present reports whether any
+// metadata key was sent (an empty value deletes the key).
+func (r *request) metadata(prefix string) (map[string]string, bool) {
+	out := map[string]string{}
+	present := false
+	for k, v := range r.form {
+		if strings.HasPrefix(k, prefix+"metadata[") && strings.HasSuffix(k, "]") {
+			present = true
+			out[k[len(prefix+"metadata["):len(k)-1]] = v[0]
+		}
+	}
+	return out, present
+}
+
+// indexed returns the distinct indexes of name[i][...] parameters in order.
+func (r *request) indexed(name string) []string {
+	seen := map[string]bool{}
+	var idx []string
+	for k := range r.form {
+		if strings.HasPrefix(k, name+"[") {
+			rest := k[len(name)+1:]
+			if j := strings.Index(rest, "]"); j > 0 {
+				i := rest[:j]
+				if _, err := strconv.Atoi(i); err == nil && !seen[i] {
+					seen[i] = true
+					idx = append(idx, i)
+				}
+			}
+		}
+	}
+	sort.Slice(idx, func(a, b int) bool { x, _ := strconv.Atoi(idx[a]); y, _ := strconv.Atoi(idx[b]); return x < y })
+	return idx
+}
+
+// Handler serves the API.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(s.serveHTTP)
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
+	if !strings.HasPrefix(hr.URL.Path, "/v1/") {
+		http.NotFound(w, hr)
+		return
+	}
+	if err := hr.ParseForm(); err != nil {
+		writeErr(w, "", invalid("", "Invalid request body"))
+		return
+	}
+	path := strings.Split(strings.Trim(strings.TrimPrefix(hr.URL.Path, "/v1/"), "/"), "/")
+	route := hr.Method + " " + routeTemplate(path)
+	if f := s.matchFault(hr.Method, hr.URL.Path); f != nil {
+		if f.Latency > 0 {
+			select {
+			case <-time.After(f.Latency):
+			case <-hr.Context().Done():
+				return
+			}
+		}
+		if f.Timeout {
+			<-hr.Context().Done()
+			return
+		}
+		if f.Status != 0 {
+			if f.Status == http.StatusTooManyRequests {
+				if f.RetryAfter > 0 {
+					w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
+				}
+				writeErr(w, "", &apiError{status: 429, Type: "invalid_request_error", Code: "rate_limit", Message: "Too many requests hit the API too quickly."})
+				return
+			}
+			writeErr(w, "", &apiError{status: f.Status, Type: "api_error", Message: "An error occurred with our connection to Stripe."})
+			return
+		}
+	}
+	if s.limiter != nil && !s.limiter.Allow() {
+		s.mu.Lock()
+		s.stats.RateLimited++
+		s.mu.Unlock()
+		writeErr(w, "", &apiError{status: 429, Type: "invalid_request_error", Code: "rate_limit", Message: "Too many requests hit the API too quickly."})
+		return
+	}
+	if hr.Header.Get("Authorization") == "" {
+		writeErr(w, "", &apiError{status: 401, Type: "invalid_request_error", Message: "You did not provide an API key."})
+		return
+	}
+	req := &request{method: hr.Method, path: path, form: hr.Form, expand: map[string]bool{}, idem: hr.Header.Get("Idempotency-Key")}
+	for k, v := range hr.Form {
+		if k == "expand[]" || strings.HasPrefix(k, "expand[") {
+			for _, e := range v {
+				req.expand[e] = true
+			}
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Requests[route]++
+	s.reqCount++
+	req.reqID = fmt.Sprintf("req_fake%08d", s.reqCount)
+	w.Header().Set("Request-Id", req.reqID)
+	write := hr.Method == http.MethodPost || hr.Method == http.MethodDelete
+	var fingerprint string
+	if write {
+		s.stats.Writes++
+		if req.idem != "" {
+			sum := sha256.Sum256([]byte(hr.Method + " " + hr.URL.Path + "?" + canonicalForm(hr.Form)))
+			fingerprint = hex.EncodeToString(sum[:])
+			if e, ok := s.idem[req.idem]; ok {
+				if e.fingerprint != fingerprint {
+					writeErr(w, req.reqID, &apiError{status: 400, Type: "idempotency_error",
+						Message: fmt.Sprintf("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '%s' if you meant to execute a different request.", req.idem)})
+					return
+				}
+				s.stats.Replays++
+				w.Header().Set("Idempotent-Replayed", "true")
+				w.Header().Set("Idempotency-Key", req.idem)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(e.status)
+				_, _ = w.Write(e.body)
+				return
+			}
+		}
+	}
+	obj, aerr := s.dispatch(req)
+	var status int
+	var body []byte
+	if aerr != nil {
+		status = aerr.status
+		body, _ = json.Marshal(map[string]any{"error": aerr})
+	} else {
+		status = http.StatusOK
+		body, _ = json.Marshal(obj)
+	}
+	// Stripe stores results of requests that executed (success and card
+	// errors); validation errors are not stored.
+	if write && req.idem != "" && (aerr == nil || aerr.status == http.StatusPaymentRequired) {
+		s.idem[req.idem] = idemEntry{fingerprint: fingerprint, status: status, body: body}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func writeErr(w http.ResponseWriter, reqID string, e *apiError) {
+	if reqID != "" {
+		w.Header().Set("Request-Id", reqID)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
+}
+
+func canonicalForm(v url.Values) string {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		vals := append([]string(nil), v[k]...)
+		sort.Strings(vals)
+		b.WriteString(k + "=" + strings.Join(vals, ",") + "&")
+	}
+	return b.String()
+}
+
+func routeTemplate(path []string) string {
+	out := make([]string, len(path))
+	for i, p := range path {
+		if i%2 == 1 {
+			out[i] = "{id}"
+		} else {
+			out[i] = p
+		}
+	}
+	return "/v1/" + strings.Join(out, "/")
+}
+
+func (s *Server) matchFault(method, path string) *faultEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.faults {
+		if f.Method != "" && f.Method != method {
+			continue
+		}
+		if f.Path != "" && !strings.HasPrefix(path, f.Path) {
+			continue
+		}
+		if f.Count > 0 && f.used >= f.Count {
+			continue
+		}
+		if f.Rate > 0 && f.Rate < 1 && rand.Float64() >= f.Rate {
+			continue
+		}
+		f.used++
+		return f
+	}
+	return nil
+}
+
+// dispatch routes a request; s.mu is held.
+func (s *Server) dispatch(r *request) (any, *apiError) {
+	p := r.path
+	n := len(p)
+	switch {
+	case p[0] == "customers" && n == 1 && r.method == "POST":
+		return s.createCustomer(r)
+	case p[0] == "customers" && n == 1 && r.method == "GET":
+		return s.listCustomers(r)
+	case p[0] == "customers" && n == 2 && r.method == "GET":
+		return s.getCustomer(p[1])
+	case p[0] == "customers" && n == 2 && r.method == "POST":
+		return s.updateCustomer(r, p[1])
+	case p[0] == "customers" && n == 2 && r.method == "DELETE":
+		return s.deleteCustomer(r, p[1])
+	case p[0] == "payment_methods" && n == 3 && p[2] == "attach" && r.method == "POST":
+		return s.attachPM(r, p[1])
+	case p[0] == "products" && n == 1 && r.method == "POST":
+		return s.createProduct(r)
+	case p[0] == "products" && n == 1 && r.method == "GET":
+		return s.listProducts(r)
+	case p[0] == "products" && n == 2 && r.method == "GET":
+		return s.getProduct(p[1])
+	case p[0] == "products" && n == 2 && r.method == "POST":
+		return s.updateProduct(r, p[1])
+	case p[0] == "prices" && n == 1 && r.method == "POST":
+		return s.createPrice(r)
+	case p[0] == "prices" && n == 1 && r.method == "GET":
+		return s.listPrices(r)
+	case p[0] == "prices" && n == 2 && r.method == "GET":
+		return s.getPrice(p[1])
+	case p[0] == "prices" && n == 2 && r.method == "POST":
+		return s.updatePrice(r, p[1])
+	case p[0] == "subscriptions" && n == 1 && r.method == "POST":
+		return s.createSubscription(r)
+	case p[0] == "subscriptions" && n == 1 && r.method == "GET":
+		return s.listSubscriptions(r)
+	case p[0] == "subscriptions" && n == 2 && r.method == "GET":
+		return s.getSubscription(r, p[1])
+	case p[0] == "subscriptions" && n == 2 && r.method == "POST":
+		return s.updateSubscription(r, p[1])
+	case p[0] == "subscriptions" && n == 2 && r.method == "DELETE":
+		return s.cancelSubscription(r, p[1])
+	case p[0] == "invoices" && n == 1 && r.method == "GET":
+		return s.listInvoices(r)
+	case p[0] == "invoices" && n == 2 && r.method == "GET":
+		return s.getInvoice(r, p[1])
+	}
+	return nil, &apiError{status: 404, Type: "invalid_request_error", Message: fmt.Sprintf("Unrecognized request URL (%s: /v1/%s).", r.method, strings.Join(p, "/"))}
+}
+
+// list builds a Stripe list object from IDs newest first, honouring limit
+// and starting_after.
+func (s *Server) list(r *request, urlPath string, ids []string, render func(id string) (map[string]any, bool)) (any, *apiError) {
+	limit := int64(10)
+	if l, ok, err := r.int("limit"); err != nil {
+		return nil, err
+	} else if ok {
+		if l < 1 || l > 100 {
+			return nil, invalid("limit", "This value must be between 1 and 100.")
+		}
+		limit = l
+	}
+	after, _ := r.str("starting_after")
+	data := []map[string]any{}
+	started := after == ""
+	hasMore := false
+	for i := len(ids) - 1; i >= 0; i-- {
+		id := ids[i]
+		if !started {
+			if id == after {
+				started = true
+			}
+			continue
+		}
+		obj, ok := render(id)
+		if !ok {
+			continue
+		}
+		if int64(len(data)) == limit {
+			hasMore = true
+			break
+		}
+		data = append(data, obj)
+	}
+	return map[string]any{"object": "list", "url": urlPath, "has_more": hasMore, "data": data}, nil
+}
+
+func (r *request) createdFilter() (gte int64, ok bool, err *apiError) {
+	return r.int("created[gte]")
+}
