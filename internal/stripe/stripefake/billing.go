@@ -44,7 +44,9 @@ type subscription struct {
 	prorations                     []line
 }
 
-func (s *subscription) ended() bool { return s.status == "canceled" || s.status == "incomplete_expired" }
+func (s *subscription) ended() bool {
+	return s.status == "canceled" || s.status == "incomplete_expired"
+}
 
 type line struct {
 	amount    int64
