@@ -1,0 +1,208 @@
+package webhookserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// Path is where Stripe posts events.
+const Path = "/webhooks/stripe"
+
+// SecretSource provides the webhook signing secrets (several during
+// rotation). internal/credentials.Store implements it.
+type SecretSource interface {
+	WebhookSecrets() [][]byte
+}
+
+// Options configure a Server.
+type Options struct {
+	// BindAddress is the listen address, default ":8090".
+	BindAddress string
+	// MaxBodyBytes bounds the request body, default 512 KiB.
+	MaxBodyBytes int64
+	// Tolerance is the accepted signature timestamp skew both ways, default
+	// 300 s.
+	Tolerance time.Duration
+	// Secrets gives the signing secrets.
+	Secrets SecretSource
+	// Client reads from the informer cache (dedup, lookups) and writes.
+	Client client.Client
+	// APIReader reads from the API server (the read before a write).
+	APIReader client.Reader
+	// Recorder records Kubernetes Events; optional.
+	Recorder record.EventRecorder
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger; default discards.
+	Logger logr.Logger
+}
+
+// Server receives Stripe webhooks. It is a controller-runtime Runnable that
+// does not need leader election: every replica serves.
+type Server struct {
+	opts Options
+	log  logr.Logger
+}
+
+// New builds a Server.
+func New(opts Options) *Server {
+	if opts.BindAddress == "" {
+		opts.BindAddress = ":8090"
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 512 << 10
+	}
+	if opts.Tolerance <= 0 {
+		opts.Tolerance = 300 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.APIReader == nil {
+		opts.APIReader = opts.Client
+	}
+	log := opts.Logger
+	if log.GetSink() == nil {
+		log = logr.Discard()
+	}
+	registerMetrics()
+	return &Server{opts: opts, log: log.WithName("webhook-server")}
+}
+
+// NeedLeaderElection is false: every replica receives webhooks.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start serves until ctx ends, then shuts down gracefully.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.opts.BindAddress)
+	if err != nil {
+		return fmt.Errorf("webhook server listen on %s: %w", s.opts.BindAddress, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("Serving Stripe webhooks", "address", ln.Addr().String(), "path", Path)
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// Handler serves /webhooks/stripe, /healthz and /readyz.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(Path, s.serveWebhook)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	mux.HandleFunc("/readyz", s.serveReady)
+	mux.HandleFunc("/", http.NotFound)
+	return mux
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Secrets == nil || len(s.opts.Secrets.WebhookSecrets()) == 0 {
+		http.Error(w, "no webhook signing secrets configured", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	var list billingv1alpha1.StripeSubscriptionList
+	if err := s.opts.APIReader.List(ctx, &list, client.Limit(1)); err != nil {
+		http.Error(w, "API server not reachable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = io.WriteString(w, "ok")
+}
+
+func (s *Server) serveWebhook(w http.ResponseWriter, r *http.Request) {
+	start := s.opts.Now()
+	defer func() { processing.Observe(time.Since(start).Seconds()) }()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	received.Inc()
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		s.reject(w, "body_too_large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.reject(w, "body_too_large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		s.reject(w, "body_unreadable", http.StatusBadRequest)
+		return
+	}
+	var secrets [][]byte
+	if s.opts.Secrets != nil {
+		secrets = s.opts.Secrets.WebhookSecrets()
+	}
+	if reason := verify(body, r.Header.Get("Stripe-Signature"), secrets, s.opts.Now(), s.opts.Tolerance); reason != "" {
+		status := http.StatusBadRequest
+		if reason == ReasonNoSecrets {
+			status = http.StatusServiceUnavailable
+		}
+		s.reject(w, reason, status)
+		return
+	}
+	verified.Inc()
+	ev, err := decodeEvent(body)
+	if err != nil {
+		s.reject(w, "malformed_event", http.StatusBadRequest)
+		return
+	}
+	log := s.log.WithValues("eventID", ev.ID, "type", ev.Type)
+	outcome, err := s.apply(logr.NewContext(r.Context(), log), ev)
+	if err != nil {
+		failed.Inc()
+		log.Error(err, "Could not persist event; answering 503 so Stripe redelivers")
+		http.Error(w, "temporarily unable to persist the event", http.StatusServiceUnavailable)
+		return
+	}
+	log.V(1).Info("Event handled", "outcome", outcome)
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = fmt.Fprintf(w, "{\"received\":true,\"outcome\":%q}\n", outcome)
+}
+
+func (s *Server) reject(w http.ResponseWriter, reason string, status int) {
+	rejected.WithLabelValues(reason).Inc()
+	s.log.Info("Rejected webhook request", "reason", reason, "status", status)
+	http.Error(w, reason, status)
+}
