@@ -2,6 +2,7 @@ package stripe
 
 import (
 	"context"
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -142,8 +143,23 @@ func New(cfg Config) (*Client, error) {
 		c.log = logr.Discard()
 	}
 	c.api = client.New(cfg.APIKey, c.backend)
+	c.cfg.APIKey = "" // the key lives only inside stripe-go's client
 	return c, nil
 }
+
+// String never prints the key.
+func (c Config) String() string {
+	return fmt.Sprintf("stripe.Config{APIKey:[redacted], BaseURL:%q, AllowLiveMode:%t, RateLimit:%g}", c.BaseURL, c.AllowLiveMode, c.RateLimit)
+}
+
+// GoString never prints the key.
+func (c Config) GoString() string { return c.String() }
+
+// String never prints the key.
+func (c *Client) String() string { return fmt.Sprintf("stripe.Client{mode:%s, config:%s}", c.Mode(), c.cfg) }
+
+// GoString never prints the key.
+func (c *Client) GoString() string { return c.String() }
 
 // SetAPIKey swaps the key (credentials rotation), with the same live-mode
 // check as New.
