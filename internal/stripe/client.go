@@ -2,11 +2,11 @@ package stripe
 
 import (
 	"context"
-	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -156,7 +156,9 @@ func (c Config) String() string {
 func (c Config) GoString() string { return c.String() }
 
 // String never prints the key.
-func (c *Client) String() string { return fmt.Sprintf("stripe.Client{mode:%s, config:%s}", c.Mode(), c.cfg) }
+func (c *Client) String() string {
+	return fmt.Sprintf("stripe.Client{mode:%s, config:%s}", c.Mode(), c.cfg)
+}
 
 // GoString never prints the key.
 func (c *Client) GoString() string { return c.String() }

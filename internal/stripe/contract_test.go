@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,7 +177,7 @@ var contractSteps = []contractStep{
 			st.items = append(st.items, stripe.SubscriptionItem{ID: fmt.Sprintf("si_contract%d", len(st.items))})
 		}
 		_, err := c.UpdateSubscription(ctx, owner, st.sub, stripe.SubscriptionUpdateParams{
-			Items: []stripe.SubscriptionItemUpdate{{ID: st.items[0].ID, PriceID: st.price3, Quantity: 3}, {ID: st.items[1].ID, Deleted: true}, {PriceID: st.price2, Quantity: 1}},
+			Items:             []stripe.SubscriptionItemUpdate{{ID: st.items[0].ID, PriceID: st.price3, Quantity: 3}, {ID: st.items[1].ID, Deleted: true}, {PriceID: st.price2, Quantity: 1}},
 			ProrationBehavior: "always_invoice", PaymentBehavior: "allow_incomplete", Metadata: map[string]string{"k": "w"}})
 		return err
 	}},
