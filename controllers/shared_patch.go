@@ -100,3 +100,20 @@ func ensureFinalizer(ctx context.Context, c client.Client, obj client.Object) er
 func releaseFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
 	return patchMeta(ctx, c, obj, func() { controllerutil.RemoveFinalizer(obj, billingv1alpha1.Finalizer) })
 }
+
+// desiredMetadata is the metadata a Stripe object should carry: the spec's
+// plus the operator's link-back keys. In Observe mode the operator never
+// wrote its keys, so they are not expected.
+func desiredMetadata(obj conditioned, spec map[string]string, observed map[string]string) map[string]string {
+	want := ownerMetadata(obj, spec)
+	if obj.GetManagementPolicy() == billingv1alpha1.ManagementPolicyObserve {
+		for _, k := range []string{billingv1alpha1.StripeMetadataNamespace, billingv1alpha1.StripeMetadataName, billingv1alpha1.StripeMetadataUID} {
+			if v, ok := observed[k]; ok {
+				want[k] = v
+			} else {
+				delete(want, k)
+			}
+		}
+	}
+	return want
+}

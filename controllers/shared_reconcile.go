@@ -1,0 +1,83 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// finishPass writes status at the end of a pass: a conflict (the webhook
+// server or a person wrote the object) requeues quietly, a vanished object
+// is fine.
+func finishPass(ctx context.Context, persist func(context.Context) error, skip bool, result ctrl.Result, retErr error) (ctrl.Result, error) {
+	if skip {
+		return result, retErr
+	}
+	if err := persist(ctx); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+		case apierrors.IsConflict(err):
+			return ctrl.Result{RequeueAfter: conflictBackoff()}, retErr
+		default:
+			return result, errors.Join(retErr, err)
+		}
+	}
+	return result, retErr
+}
+
+// failPass logs a phase error (Stripe request IDs go to the log, never to
+// conditions) and turns it into conditions and a result. It reports skip
+// when the error is a conflict, so the stale object's status is not written.
+func failPass(ctx context.Context, obj conditioned, phaseName string, err error, resync time.Duration) (ctrl.Result, error, bool) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: conflictBackoff()}, nil, true
+	}
+	logger := log.FromContext(ctx).WithValues("phase", phaseName)
+	var se *stripe.Error
+	if errors.As(err, &se) && se.RequestID != "" {
+		logger = logger.WithValues("stripeRequestID", se.RequestID)
+	}
+	var spec *specError
+	var wait *waitError
+	switch {
+	case errors.As(err, &wait):
+		logger.V(1).Info("Waiting", "reason", wait.reason, "message", wait.msg)
+	case errors.As(err, &spec):
+		logger.Info("Cannot reconcile until the spec or a reference changes", "reason", spec.reason, "message", spec.msg)
+	default:
+		logger.Error(err, "Reconcile phase failed")
+	}
+	res, rerr := handleError(obj, err, resync)
+	return res, rerr, false
+}
+
+// emit records a Kubernetes Event when a recorder is configured.
+func emit(rec record.EventRecorder, obj client.Object, warning bool, reason, msg string) {
+	if rec == nil {
+		return
+	}
+	t := corev1.EventTypeNormal
+	if warning {
+		t = corev1.EventTypeWarning
+	}
+	rec.Event(obj, t, reason, msg)
+}
+
+func controllerOptions(skipNameValidation bool) controller.Options {
+	opts := controller.Options{}
+	if skipNameValidation {
+		t := true
+		opts.SkipNameValidation = &t
+	}
+	return opts
+}

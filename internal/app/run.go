@@ -1,0 +1,126 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/stripe-operator/stripe-operator/controllers"
+	"github.com/stripe-operator/stripe-operator/internal/credentials"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/webhookserver"
+)
+
+// Run builds the manager with the Stripe client, the credentials watch, the
+// reconcilers and (unless disabled) the webhook server, and runs it until
+// ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	setupLog := ctrl.Log.WithName("setup")
+	mgr, err := NewManager(cfg, o)
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	store := &credentials.Store{}
+	if _, err := store.FromEnv(); err != nil {
+		return err
+	}
+	// The Secret, when present, wins over the environment; read it once now
+	// (the cache is not running yet) so the first reconciles have a key.
+	if err := credentials.Load(ctx, mgr.GetAPIReader(), o.CredentialsNamespace, o.CredentialsName, store); err != nil {
+		setupLog.Error(err, "Could not read the credentials Secret; waiting for it", "namespace", o.CredentialsNamespace, "name", o.CredentialsName)
+	}
+	sc, err := stripe.New(stripe.Config{
+		APIKey: store.APIKey(), BaseURL: o.StripeAPIURL, AllowLiveMode: o.AllowLiveMode,
+		RateLimit: o.StripeRateLimit, Logger: ctrl.Log.WithName("stripe"),
+	})
+	if err != nil {
+		return fmt.Errorf("configuring the Stripe client: %w", err)
+	}
+	store.OnAPIKey = sc.SetAPIKey
+	apiURL := o.StripeAPIURL
+	if apiURL == "" {
+		apiURL = "https://api.stripe.com"
+	}
+	setupLog.Info("Stripe client configured", "mode", sc.Mode(), "apiKeySet", store.APIKey() != "",
+		"webhookSecrets", len(store.WebhookSecrets()), "apiURL", apiURL, "allowLiveMode", o.AllowLiveMode)
+
+	if err := (&credentials.SecretReconciler{Client: mgr.GetClient(), Namespace: o.CredentialsNamespace, Name: o.CredentialsName,
+		Store: store, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the credentials watch: %w", err)
+	}
+	changed := broadcast(ctx, store.Subscribe(), 3)
+	recv := func(c chan event.GenericEvent) <-chan event.GenericEvent { return c }
+	if err := webhookserver.SetupIndexes(ctx, mgr); err != nil {
+		return fmt.Errorf("indexing subscriptions: %w", err)
+	}
+	if err := (&controllers.StripeCustomerReconciler{Client: mgr.GetClient(), Stripe: sc,
+		Recorder:     mgr.GetEventRecorderFor("stripecustomer-controller"), //nolint:staticcheck // record.EventRecorder is what the reconcilers take
+		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[0]),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the StripeCustomer controller: %w", err)
+	}
+	if err := (&controllers.StripePlanReconciler{Client: mgr.GetClient(), Stripe: sc,
+		Recorder:     mgr.GetEventRecorderFor("stripeplan-controller"), //nolint:staticcheck
+		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[1]),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the StripePlan controller: %w", err)
+	}
+	if err := (&controllers.StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: sc,
+		Recorder:     mgr.GetEventRecorderFor("stripesubscription-controller"), //nolint:staticcheck
+		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[2]),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the StripeSubscription controller: %w", err)
+	}
+	if o.RunWebhookServer && o.WebhookAddr != "0" && o.WebhookAddr != "" {
+		if err := mgr.Add(NewWebhookServer(mgr, o, store)); err != nil {
+			return err
+		}
+	}
+	if err := addHealthChecks(mgr); err != nil {
+		return err
+	}
+	setupLog.Info("Starting manager")
+	return mgr.Start(ctx)
+}
+
+// NewWebhookServer builds the webhook receiver on the manager's clients.
+func NewWebhookServer(mgr ctrl.Manager, o Options, secrets webhookserver.SecretSource) *webhookserver.Server {
+	return webhookserver.New(webhookserver.Options{
+		BindAddress: o.WebhookAddr, MaxBodyBytes: o.WebhookMaxBodyBytes, Tolerance: o.WebhookTolerance,
+		Secrets: secrets, Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Recorder: mgr.GetEventRecorderFor("stripe-webhook"), //nolint:staticcheck
+		Logger:   ctrl.Log.WithName("webhook"),
+	})
+}
+
+// RunWebhookServerOnly runs the webhook receiver alone (cmd/webhook-server),
+// for scaling it as its own Deployment. It needs no leader election.
+func RunWebhookServerOnly(ctx context.Context, cfg *rest.Config, o Options) error {
+	o.LeaderElect = false
+	mgr, err := NewManager(cfg, o)
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	store := &credentials.Store{}
+	if _, err := store.FromEnv(); err != nil {
+		return err
+	}
+	if err := (&credentials.SecretReconciler{Client: mgr.GetClient(), Namespace: o.CredentialsNamespace, Name: o.CredentialsName,
+		Store: store, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := webhookserver.SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	if err := mgr.Add(NewWebhookServer(mgr, o, store)); err != nil {
+		return err
+	}
+	if err := addHealthChecks(mgr); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
