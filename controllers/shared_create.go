@@ -77,3 +77,17 @@ func (ec externalCreate) finish(ctx context.Context, c client.Client, obj client
 		obj.SetAnnotations(ann)
 	})
 }
+
+// clearCreatePending removes a create-pending annotation left behind when
+// the ID reached status by another path (for example a status write that
+// landed after a failed step).
+func clearCreatePending(ctx context.Context, c client.Client, obj client.Object) error {
+	if _, pending := obj.GetAnnotations()[billingv1alpha1.AnnotationCreatePending]; !pending {
+		return nil
+	}
+	return patchMeta(ctx, c, obj, func() {
+		ann := obj.GetAnnotations()
+		delete(ann, billingv1alpha1.AnnotationCreatePending)
+		obj.SetAnnotations(ann)
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -35,6 +36,11 @@ func patchMeta(ctx context.Context, c client.Client, obj client.Object, mutate f
 // retried, instead of one writer erasing the other's conditions.
 // getStatus extracts the status struct for comparison.
 func patchStatus(ctx context.Context, c client.Client, obj client.Object, originalStatus any, getStatus func(client.Object) any, setStatus func(client.Object, any)) error {
+	if o, ok := obj.(conditioned); ok {
+		if orig, ok := originalStatus.(interface{ GetConditions() []metav1.Condition }); ok {
+			o.SetConditions(keepTransitionTimes(orig.GetConditions(), o.GetConditions()))
+		}
+	}
 	if equality.Semantic.DeepEqual(originalStatus, getStatus(obj)) {
 		return nil
 	}
@@ -44,6 +50,22 @@ func patchStatus(ctx context.Context, c client.Client, obj client.Object, origin
 		return fmt.Errorf("patching status: %w", err)
 	}
 	return nil
+}
+
+// keepTransitionTimes gives every condition whose status is the same as at
+// the start of the pass its original lastTransitionTime. A pass may remove
+// and re-add a condition on its way (Reconciling while working, Stalled on
+// the same error again); the written status must still be identical to the
+// last one when nothing changed, or each pass would trigger the next.
+func keepTransitionTimes(orig, cur []metav1.Condition) []metav1.Condition {
+	for i := range cur {
+		for _, o := range orig {
+			if o.Type == cur[i].Type && o.Status == cur[i].Status {
+				cur[i].LastTransitionTime = o.LastTransitionTime
+			}
+		}
+	}
+	return cur
 }
 
 // ownerOf identifies the Kubernetes object in Stripe calls (idempotency keys

@@ -60,6 +60,9 @@ func (r *StripeCustomerReconciler) phaseEnsure(ctx context.Context, s *customerS
 		}
 		emit(r.Recorder, s.obj, false, "Created", fmt.Sprintf("Created Stripe customer %s.", id))
 	}
+	if err := clearCreatePending(ctx, r.Client, s.obj); err != nil {
+		return err
+	}
 	cus, err := r.Stripe.GetCustomer(ctx, st.CustomerID)
 	if stripe.IsNotFound(err) || (err == nil && cus.Deleted) {
 		return newSpecError(billingv1alpha1.ReasonNotFound, "Stripe customer %s does not exist or was deleted in Stripe; it is not recreated automatically.", st.CustomerID)

@@ -56,6 +56,9 @@ func (r *StripePlanReconciler) phaseProduct(ctx context.Context, s *planScope) e
 		}
 		emit(r.Recorder, s.obj, false, "Created", fmt.Sprintf("Created Stripe product %s.", id))
 	}
+	if err := clearCreatePending(ctx, r.Client, s.obj); err != nil {
+		return err
+	}
 	p, err := r.Stripe.GetProduct(ctx, st.ProductID)
 	if stripe.IsNotFound(err) {
 		return newSpecError(billingv1alpha1.ReasonNotFound, "Stripe product %s does not exist.", st.ProductID)

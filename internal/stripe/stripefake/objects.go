@@ -3,6 +3,7 @@ package stripefake
 import (
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 type customer struct {
@@ -188,8 +189,11 @@ func (s *Server) attachPM(r *request, pm string) (any, *apiError) {
 	if !ok || c.deleted {
 		return nil, missing("customer", cid)
 	}
+	// Stripe's test PaymentMethods (pm_card_visa, ...) are tokens: each
+	// attach makes a fresh PaymentMethod, so any number of customers can use
+	// them. Other PaymentMethods belong to one customer.
 	for _, other := range s.customers {
-		if other != c && other.pms[pm] {
+		if !strings.HasPrefix(pm, "pm_card_") && other != c && other.pms[pm] {
 			return nil, invalid("", "The payment method you provided has already been attached to a customer.")
 		}
 	}

@@ -1,0 +1,218 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
+	"github.com/stripe-operator/stripe-operator/webhookserver"
+)
+
+// harness runs the three reconcilers (and optionally the webhook server)
+// in a manager against the real API server, with the real Stripe client
+// talking HTTP to the stateful fake.
+type harness struct {
+	t        *testing.T
+	ns       string
+	fake     *stripefake.Server
+	stripe   *stripe.Client
+	c        client.Client // uncached, for assertions
+	recorder *record.FakeRecorder
+	mu       sync.Mutex
+	seen     []string
+}
+
+type harnessOptions struct {
+	// wrapClient wraps the reconcilers' client (failure injection).
+	wrapClient func(client.Client) client.Client
+	// webhooks runs the webhook server and registers it with the fake.
+	webhooks bool
+	// resync is the reconcilers' resync period (default 2s).
+	resync time.Duration
+	// fakeRateLimit is the fake's rate limit (default unlimited).
+	fakeRateLimit float64
+}
+
+const harnessWebhookSecret = "whsec_harnessSecret0000000000"
+
+type staticSecrets [][]byte
+
+func (s staticSecrets) WebhookSecrets() [][]byte { return s }
+
+func startHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	g := NewWithT(t)
+	if o.resync == 0 {
+		o.resync = 2 * time.Second
+	}
+	if o.fakeRateLimit == 0 {
+		o.fakeRateLimit = -1
+	}
+	h := &harness{t: t, ns: newNamespace(t), c: testClient(), recorder: record.NewFakeRecorder(100000)}
+	h.fake = stripefake.NewTestServer(t, stripefake.Options{RateLimit: o.fakeRateLimit})
+	sc, err := stripe.New(stripe.Config{APIKey: "sk_test_harness", BaseURL: h.fake.URL(), RateLimit: 1000})
+	g.Expect(err).NotTo(HaveOccurred())
+	h.stripe = sc
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
+		Scheme: scheme.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	c := mgr.GetClient()
+	if o.wrapClient != nil {
+		c = o.wrapClient(c)
+	}
+	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripeSubscriptionReconciler{Client: c, Stripe: sc, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	if o.webhooks {
+		g.Expect(webhookserver.SetupIndexes(context.Background(), mgr)).To(Succeed())
+		ws := webhookserver.New(webhookserver.Options{Secrets: staticSecrets{[]byte(harnessWebhookSecret)},
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: h.recorder})
+		srv := httptest.NewServer(ws.Handler())
+		t.Cleanup(srv.Close)
+		h.fake.AddWebhookEndpoint(srv.URL+webhookserver.Path, harnessWebhookSecret)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return h
+}
+
+func (h *harness) create(obj client.Object) {
+	h.t.Helper()
+	obj.SetNamespace(h.ns)
+	NewWithT(h.t).Expect(h.c.Create(context.Background(), obj)).To(Succeed())
+}
+
+func (h *harness) get(obj client.Object) client.Object {
+	h.t.Helper()
+	NewWithT(h.t).Expect(h.c.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+	return obj
+}
+
+// update re-reads obj, applies mutate and updates it (retrying conflicts).
+func (h *harness) update(obj client.Object, mutate func()) {
+	h.t.Helper()
+	NewWithT(h.t).Eventually(func() error {
+		if err := h.c.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		mutate()
+		return h.c.Update(context.Background(), obj)
+	}, 10*time.Second).Should(Succeed())
+}
+
+func (h *harness) delete(obj client.Object) {
+	h.t.Helper()
+	NewWithT(h.t).Expect(h.c.Delete(context.Background(), obj)).To(Succeed())
+}
+
+func (h *harness) waitGone(obj client.Object) {
+	h.t.Helper()
+	NewWithT(h.t).Eventually(func() bool {
+		return apierrors.IsNotFound(h.c.Get(context.Background(), client.ObjectKeyFromObject(obj), obj))
+	}, 30*time.Second, 100*time.Millisecond).Should(BeTrue())
+}
+
+// waitCondition waits until obj has the condition with status (and reason,
+// when not empty) for its current generation.
+func (h *harness) waitCondition(obj conditioned, condType string, status, reason string) {
+	h.t.Helper()
+	NewWithT(h.t).Eventually(func() error {
+		if err := h.c.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(obj.GetConditions(), condType)
+		if c == nil || string(c.Status) != status || (reason != "" && c.Reason != reason) || c.ObservedGeneration != obj.GetGeneration() {
+			return fmt.Errorf("%s: want %s/%s, have %+v", condType, status, reason, obj.GetConditions())
+		}
+		return nil
+	}, 45*time.Second, 100*time.Millisecond).Should(Succeed())
+}
+
+func (h *harness) waitReady(obj conditioned) {
+	h.t.Helper()
+	h.waitCondition(obj, billingv1alpha1.ConditionReady, "True", "")
+}
+
+// events returns every Kubernetes Event recorded so far.
+func (h *harness) events() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for {
+		select {
+		case e := <-h.recorder.Events:
+			h.seen = append(h.seen, e)
+		default:
+			return append([]string(nil), h.seen...)
+		}
+	}
+}
+
+func (h *harness) waitEvent(substr string) {
+	h.t.Helper()
+	NewWithT(h.t).Eventually(func() string { return strings.Join(h.events(), "\n") }, 30*time.Second).Should(ContainSubstring(substr))
+}
+
+// crashingClient fails the first status patches for which match returns
+// true (failures of them, default 1), as if the operator died after the
+// Stripe call and before any status write of that pass landed.
+type crashingClient struct {
+	client.Client
+	mu       sync.Mutex
+	match    func(client.Object) bool
+	failures int
+	failed   int
+}
+
+func (c *crashingClient) Status() client.SubResourceWriter {
+	return &crashingStatus{SubResourceWriter: c.Client.Status(), c: c}
+}
+
+type crashingStatus struct {
+	client.SubResourceWriter
+	c *crashingClient
+}
+
+func (w *crashingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	w.c.mu.Lock()
+	crash := w.c.failed < max(1, w.c.failures) && w.c.match(obj)
+	if crash {
+		w.c.failed++
+	}
+	w.c.mu.Unlock()
+	if crash {
+		return apierrors.NewServiceUnavailable("injected crash before the status write")
+	}
+	return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+}
+
+func (c *crashingClient) didCrash() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failed > 0
+}
