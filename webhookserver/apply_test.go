@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +36,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// Fuzzing (go test -fuzz, and its worker processes) needs no API server.
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		os.Exit(m.Run())
+	}
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		os.Exit(m.Run())
+	}
 	var err error
 	env, err = testenv.Start()
 	if err != nil {

@@ -74,8 +74,8 @@ func (s *Server) SetDelivery(d Delivery) {
 	if d.RetryBackoff <= 0 {
 		d.RetryBackoff = 50 * time.Millisecond
 	}
+	s.delivery.Store(&d)
 	s.mu.Lock()
-	s.delivery = d
 	eps := append([]*endpoint(nil), s.endpoints...)
 	s.mu.Unlock()
 	for _, e := range eps {
@@ -85,10 +85,10 @@ func (s *Server) SetDelivery(d Delivery) {
 	}
 }
 
+// deliveryOpts is read without s.mu: endpoints read it while holding their
+// own lock, and emit takes an endpoint's lock while holding s.mu.
 func (s *Server) deliveryOpts() Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.delivery
+	return *s.delivery.Load()
 }
 
 // Events returns every event emitted so far.

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,7 +105,7 @@ type Server struct {
 
 	events    []Event
 	endpoints []*endpoint
-	delivery  Delivery
+	delivery  atomic.Pointer[Delivery]
 
 	httpSrv  *http.Server
 	testSrv  *httptest.Server
@@ -118,10 +119,10 @@ func New(opts Options) *Server {
 		opts: opts, log: opts.Logger,
 		customers: map[string]*customer{}, products: map[string]*product{}, prices: map[string]*price{},
 		subs: map[string]*subscription{}, invoices: map[string]*invoice{}, order: map[string][]string{},
-		idem:     map[string]idemEntry{},
-		stats:    Stats{Requests: map[string]int{}, Creates: map[string]int{}, Objects: map[string]int{}},
-		delivery: Delivery{MaxAttempts: 8, RetryBackoff: 50 * time.Millisecond},
+		idem:  map[string]idemEntry{},
+		stats: Stats{Requests: map[string]int{}, Creates: map[string]int{}, Objects: map[string]int{}},
 	}
+	s.delivery.Store(&Delivery{MaxAttempts: 8, RetryBackoff: 50 * time.Millisecond})
 	if s.log.GetSink() == nil {
 		s.log = logr.Discard()
 	}
