@@ -245,7 +245,9 @@ func TestSubscriptionDashboardEditObserveAndManage(t *testing.T) {
 	h.waitReady(managed)
 
 	// Observe mode adopts the same subscription's twin and only reports.
-	other := newSub("source", func(s *billingv1alpha1.StripeSubscriptionSpec) { s.DeletionPolicy = billingv1alpha1.SubscriptionDeletionPolicyOrphan }, planItem("pro", 1))
+	other := newSub("source", func(s *billingv1alpha1.StripeSubscriptionSpec) {
+		s.DeletionPolicy = billingv1alpha1.SubscriptionDeletionPolicyOrphan
+	}, planItem("pro", 1))
 	h.create(other)
 	h.waitReady(other)
 	h.delete(other)
