@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +19,7 @@ import (
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
 )
 
 // benchN is the number of subscriptions BenchmarkSubscriptionConverge
@@ -43,9 +43,11 @@ func benchSize() int {
 // benchBackend is a rate-limited Stripe for the benchmark and a count of the
 // requests it served.
 type benchBackend struct {
-	api   stripe.API
-	calls func() int
-	close func()
+	api        stripe.API
+	calls      func() int
+	close      func()
+	customerID string
+	priceID    string
 }
 
 // BenchmarkSubscriptionConverge measures, against a Stripe limited to 25
@@ -88,8 +90,8 @@ func BenchmarkSubscriptionConverge(b *testing.B) {
 			obj := &billingv1alpha1.StripeSubscription{
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("bench-%d", j)},
 				Spec: billingv1alpha1.StripeSubscriptionSpec{
-					CustomerID: "cus_bench",
-					Items:      []billingv1alpha1.SubscriptionItem{{PriceID: "price_basic", Quantity: int64(1 + j%5)}},
+					CustomerID: be.customerID,
+					Items:      []billingv1alpha1.SubscriptionItem{{PriceID: be.priceID, Quantity: int64(1 + j%5)}},
 				},
 			}
 			if err := testClient().Create(ctx, obj); err != nil {
@@ -166,10 +168,42 @@ func benchNamespace(b *testing.B) string {
 	return ns
 }
 
-// newBenchBackend serves the benchmark from the in-memory Stripe behind a
-// blocking 25/s limiter.
+// newBenchBackend is the stateful fake Stripe over HTTP, rate-limited at
+// 25 requests/s like Stripe's test mode, behind the real client whose shared
+// limiter is set to the same rate; calls are what the fake served.
 func newBenchBackend(b *testing.B) *benchBackend {
-	m := newMemStripe()
-	m.limiter = rate.NewLimiter(rate.Limit(benchRate), 1)
-	return &benchBackend{api: m, calls: m.total, close: func() {}}
+	fake := stripefake.NewTestServer(b, stripefake.Options{RateLimit: benchRate})
+	c, err := stripe.New(stripe.Config{APIKey: "sk_test_bench", BaseURL: fake.URL(), RateLimit: 1000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	owner := stripe.Owner{Namespace: "bench", Name: "setup", UID: "bench-setup"}
+	pm := "pm_card_visa"
+	cus, err := c.CreateCustomer(ctx, owner, stripe.CustomerParams{})
+	if err == nil {
+		err = c.AttachPaymentMethod(ctx, owner, pm, cus.ID)
+	}
+	if err == nil {
+		_, err = c.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{DefaultPaymentMethod: &pm})
+	}
+	name := "Basic"
+	var price *stripe.Price
+	if err == nil {
+		var prod *stripe.Product
+		if prod, err = c.CreateProduct(ctx, owner, stripe.ProductParams{Name: &name}); err == nil {
+			price, err = c.CreatePrice(ctx, owner, stripe.PriceCreateParams{ProductID: prod.ID, Currency: "usd", UnitAmount: 1000, Interval: "month", IntervalCount: 1})
+		}
+	}
+	if err != nil {
+		b.Fatalf("bench setup: %v", err)
+	}
+	// The measured client: the shared limiter at Stripe test mode's rate.
+	limited, err := stripe.New(stripe.Config{APIKey: "sk_test_bench", BaseURL: fake.URL(), RateLimit: benchRate, Burst: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := fake.Stats().TotalRequests()
+	return &benchBackend{api: limited, calls: func() int { return fake.Stats().TotalRequests() - base },
+		close: fake.Close, customerID: cus.ID, priceID: price.ID}
 }
