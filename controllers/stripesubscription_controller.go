@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
@@ -150,16 +152,25 @@ func planPriceChanged() predicate.Predicate {
 }
 
 // customerIDChanged passes customer events that can change what a
-// subscription resolves.
+// subscription resolves or whether it may be created: the customer's Stripe
+// ID, or it becoming (or ceasing to be) Ready for its current generation.
 func customerIDChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, ok1 := e.ObjectOld.(*billingv1alpha1.StripeCustomer)
 			n, ok2 := e.ObjectNew.(*billingv1alpha1.StripeCustomer)
-			return !ok1 || !ok2 || o.Status.CustomerID != n.Status.CustomerID
+			return !ok1 || !ok2 || o.Status.CustomerID != n.Status.CustomerID || customerSettled(o) != customerSettled(n)
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
+}
+
+// customerSettled tells whether a StripeCustomer is Ready for its current
+// generation: created, and its spec (default payment method included)
+// applied in Stripe.
+func customerSettled(c *billingv1alpha1.StripeCustomer) bool {
+	ready := meta.FindStatusCondition(c.Status.Conditions, billingv1alpha1.ConditionReady)
+	return c.Status.CustomerID != "" && ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == c.Generation
 }
 
 func (r *StripeSubscriptionReconciler) subscriptionsForPlan(ctx context.Context, o client.Object) []reconcile.Request {
@@ -202,10 +213,13 @@ type subscriptionScope struct {
 	orig  *billingv1alpha1.StripeSubscriptionStatus
 	owner stripe.Owner
 
-	// Resolved declaration.
-	customerID string
-	desired    []desiredItem
-	expected   *billingv1alpha1.Amount
+	// Resolved declaration. customerSettled is false while a referenced
+	// StripeCustomer is not Ready for its current generation (its payment
+	// method may not be in place yet).
+	customerID      string
+	customerSettled bool
+	desired         []desiredItem
+	expected        *billingv1alpha1.Amount
 
 	// sub is the Stripe subscription as last read or returned by a write.
 	sub *stripe.Subscription

@@ -31,7 +31,7 @@ func (r *StripeSubscriptionReconciler) phaseResolve(ctx context.Context, s *subs
 	spec := &s.obj.Spec
 	switch {
 	case spec.CustomerID != "":
-		s.customerID = spec.CustomerID
+		s.customerID, s.customerSettled = spec.CustomerID, true
 	case spec.CustomerRef != nil:
 		var c billingv1alpha1.StripeCustomer
 		if err := r.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: spec.CustomerRef.Name}, &c); err != nil {
@@ -43,7 +43,7 @@ func (r *StripeSubscriptionReconciler) phaseResolve(ctx context.Context, s *subs
 		if c.Status.CustomerID == "" {
 			return newWaitError(billingv1alpha1.ReasonWaitingForCustomer, waitRecheck, "Waiting for StripeCustomer %q to get its Stripe customer ID.", spec.CustomerRef.Name)
 		}
-		s.customerID = c.Status.CustomerID
+		s.customerID, s.customerSettled = c.Status.CustomerID, customerSettled(&c)
 	default:
 		return newSpecError(billingv1alpha1.ReasonInvalidSpec, "The spec names no customer: set customerRef or customerID.")
 	}
@@ -116,6 +116,12 @@ func (r *StripeSubscriptionReconciler) phaseCreate(ctx context.Context, s *subsc
 // a first create).
 func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s *subscriptionScope, replaces string) error {
 	spec := &s.obj.Spec
+	if !s.customerSettled {
+		// Creating now could charge before the customer's default payment
+		// method is attached, leaving the subscription incomplete.
+		return newWaitError(billingv1alpha1.ReasonWaitingForCustomer, waitRecheck,
+			"Waiting for StripeCustomer %q to be Ready (its payment method in place) before creating the subscription.", spec.CustomerRef.Name)
+	}
 	created := false
 	id, err := createExternal(ctx, r.Client, s.obj, externalCreate{
 		find: func(ctx context.Context) (string, error) {

@@ -1,21 +1,18 @@
 package controllers
 
-// Direct Reconcile calls against envtest and a small in-memory Stripe
-// (memStripe): fast, deterministic checks of the subscription reconciler's
-// phases and its Stripe call pattern. The end-to-end behaviour against the
-// stateful test-mode Stripe over HTTP, with webhooks, is in
-// stripesubscription_controller_test.go.
+// Direct Reconcile calls against envtest and the stateful test-mode Stripe
+// over HTTP (through the real internal/stripe client): step-by-step checks of
+// the subscription reconciler's phases, its conditions and its Stripe call
+// pattern, one pass at a time. The same behaviour driven by a running manager
+// with signed webhooks is in stripesubscription_test.go.
 
 import (
 	"context"
-	"fmt"
-	"maps"
 	"sync"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
-	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,244 +23,83 @@ import (
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
 )
 
-// memStripe is a minimal in-memory Stripe for subscriptions and prices.
-type memStripe struct {
-	stripe.API // other methods are not used by the subscription reconciler
-
-	mu     sync.Mutex
-	subs   map[string]*stripe.Subscription
-	order  []string
-	prices map[string]*stripe.Price
-	calls  map[string]int
-	seq    int
-	// fail makes the next call of an operation fail.
-	fail map[string]error
-	// limiter, when set, paces calls like a rate-limited Stripe.
-	limiter *rate.Limiter
+// directStripe is a test-mode Stripe with one customer (paying with
+// pm_card_visa) and three monthly prices: basic (10.00 USD), pro (50.00 USD)
+// and eur (9.00 EUR).
+type directStripe struct {
+	t          *testing.T
+	fake       *stripefake.Server
+	api        stripe.API
+	customerID string
+	price      map[string]string
+	// setupWrites is the number of writes the setup made.
+	setupWrites int
 }
 
-func (m *memStripe) wait(ctx context.Context) {
-	if m.limiter != nil {
-		_ = m.limiter.Wait(ctx)
+func newDirectStripe(t *testing.T) *directStripe {
+	t.Helper()
+	fake := stripefake.NewTestServer(t, stripefake.Options{RateLimit: -1})
+	api, err := stripe.New(stripe.Config{APIKey: "sk_test_direct", BaseURL: fake.URL(), RateLimit: 1000})
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func newMemStripe() *memStripe {
-	return &memStripe{
-		subs:  map[string]*stripe.Subscription{},
-		calls: map[string]int{},
-		fail:  map[string]error{},
-		prices: map[string]*stripe.Price{
-			"price_basic": {ID: "price_basic", UnitAmount: 1000, Currency: "usd", Active: true},
-			"price_pro":   {ID: "price_pro", UnitAmount: 5000, Currency: "usd", Active: true},
-			"price_eur":   {ID: "price_eur", UnitAmount: 900, Currency: "eur", Active: true},
-		},
+	d := &directStripe{t: t, fake: fake, api: api, price: map[string]string{}}
+	ctx := context.Background()
+	owner := stripe.Owner{Namespace: "setup", Name: "setup", UID: "direct-setup"}
+	pm := "pm_card_visa"
+	cus, err := api.CreateCustomer(ctx, owner, stripe.CustomerParams{})
+	if err == nil {
+		err = api.AttachPaymentMethod(ctx, owner, pm, cus.ID)
 	}
-}
-
-func (m *memStripe) call(op string) error {
-	m.calls[op]++
-	if err, ok := m.fail[op]; ok {
-		delete(m.fail, op)
-		return err
+	if err == nil {
+		_, err = api.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{DefaultPaymentMethod: &pm})
 	}
-	return nil
-}
-
-func (m *memStripe) count(op string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.calls[op]
-}
-
-func (m *memStripe) writes() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.calls["create"] + m.calls["update"] + m.calls["cancel"]
-}
-
-func (m *memStripe) total() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for _, c := range m.calls {
-		n += c
+	if err != nil {
+		t.Fatalf("setting up the customer: %v", err)
 	}
-	return n
-}
-
-func (m *memStripe) edit(id string, f func(*stripe.Subscription)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f(m.subs[id])
-}
-
-func (m *memStripe) get(id string) *stripe.Subscription {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return cloneSub(m.subs[id])
-}
-
-func cloneSub(s *stripe.Subscription) *stripe.Subscription {
-	if s == nil {
-		return nil
-	}
-	c := *s
-	c.Items = append([]stripe.SubscriptionItem(nil), s.Items...)
-	c.Metadata = maps.Clone(s.Metadata)
-	if s.LatestInvoice != nil {
-		inv := *s.LatestInvoice
-		c.LatestInvoice = &inv
-	}
-	return &c
-}
-
-func notFound(op string) error {
-	return &stripe.Error{Class: stripe.ClassNotFound, HTTPStatus: 404, Code: "resource_missing", Message: "No such object", Op: op}
-}
-
-func (m *memStripe) GetSubscription(ctx context.Context, id string) (*stripe.Subscription, error) {
-	m.wait(ctx)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.call("get"); err != nil {
-		return nil, err
-	}
-	s, ok := m.subs[id]
-	if !ok {
-		return nil, notFound("get subscription")
-	}
-	return cloneSub(s), nil
-}
-
-func (m *memStripe) FindSubscriptionByOwner(ctx context.Context, owner stripe.Owner, customerID string) (*stripe.Subscription, error) {
-	m.wait(ctx)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.call("find"); err != nil {
-		return nil, err
-	}
-	for i := len(m.order) - 1; i >= 0; i-- { // newest first, as Stripe lists
-		s := m.subs[m.order[i]]
-		if s.CustomerID == customerID && s.Metadata[billingv1alpha1.StripeMetadataUID] == owner.UID {
-			return cloneSub(s), nil
+	d.customerID = cus.ID
+	for _, p := range []struct {
+		key, currency string
+		amount        int64
+	}{{"basic", "usd", 1000}, {"pro", "usd", 5000}, {"eur", "eur", 900}} {
+		name := p.key
+		prod, err := api.CreateProduct(ctx, owner, stripe.ProductParams{Name: &name})
+		if err != nil {
+			t.Fatalf("setting up product %s: %v", p.key, err)
 		}
-	}
-	return nil, nil
-}
-
-func (m *memStripe) priceItem(priceID string, qty int64) stripe.SubscriptionItem {
-	m.seq++
-	p := m.prices[priceID]
-	return stripe.SubscriptionItem{ID: fmt.Sprintf("si_%d", m.seq), PriceID: priceID, Quantity: qty, UnitAmount: p.UnitAmount, Currency: p.Currency}
-}
-
-func (m *memStripe) CreateSubscription(ctx context.Context, _ stripe.Owner, p stripe.SubscriptionCreateParams) (*stripe.Subscription, error) {
-	m.wait(ctx)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.call("create"); err != nil {
-		return nil, err
-	}
-	m.seq++
-	s := &stripe.Subscription{
-		ID: fmt.Sprintf("sub_%d", m.seq), CustomerID: p.CustomerID, Status: "active", CancelAtPeriodEnd: p.CancelAtPeriodEnd,
-		CollectionMethod: p.CollectionMethod, Metadata: maps.Clone(p.Metadata), CurrentPeriodStart: 1_800_000_000, CurrentPeriodEnd: 1_802_592_000,
-	}
-	if p.TrialPeriodDays != nil {
-		s.Status = "trialing"
-		s.TrialEnd = s.CurrentPeriodStart + *p.TrialPeriodDays*86400
-	}
-	for _, it := range p.Items {
-		s.Items = append(s.Items, m.priceItem(it.PriceID, it.Quantity))
-	}
-	s.LatestInvoice = &stripe.Invoice{ID: "in_" + s.ID, Status: "paid", BillingReason: "subscription_create", Currency: "usd"}
-	m.subs[s.ID] = s
-	m.order = append(m.order, s.ID)
-	return cloneSub(s), nil
-}
-
-func (m *memStripe) UpdateSubscription(ctx context.Context, _ stripe.Owner, id string, p stripe.SubscriptionUpdateParams) (*stripe.Subscription, error) {
-	m.wait(ctx)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.call("update"); err != nil {
-		return nil, err
-	}
-	s, ok := m.subs[id]
-	if !ok {
-		return nil, notFound("update subscription")
-	}
-	for _, u := range p.Items {
-		switch {
-		case u.ID == "":
-			s.Items = append(s.Items, m.priceItem(u.PriceID, u.Quantity))
-		case u.Deleted:
-			for i := range s.Items {
-				if s.Items[i].ID == u.ID {
-					s.Items = append(s.Items[:i], s.Items[i+1:]...)
-					break
-				}
-			}
-		default:
-			for i := range s.Items {
-				if s.Items[i].ID == u.ID {
-					pr := m.prices[u.PriceID]
-					s.Items[i].PriceID, s.Items[i].Quantity, s.Items[i].UnitAmount, s.Items[i].Currency = u.PriceID, u.Quantity, pr.UnitAmount, pr.Currency
-				}
-			}
+		price, err := api.CreatePrice(ctx, owner, stripe.PriceCreateParams{ProductID: prod.ID, Currency: p.currency, UnitAmount: p.amount, Interval: "month", IntervalCount: 1})
+		if err != nil {
+			t.Fatalf("setting up price %s: %v", p.key, err)
 		}
+		d.price[p.key] = price.ID
 	}
-	if p.CancelAtPeriodEnd != nil {
-		s.CancelAtPeriodEnd = *p.CancelAtPeriodEnd
-	}
-	if p.PauseCollection != nil {
-		s.PauseCollection = *p.PauseCollection
-	}
-	if p.CollectionMethod != nil {
-		s.CollectionMethod = *p.CollectionMethod
-	}
-	for k, v := range p.Metadata {
-		if v == "" {
-			delete(s.Metadata, k)
-		} else {
-			s.Metadata[k] = v
-		}
-	}
-	return cloneSub(s), nil
+	d.setupWrites = fake.Stats().Writes
+	return d
 }
 
-func (m *memStripe) CancelSubscription(ctx context.Context, _ stripe.Owner, id string, _ stripe.SubscriptionCancelParams) (*stripe.Subscription, error) {
-	m.wait(ctx)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.call("cancel"); err != nil {
-		return nil, err
-	}
-	s, ok := m.subs[id]
-	if !ok || s.Status == "canceled" {
-		return nil, notFound("cancel subscription")
-	}
-	s.Status = "canceled"
-	s.CanceledAt = 1_801_000_000
-	return cloneSub(s), nil
-}
+func (d *directStripe) requests(route string) int { return d.fake.Stats().Requests[route] }
 
-func (m *memStripe) GetPrice(ctx context.Context, id string) (*stripe.Price, error) {
-	m.wait(ctx)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.call("getPrice"); err != nil {
-		return nil, err
-	}
-	p, ok := m.prices[id]
+// creates, updates and cancels count the subscription calls that reached
+// Stripe.
+func (d *directStripe) creates() int { return d.fake.Stats().Creates["subscription"] }
+func (d *directStripe) updates() int { return d.requests("POST /v1/subscriptions/{id}") }
+func (d *directStripe) cancels() int { return d.requests("DELETE /v1/subscriptions/{id}") }
+
+// writes counts the POSTs and DELETEs that reached Stripe after the setup.
+func (d *directStripe) writes() int { return d.fake.Stats().Writes - d.setupWrites }
+
+func (d *directStripe) total() int { return d.fake.Stats().TotalRequests() }
+
+func (d *directStripe) get(id string) stripefake.SubscriptionSnapshot {
+	d.t.Helper()
+	snap, ok := d.fake.Subscription(id)
 	if !ok {
-		return nil, notFound("get price")
+		d.t.Fatalf("no subscription %s in Stripe", id)
 	}
-	c := *p
-	return &c, nil
+	return snap
 }
 
 // statusFailClient fails status writes while failNext is set (a crash after
@@ -297,7 +133,7 @@ func (w *statusFailWriter) Patch(ctx context.Context, obj client.Object, patch c
 type directEnv struct {
 	t   *testing.T
 	ns  string
-	m   *memStripe
+	m   *directStripe
 	c   *statusFailClient
 	r   *StripeSubscriptionReconciler
 	ctx context.Context
@@ -305,9 +141,9 @@ type directEnv struct {
 
 func newDirectEnv(t *testing.T) *directEnv {
 	c := &statusFailClient{Client: testClient()}
-	m := newMemStripe()
+	m := newDirectStripe(t)
 	return &directEnv{t: t, ns: newNamespace(t), m: m, c: c, ctx: context.Background(),
-		r: &StripeSubscriptionReconciler{Client: c, Stripe: m, ResyncPeriod: time.Hour}}
+		r: &StripeSubscriptionReconciler{Client: c, Stripe: m.api, ResyncPeriod: time.Hour}}
 }
 
 func (e *directEnv) newSub(name string, mutate func(*billingv1alpha1.StripeSubscription)) *billingv1alpha1.StripeSubscription {
@@ -315,8 +151,8 @@ func (e *directEnv) newSub(name string, mutate func(*billingv1alpha1.StripeSubsc
 	obj := &billingv1alpha1.StripeSubscription{
 		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name},
 		Spec: billingv1alpha1.StripeSubscriptionSpec{
-			CustomerID: "cus_direct",
-			Items:      []billingv1alpha1.SubscriptionItem{{PriceID: "price_basic", Quantity: 2}},
+			CustomerID: e.m.customerID,
+			Items:      []billingv1alpha1.SubscriptionItem{{PriceID: e.m.price["basic"], Quantity: 2}},
 		},
 	}
 	if mutate != nil {
@@ -372,6 +208,14 @@ func (e *directEnv) annotate(name, key, value string) {
 	}
 }
 
+// markCustomerReady records, as the customer reconciler would, that cust
+// exists in Stripe with its spec applied.
+func markCustomerReady(g Gomega, cust *billingv1alpha1.StripeCustomer) {
+	meta.SetStatusCondition(&cust.Status.Conditions, metav1.Condition{Type: billingv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+		Reason: billingv1alpha1.ReasonAvailable, Message: "test", ObservedGeneration: cust.Generation})
+	g.Expect(testClient().Status().Update(context.Background(), cust)).To(Succeed())
+}
+
 func cond(obj *billingv1alpha1.StripeSubscription, t string) *metav1.Condition {
 	return findCondition(obj.Status.Conditions, t)
 }
@@ -384,7 +228,7 @@ func TestSubscriptionDirectLifecycle(t *testing.T) {
 	// Create.
 	e.mustReconcile("s1")
 	obj := e.fetch("s1")
-	g.Expect(e.m.count("create")).To(Equal(1))
+	g.Expect(e.m.creates()).To(Equal(1))
 	g.Expect(obj.Status.SubscriptionID).NotTo(BeEmpty())
 	g.Expect(obj.Finalizers).To(ContainElement(billingv1alpha1.Finalizer))
 	g.Expect(obj.Annotations).NotTo(HaveKey(billingv1alpha1.AnnotationCreatePending))
@@ -409,22 +253,23 @@ func TestSubscriptionDirectLifecycle(t *testing.T) {
 	// Upgrade: the item keeps its ID.
 	itemID := e.m.get(subID).Items[0].ID
 	e.updateSpec("s1", func(s *billingv1alpha1.StripeSubscriptionSpec) {
-		s.Items[0].PriceID = "price_pro"
+		s.Items[0].PriceID = e.m.price["pro"]
 		s.Items[0].Quantity = 3
 	})
 	e.mustReconcile("s1")
-	g.Expect(e.m.count("update")).To(Equal(1))
+	g.Expect(e.m.updates()).To(Equal(1))
 	g.Expect(e.m.get(subID).Items).To(HaveLen(1))
 	g.Expect(e.m.get(subID).Items[0]).To(And(
-		HaveField("ID", itemID), HaveField("PriceID", "price_pro"), HaveField("Quantity", int64(3))))
+		HaveField("ID", itemID), HaveField("Price", e.m.price["pro"]), HaveField("Quantity", int64(3))))
 	obj = e.fetch("s1")
 	g.Expect(obj.Status.ExpectedAmount.Amount).To(Equal(int64(15000)))
 	g.Expect(cond(obj, billingv1alpha1.ConditionBillingDrift).Reason).To(Equal(billingv1alpha1.ReasonInSync), "a spec change is not drift")
 
 	// Dashboard edit: corrected, and the condition records it.
-	e.m.edit(subID, func(s *stripe.Subscription) { s.Items[0].Quantity = 7; s.CancelAtPeriodEnd = true })
+	g.Expect(e.m.fake.DashboardSetItemQuantity(subID, itemID, 7)).To(Succeed())
+	g.Expect(e.m.fake.DashboardSetCancelAtPeriodEnd(subID, true)).To(Succeed())
 	e.mustReconcile("s1")
-	g.Expect(e.m.count("update")).To(Equal(2))
+	g.Expect(e.m.updates()).To(Equal(2))
 	g.Expect(e.m.get(subID).Items[0].Quantity).To(Equal(int64(3)))
 	g.Expect(e.m.get(subID).CancelAtPeriodEnd).To(BeFalse())
 	obj = e.fetch("s1")
@@ -465,7 +310,7 @@ func TestSubscriptionDirectCrashBetweenCreateAndStatus(t *testing.T) {
 	e := newDirectEnv(t)
 	e.newSub("crash", nil)
 	e.mustReconcile("crash") // finalizer, create, ... (first pass completes)
-	g.Expect(e.m.count("create")).To(Equal(1))
+	g.Expect(e.m.creates()).To(Equal(1))
 
 	// A second resource whose first create "crashes" before the status write.
 	e.newSub("crash2", nil)
@@ -477,13 +322,13 @@ func TestSubscriptionDirectCrashBetweenCreateAndStatus(t *testing.T) {
 	e.c.mu.Lock()
 	e.c.failNext = false
 	e.c.mu.Unlock()
-	g.Expect(e.m.count("create")).To(Equal(2))
+	g.Expect(e.m.creates()).To(Equal(2))
 	obj := e.fetch("crash2")
 	g.Expect(obj.Status.SubscriptionID).To(BeEmpty())
 	g.Expect(obj.Annotations).To(HaveKey(billingv1alpha1.AnnotationCreatePending))
 
 	e.mustReconcile("crash2")
-	g.Expect(e.m.count("create")).To(Equal(2), "the next pass finds the subscription instead of creating another")
+	g.Expect(e.m.creates()).To(Equal(2), "the next pass finds the subscription instead of creating another")
 	obj = e.fetch("crash2")
 	g.Expect(obj.Status.SubscriptionID).NotTo(BeEmpty())
 	g.Expect(obj.Annotations).NotTo(HaveKey(billingv1alpha1.AnnotationCreatePending))
@@ -494,7 +339,7 @@ func TestSubscriptionDirectStripeErrors(t *testing.T) {
 	g := NewWithT(t)
 	e := newDirectEnv(t)
 	e.newSub("err", nil)
-	e.m.fail["create"] = &stripe.Error{Class: stripe.ClassRateLimited, HTTPStatus: 429, RetryAfter: time.Second, Op: "create subscription", Message: "Too many requests"}
+	e.m.fake.InjectFault(stripefake.Fault{Method: "POST", Path: "/v1/subscriptions", Status: 429, RetryAfter: time.Second, Count: 1})
 	res, err := e.reconcile("err")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(res.RequeueAfter).To(BeNumerically(">=", time.Second))
@@ -502,33 +347,34 @@ func TestSubscriptionDirectStripeErrors(t *testing.T) {
 	g.Expect(cond(obj, billingv1alpha1.ConditionSynced).Reason).To(Equal(billingv1alpha1.ReasonRateLimited))
 	g.Expect(cond(obj, billingv1alpha1.ConditionReconciling).Status).To(Equal(metav1.ConditionTrue))
 
-	e.m.fail["create"] = &stripe.Error{Class: stripe.ClassRetryable, HTTPStatus: 500, Op: "create subscription", Message: "An unknown error occurred"}
+	e.m.fake.InjectFault(stripefake.Fault{Method: "POST", Path: "/v1/subscriptions", Status: 500, Count: 1})
 	_, err = e.reconcile("err")
 	g.Expect(err).To(HaveOccurred())
 	e.mustReconcile("err")
-	g.Expect(e.m.count("create")).To(Equal(3))
-	g.Expect(e.m.subs).To(HaveLen(1))
+	g.Expect(e.m.creates()).To(Equal(1), "the rejected attempts created nothing")
+	g.Expect(e.m.fake.SubscriptionIDs()).To(HaveLen(1))
 	obj = e.fetch("err")
 	g.Expect(cond(obj, billingv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(cond(obj, billingv1alpha1.ConditionReconciling)).To(BeNil())
 
 	// Mixed currencies are an invalid spec.
 	e.updateSpec("err", func(s *billingv1alpha1.StripeSubscriptionSpec) {
-		s.Items = append(s.Items, billingv1alpha1.SubscriptionItem{PriceID: "price_eur", Quantity: 1})
+		s.Items = append(s.Items, billingv1alpha1.SubscriptionItem{PriceID: e.m.price["eur"], Quantity: 1})
 	})
 	e.mustReconcile("err")
 	obj = e.fetch("err")
 	g.Expect(cond(obj, billingv1alpha1.ConditionStalled).Reason).To(Equal(billingv1alpha1.ReasonInvalidSpec))
-	g.Expect(e.m.count("update")).To(Equal(0))
+	g.Expect(e.m.updates()).To(Equal(0))
 }
 
 func TestSubscriptionDirectObserveMode(t *testing.T) {
 	g := NewWithT(t)
 	e := newDirectEnv(t)
-	existing, _ := e.m.CreateSubscription(e.ctx, stripe.Owner{}, stripe.SubscriptionCreateParams{
-		CustomerID: "cus_direct", Items: []stripe.SubscriptionItemParams{{PriceID: "price_basic", Quantity: 2}},
+	existing, err := e.m.api.CreateSubscription(e.ctx, stripe.Owner{Namespace: "elsewhere", Name: "legacy", UID: "legacy-uid"}, stripe.SubscriptionCreateParams{
+		CustomerID: e.m.customerID, Items: []stripe.SubscriptionItemParams{{PriceID: e.m.price["basic"], Quantity: 2}},
 		Metadata: map[string]string{"team": "a"},
 	})
+	g.Expect(err).NotTo(HaveOccurred())
 	writes := e.m.writes()
 	e.newSub("obs", func(s *billingv1alpha1.StripeSubscription) {
 		s.Spec.ManagementPolicy = billingv1alpha1.ManagementPolicyObserve
@@ -542,7 +388,7 @@ func TestSubscriptionDirectObserveMode(t *testing.T) {
 	g.Expect(cond(obj, billingv1alpha1.ConditionSynced).Reason).To(Equal(billingv1alpha1.ReasonObserved))
 	g.Expect(obj.Finalizers).To(BeEmpty())
 
-	e.m.edit(existing.ID, func(s *stripe.Subscription) { s.Items[0].Quantity = 5 })
+	g.Expect(e.m.fake.DashboardSetItemQuantity(existing.ID, existing.Items[0].ID, 5)).To(Succeed())
 	e.mustReconcile("obs")
 	obj = e.fetch("obs")
 	drift := cond(obj, billingv1alpha1.ConditionBillingDrift)
@@ -567,10 +413,10 @@ func TestSubscriptionDirectEndedAndRecreate(t *testing.T) {
 	oldID := e.fetch("end").Status.SubscriptionID
 
 	// Canceled outside the operator: reported, not recreated.
-	e.m.edit(oldID, func(s *stripe.Subscription) { s.Status = "canceled"; s.CanceledAt = 1_801_000_000 })
+	g.Expect(e.m.fake.DashboardCancelSubscription(oldID)).To(Succeed())
 	e.mustReconcile("end")
 	e.mustReconcile("end")
-	g.Expect(e.m.count("create")).To(Equal(1))
+	g.Expect(e.m.creates()).To(Equal(1))
 	obj := e.fetch("end")
 	g.Expect(cond(obj, billingv1alpha1.ConditionStalled)).To(And(
 		HaveField("Status", metav1.ConditionTrue), HaveField("Reason", billingv1alpha1.ReasonSubscriptionEnded)))
@@ -583,7 +429,7 @@ func TestSubscriptionDirectEndedAndRecreate(t *testing.T) {
 	e.annotate("end", billingv1alpha1.AnnotationRecreate, "true")
 	e.mustReconcile("end")
 	obj = e.fetch("end")
-	g.Expect(e.m.count("create")).To(Equal(2))
+	g.Expect(e.m.creates()).To(Equal(2))
 	g.Expect(obj.Status.SubscriptionID).NotTo(Equal(oldID))
 	g.Expect(obj.Annotations).NotTo(HaveKey(billingv1alpha1.AnnotationRecreate))
 	g.Expect(e.m.get(obj.Status.SubscriptionID).Metadata).To(HaveKeyWithValue(metadataReplaces, oldID))
@@ -591,19 +437,19 @@ func TestSubscriptionDirectEndedAndRecreate(t *testing.T) {
 	g.Expect(cond(obj, billingv1alpha1.ConditionStalled)).To(BeNil())
 	// The replaces key is kept on later passes.
 	e.mustReconcile("end")
-	g.Expect(e.m.count("update")).To(Equal(0))
+	g.Expect(e.m.updates()).To(Equal(0))
 
 	e.annotate("end", billingv1alpha1.AnnotationRecreate, "true")
 	e.mustReconcile("end")
-	g.Expect(e.m.count("create")).To(Equal(2))
+	g.Expect(e.m.creates()).To(Equal(2))
 	g.Expect(e.fetch("end").Annotations).NotTo(HaveKey(billingv1alpha1.AnnotationRecreate))
 
 	// Deleting a resource whose subscription is already canceled succeeds.
 	newID := e.fetch("end").Status.SubscriptionID
-	e.m.edit(newID, func(s *stripe.Subscription) { s.Status = "canceled" })
+	g.Expect(e.m.fake.DashboardCancelSubscription(newID)).To(Succeed())
 	g.Expect(testClient().Delete(e.ctx, e.fetch("end"))).To(Succeed())
 	e.mustReconcile("end")
-	g.Expect(e.m.count("cancel")).To(Equal(0))
+	g.Expect(e.m.cancels()).To(Equal(0))
 	err := testClient().Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "end"}, &billingv1alpha1.StripeSubscription{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 }
@@ -660,7 +506,7 @@ func TestSubscriptionDirectReferences(t *testing.T) {
 	g.Expect(cond(obj, billingv1alpha1.ConditionReconciling).Reason).To(Equal(billingv1alpha1.ReasonWaitingForCustomer))
 	g.Expect(cond(obj, billingv1alpha1.ConditionStalled)).To(BeNil())
 
-	cust.Status.CustomerID = "cus_ref"
+	cust.Status.CustomerID = e.m.customerID
 	g.Expect(testClient().Status().Update(e.ctx, cust)).To(Succeed())
 	plan := &billingv1alpha1.StripePlan{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "basic"}, Spec: billingv1alpha1.StripePlanSpec{
 		Product: billingv1alpha1.ProductSpec{Name: "Basic"}, Price: billingv1alpha1.PriceSpec{Currency: "usd", UnitAmount: 1000, Interval: "month"}}}
@@ -668,8 +514,15 @@ func TestSubscriptionDirectReferences(t *testing.T) {
 	e.mustReconcile("ref")
 	g.Expect(cond(e.fetch("ref"), billingv1alpha1.ConditionReconciling).Reason).To(Equal(billingv1alpha1.ReasonWaitingForPlan))
 
-	plan.Status.PriceID = "price_basic"
+	plan.Status.PriceID = e.m.price["basic"]
 	g.Expect(testClient().Status().Update(e.ctx, plan)).To(Succeed())
+	// A customer ID alone is not enough to create: the customer's payment
+	// method may not be in place until it is Ready.
+	e.mustReconcile("ref")
+	g.Expect(cond(e.fetch("ref"), billingv1alpha1.ConditionReconciling)).To(And(
+		HaveField("Reason", billingv1alpha1.ReasonWaitingForCustomer), HaveField("Message", ContainSubstring("to be Ready"))))
+	g.Expect(e.m.creates()).To(Equal(0))
+	markCustomerReady(g, cust)
 	e.mustReconcile("ref")
 	obj = e.fetch("ref")
 	g.Expect(cond(obj, billingv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
@@ -678,11 +531,11 @@ func TestSubscriptionDirectReferences(t *testing.T) {
 
 	// Plan price rollover: the item moves to the new price, keeping its ID;
 	// it is an update, not drift.
-	plan.Status.PriceID = "price_pro"
-	plan.Status.PreviousPriceIDs = []string{"price_basic"}
+	plan.Status.PriceID = e.m.price["pro"]
+	plan.Status.PreviousPriceIDs = []string{e.m.price["basic"]}
 	g.Expect(testClient().Status().Update(e.ctx, plan)).To(Succeed())
 	e.mustReconcile("ref")
-	g.Expect(e.m.get(subID).Items[0]).To(And(HaveField("ID", itemID), HaveField("PriceID", "price_pro")))
+	g.Expect(e.m.get(subID).Items[0]).To(And(HaveField("ID", itemID), HaveField("Price", e.m.price["pro"])))
 	g.Expect(cond(e.fetch("ref"), billingv1alpha1.ConditionBillingDrift).Reason).To(Equal(billingv1alpha1.ReasonInSync))
 }
 
@@ -692,11 +545,11 @@ func TestSubscriptionDirectReferences(t *testing.T) {
 func TestSubscriptionManagerWatches(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	m := newMemStripe()
+	m := newDirectStripe(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	g.Expect(err).NotTo(HaveOccurred())
-	r := &StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: m, ResyncPeriod: time.Hour, SkipNameValidation: true}
+	r := &StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: m.api, ResyncPeriod: time.Hour, SkipNameValidation: true}
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Start(ctx) }()
@@ -708,7 +561,7 @@ func TestSubscriptionManagerWatches(t *testing.T) {
 	plan := &billingv1alpha1.StripePlan{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "basic"}, Spec: billingv1alpha1.StripePlanSpec{
 		Product: billingv1alpha1.ProductSpec{Name: "Basic"}, Price: billingv1alpha1.PriceSpec{Currency: "usd", UnitAmount: 1000, Interval: "month"}}}
 	g.Expect(c.Create(ctx, plan)).To(Succeed())
-	plan.Status.PriceID = "price_basic"
+	plan.Status.PriceID = m.price["basic"]
 	g.Expect(c.Status().Update(ctx, plan)).To(Succeed())
 
 	mk := func(name string, item billingv1alpha1.SubscriptionItem) {
@@ -721,7 +574,7 @@ func TestSubscriptionManagerWatches(t *testing.T) {
 		})).To(Succeed())
 	}
 	mk("follows", billingv1alpha1.SubscriptionItem{PlanRef: &billingv1alpha1.LocalObjectReference{Name: "basic"}, Quantity: 1})
-	mk("pinned", billingv1alpha1.SubscriptionItem{PriceID: "price_basic", Quantity: 1})
+	mk("pinned", billingv1alpha1.SubscriptionItem{PriceID: m.price["basic"], Quantity: 1})
 	get := func(name string) *billingv1alpha1.StripeSubscription {
 		obj := &billingv1alpha1.StripeSubscription{}
 		g.Expect(c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj)).To(Succeed())
@@ -736,8 +589,8 @@ func TestSubscriptionManagerWatches(t *testing.T) {
 
 	// The customer getting its ID wakes both subscriptions (well before the
 	// 30s wait recheck).
-	cust.Status.CustomerID = "cus_acme"
-	g.Expect(c.Status().Update(ctx, cust)).To(Succeed())
+	cust.Status.CustomerID = m.customerID
+	markCustomerReady(g, cust)
 	for _, name := range []string{"follows", "pinned"} {
 		g.Eventually(func() bool {
 			return meta.IsStatusConditionTrue(get(name).Status.Conditions, billingv1alpha1.ConditionReady)
@@ -747,18 +600,18 @@ func TestSubscriptionManagerWatches(t *testing.T) {
 
 	// A price rollover on the plan reaches the subscription that follows it;
 	// the pinned one stays.
-	plan.Status.PriceID = "price_pro"
-	plan.Status.PreviousPriceIDs = []string{"price_basic"}
+	plan.Status.PriceID = m.price["pro"]
+	plan.Status.PreviousPriceIDs = []string{m.price["basic"]}
 	g.Expect(c.Status().Update(ctx, plan)).To(Succeed())
-	g.Eventually(func() string { return m.get(follows).Items[0].PriceID }, 20*time.Second, 100*time.Millisecond).Should(Equal("price_pro"))
+	g.Eventually(func() string { return m.get(follows).Items[0].Price }, 20*time.Second, 100*time.Millisecond).Should(Equal(m.price["pro"]))
 	g.Eventually(func() int64 {
 		if a := get("follows").Status.ExpectedAmount; a != nil {
 			return a.Amount
 		}
 		return 0
 	}, 20*time.Second, 100*time.Millisecond).Should(Equal(int64(5000)))
-	g.Expect(m.get(pinned).Items[0].PriceID).To(Equal("price_basic"))
-	g.Expect(m.count("create")).To(Equal(2))
+	g.Expect(m.get(pinned).Items[0].Price).To(Equal(m.price["basic"]))
+	g.Expect(m.creates()).To(Equal(2))
 }
 
 func TestSubscriptionDirectPaymentFailed(t *testing.T) {
@@ -768,11 +621,11 @@ func TestSubscriptionDirectPaymentFailed(t *testing.T) {
 	e.mustReconcile("pay")
 	id := e.fetch("pay").Status.SubscriptionID
 
-	e.m.edit(id, func(s *stripe.Subscription) {
-		s.Status = "past_due"
-		s.LatestInvoice = &stripe.Invoice{ID: "in_2", Status: "open", Currency: "usd", AmountDue: 2000, AttemptCount: 1, Attempted: true,
-			PaymentError: "card_declined", PaymentIntentStatus: "requires_payment_method", NextPaymentAttempt: 1_802_000_000, BillingReason: "subscription_cycle"}
-	})
+	// The card starts declining (changed in the Dashboard) and the renewal
+	// a month later fails.
+	g.Expect(e.m.fake.DashboardSetDefaultPaymentMethod(e.m.customerID, "pm_card_chargeDeclined")).To(Succeed())
+	e.m.fake.AdvanceClock(32 * 24 * time.Hour)
+	g.Expect(e.m.get(id).Status).To(Equal("past_due"))
 	e.mustReconcile("pay")
 	obj := e.fetch("pay")
 	pf := cond(obj, billingv1alpha1.ConditionPaymentFailed)
@@ -785,10 +638,10 @@ func TestSubscriptionDirectPaymentFailed(t *testing.T) {
 	e.mustReconcile("pay")
 	g.Expect(e.fetch("pay").ResourceVersion).To(Equal(rv), "identical passes write nothing")
 
-	e.m.edit(id, func(s *stripe.Subscription) {
-		s.Status = "active"
-		s.LatestInvoice.Status, s.LatestInvoice.AmountPaid, s.LatestInvoice.NextPaymentAttempt, s.LatestInvoice.PaymentError = "paid", 2000, 0, ""
-	})
+	// The card is fixed; Stripe's next automatic retry pays the invoice.
+	g.Expect(e.m.fake.DashboardSetDefaultPaymentMethod(e.m.customerID, "pm_card_visa")).To(Succeed())
+	e.m.fake.AdvanceClock(4 * 24 * time.Hour)
+	g.Expect(e.m.get(id).Status).To(Equal("active"))
 	e.mustReconcile("pay")
 	obj = e.fetch("pay")
 	g.Expect(cond(obj, billingv1alpha1.ConditionPaymentFailed)).To(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", billingv1alpha1.ReasonPaid)))

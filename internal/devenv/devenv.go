@@ -242,7 +242,7 @@ func banner(w io.Writer, e *Env) {
    curl -XPOST '%[3]s/advance?by=744h'       # advance the test clock: renew, invoice, pay
    curl '%[3]s/events'                       # events the test-mode Stripe sent to the webhook server
    # watch PaymentFailed: make the card decline, then renew
-   curl -XPOST '%[3]s/dashboard/payment-method?customer=$(kubectl get scus acme -o jsonpath={.status.customerID})&pm=pm_card_chargeDeclined'
+   curl -XPOST "%[3]s/dashboard/payment-method?customer=$(kubectl get scus acme -o jsonpath='{.status.customerID}')&pm=pm_card_chargeDeclined"
    curl -XPOST '%[3]s/advance?by=744h'; kubectl get ssub
    # or declare it: kubectl patch scus acme --type=merge -p '{"spec":{"defaultPaymentMethod":"pm_card_chargeDeclined"}}'
 
