@@ -309,8 +309,16 @@ func TestSubscriptionFollowsPlanRolloverAndEndedIsNotRecreated(t *testing.T) {
 	g.Eventually(func() string { h.get(&pro); return pro.Status.PriceID }, 20*time.Second).ShouldNot(Equal(oldPrice))
 	g.Eventually(func() string { return h.snapshot(follows).Items[0].Price }, 30*time.Second).Should(Equal(pro.Status.PriceID))
 	g.Expect(h.snapshot(pinned).Items[0].Price).To(Equal(oldPrice))
+	// The subscription may still show Ready from before the rollover: wait
+	// for the status that reflects the new price.
+	g.Eventually(func() int64 {
+		h.get(follows)
+		if a := follows.Status.ExpectedAmount; a != nil {
+			return a.Amount
+		}
+		return 0
+	}, 30*time.Second).Should(Equal(int64(2400)))
 	h.waitReady(follows)
-	g.Expect(follows.Status.ExpectedAmount.Amount).To(Equal(int64(2400)))
 
 	// Canceled outside the operator: reported, not recreated.
 	id := follows.Status.SubscriptionID
