@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -67,63 +66,47 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// flakyClient counts writes and can simulate an unreachable API server.
-type flakyClient struct {
+// countingClient counts the writes the webhook server makes.
+type countingClient struct {
 	client.Client
 	writes atomic.Int64
-	down   atomic.Bool
 }
 
-var errDown = errors.New("connection refused (API server down)")
-
-func (f *flakyClient) Get(ctx context.Context, k client.ObjectKey, o client.Object, opts ...client.GetOption) error {
-	if f.down.Load() {
-		return errDown
-	}
-	return f.Client.Get(ctx, k, o, opts...)
-}
-
-func (f *flakyClient) List(ctx context.Context, l client.ObjectList, opts ...client.ListOption) error {
-	if f.down.Load() {
-		return errDown
-	}
-	return f.Client.List(ctx, l, opts...)
-}
-
-func (f *flakyClient) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.PatchOption) error {
-	if f.down.Load() {
-		return errDown
-	}
+func (f *countingClient) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.PatchOption) error {
 	f.writes.Add(1)
 	return f.Client.Patch(ctx, o, p, opts...)
 }
 
-func (f *flakyClient) Status() client.SubResourceWriter { return &flakyStatus{f.Client.Status(), f} }
-
-type flakyStatus struct {
-	client.SubResourceWriter
-	f *flakyClient
+func (f *countingClient) Status() client.SubResourceWriter {
+	return &countingStatus{f.Client.Status(), f}
 }
 
-func (s *flakyStatus) Update(ctx context.Context, o client.Object, opts ...client.SubResourceUpdateOption) error {
-	if s.f.down.Load() {
-		return errDown
-	}
+type countingStatus struct {
+	client.SubResourceWriter
+	f *countingClient
+}
+
+func (s *countingStatus) Update(ctx context.Context, o client.Object, opts ...client.SubResourceUpdateOption) error {
 	s.f.writes.Add(1)
 	return s.SubResourceWriter.Update(ctx, o, opts...)
 }
 
+func (s *countingStatus) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+	s.f.writes.Add(1)
+	return s.SubResourceWriter.Patch(ctx, o, p, opts...)
+}
+
 type rig struct {
 	t      *testing.T
-	c      *flakyClient
-	reader *flakyClient
+	c      *countingClient
+	reader client.Reader
 	srv    *httptest.Server
 	now    time.Time
 }
 
 func newRig(t *testing.T) *rig {
-	c := &flakyClient{Client: mgr.GetClient()}
-	reader := &flakyClient{Client: env.Client}
+	c := &countingClient{Client: mgr.GetClient()}
+	reader := env.Client
 	r := &rig{t: t, c: c, reader: reader, now: time.Now()}
 	s := New(Options{Secrets: staticSecrets{[]byte(secretA)}, Client: c, APIReader: reader, Now: func() time.Time { return r.now }})
 	r.srv = httptest.NewServer(s.Handler())
@@ -302,21 +285,6 @@ func TestPaymentEvents(t *testing.T) {
 	// A same-second replay of an older "open" state does not unpay it.
 	g.Expect(r.post(invoiceEvent("evt_p4", "invoice.finalized", t0+2, obj, "open", "requires_payment_method", "", 3, 0))).To(Equal(200))
 	g.Expect(r.get(obj).Status.LatestInvoice.Status).To(Equal("paid"))
-}
-
-func TestAPIServerDownAnswers503ThenRedeliveryApplies(t *testing.T) {
-	g := NewWithT(t)
-	r := newRig(t)
-	obj := r.newSubscription("sub_down1")
-	body := subEvent("evt_down1", "customer.subscription.updated", r.now.Unix(), obj, "active", 4, true, "2023-10-16")
-	r.c.down.Store(true)
-	r.reader.down.Store(true)
-	g.Expect(r.post(body)).To(Equal(http.StatusServiceUnavailable))
-	g.Expect(r.get(obj).Status.StripeStatus).To(BeEmpty(), "nothing was written")
-	r.c.down.Store(false)
-	r.reader.down.Store(false)
-	g.Expect(r.post(body)).To(Equal(200))
-	g.Expect(r.get(obj).Status.Items[0].Quantity).To(Equal(int64(4)))
 }
 
 func findCond(obj *billingv1alpha1.StripeSubscription, typ string) *metav1.Condition {
