@@ -42,6 +42,9 @@ type subscription struct {
 	created                        int64
 	latestInvoice                  string
 	prorations                     []line
+	// trialWillEndSent records that customer.subscription.trial_will_end
+	// went out for the current trial.
+	trialWillEndSent bool
 }
 
 func (s *subscription) ended() bool {

@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// trialWillEndNotice is how long before a trial ends Stripe sends
+// customer.subscription.trial_will_end.
+const trialWillEndNotice = 3 * 24 * time.Hour
+
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
 // AdvanceClock moves the test clock forward by d, running everything due on
@@ -47,6 +51,14 @@ func (s *Server) nextDue(target int64) (int64, func()) {
 			consider(sub.created+int64(incompleteExpiry/time.Second), func() { s.endSubscription(nil, sub, true) })
 		case "trialing", "active", "past_due", "unpaid":
 			consider(sub.periodEnd, func() { s.renew(sub) })
+		}
+		if sub.status == "trialing" && !sub.trialWillEndSent && sub.trialEnd != 0 {
+			// Stripe announces the end of a trial three days before it
+			// (at once for a shorter trial).
+			consider(max(sub.trialEnd-int64(trialWillEndNotice/time.Second), sub.created, 1), func() {
+				sub.trialWillEndSent = true
+				s.emit(nil, "customer.subscription.trial_will_end", s.subJSON(sub, nil), nil)
+			})
 		}
 	}
 	for _, id := range s.order["invoice"] {

@@ -4,8 +4,10 @@
 // stripe-go v76 sends for the operations the operator uses (form-encoded
 // bodies, Stripe's error shape, list pagination, expand, metadata), keeps
 // state in memory, honours idempotency keys as Stripe does, has a test
-// clock that renews subscriptions, invoices and retries payments, emits
-// events delivered signed exactly as Stripe signs them, and can inject
+// clock that ends trials (announcing them three days ahead with
+// customer.subscription.trial_will_end), renews subscriptions, invoices and
+// retries payments, emits events delivered signed exactly as Stripe signs
+// them (retrying an endpoint that does not answer 2xx), and can inject
 // faults and rate limits.
 //
 // Stripe's test PaymentMethods decide payments: pm_card_visa (and any other

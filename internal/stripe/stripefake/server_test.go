@@ -1,0 +1,223 @@
+package stripefake
+
+// The fake's own tests speak raw HTTP, form-encoded as Stripe's clients do,
+// so they check the server and not the operator's client.
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+)
+
+type apiResult struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func call(t *testing.T, s *Server, method, path, idem string, form url.Values) apiResult {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL()+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("sk_test_fake", "")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if idem != "" {
+		req.Header.Set("Idempotency-Key", idem)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatalf("%s %s: answer is not JSON: %s", method, path, raw)
+	}
+	return apiResult{status: resp.StatusCode, header: resp.Header, body: body}
+}
+
+func str(m map[string]any, keys ...string) string {
+	var v any = m
+	for _, k := range keys {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = mm[k]
+	}
+	s, _ := v.(string)
+	return s
+}
+
+func TestIdempotentReplayAndConflict(t *testing.T) {
+	g := NewWithT(t)
+	s := NewTestServer(t, Options{RateLimit: -1})
+	form := url.Values{"email": {"a@example.com"}}
+	first := call(t, s, "POST", "/v1/customers", "key-1", form)
+	g.Expect(first.status).To(Equal(200))
+	again := call(t, s, "POST", "/v1/customers", "key-1", form)
+	g.Expect(again.status).To(Equal(200))
+	g.Expect(again.header.Get("Idempotent-Replayed")).To(Equal("true"))
+	g.Expect(str(again.body, "id")).To(Equal(str(first.body, "id")))
+	g.Expect(s.Stats().Creates["customer"]).To(Equal(1))
+	g.Expect(s.Stats().Replays).To(Equal(1))
+
+	// The same key with other parameters is refused, as Stripe does.
+	conflict := call(t, s, "POST", "/v1/customers", "key-1", url.Values{"email": {"b@example.com"}})
+	g.Expect(conflict.status).To(Equal(400))
+	g.Expect(str(conflict.body, "error", "type")).To(Equal("idempotency_error"))
+	g.Expect(s.Stats().Creates["customer"]).To(Equal(1))
+
+	// Without a key, each POST creates.
+	call(t, s, "POST", "/v1/customers", "", form)
+	g.Expect(s.Stats().Creates["customer"]).To(Equal(2))
+}
+
+func TestErrorsAndPagination(t *testing.T) {
+	g := NewWithT(t)
+	s := NewTestServer(t, Options{RateLimit: -1})
+	missing := call(t, s, "GET", "/v1/customers/cus_missing", "", nil)
+	g.Expect(missing.status).To(Equal(404))
+	g.Expect(str(missing.body, "error", "code")).To(Equal("resource_missing"))
+	g.Expect(str(missing.body, "error", "type")).To(Equal("invalid_request_error"))
+
+	var ids []string
+	for i := 0; i < 5; i++ {
+		ids = append(ids, str(call(t, s, "POST", "/v1/customers", "", url.Values{"metadata[n]": {string(rune('a' + i))}}).body, "id"))
+	}
+	page := call(t, s, "GET", "/v1/customers?limit=2", "", nil)
+	g.Expect(page.body["has_more"]).To(Equal(true))
+	data := page.body["data"].([]any)
+	g.Expect(data).To(HaveLen(2))
+	g.Expect(data[0].(map[string]any)["id"]).To(Equal(ids[4]), "newest first")
+	last := data[1].(map[string]any)["id"].(string)
+	rest := call(t, s, "GET", "/v1/customers?limit=10&starting_after="+last, "", nil)
+	g.Expect(rest.body["has_more"]).To(Equal(false))
+	g.Expect(rest.body["data"]).To(HaveLen(3))
+
+	s.InjectFault(Fault{Method: "GET", Path: "/v1/customers", Status: 429, RetryAfter: 2 * time.Second, Count: 1})
+	limited := call(t, s, "GET", "/v1/customers", "", nil)
+	g.Expect(limited.status).To(Equal(429))
+	g.Expect(limited.header.Get("Retry-After")).To(Equal("2"))
+	g.Expect(call(t, s, "GET", "/v1/customers", "", nil).status).To(Equal(200))
+}
+
+func TestTrialEndsAndPeriodsRenewOnTheTestClock(t *testing.T) {
+	g := NewWithT(t)
+	s := NewTestServer(t, Options{RateLimit: -1})
+	cus := str(call(t, s, "POST", "/v1/customers", "", url.Values{"email": {"a@example.com"}}).body, "id")
+	g.Expect(call(t, s, "POST", "/v1/payment_methods/pm_card_visa/attach", "", url.Values{"customer": {cus}}).status).To(Equal(200))
+	g.Expect(call(t, s, "POST", "/v1/customers/"+cus, "", url.Values{"invoice_settings[default_payment_method]": {"pm_card_visa"}}).status).To(Equal(200))
+	prod := str(call(t, s, "POST", "/v1/products", "", url.Values{"name": {"Pro"}}).body, "id")
+	price := str(call(t, s, "POST", "/v1/prices", "", url.Values{"product": {prod}, "currency": {"usd"}, "unit_amount": {"2000"},
+		"recurring[interval]": {"month"}}).body, "id")
+	created := call(t, s, "POST", "/v1/subscriptions", "", url.Values{"customer": {cus}, "items[0][price]": {price},
+		"items[0][quantity]": {"2"}, "trial_period_days": {"7"}})
+	g.Expect(created.status).To(Equal(200))
+	g.Expect(str(created.body, "status")).To(Equal("trialing"))
+	id := str(created.body, "id")
+
+	s.AdvanceClock(8 * 24 * time.Hour)
+	snap, _ := s.Subscription(id)
+	g.Expect(snap.Status).To(Equal("active"))
+	g.Expect(snap.LatestInvoice).To(And(HaveField("Status", "paid"), HaveField("AmountDue", int64(4000))))
+	invoices := len(snap.Invoices)
+
+	s.AdvanceClock(31 * 24 * time.Hour)
+	snap, _ = s.Subscription(id)
+	g.Expect(snap.Invoices).To(HaveLen(invoices+1), "one renewal")
+	g.Expect(snap.LatestInvoice).To(And(HaveField("Status", "paid"), HaveField("BillingReason", "subscription_cycle")))
+
+	var types []string
+	for _, e := range s.Events() {
+		types = append(types, e.Type)
+	}
+	g.Expect(types).To(ContainElements("customer.subscription.trial_will_end", "invoice.paid", "invoice.payment_succeeded"))
+}
+
+// TestSignedDeliveryWithRetries checks that events reach an endpoint signed
+// with its secret (HMAC-SHA256 over "t.payload"), and that a failing
+// endpoint gets the same event again until it answers 2xx.
+func TestSignedDeliveryWithRetries(t *testing.T) {
+	g := NewWithT(t)
+	const secret = "whsec_deliveryTest"
+	var mu sync.Mutex
+	attempts := map[string]int{}
+	var badSignatures int
+	ep := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev struct{ ID string }
+		_ = json.Unmarshal(body, &ev)
+		mu.Lock()
+		defer mu.Unlock()
+		if !validSignature(r.Header.Get("Stripe-Signature"), body, secret) {
+			badSignatures++
+		}
+		attempts[ev.ID]++
+		if attempts[ev.ID] < 3 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer ep.Close()
+
+	s := NewTestServer(t, Options{RateLimit: -1})
+	s.SetDelivery(Delivery{MaxAttempts: 5, RetryBackoff: 10 * time.Millisecond})
+	s.AddWebhookEndpoint(ep.URL, secret)
+	call(t, s, "POST", "/v1/customers", "", url.Values{"email": {"a@example.com"}})
+	g.Eventually(func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(attempts)
+	}, 10*time.Second).Should(BeNumerically(">=", 1))
+	g.Eventually(func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range attempts {
+			if n != 3 {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second).Should(BeTrue(), "each event delivered until the third attempt succeeded, then not again")
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	g.Expect(badSignatures).To(BeZero())
+	for id, n := range attempts {
+		g.Expect(n).To(Equal(3), id)
+	}
+}
+
+func validSignature(header string, body []byte, secret string) bool {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	want := hex.EncodeToString(mac.Sum(nil))
+	return ts != "" && hmac.Equal([]byte(sig), []byte(want))
+}
