@@ -16,6 +16,33 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
+// phase is one named step of a pass over a scope S (what the pass knows
+// about one resource).
+type phase[S any] struct {
+	name string
+	run  func(ctx context.Context, s S) error
+}
+
+// runPhases runs phases in order and stops at the first error, which it
+// hands to fail with the phase's name. A pass that completes requeues after
+// the jittered resync period.
+func runPhases[S any](ctx context.Context, s S, phases []phase[S], resync time.Duration, fail func(context.Context, S, string, error) (ctrl.Result, error)) (ctrl.Result, error) {
+	for _, p := range phases {
+		if err := p.run(ctx, s); err != nil {
+			return fail(ctx, s, p.name, err)
+		}
+	}
+	return ctrl.Result{RequeueAfter: jitter(resync)}, nil
+}
+
+// resyncOr returns d, or the default resync period when d is not set.
+func resyncOr(d time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return defaultResyncPeriod
+}
+
 // finishPass writes status at the end of a pass: a conflict (the webhook
 // server or a person wrote the object) requeues quietly, a vanished object
 // is fine.

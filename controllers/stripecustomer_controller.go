@@ -79,12 +79,7 @@ func (r *StripeCustomerReconciler) all(ctx context.Context, _ client.Object) []r
 	return reqs
 }
 
-func (r *StripeCustomerReconciler) resync() time.Duration {
-	if r.ResyncPeriod > 0 {
-		return r.ResyncPeriod
-	}
-	return defaultResyncPeriod
-}
+func (r *StripeCustomerReconciler) resync() time.Duration { return resyncOr(r.ResyncPeriod) }
 
 // customerScope is what one pass knows about one StripeCustomer.
 type customerScope struct {
@@ -102,11 +97,6 @@ func (s *customerScope) observeMode() bool {
 	return s.obj.GetManagementPolicy() == billingv1alpha1.ManagementPolicyObserve
 }
 
-type customerPhase struct {
-	name string
-	run  func(ctx context.Context, s *customerScope) error
-}
-
 // Reconcile runs the phases over one StripeCustomer and writes status once.
 func (r *StripeCustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	obj := &billingv1alpha1.StripeCustomer{}
@@ -121,20 +111,19 @@ func (r *StripeCustomerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if !obj.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
-	phases := []customerPhase{
+	return runPhases(ctx, s, []phase[*customerScope]{
 		{"finalizer", r.phaseFinalizer},
 		{"ensure", r.phaseEnsure},
 		{"update", r.phaseUpdate},
 		{"report", r.phaseReport},
-	}
-	for _, p := range phases {
-		if err := p.run(ctx, s); err != nil {
-			res, err, skip := failPass(ctx, obj, p.name, err, r.resync())
-			s.skip = skip
-			return res, err
-		}
-	}
-	return ctrl.Result{RequeueAfter: jitter(r.resync())}, nil
+	}, r.resync(), r.fail)
+}
+
+// fail turns a phase error into conditions and a result.
+func (r *StripeCustomerReconciler) fail(ctx context.Context, s *customerScope, phaseName string, err error) (ctrl.Result, error) {
+	res, err, skip := failPass(ctx, s.obj, phaseName, err, r.resync())
+	s.skip = skip
+	return res, err
 }
 
 func (r *StripeCustomerReconciler) persistStatus(ctx context.Context, s *customerScope) error {

@@ -66,12 +66,7 @@ func (r *StripePlanReconciler) all(ctx context.Context, _ client.Object) []recon
 	return reqs
 }
 
-func (r *StripePlanReconciler) resync() time.Duration {
-	if r.ResyncPeriod > 0 {
-		return r.ResyncPeriod
-	}
-	return defaultResyncPeriod
-}
+func (r *StripePlanReconciler) resync() time.Duration { return resyncOr(r.ResyncPeriod) }
 
 // planScope is what one pass knows about one StripePlan.
 type planScope struct {
@@ -88,11 +83,6 @@ func (s *planScope) observeMode() bool {
 	return s.obj.GetManagementPolicy() == billingv1alpha1.ManagementPolicyObserve
 }
 
-type planPhase struct {
-	name string
-	run  func(ctx context.Context, s *planScope) error
-}
-
 // Reconcile runs the phases over one StripePlan and writes status once.
 func (r *StripePlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	obj := &billingv1alpha1.StripePlan{}
@@ -107,21 +97,20 @@ func (r *StripePlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !obj.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
-	phases := []planPhase{
+	return runPhases(ctx, s, []phase[*planScope]{
 		{"finalizer", r.phaseFinalizer},
 		{"product", r.phaseProduct},
 		{"productUpdate", r.phaseProductUpdate},
 		{"price", r.phasePrice},
 		{"report", r.phaseReport},
-	}
-	for _, p := range phases {
-		if err := p.run(ctx, s); err != nil {
-			res, err, skip := failPass(ctx, obj, p.name, err, r.resync())
-			s.skip = skip
-			return res, err
-		}
-	}
-	return ctrl.Result{RequeueAfter: jitter(r.resync())}, nil
+	}, r.resync(), r.fail)
+}
+
+// fail turns a phase error into conditions and a result.
+func (r *StripePlanReconciler) fail(ctx context.Context, s *planScope, phaseName string, err error) (ctrl.Result, error) {
+	res, err, skip := failPass(ctx, s.obj, phaseName, err, r.resync())
+	s.skip = skip
+	return res, err
 }
 
 func (r *StripePlanReconciler) persistStatus(ctx context.Context, s *planScope) error {

@@ -2,14 +2,12 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -198,12 +196,7 @@ func (r *StripeSubscriptionReconciler) listRequests(ctx context.Context, opts ..
 	return reqs
 }
 
-func (r *StripeSubscriptionReconciler) resync() time.Duration {
-	if r.ResyncPeriod > 0 {
-		return r.ResyncPeriod
-	}
-	return defaultResyncPeriod
-}
+func (r *StripeSubscriptionReconciler) resync() time.Duration { return resyncOr(r.ResyncPeriod) }
 
 // subscriptionScope is what one pass knows about one StripeSubscription.
 type subscriptionScope struct {
@@ -238,12 +231,6 @@ func (s *subscriptionScope) observeMode() bool {
 	return s.obj.GetManagementPolicy() == billingv1alpha1.ManagementPolicyObserve
 }
 
-// phase is one named step of a pass.
-type phase struct {
-	name string
-	run  func(ctx context.Context, s *subscriptionScope) error
-}
-
 // Reconcile runs the phases over one StripeSubscription and writes status
 // once at the end.
 func (r *StripeSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
@@ -253,12 +240,14 @@ func (r *StripeSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.R
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripeSubscription", klog.KObj(obj)))
 	s := &subscriptionScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj)}
-	defer func() { result, retErr = r.finish(ctx, s, result, retErr) }()
+	defer func() {
+		result, retErr = finishPass(ctx, func(ctx context.Context) error { return r.persistStatus(ctx, s) }, s.skipStatus, result, retErr)
+	}()
 
 	if !obj.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, s)
 	}
-	phases := []phase{
+	return runPhases(ctx, s, []phase[*subscriptionScope]{
 		{"finalizer", r.phaseFinalizer},
 		{"resolve", r.phaseResolve},
 		{"create", r.phaseCreate},
@@ -266,61 +255,20 @@ func (r *StripeSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.R
 		{"prices", r.phasePrices},
 		{"update", r.phaseUpdate},
 		{"report", r.phaseReport},
-	}
-	for _, p := range phases {
-		if err := p.run(ctx, s); err != nil {
-			return r.fail(ctx, s, p.name, err)
-		}
-	}
-	return ctrl.Result{RequeueAfter: jitter(r.resync())}, nil
+	}, r.resync(), r.fail)
 }
 
-// fail records a phase error in conditions. A conflict means the cached
-// object is stale (the webhook server or a person wrote it): requeue quietly
-// and let the next pass start from the fresh object.
+// fail records a phase error in conditions, keeping whatever was read from
+// Stripe this pass in status. A conflict means the cached object is stale
+// (the webhook server or a person wrote it): requeue quietly and let the
+// next pass start from the fresh object.
 func (r *StripeSubscriptionReconciler) fail(ctx context.Context, s *subscriptionScope, phaseName string, err error) (ctrl.Result, error) {
-	if apierrors.IsConflict(err) {
-		s.skipStatus = true
-		return ctrl.Result{RequeueAfter: conflictBackoff()}, nil
-	}
-	logger := log.FromContext(ctx).WithValues("phase", phaseName)
-	var se *stripe.Error
-	if errors.As(err, &se) && se.RequestID != "" {
-		logger = logger.WithValues("stripeRequestID", se.RequestID)
-	}
-	var spec *specError
-	var wait *waitError
-	switch {
-	case errors.As(err, &wait):
-		logger.V(1).Info("Waiting", "reason", wait.reason, "message", wait.msg)
-	case errors.As(err, &spec):
-		logger.Info("Cannot reconcile until the spec or a reference changes", "reason", spec.reason, "message", spec.msg)
-	default:
-		logger.Error(err, "Reconcile phase failed")
-	}
 	if s.sub != nil {
-		// Whatever was read from Stripe is still worth reporting.
 		setObservedStatus(&s.obj.Status, s.sub)
 	}
-	return handleError(s.obj, err, r.resync())
-}
-
-// finish writes status once per pass with an optimistic lock.
-func (r *StripeSubscriptionReconciler) finish(ctx context.Context, s *subscriptionScope, result ctrl.Result, retErr error) (ctrl.Result, error) {
-	if s.skipStatus {
-		return result, retErr
-	}
-	if err := r.persistStatus(ctx, s); err != nil {
-		switch {
-		case apierrors.IsNotFound(err):
-			return result, retErr
-		case apierrors.IsConflict(err):
-			return ctrl.Result{RequeueAfter: conflictBackoff()}, retErr
-		default:
-			return result, errors.Join(retErr, err)
-		}
-	}
-	return result, retErr
+	res, err, skip := failPass(ctx, s.obj, phaseName, err, r.resync())
+	s.skipStatus = skip
+	return res, err
 }
 
 // persistStatus writes the status difference now (optimistic lock) and
