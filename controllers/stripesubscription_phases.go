@@ -333,7 +333,7 @@ func (r *StripeSubscriptionReconciler) phaseReport(ctx context.Context, s *subsc
 	if s.sub != nil {
 		pay = paymentCondition(s.sub)
 	}
-	if pay.status == metav1.ConditionTrue && !paymentFailedWas(s.orig, pay) {
+	if pay.status == metav1.ConditionTrue && !paymentFailedWas(s.orig, pay, s.sub) {
 		r.event(obj, true, "PaymentFailed", pay.message)
 	}
 	setCondition(obj, billingv1alpha1.ConditionPaymentFailed, pay.status, pay.reason, pay.message)
@@ -438,11 +438,20 @@ func findConditionIs(conds []metav1.Condition, t, reason string) bool {
 	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == reason
 }
 
-// paymentFailedWas reports whether status already said this payment failed
-// (so the Warning event is recorded once, not on every pass).
-func paymentFailedWas(st *billingv1alpha1.StripeSubscriptionStatus, pay condition) bool {
+// paymentFailedWas reports whether status already said this payment failed:
+// PaymentFailed True for the same reason, for the same invoice and attempt.
+// The Warning event is then recorded once per failed attempt, whichever of
+// the reconciler and the webhook server noticed it first (their messages
+// differ, so the message is not compared).
+func paymentFailedWas(st *billingv1alpha1.StripeSubscriptionStatus, pay condition, sub *stripe.Subscription) bool {
 	c := findCondition(st.Conditions, billingv1alpha1.ConditionPaymentFailed)
-	return c != nil && c.Status == metav1.ConditionTrue && c.Message == pay.message
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != pay.reason {
+		return false
+	}
+	if sub == nil || sub.LatestInvoice == nil || st.LatestInvoice == nil {
+		return true
+	}
+	return st.LatestInvoice.ID == sub.LatestInvoice.ID && st.LatestInvoice.AttemptCount == sub.LatestInvoice.AttemptCount
 }
 
 // reconcileDelete applies the deletion policy and releases the finalizer.
