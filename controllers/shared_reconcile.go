@@ -81,6 +81,9 @@ func failPass(ctx context.Context, obj conditioned, phaseName string, err error,
 		logger.V(1).Info("Waiting", "reason", wait.reason, "message", wait.msg)
 	case errors.As(err, &spec):
 		logger.Info("Cannot reconcile until the spec or a reference changes", "reason", spec.reason, "message", spec.msg)
+	case stripe.ClassOf(err) == stripe.ClassRateLimited:
+		// Expected under load: the shared limiter paces the retry.
+		logger.Info("Stripe is rate limiting; requeueing", "error", err.Error())
 	default:
 		logger.Error(err, "Reconcile phase failed")
 	}
