@@ -19,7 +19,6 @@ import (
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
-	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
 )
 
 // benchN is the number of subscriptions BenchmarkSubscriptionConverge
@@ -172,38 +171,13 @@ func benchNamespace(b *testing.B) string {
 // 25 requests/s like Stripe's test mode, behind the real client whose shared
 // limiter is set to the same rate; calls are what the fake served.
 func newBenchBackend(b *testing.B) *benchBackend {
-	fake := stripefake.NewTestServer(b, stripefake.Options{RateLimit: benchRate})
-	c, err := stripe.New(stripe.Config{APIKey: "sk_test_bench", BaseURL: fake.URL(), RateLimit: 1000})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	owner := stripe.Owner{Namespace: "bench", Name: "setup", UID: "bench-setup"}
-	pm := "pm_card_visa"
-	cus, err := c.CreateCustomer(ctx, owner, stripe.CustomerParams{})
-	if err == nil {
-		err = c.AttachPaymentMethod(ctx, owner, pm, cus.ID)
-	}
-	if err == nil {
-		_, err = c.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{DefaultPaymentMethod: &pm})
-	}
-	name := "Basic"
-	var price *stripe.Price
-	if err == nil {
-		var prod *stripe.Product
-		if prod, err = c.CreateProduct(ctx, owner, stripe.ProductParams{Name: &name}); err == nil {
-			price, err = c.CreatePrice(ctx, owner, stripe.PriceCreateParams{ProductID: prod.ID, Currency: "usd", UnitAmount: 1000, Interval: "month", IntervalCount: 1})
-		}
-	}
-	if err != nil {
-		b.Fatalf("bench setup: %v", err)
-	}
+	d := newDirectStripe(b, benchRate)
 	// The measured client: the shared limiter at Stripe test mode's rate.
-	limited, err := stripe.New(stripe.Config{APIKey: "sk_test_bench", BaseURL: fake.URL(), RateLimit: benchRate, Burst: 1})
+	limited, err := stripe.New(stripe.Config{APIKey: "sk_test_bench", BaseURL: d.fake.URL(), RateLimit: benchRate, Burst: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	base := fake.Stats().TotalRequests()
-	return &benchBackend{api: limited, calls: func() int { return fake.Stats().TotalRequests() - base },
-		close: fake.Close, customerID: cus.ID, priceID: price.ID}
+	base := d.total()
+	return &benchBackend{api: limited, calls: func() int { return d.total() - base },
+		close: d.fake.Close, customerID: d.customerID, priceID: d.price["basic"]}
 }

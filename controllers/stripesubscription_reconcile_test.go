@@ -28,9 +28,9 @@ import (
 
 // directStripe is a test-mode Stripe with one customer (paying with
 // pm_card_visa) and three monthly prices: basic (10.00 USD), pro (50.00 USD)
-// and eur (9.00 EUR).
+// and eur (9.00 EUR). api is an unthrottled client used for the setup.
 type directStripe struct {
-	t          *testing.T
+	t          testing.TB
 	fake       *stripefake.Server
 	api        stripe.API
 	customerID string
@@ -39,9 +39,11 @@ type directStripe struct {
 	setupWrites int
 }
 
-func newDirectStripe(t *testing.T) *directStripe {
+// newDirectStripe starts the fake with the given rate limit (negative:
+// none) and sets it up.
+func newDirectStripe(t testing.TB, rateLimit float64) *directStripe {
 	t.Helper()
-	fake := stripefake.NewTestServer(t, stripefake.Options{RateLimit: -1})
+	fake := stripefake.NewTestServer(t, stripefake.Options{RateLimit: rateLimit})
 	api, err := stripe.New(stripe.Config{APIKey: "sk_test_direct", BaseURL: fake.URL(), RateLimit: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +143,7 @@ type directEnv struct {
 
 func newDirectEnv(t *testing.T) *directEnv {
 	c := &statusFailClient{Client: testClient()}
-	m := newDirectStripe(t)
+	m := newDirectStripe(t, -1)
 	return &directEnv{t: t, ns: newNamespace(t), m: m, c: c, ctx: context.Background(),
 		r: &StripeSubscriptionReconciler{Client: c, Stripe: m.api, ResyncPeriod: time.Hour}}
 }
@@ -545,7 +547,7 @@ func TestSubscriptionDirectReferences(t *testing.T) {
 func TestSubscriptionManagerWatches(t *testing.T) {
 	g := NewWithT(t)
 	ns := newNamespace(t)
-	m := newDirectStripe(t)
+	m := newDirectStripe(t, -1)
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	g.Expect(err).NotTo(HaveOccurred())
