@@ -54,7 +54,7 @@ func (s *Server) nextDue(target int64) (int64, func()) {
 		}
 		if sub.status == "trialing" && !sub.trialWillEndSent && sub.trialEnd != 0 {
 			// Stripe announces the end of a trial three days before it
-			// (at once for a shorter trial).
+			// (for a trial shorter than that, on the next clock advance).
 			consider(max(sub.trialEnd-int64(trialWillEndNotice/time.Second), sub.created, 1), func() {
 				sub.trialWillEndSent = true
 				s.emit(nil, "customer.subscription.trial_will_end", s.subJSON(sub, nil), nil)

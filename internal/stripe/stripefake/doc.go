@@ -5,7 +5,8 @@
 // bodies, Stripe's error shape, list pagination, expand, metadata), keeps
 // state in memory, honours idempotency keys as Stripe does, has a test
 // clock that ends trials (announcing them three days ahead with
-// customer.subscription.trial_will_end), renews subscriptions, invoices and
+// customer.subscription.trial_will_end; a shorter trial gets it on the
+// next advance), renews subscriptions, invoices and
 // retries payments, emits events delivered signed exactly as Stripe signs
 // them (retrying an endpoint that does not answer 2xx), and can inject
 // faults and rate limits.
