@@ -47,6 +47,8 @@ type benchBackend struct {
 	close      func()
 	customerID string
 	priceID    string
+	// routes is the fake's request count by route, for the log.
+	routes func() map[string]int
 }
 
 // BenchmarkSubscriptionConverge measures, against a Stripe limited to 25
@@ -101,6 +103,7 @@ func BenchmarkSubscriptionConverge(b *testing.B) {
 		b.StopTimer()
 		elapsed := time.Since(start)
 		calls := be.calls()
+		b.Logf("converge: %d calls for %d subscriptions, by route: %v", calls, n, be.routes())
 		bound := time.Duration(float64(calls) / benchRate * float64(time.Second))
 		b.ReportMetric(float64(calls)/float64(n), "calls/sub")
 		b.ReportMetric(elapsed.Seconds()/bound.Seconds(), "x-bound")
@@ -179,5 +182,6 @@ func newBenchBackend(b *testing.B) *benchBackend {
 	}
 	base := d.total()
 	return &benchBackend{api: limited, calls: func() int { return d.total() - base },
-		close: d.fake.Close, customerID: d.customerID, priceID: d.price["basic"]}
+		close: d.fake.Close, customerID: d.customerID, priceID: d.price["basic"],
+		routes: func() map[string]int { return d.fake.Stats().Requests }}
 }
