@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
@@ -167,7 +166,7 @@ func customerIDChanged() predicate.Predicate {
 // generation: created, and its spec (default payment method included)
 // applied in Stripe.
 func customerSettled(c *billingv1alpha1.StripeCustomer) bool {
-	ready := meta.FindStatusCondition(c.Status.Conditions, billingv1alpha1.ConditionReady)
+	ready := findCondition(c.Status.Conditions, billingv1alpha1.ConditionReady)
 	return c.Status.CustomerID != "" && ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == c.Generation
 }
 

@@ -590,8 +590,18 @@ func TestSubscriptionManagerWatches(t *testing.T) {
 	}, 20*time.Second, 100*time.Millisecond).Should(Equal(billingv1alpha1.ReasonWaitingForCustomer))
 
 	// The customer getting its ID wakes both subscriptions (well before the
-	// 30s wait recheck).
+	// 30s wait recheck); they now wait for it to be Ready.
 	cust.Status.CustomerID = m.customerID
+	g.Expect(c.Status().Update(ctx, cust)).To(Succeed())
+	for _, name := range []string{"follows", "pinned"} {
+		g.Eventually(func() string {
+			if cd := cond(get(name), billingv1alpha1.ConditionReconciling); cd != nil {
+				return cd.Message
+			}
+			return ""
+		}, 20*time.Second, 100*time.Millisecond).Should(ContainSubstring("to be Ready"), name)
+	}
+	// The customer becoming Ready wakes them again, and they are created.
 	markCustomerReady(g, cust)
 	for _, name := range []string{"follows", "pinned"} {
 		g.Eventually(func() bool {

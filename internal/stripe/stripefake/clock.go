@@ -55,7 +55,7 @@ func (s *Server) nextDue(target int64) (int64, func()) {
 		if sub.status == "trialing" && !sub.trialWillEndSent && sub.trialEnd != 0 {
 			// Stripe announces the end of a trial three days before it
 			// (for a trial shorter than that, on the next clock advance).
-			consider(max(sub.trialEnd-int64(trialWillEndNotice/time.Second), sub.created, 1), func() {
+			consider(max(sub.trialEnd-int64(trialWillEndNotice/time.Second), sub.created), func() {
 				sub.trialWillEndSent = true
 				s.emit(nil, "customer.subscription.trial_will_end", s.subJSON(sub, nil), nil)
 			})
