@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
 // externalCreate describes one crash-safe create of a Stripe object.
@@ -15,9 +16,9 @@ type externalCreate struct {
 	// find looks the object up by the operator's metadata (a strongly
 	// consistent List call) and returns its ID, "" when there is none.
 	find func(ctx context.Context) (string, error)
-	// create calls Stripe with a deterministic idempotency key and returns
-	// the new ID.
-	create func(ctx context.Context) (string, error)
+	// create calls Stripe under the idempotency key of intent (see
+	// stripe.IntentKey) and returns the new ID.
+	create func(ctx context.Context, intent string) (string, error)
 	// record writes the ID into obj's status (in memory).
 	record func(id string)
 	// persistStatus writes obj's status to the API server now.
@@ -25,19 +26,27 @@ type externalCreate struct {
 }
 
 // createExternal creates the Stripe object of obj exactly once, also when
-// the operator is killed between the Stripe call and the status write:
+// the operator is killed between the Stripe call and the status write, and
+// never lets a saved failure stick:
 //
 //  1. If obj carries the create-pending annotation, an earlier pass may have
 //     created the object without recording it: find it by metadata and
 //     record it instead of creating.
-//  2. Otherwise persist the annotation, then create (the idempotency key
-//     makes a retried call within 24 hours return the same object), record
-//     the ID, persist status, and remove the annotation.
+//  2. Otherwise persist the annotation, whose value is the intent (the
+//     nonce of the create's idempotency key), before the first call. A retry
+//     after a transport error reuses it, so Stripe replays a create that
+//     went through or answers 409 while it is still running.
+//  3. When Stripe gave a definitive answer to the create (a decline, a 500,
+//     a refusal), Stripe has saved that answer under the key for 24 hours.
+//     The intent is over: a new one is persisted at once, and the next pass
+//     first looks the object up (step 1) and only then creates under the new
+//     key. Fixing the card therefore takes effect on the next pass.
 //
 // It returns the Stripe ID.
 func createExternal(ctx context.Context, c client.Client, obj client.Object, ec externalCreate) (string, error) {
 	logger := log.FromContext(ctx)
-	if _, pending := obj.GetAnnotations()[billingv1alpha1.AnnotationCreatePending]; pending {
+	intent, pending := obj.GetAnnotations()[billingv1alpha1.AnnotationCreatePending]
+	if pending {
 		id, err := ec.find(ctx)
 		if err != nil {
 			return "", fmt.Errorf("looking up a possibly created Stripe object: %w", err)
@@ -47,23 +56,36 @@ func createExternal(ctx context.Context, c client.Client, obj client.Object, ec 
 			return id, ec.finish(ctx, c, obj, id)
 		}
 	} else {
-		if err := patchMeta(ctx, c, obj, func() {
-			ann := obj.GetAnnotations()
-			if ann == nil {
-				ann = map[string]string{}
-			}
-			ann[billingv1alpha1.AnnotationCreatePending] = "true"
-			obj.SetAnnotations(ann)
-		}); err != nil {
+		intent = stripe.NewIntent()
+		if err := setCreatePending(ctx, c, obj, intent); err != nil {
 			return "", err
 		}
 	}
-	id, err := ec.create(ctx)
+	id, err := ec.create(ctx, intent)
 	if err != nil {
+		if stripe.AnswerStored(err) {
+			// Best effort: if this write fails, the next pass reuses the key,
+			// gets the saved answer again and tries once more.
+			if perr := setCreatePending(ctx, c, obj, stripe.NewIntent()); perr != nil {
+				logger.V(1).Info("Could not start a new create intent", "error", perr.Error())
+			}
+		}
 		return "", err
 	}
 	logger.Info("Created Stripe object", "stripeID", id)
 	return id, ec.finish(ctx, c, obj, id)
+}
+
+// setCreatePending persists the create-pending annotation with intent.
+func setCreatePending(ctx context.Context, c client.Client, obj client.Object, intent string) error {
+	return patchMeta(ctx, c, obj, func() {
+		ann := obj.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[billingv1alpha1.AnnotationCreatePending] = intent
+		obj.SetAnnotations(ann)
+	})
 }
 
 func (ec externalCreate) finish(ctx context.Context, c client.Client, obj client.Object, id string) error {
@@ -71,11 +93,7 @@ func (ec externalCreate) finish(ctx context.Context, c client.Client, obj client
 	if err := ec.persistStatus(ctx); err != nil {
 		return fmt.Errorf("recording Stripe ID %s: %w", id, err)
 	}
-	return patchMeta(ctx, c, obj, func() {
-		ann := obj.GetAnnotations()
-		delete(ann, billingv1alpha1.AnnotationCreatePending)
-		obj.SetAnnotations(ann)
-	})
+	return clearCreatePending(ctx, c, obj)
 }
 
 // clearCreatePending removes a create-pending annotation left behind when

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ func (r *StripeCustomerReconciler) phaseEnsure(ctx context.Context, s *customerS
 		if s.observeMode() {
 			return newSpecError(billingv1alpha1.ReasonInvalidSpec, "managementPolicy Observe needs spec.customerID: there is no Stripe customer to observe.")
 		}
+		if spec.TestClock != "" && liveMode(r.Stripe) {
+			return newSpecError(billingv1alpha1.ReasonInvalidSpec, "spec.testClock is for Stripe test mode only; the operator runs with a live-mode key.")
+		}
 		markReconciling(s.obj, billingv1alpha1.ReasonCreating, "Creating the Stripe customer.")
 		params := customerCreateParams(spec)
 		id, err := createExternal(ctx, r.Client, s.obj, externalCreate{
@@ -45,8 +49,8 @@ func (r *StripeCustomerReconciler) phaseEnsure(ctx context.Context, s *customerS
 				}
 				return c.ID, nil
 			},
-			create: func(ctx context.Context) (string, error) {
-				c, err := r.Stripe.CreateCustomer(ctx, s.owner, params)
+			create: func(ctx context.Context, intent string) (string, error) {
+				c, err := r.Stripe.CreateCustomer(ctx, s.owner, intent, params)
 				if err != nil {
 					return "", err
 				}
@@ -87,6 +91,7 @@ func customerCreateParams(spec *billingv1alpha1.StripeCustomerSpec) stripe.Custo
 	if spec.Description != "" {
 		p.Description = &spec.Description
 	}
+	p.TestClock = spec.TestClock
 	return p
 }
 
@@ -107,7 +112,9 @@ func customerDiff(obj *billingv1alpha1.StripeCustomer, cus *stripe.Customer) (st
 	set("email", spec.Email, cus.Email, &p.Email)
 	set("name", spec.Name, cus.Name, &p.Name)
 	set("description", spec.Description, cus.Description, &p.Description)
-	set("defaultPaymentMethod", spec.DefaultPaymentMethod, cus.DefaultPaymentMethod, &p.DefaultPaymentMethod)
+	if attach, _ := paymentMethodWork(obj, cus); attach {
+		fields = append(fields, "defaultPaymentMethod")
+	}
 	if md := metadataDiff(desiredMetadata(obj, spec.Metadata, cus.Metadata), cus.Metadata); md != nil {
 		p.Metadata = md
 		fields = append(fields, "metadata")
@@ -115,9 +122,39 @@ func customerDiff(obj *billingv1alpha1.StripeCustomer, cus *stripe.Customer) (st
 	return p, fields
 }
 
+// isTestPaymentMethod reports whether pm is one of Stripe's test
+// PaymentMethods (pm_card_visa, ...), which make a new PaymentMethod each
+// time they are attached.
+func isTestPaymentMethod(pm string) bool { return strings.HasPrefix(pm, "pm_card_") }
+
+// paymentMethodWork decides whether spec.defaultPaymentMethod must be
+// attached and made the default, judged against the record of what the
+// operator last set (status.defaultPaymentMethod): only a changed spec, or a
+// default someone changed in Stripe, attaches again. record is the status
+// value to keep when nothing needs doing (nil: none).
+func paymentMethodWork(obj *billingv1alpha1.StripeCustomer, cus *stripe.Customer) (attach bool, record *billingv1alpha1.PaymentMethodStatus) {
+	want := obj.Spec.DefaultPaymentMethod
+	if want == "" {
+		return false, nil
+	}
+	rec := obj.Status.DefaultPaymentMethod
+	switch {
+	case rec != nil && rec.Source == want && rec.ID != "" && cus.DefaultPaymentMethod == rec.ID:
+		return false, rec
+	case !isTestPaymentMethod(want) && cus.DefaultPaymentMethod == want:
+		// Already the default (adopted customer, or recorded before).
+		return false, &billingv1alpha1.PaymentMethodStatus{ID: want, Source: want}
+	}
+	return true, nil
+}
+
 // phaseUpdate writes what differs (Manage) or records it (Observe).
 func (r *StripeCustomerReconciler) phaseUpdate(ctx context.Context, s *customerScope) error {
 	params, fields := customerDiff(s.obj, s.cus)
+	attach, record := paymentMethodWork(s.obj, s.cus)
+	if !attach {
+		s.obj.Status.DefaultPaymentMethod = record
+	}
 	if len(fields) == 0 {
 		return nil
 	}
@@ -126,16 +163,31 @@ func (r *StripeCustomerReconciler) phaseUpdate(ctx context.Context, s *customerS
 		return nil
 	}
 	markReconciling(s.obj, billingv1alpha1.ReasonUpdating, "Updating the Stripe customer.")
-	if params.DefaultPaymentMethod != nil {
-		if err := r.Stripe.AttachPaymentMethod(ctx, s.owner, *params.DefaultPaymentMethod, s.cus.ID); err != nil {
+	want := s.obj.Spec.DefaultPaymentMethod
+	var attached string
+	if attach {
+		id, err := r.Stripe.AttachPaymentMethod(ctx, s.owner, want, s.cus.ID)
+		if err != nil {
+			if stripe.ClassOf(err) == stripe.ClassTerminal || stripe.IsNotFound(err) {
+				return newSpecError(billingv1alpha1.ReasonInvalidSpec, "Stripe refused to attach spec.defaultPaymentMethod %s to customer %s: %s", want, s.cus.ID, stripeMessage(err))
+			}
 			return err
 		}
+		attached = id
+		params.DefaultPaymentMethod = &attached
 	}
 	cus, err := r.Stripe.UpdateCustomer(ctx, s.owner, s.cus.ID, params)
 	if err != nil {
 		return err
 	}
 	s.cus = cus
+	if attach {
+		// Recorded only as Stripe answered this very update.
+		if cus.DefaultPaymentMethod != attached {
+			return fmt.Errorf("stripe customer %s did not take PaymentMethod %s as its default", cus.ID, attached)
+		}
+		s.obj.Status.DefaultPaymentMethod = &billingv1alpha1.PaymentMethodStatus{ID: attached, Source: want}
+	}
 	msg := fmt.Sprintf("Updated %s of Stripe customer %s.", strings.Join(fields, ", "), cus.ID)
 	if s.obj.Status.ObservedGeneration == s.obj.Generation && s.orig.CustomerID != "" {
 		// The spec did not change since the last successful pass: Stripe
@@ -204,4 +256,19 @@ func (r *StripeCustomerReconciler) subscriptionsUsing(ctx context.Context, obj *
 		}
 	}
 	return names, nil
+}
+
+// liveMode reports whether the Stripe client runs with a live-mode key.
+func liveMode(api stripe.API) bool {
+	m, ok := api.(interface{ Mode() string })
+	return ok && m.Mode() == "live"
+}
+
+// stripeMessage is Stripe's message of err without the operation prefix.
+func stripeMessage(err error) string {
+	var se *stripe.Error
+	if errors.As(err, &se) && se.Message != "" {
+		return se.Message
+	}
+	return err.Error()
 }

@@ -31,6 +31,17 @@ func (h *harness) stripeCustomer(id string) *stripe.Customer {
 	return c
 }
 
+// defaultPMToken is the test PaymentMethod (pm_card_visa, ...) that the
+// Stripe customer's default PaymentMethod was attached from, "" if none.
+func (h *harness) defaultPMToken(customerID string) string {
+	h.t.Helper()
+	pm, ok := h.fake.PaymentMethodOf(h.stripeCustomer(customerID).DefaultPaymentMethod)
+	if !ok {
+		return ""
+	}
+	return pm.Token
+}
+
 func TestCustomerCreateUpdateDriftDelete(t *testing.T) {
 	g := NewWithT(t)
 	h := startHarness(t, harnessOptions{})
@@ -42,7 +53,8 @@ func TestCustomerCreateUpdateDriftDelete(t *testing.T) {
 	g.Expect(condOf(cus, billingv1alpha1.ConditionReconciling)).To(BeNil(), "kstatus: Reconciling is removed when done")
 	sc := h.stripeCustomer(cus.Status.CustomerID)
 	g.Expect(sc.Email).To(Equal("acme@example.com"))
-	g.Expect(sc.DefaultPaymentMethod).To(Equal("pm_card_visa"))
+	g.Expect(h.defaultPMToken(sc.ID)).To(Equal("pm_card_visa"))
+	g.Expect(cus.Status.DefaultPaymentMethod).To(Equal(&billingv1alpha1.PaymentMethodStatus{ID: sc.DefaultPaymentMethod, Source: "pm_card_visa"}))
 	g.Expect(sc.Metadata).To(HaveKeyWithValue(billingv1alpha1.StripeMetadataUID, string(cus.UID)))
 	g.Expect(sc.Metadata).To(HaveKeyWithValue("team", "a"))
 
@@ -117,7 +129,7 @@ func TestCustomerAdoptionAndObserveMode(t *testing.T) {
 	ctx := context.Background()
 	other := stripe.Owner{Namespace: "elsewhere", Name: "x", UID: "not-ours"}
 	email := "existing@example.com"
-	existing, err := h.stripe.CreateCustomer(ctx, other, stripe.CustomerParams{Email: &email})
+	existing, err := h.stripe.CreateCustomer(ctx, other, "", stripe.CustomerParams{Email: &email})
 	g.Expect(err).NotTo(HaveOccurred())
 
 	// Manage: adopt and write the operator's metadata.
@@ -133,7 +145,7 @@ func TestCustomerAdoptionAndObserveMode(t *testing.T) {
 	// (The same owner and parameters would be the same intent: Stripe would
 	// replay the first customer. Another email makes another customer.)
 	email = "observed@example.com"
-	observed, err := h.stripe.CreateCustomer(ctx, other, stripe.CustomerParams{Email: &email})
+	observed, err := h.stripe.CreateCustomer(ctx, other, "", stripe.CustomerParams{Email: &email})
 	g.Expect(err).NotTo(HaveOccurred())
 	writes := h.fake.Stats().Writes
 	obs := newCustomer("observed", func(s *billingv1alpha1.StripeCustomerSpec) {

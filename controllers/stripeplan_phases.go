@@ -41,8 +41,8 @@ func (r *StripePlanReconciler) phaseProduct(ctx context.Context, s *planScope) e
 				}
 				return p.ID, nil
 			},
-			create: func(ctx context.Context) (string, error) {
-				p, err := r.Stripe.CreateProduct(ctx, s.owner, params)
+			create: func(ctx context.Context, intent string) (string, error) {
+				p, err := r.Stripe.CreateProduct(ctx, s.owner, intent, params)
 				if err != nil {
 					return "", err
 				}

@@ -110,7 +110,7 @@ func TestPlanAdoptionObserveAndOrphan(t *testing.T) {
 	ctx := context.Background()
 	other := stripe.Owner{Namespace: "elsewhere", Name: "x", UID: "not-ours"}
 	name := "Existing"
-	prod, err := h.stripe.CreateProduct(ctx, other, stripe.ProductParams{Name: &name})
+	prod, err := h.stripe.CreateProduct(ctx, other, "", stripe.ProductParams{Name: &name})
 	g.Expect(err).NotTo(HaveOccurred())
 	price, err := h.stripe.CreatePrice(ctx, other, stripe.PriceCreateParams{ProductID: prod.ID, Currency: "eur", UnitAmount: 700, Interval: "year", IntervalCount: 1})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
@@ -186,6 +187,15 @@ func diffSubscription(spec *billingv1alpha1.StripeSubscriptionSpec, desired []de
 		d.add(false, "cancel_at_period_end is %t in Stripe, %t declared", sub.CancelAtPeriodEnd, spec.CancelAtPeriodEnd)
 		v := spec.CancelAtPeriodEnd
 		d.params.CancelAtPeriodEnd = &v
+	}
+
+	// cancel_at. The spec declares no cancellation date of its own; a
+	// cancel_at in Stripe is expected only as the period end that
+	// cancel_at_period_end sets. One set in the Dashboard ("cancel on a
+	// custom date") is drift; cancel_at_period_end=true replaces it anyway.
+	if sub.CancelAt != 0 && !sub.CancelAtPeriodEnd && !spec.CancelAtPeriodEnd {
+		d.add(false, "cancel_at is %s in Stripe, none declared", time.Unix(sub.CancelAt, 0).UTC().Format(time.RFC3339))
+		d.params.ClearCancelAt = true
 	}
 
 	// pause_collection.

@@ -81,7 +81,17 @@ func (r *StripeSubscriptionReconciler) phaseResolve(ctx context.Context, s *subs
 // (Observe mode), or creating one exactly once (Manage mode).
 func (r *StripeSubscriptionReconciler) phaseCreate(ctx context.Context, s *subscriptionScope) error {
 	if s.obj.Status.SubscriptionID != "" {
-		return nil
+		// The ID may have reached status another way than through
+		// createExternal (the webhook server can record it first): the
+		// create intent is over either way.
+		if _, pending := s.obj.GetAnnotations()[billingv1alpha1.AnnotationCreatePending]; !pending {
+			return nil
+		}
+		return r.patchMetaKeepStatus(ctx, s, func() {
+			ann := s.obj.GetAnnotations()
+			delete(ann, billingv1alpha1.AnnotationCreatePending)
+			s.obj.SetAnnotations(ann)
+		})
 	}
 	if id := s.obj.Spec.SubscriptionID; id != "" {
 		sub, err := r.Stripe.GetSubscription(ctx, id)
@@ -135,7 +145,7 @@ func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s
 			s.sub = found
 			return found.ID, nil
 		},
-		create: func(ctx context.Context) (string, error) {
+		create: func(ctx context.Context, intent string) (string, error) {
 			p := stripe.SubscriptionCreateParams{
 				CustomerID:        s.customerID,
 				TrialPeriodDays:   spec.TrialPeriodDays,
@@ -152,7 +162,7 @@ func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s
 			for _, d := range s.desired {
 				p.Items = append(p.Items, stripe.SubscriptionItemParams{PriceID: d.PriceID, Quantity: d.Quantity})
 			}
-			sub, err := r.Stripe.CreateSubscription(ctx, s.owner, p)
+			sub, err := r.Stripe.CreateSubscription(ctx, s.owner, intent, p)
 			if err != nil {
 				return "", fmt.Errorf("creating subscription: %w", err)
 			}

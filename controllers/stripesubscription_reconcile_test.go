@@ -51,10 +51,10 @@ func newDirectStripe(t testing.TB, rateLimit float64) *directStripe {
 	d := &directStripe{t: t, fake: fake, api: api, price: map[string]string{}}
 	ctx := context.Background()
 	owner := stripe.Owner{Namespace: "setup", Name: "setup", UID: "direct-setup"}
-	pm := "pm_card_visa"
-	cus, err := api.CreateCustomer(ctx, owner, stripe.CustomerParams{})
+	var pm string
+	cus, err := api.CreateCustomer(ctx, owner, "", stripe.CustomerParams{})
 	if err == nil {
-		err = api.AttachPaymentMethod(ctx, owner, pm, cus.ID)
+		pm, err = api.AttachPaymentMethod(ctx, owner, "pm_card_visa", cus.ID)
 	}
 	if err == nil {
 		_, err = api.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{DefaultPaymentMethod: &pm})
@@ -68,7 +68,7 @@ func newDirectStripe(t testing.TB, rateLimit float64) *directStripe {
 		amount        int64
 	}{{"basic", "usd", 1000}, {"pro", "usd", 5000}, {"eur", "eur", 900}} {
 		name := p.key
-		prod, err := api.CreateProduct(ctx, owner, stripe.ProductParams{Name: &name})
+		prod, err := api.CreateProduct(ctx, owner, "", stripe.ProductParams{Name: &name})
 		if err != nil {
 			t.Fatalf("setting up product %s: %v", p.key, err)
 		}
@@ -372,7 +372,7 @@ func TestSubscriptionDirectStripeErrors(t *testing.T) {
 func TestSubscriptionDirectObserveMode(t *testing.T) {
 	g := NewWithT(t)
 	e := newDirectEnv(t)
-	existing, err := e.m.api.CreateSubscription(e.ctx, stripe.Owner{Namespace: "elsewhere", Name: "legacy", UID: "legacy-uid"}, stripe.SubscriptionCreateParams{
+	existing, err := e.m.api.CreateSubscription(e.ctx, stripe.Owner{Namespace: "elsewhere", Name: "legacy", UID: "legacy-uid"}, "", stripe.SubscriptionCreateParams{
 		CustomerID: e.m.customerID, Items: []stripe.SubscriptionItemParams{{PriceID: e.m.price["basic"], Quantity: 2}},
 		Metadata: map[string]string{"team": "a"},
 	})
@@ -635,7 +635,8 @@ func TestSubscriptionDirectPaymentFailed(t *testing.T) {
 
 	// The card starts declining (changed in the Dashboard) and the renewal
 	// a month later fails.
-	g.Expect(e.m.fake.DashboardSetDefaultPaymentMethod(e.m.customerID, "pm_card_chargeDeclined")).To(Succeed())
+	_, err := e.m.fake.DashboardSetDefaultPaymentMethod(e.m.customerID, "pm_card_chargeCustomerFail")
+	g.Expect(err).NotTo(HaveOccurred())
 	e.m.fake.AdvanceClock(32 * 24 * time.Hour)
 	g.Expect(e.m.get(id).Status).To(Equal("past_due"))
 	e.mustReconcile("pay")
@@ -651,7 +652,8 @@ func TestSubscriptionDirectPaymentFailed(t *testing.T) {
 	g.Expect(e.fetch("pay").ResourceVersion).To(Equal(rv), "identical passes write nothing")
 
 	// The card is fixed; Stripe's next automatic retry pays the invoice.
-	g.Expect(e.m.fake.DashboardSetDefaultPaymentMethod(e.m.customerID, "pm_card_visa")).To(Succeed())
+	_, err = e.m.fake.DashboardSetDefaultPaymentMethod(e.m.customerID, "pm_card_visa")
+	g.Expect(err).NotTo(HaveOccurred())
 	e.m.fake.AdvanceClock(4 * 24 * time.Hour)
 	g.Expect(e.m.get(id).Status).To(Equal("active"))
 	e.mustReconcile("pay")

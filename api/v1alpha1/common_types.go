@@ -42,7 +42,8 @@ const (
 	// to the deletion policy.
 	Finalizer = "billing.stripe-operator.io/finalizer"
 	// AnnotationCreatePending is set just before a Stripe create call and
-	// removed once the created ID is recorded in status. A pass that finds it
+	// removed once the created ID is recorded in status. Its value is the
+	// create's intent, the nonce of its idempotency key. A pass that finds it
 	// without an ID looks the object up by its metadata instead of creating a
 	// second one.
 	AnnotationCreatePending = "billing.stripe-operator.io/create-pending"
@@ -168,4 +169,6 @@ func (s *CommonStatus) SetConditions(c []metav1.Condition) { s.Conditions = c }
 // +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 0 && size(k) <= 40)",message="metadata keys must be 1 to 40 characters long"
 // +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 500)",message="metadata values must be at most 500 characters long"
 // +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('stripe-operator.io/'))",message="metadata keys starting with stripe-operator.io/ are reserved for the operator"
+// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) > 0)",message="metadata values must not be empty: Stripe deletes a key whose value is empty; remove the key instead"
+// +kubebuilder:validation:XValidation:rule="self.all(k, !k.matches('(?:[0-9][ -]?){12,18}[0-9]') && !self[k].matches('(?:[0-9][ -]?){12,18}[0-9]'))",message="metadata keys and values must not contain a card number"
 type Metadata map[string]string

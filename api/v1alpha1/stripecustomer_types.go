@@ -17,11 +17,13 @@ const (
 )
 
 // StripeCustomerSpec is the desired state of a Stripe customer.
+// +kubebuilder:validation:XValidation:rule="has(self.testClock) == has(oldSelf.testClock) && (!has(self.testClock) || self.testClock == oldSelf.testClock)",message="testClock is immutable: Stripe puts a customer on a test clock only when it is created",fieldPath=".testClock"
 type StripeCustomerSpec struct {
 	// email is the customer's email address.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="email must not contain a card number"
 	Email string `json:"email,omitempty"`
 
 	// name is the customer's full name or business name.
@@ -41,9 +43,12 @@ type StripeCustomerSpec struct {
 	Metadata Metadata `json:"metadata,omitempty"`
 
 	// defaultPaymentMethod is the ID of a Stripe PaymentMethod (pm_...) used
-	// for the customer's invoices. It is attached to the customer when needed.
-	// Card numbers and other card data are never accepted here: collect them
-	// with Stripe Elements or Checkout and reference the resulting ID.
+	// for the customer's invoices. It is attached to the customer when it
+	// changes, and the attached PaymentMethod becomes the default; Stripe's
+	// test PaymentMethods (pm_card_visa, ...) make a new pm_... each time they
+	// are attached, which status.defaultPaymentMethod records. Card numbers
+	// and other card data are never accepted here: collect them with Stripe
+	// Elements or Checkout and reference the resulting ID.
 	// +optional
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="defaultPaymentMethod must be a PaymentMethod ID such as pm_card_visa, never a card number"
@@ -69,6 +74,29 @@ type StripeCustomerSpec struct {
 	// +kubebuilder:validation:Pattern=`^cus_[A-Za-z0-9]+$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="customerID is immutable"
 	CustomerID string `json:"customerID,omitempty"`
+
+	// testClock puts the new customer on a Stripe test clock (clock_...), so
+	// that end-to-end tests can move it and its subscriptions through time.
+	// Test mode only: it is refused with a live key. Stripe sets a
+	// customer's test clock only when the customer is created, so it cannot
+	// be added, changed or removed afterwards.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^clock_[A-Za-z0-9]+$`
+	TestClock string `json:"testClock,omitempty"`
+}
+
+// PaymentMethodStatus records the PaymentMethod the operator made the
+// customer's default.
+type PaymentMethodStatus struct {
+	// id is the attached PaymentMethod (pm_...) that is the customer's
+	// default in Stripe.
+	// +optional
+	ID string `json:"id,omitempty"`
+	// source is the spec.defaultPaymentMethod value it was attached from
+	// (the same as id, or a test PaymentMethod such as pm_card_visa).
+	// +optional
+	Source string `json:"source,omitempty"`
 }
 
 // StripeCustomerStatus is the observed state of a Stripe customer.
@@ -76,6 +104,12 @@ type StripeCustomerStatus struct {
 	// customerID is the ID of the Stripe customer (cus_...).
 	// +optional
 	CustomerID string `json:"customerID,omitempty"`
+
+	// defaultPaymentMethod is the customer's default PaymentMethod as last
+	// observed in Stripe after the operator set it, with the spec value it
+	// came from. Drift is judged against it.
+	// +optional
+	DefaultPaymentMethod *PaymentMethodStatus `json:"defaultPaymentMethod,omitempty"`
 
 	CommonStatus `json:",inline"`
 }

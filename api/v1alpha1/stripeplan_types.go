@@ -28,12 +28,13 @@ type ProductSpec struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=250
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="product.name must not contain a card number"
 	Name string `json:"name"`
 
 	// description is the product's description.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1000
-	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="description must not contain a card number"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="product.description must not contain a card number"
 	Description string `json:"description,omitempty"`
 
 	// metadata is copied to the Stripe product's and price's metadata.
@@ -50,8 +51,9 @@ type PriceSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z]{3}$`
 	Currency string `json:"currency"`
 
-	// unitAmount is the price per unit in the currency's minor unit (cents
-	// for usd); 0 makes a free price.
+	// unitAmount is the price per unit in the currency's smallest unit:
+	// cents for usd, but whole yen for jpy and the other zero-decimal
+	// currencies, which have no minor unit. 0 makes a free price.
 	// +required
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=99999999
@@ -73,6 +75,7 @@ type PriceSpec struct {
 	// to each new price.
 	// +optional
 	// +kubebuilder:validation:MaxLength=200
+	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="price.lookupKey must not contain a card number"
 	LookupKey string `json:"lookupKey,omitempty"`
 }
 

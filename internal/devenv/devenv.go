@@ -213,11 +213,12 @@ func adminHandler(fake *stripefake.Server) http.Handler {
 	})
 	mux.HandleFunc("POST /dashboard/payment-method", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if err := fake.DashboardSetDefaultPaymentMethod(q.Get("customer"), q.Get("pm")); err != nil {
+		id, err := fake.DashboardSetDefaultPaymentMethod(q.Get("customer"), q.Get("pm"))
+		if err != nil {
 			fail(w, err)
 			return
 		}
-		fmt.Fprintln(w, "ok")
+		fmt.Fprintln(w, "ok", id)
 	})
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, _ *http.Request) {
 		for _, e := range fake.Events() {
@@ -242,9 +243,9 @@ func banner(w io.Writer, e *Env) {
    curl -XPOST '%[3]s/advance?by=744h'       # advance the test clock: renew, invoice, pay
    curl '%[3]s/events'                       # events the test-mode Stripe sent to the webhook server
    # watch PaymentFailed: make the card decline, then renew
-   curl -XPOST "%[3]s/dashboard/payment-method?customer=$(kubectl get scus acme -o jsonpath='{.status.customerID}')&pm=pm_card_chargeDeclined"
+   curl -XPOST "%[3]s/dashboard/payment-method?customer=$(kubectl get scus acme -o jsonpath='{.status.customerID}')&pm=pm_card_chargeCustomerFail"
    curl -XPOST '%[3]s/advance?by=744h'; kubectl get ssub
-   # or declare it: kubectl patch scus acme --type=merge -p '{"spec":{"defaultPaymentMethod":"pm_card_chargeDeclined"}}'
+   # or declare it: kubectl patch scus acme --type=merge -p '{"spec":{"defaultPaymentMethod":"pm_card_chargeCustomerFail"}}'
 
  Test-mode Stripe: %[4]s   Webhooks: %[5]s
 ================================================================================

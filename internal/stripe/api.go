@@ -3,10 +3,9 @@
 // webhook server depend on the narrow interfaces below, never on stripe-go
 // types.
 //
-// Every write (POST/DELETE) carries a deterministic idempotency key derived
-// from the owning Kubernetes object, the action and the request parameters
-// (see IdempotencyKey), so a retry of the same intent can never create a
-// second object or apply a change twice.
+// Every write (POST/DELETE) carries an idempotency key of one intent (see
+// IntentKey and the rules in client.go), and a response Stripe replays from
+// its idempotency cache is never returned as the current state.
 package stripe
 
 import (
@@ -32,6 +31,8 @@ type Customer struct {
 	DefaultPaymentMethod string
 	Metadata             map[string]string
 	Created              int64
+	// TestClock is the test clock (clock_...) the customer belongs to.
+	TestClock string
 	// Deleted is true for a customer Stripe reports as deleted.
 	Deleted bool
 }
@@ -45,6 +46,8 @@ type CustomerParams struct {
 	Description          *string
 	DefaultPaymentMethod *string
 	Metadata             map[string]string
+	// TestClock puts a new customer on a test clock (create only).
+	TestClock string
 }
 
 // Product is the part of a Stripe product the operator reads.
@@ -208,7 +211,9 @@ type SubscriptionUpdateParams struct {
 	PauseCollection  *string
 	CollectionMethod *string
 	DaysUntilDue     *int64
-	Metadata         map[string]string
+	// ClearCancelAt removes a scheduled cancel_at.
+	ClearCancelAt bool
+	Metadata      map[string]string
 }
 
 // SubscriptionCancelParams cancels a subscription now.
@@ -226,12 +231,16 @@ type Customers interface {
 	// (strongly consistent list, never the Search API) and returns the one
 	// whose metadata carries owner.UID, or nil.
 	FindCustomerByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Customer, error)
-	CreateCustomer(ctx context.Context, owner Owner, p CustomerParams) (*Customer, error)
+	// CreateCustomer creates a customer under the idempotency key of intent
+	// (see IntentKey); "" means a fresh key.
+	CreateCustomer(ctx context.Context, owner Owner, intent string, p CustomerParams) (*Customer, error)
 	UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error)
 	DeleteCustomer(ctx context.Context, owner Owner, id string) error
-	// AttachPaymentMethod attaches a PaymentMethod to a customer; attaching
-	// one already attached to that customer succeeds.
-	AttachPaymentMethod(ctx context.Context, owner Owner, paymentMethodID, customerID string) error
+	// AttachPaymentMethod attaches a PaymentMethod to a customer and returns
+	// the attached PaymentMethod's ID. Attaching one already attached to that
+	// customer succeeds with the same ID; attaching one of Stripe's test
+	// PaymentMethods (pm_card_visa, ...) creates a new pm_... every time.
+	AttachPaymentMethod(ctx context.Context, owner Owner, paymentMethodID, customerID string) (string, error)
 }
 
 // Products is the product part of the Stripe API the operator uses.
@@ -240,7 +249,8 @@ type Products interface {
 	// FindProductByOwner lists products created at or after createdAfter and
 	// returns the one whose metadata carries owner.UID, or nil.
 	FindProductByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Product, error)
-	CreateProduct(ctx context.Context, owner Owner, p ProductParams) (*Product, error)
+	// CreateProduct creates a product under the key of intent ("": fresh).
+	CreateProduct(ctx context.Context, owner Owner, intent string, p ProductParams) (*Product, error)
 	UpdateProduct(ctx context.Context, owner Owner, id string, p ProductParams) (*Product, error)
 }
 
@@ -260,7 +270,9 @@ type Subscriptions interface {
 	// FindSubscriptionByOwner lists the customer's subscriptions (all
 	// statuses) and returns the one whose metadata carries owner.UID, or nil.
 	FindSubscriptionByOwner(ctx context.Context, owner Owner, customerID string) (*Subscription, error)
-	CreateSubscription(ctx context.Context, owner Owner, p SubscriptionCreateParams) (*Subscription, error)
+	// CreateSubscription creates a subscription under the key of intent
+	// ("": fresh).
+	CreateSubscription(ctx context.Context, owner Owner, intent string, p SubscriptionCreateParams) (*Subscription, error)
 	UpdateSubscription(ctx context.Context, owner Owner, id string, p SubscriptionUpdateParams) (*Subscription, error)
 	CancelSubscription(ctx context.Context, owner Owner, id string, p SubscriptionCancelParams) (*Subscription, error)
 }
@@ -268,6 +280,26 @@ type Subscriptions interface {
 // Invoices is the invoice part of the Stripe API the operator uses.
 type Invoices interface {
 	GetInvoice(ctx context.Context, id string) (*Invoice, error)
+}
+
+// TestClock is a Stripe test clock
+// (https://docs.stripe.com/api/test_clocks/object).
+type TestClock struct {
+	ID         string
+	Name       string
+	FrozenTime int64
+	// Status is "ready", "advancing" or "internal_failure".
+	Status string
+}
+
+// TestClocks is Stripe's test-helpers test clock API (test mode only). The
+// operator itself never calls it; tests and users' own end-to-end suites
+// move their customers through time with it.
+type TestClocks interface {
+	CreateTestClock(ctx context.Context, name string, frozenTime time.Time) (*TestClock, error)
+	GetTestClock(ctx context.Context, id string) (*TestClock, error)
+	AdvanceTestClock(ctx context.Context, id string, to time.Time) (*TestClock, error)
+	DeleteTestClock(ctx context.Context, id string) error
 }
 
 // API is everything the operator calls in Stripe.

@@ -2,9 +2,9 @@ package stripe
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -193,18 +193,78 @@ func (c *Client) sc() *client.API {
 	return c.api
 }
 
-// IdempotencyKey derives the key of one intent: the owner's UID, the action
-// and a hash of the canonical JSON of the parameters. The same intent always
-// gets the same key (a retry is replayed by Stripe for 24 hours); a changed
-// intent gets a new one. At most 255 characters.
-func IdempotencyKey(owner Owner, action string, params any) string {
-	b, _ := json.Marshal(params) // maps marshal with sorted keys: canonical
-	sum := sha256.Sum256(append([]byte(owner.UID+"\x00"+action+"\x00"), b...))
-	key := "so-" + owner.UID + "-" + action + "-" + hex.EncodeToString(sum[:16])
+// Idempotency keys follow Stripe's guidance
+// (https://docs.stripe.com/api/idempotent_requests): one key per intent.
+// Stripe saves the first response to a key for 24 hours, errors from an
+// endpoint that started executing included, and replays it; a key reused
+// with other parameters is refused (400), a key in use by a concurrent
+// request is refused (409).
+//
+//   - A create is one intent that may take several passes (a crash, a
+//     timeout): its key is IntentKey(owner, action, intent), where intent is
+//     a nonce the reconciler persists (the create-pending annotation) before
+//     the first call and replaces once Stripe has given a definitive answer
+//     (see AnswerStored), so a saved decline or 500 never sticks.
+//   - Every other write sets a target state (update, attach, cancel, delete)
+//     and is idempotent by itself, because the reconciler reads Stripe
+//     before it writes. Such a write gets a fresh key per attempt
+//     (attemptKey); stripe-go's own retries of that attempt reuse it. A
+//     repeated change (A -> B -> A, the same Dashboard drift corrected
+//     twice) is therefore a new request that Stripe executes, never a
+//     replay of an old success.
+//   - A response that Stripe marks Idempotent-Replayed is never taken as the
+//     current state: the object is read again (see current).
+
+// IntentKey is the idempotency key of one create intent. At most 255
+// characters (Stripe's limit).
+func IntentKey(owner Owner, action, intent string) string {
+	key := "so-" + owner.UID + "-" + action + "-" + intent
 	if len(key) > 255 {
-		key = key[:255]
+		sum := sha256.Sum256([]byte(key))
+		key = key[:255-33] + "-" + hex.EncodeToString(sum[:16])
 	}
 	return key
+}
+
+// createKey is the key of a create: IntentKey when the caller holds an
+// intent, a fresh attempt key when the create is guarded otherwise (a
+// strongly consistent lookup right before it).
+func createKey(owner Owner, action, intent string) string {
+	if intent == "" {
+		return attemptKey(owner, action)
+	}
+	return IntentKey(owner, action, intent)
+}
+
+// NewIntent returns a fresh intent nonce for IntentKey.
+func NewIntent() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// attemptKey is a fresh key for one attempt of a write that is idempotent
+// by itself.
+func attemptKey(owner Owner, action string) string {
+	return IntentKey(owner, action, NewIntent())
+}
+
+// AnswerStored reports whether err is a response that Stripe saved under
+// the request's idempotency key: any answer from an endpoint that started
+// executing. Retrying under the same key would only replay it, so the
+// intent must end: look the object up, then start a new intent. Transport
+// errors (no answer), 429s, 409 key-in-use conflicts and authentication
+// failures are not saved by Stripe.
+func AnswerStored(err error) bool {
+	var se *Error
+	if !errors.As(err, &se) || se.HTTPStatus == 0 {
+		return false
+	}
+	switch se.HTTPStatus {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	}
+	return true
 }
 
 func setup(ctx context.Context, p *stripego.Params, key string, expand ...string) {
@@ -251,40 +311,12 @@ func replayed(r *stripego.APIResponse) bool {
 	return r != nil && r.Header.Get("Idempotent-Replayed") == "true"
 }
 
-func sameJSON(a, b any) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
-}
-
-// stateHash is a short deterministic hash of an object's state.
-func stateHash(v any) string {
-	b, _ := json.Marshal(v)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:6])
-}
-
-// updateOnce runs an update under key. If Stripe replays the stored response
-// of an earlier identical update (Idempotent-Replayed) while the object has
-// changed since (for example a Dashboard edit that undid that update), the
-// update is sent again under a key derived from the object's current state:
-// still deterministic, so a retry of that second call is replayed too.
-func updateOnce[T any, D any](key string, do func(key string) (T, *stripego.APIResponse, error), get func() (T, error), conv func(T) D) (D, error) {
-	var zero D
-	obj, resp, err := do(key)
-	if err != nil {
-		return zero, err
+// current returns what a write returned, unless Stripe replayed a saved
+// response: that is the answer to an earlier request, not the state now, so
+// the object is read again.
+func current[T any](resp *stripego.APIResponse, obj T, get func() (T, error)) (T, error) {
+	if !replayed(resp) {
+		return obj, nil
 	}
-	if replayed(resp) {
-		fresh, err := get()
-		if err != nil {
-			return zero, err
-		}
-		if !sameJSON(conv(fresh), conv(obj)) {
-			if obj, _, err = do(key + "-" + stateHash(conv(fresh))); err != nil {
-				return zero, err
-			}
-		}
-	}
-	return conv(obj), nil
+	return get()
 }

@@ -3,6 +3,7 @@ package stripe_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,20 +36,33 @@ func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	c, fake := newPair(t, stripefake.Options{RateLimit: -1})
 
-	cus, err := c.CreateCustomer(ctx, owner, stripe.CustomerParams{Email: str("a@example.com"), Name: str("Acme")})
+	cus, err := c.CreateCustomer(ctx, owner, stripe.NewIntent(), stripe.CustomerParams{Email: str("a@example.com"), Name: str("Acme")})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(cus.Metadata).To(HaveKeyWithValue("stripe-operator.io/uid", owner.UID))
-	g.Expect(c.AttachPaymentMethod(ctx, owner, "pm_card_visa", cus.ID)).To(Succeed())
-	cus, err = c.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{DefaultPaymentMethod: str("pm_card_visa")})
+	// A test PaymentMethod makes a new PaymentMethod on every attach.
+	pm, err := c.AttachPaymentMethod(ctx, owner, "pm_card_visa", cus.ID)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(cus.DefaultPaymentMethod).To(Equal("pm_card_visa"))
+	g.Expect(pm).To(HavePrefix("pm_"))
+	g.Expect(pm).NotTo(Equal("pm_card_visa"))
+	pm2, err := c.AttachPaymentMethod(ctx, owner, "pm_card_visa", cus.ID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(pm2).NotTo(Equal(pm))
+	// Only an attached PaymentMethod can be the default.
+	_, err = c.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{DefaultPaymentMethod: str("pm_card_visa")})
+	g.Expect(err).To(HaveOccurred())
+	cus, err = c.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{DefaultPaymentMethod: &pm})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cus.DefaultPaymentMethod).To(Equal(pm))
+	// Stripe declines pm_card_chargeDeclined when it is attached.
+	_, err = c.AttachPaymentMethod(ctx, owner, "pm_card_chargeDeclined", cus.ID)
+	g.Expect(stripe.ClassOf(err)).To(Equal(stripe.ClassTerminal), "%v", err)
 
-	prod, err := c.CreateProduct(ctx, owner, stripe.ProductParams{Name: str("Pro")})
+	prod, err := c.CreateProduct(ctx, owner, "", stripe.ProductParams{Name: str("Pro")})
 	g.Expect(err).NotTo(HaveOccurred())
 	pr, err := c.CreatePrice(ctx, owner, stripe.PriceCreateParams{ProductID: prod.ID, Currency: "usd", UnitAmount: 2000, Interval: "month", IntervalCount: 1, LookupKey: "pro"})
 	g.Expect(err).NotTo(HaveOccurred())
 
-	sub, err := c.CreateSubscription(ctx, owner, stripe.SubscriptionCreateParams{CustomerID: cus.ID,
+	sub, err := c.CreateSubscription(ctx, owner, stripe.NewIntent(), stripe.SubscriptionCreateParams{CustomerID: cus.ID,
 		Items: []stripe.SubscriptionItemParams{{PriceID: pr.ID, Quantity: 2}}, PaymentBehavior: "allow_incomplete"})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sub.Status).To(Equal("active"))
@@ -63,14 +77,16 @@ func TestLifecycle(t *testing.T) {
 	// Renewal with a declining card: past_due, then recovery.
 	_, err = c.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(fake.DashboardSetDefaultPaymentMethod(cus.ID, "pm_card_chargeDeclined")).To(Succeed())
+	_, err = fake.DashboardSetDefaultPaymentMethod(cus.ID, "pm_card_chargeCustomerFail")
+	g.Expect(err).NotTo(HaveOccurred())
 	fake.AdvanceClock(32 * 24 * time.Hour)
 	sub, err = c.GetSubscription(ctx, sub.ID)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sub.Status).To(Equal("past_due"))
 	g.Expect(sub.LatestInvoice.PaymentError).To(Equal("card_declined"))
 	g.Expect(sub.LatestInvoice.NextPaymentAttempt).NotTo(BeZero())
-	g.Expect(fake.DashboardSetDefaultPaymentMethod(cus.ID, "pm_card_visa")).To(Succeed())
+	_, err = fake.DashboardSetDefaultPaymentMethod(cus.ID, "pm_card_visa")
+	g.Expect(err).NotTo(HaveOccurred())
 	fake.AdvanceClock(4 * 24 * time.Hour)
 	sub, err = c.GetSubscription(ctx, sub.ID)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -103,18 +119,106 @@ func TestIdempotentCreateAndConflict(t *testing.T) {
 	ctx := context.Background()
 	c, fake := newPair(t, stripefake.Options{RateLimit: -1})
 	p := stripe.CustomerParams{Email: str("a@example.com")}
-	a, err := c.CreateCustomer(ctx, owner, p)
+	intent := stripe.NewIntent()
+	a, err := c.CreateCustomer(ctx, owner, intent, p)
 	g.Expect(err).NotTo(HaveOccurred())
-	b, err := c.CreateCustomer(ctx, owner, p)
+	b, err := c.CreateCustomer(ctx, owner, intent, p)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(b.ID).To(Equal(a.ID), "the same intent is replayed")
 	g.Expect(fake.Stats().Creates["customer"]).To(Equal(1))
 	g.Expect(fake.Stats().Replays).To(Equal(1))
 
-	k1 := stripe.IdempotencyKey(owner, "customer-create", p)
-	g.Expect(stripe.IdempotencyKey(owner, "customer-create", p)).To(Equal(k1))
-	g.Expect(stripe.IdempotencyKey(owner, "customer-create", stripe.CustomerParams{Email: str("b@example.com")})).NotTo(Equal(k1))
-	g.Expect(len(k1)).To(BeNumerically("<=", 255))
+	// The same intent with other parameters is refused (400
+	// idempotency_error), and not saved.
+	_, err = c.CreateCustomer(ctx, owner, intent, stripe.CustomerParams{Email: str("b@example.com")})
+	g.Expect(stripe.ClassOf(err)).To(Equal(stripe.ClassIdempotency), "%v", err)
+	g.Expect(stripe.AnswerStored(err)).To(BeTrue(), "a refused key cannot be used for this intent any more")
+
+	k1 := stripe.IntentKey(owner, "customer-create", intent)
+	g.Expect(stripe.IntentKey(owner, "customer-create", intent)).To(Equal(k1))
+	g.Expect(stripe.IntentKey(owner, "customer-create", stripe.NewIntent())).NotTo(Equal(k1))
+	g.Expect(len(stripe.IntentKey(stripe.Owner{UID: strings.Repeat("u", 300)}, "customer-create", intent))).To(BeNumerically("<=", 255))
+}
+
+// TestUpdatesAreNewIntents: a change undone and redone (A -> B -> A) is
+// three intents that Stripe all executes; none is answered from an earlier
+// request's saved response.
+func TestUpdatesAreNewIntents(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, fake := newPair(t, stripefake.Options{RateLimit: -1})
+	prod, err := c.CreateProduct(ctx, owner, "", stripe.ProductParams{Name: str("A")})
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, name := range []string{"B", "A", "B", "A"} {
+		got, err := c.UpdateProduct(ctx, owner, prod.ID, stripe.ProductParams{Name: str(name)})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(got.Name).To(Equal(name))
+		read, err := c.GetProduct(ctx, prod.ID)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(read.Name).To(Equal(name), "Stripe holds what the update said")
+	}
+	g.Expect(fake.Stats().Replays).To(BeZero())
+}
+
+// TestSavedErrorEndsTheIntent: Stripe saves a 500 from an endpoint that
+// executed and replays it under the same key; AnswerStored tells the caller
+// the intent is over.
+func TestSavedErrorEndsTheIntent(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, fake := newPair(t, stripefake.Options{RateLimit: -1})
+	fake.InjectFault(stripefake.Fault{Method: "POST", Path: "/v1/customers", Status: 500, Count: 1, AfterExecute: true})
+	intent := stripe.NewIntent()
+	p := stripe.CustomerParams{Email: str("a@example.com")}
+	_, err := c.CreateCustomer(ctx, owner, intent, p)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(stripe.AnswerStored(err)).To(BeTrue())
+	g.Expect(fake.Stats().Creates["customer"]).To(Equal(1), "the create executed")
+	// The same key replays the 500 even though the fault is gone.
+	_, err = c.CreateCustomer(ctx, owner, intent, p)
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(fake.Stats().Replays).To(Equal(1))
+	// The caller finds what the executed create made instead.
+	found, err := c.FindCustomerByOwner(ctx, owner, time.Time{})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(found).NotTo(BeNil())
+	g.Expect(fake.Stats().Creates["customer"]).To(Equal(1))
+	// After 24 hours Stripe has pruned the key.
+	fake.AdvanceClock(24*time.Hour + time.Second)
+	_, err = c.CreateCustomer(ctx, owner, intent, p)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(fake.Stats().Creates["customer"]).To(Equal(2))
+}
+
+// TestInvoiceLinesPaged: an invoice with more lines than Stripe embeds is
+// read whole.
+func TestInvoiceLinesPaged(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, _ := newPair(t, stripefake.Options{RateLimit: -1})
+	cus, err := c.CreateCustomer(ctx, owner, "", stripe.CustomerParams{})
+	g.Expect(err).NotTo(HaveOccurred())
+	pm, err := c.AttachPaymentMethod(ctx, owner, "pm_card_visa", cus.ID)
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = c.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{DefaultPaymentMethod: &pm})
+	g.Expect(err).NotTo(HaveOccurred())
+	prod, err := c.CreateProduct(ctx, owner, "", stripe.ProductParams{Name: str("Seat")})
+	g.Expect(err).NotTo(HaveOccurred())
+	var items []stripe.SubscriptionItemParams
+	for i := range 14 {
+		pr, err := c.CreatePrice(ctx, owner, stripe.PriceCreateParams{ProductID: prod.ID, Currency: "usd", UnitAmount: int64(100 + i), Interval: "month", IntervalCount: 1})
+		g.Expect(err).NotTo(HaveOccurred())
+		items = append(items, stripe.SubscriptionItemParams{PriceID: pr.ID, Quantity: 1})
+	}
+	sub, err := c.CreateSubscription(ctx, owner, "", stripe.SubscriptionCreateParams{CustomerID: cus.ID, Items: items})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sub.LatestInvoice.Lines).To(HaveLen(14))
+	sub, err = c.GetSubscription(ctx, sub.ID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sub.LatestInvoice.Lines).To(HaveLen(14))
+	in, err := c.GetInvoice(ctx, sub.LatestInvoice.ID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(in.Lines).To(HaveLen(14))
 }
 
 func TestRateLimitedAndRetryAfter(t *testing.T) {
@@ -122,19 +226,19 @@ func TestRateLimitedAndRetryAfter(t *testing.T) {
 	ctx := context.Background()
 	c, fake := newPair(t, stripefake.Options{RateLimit: -1})
 	fake.InjectFault(stripefake.Fault{Path: "/v1/customers", Status: 429, RetryAfter: time.Second, Count: 1})
-	_, err := c.CreateCustomer(ctx, owner, stripe.CustomerParams{Email: str("a@example.com")})
+	_, err := c.CreateCustomer(ctx, owner, "", stripe.CustomerParams{Email: str("a@example.com")})
 	g.Expect(stripe.ClassOf(err)).To(Equal(stripe.ClassRateLimited))
 	d, ok := stripe.RetryAfter(err)
 	g.Expect(ok).To(BeTrue())
 	g.Expect(d).To(Equal(time.Second))
 	// The limiter waits the Retry-After out, then the call succeeds once.
-	_, err = c.CreateCustomer(ctx, owner, stripe.CustomerParams{Email: str("a@example.com")})
+	_, err = c.CreateCustomer(ctx, owner, "", stripe.CustomerParams{Email: str("a@example.com")})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(fake.Stats().Creates["customer"]).To(Equal(1))
 
 	// A 500 on a POST is not retried by stripe-go: Retryable for the caller.
 	fake.InjectFault(stripefake.Fault{Method: "POST", Path: "/v1/products", Status: 500, Count: 1})
-	_, err = c.CreateProduct(ctx, owner, stripe.ProductParams{Name: str("x")})
+	_, err = c.CreateProduct(ctx, owner, "", stripe.ProductParams{Name: str("x")})
 	g.Expect(stripe.IsRetryable(err)).To(BeTrue())
 	var se *stripe.Error
 	g.Expect(errors.As(err, &se)).To(BeTrue())

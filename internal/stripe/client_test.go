@@ -137,7 +137,7 @@ func TestErrorClassification(t *testing.T) {
 			defer srv.Close()
 			zero := int64(0)
 			c, _ := stripe.New(stripe.Config{APIKey: "sk_test_x", BaseURL: srv.URL, RateLimit: 1000, MaxNetworkRetries: &zero})
-			_, err := c.CreateCustomer(context.Background(), stripe.Owner{UID: "u"}, stripe.CustomerParams{})
+			_, err := c.CreateCustomer(context.Background(), stripe.Owner{UID: "u"}, "", stripe.CustomerParams{})
 			var se *stripe.Error
 			g.Expect(errors.As(err, &se)).To(BeTrue())
 			g.Expect(se.Class).To(Equal(tc.want), se.Error())
@@ -159,7 +159,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	var logs bytes.Buffer
 	logger := funcr.New(func(prefix, args string) { logs.WriteString(prefix + args + "\n") }, funcr.Options{Verbosity: 10})
 	c, _ := stripe.New(stripe.Config{APIKey: key, BaseURL: srv.URL, Logger: logger, RateLimit: 1000})
-	_, err := c.CreateCustomer(context.Background(), stripe.Owner{UID: "u"}, stripe.CustomerParams{})
+	_, err := c.CreateCustomer(context.Background(), stripe.Owner{UID: "u"}, "", stripe.CustomerParams{})
 	g.Expect(err).To(HaveOccurred())
 	out := logs.String() + err.Error() + fmt.Sprintf("%+v %#v", err, c)
 	for _, secret := range []string{"SuperSecretKeyValue", "abcdefSECRET", "4242 4242 4242 4242", "4242424242424242"} {

@@ -74,6 +74,7 @@ type contractStep struct {
 
 type contractState struct {
 	customer, product, price, price2, price3, sub string
+	paymentMethod                                 string
 	items                                         []stripe.SubscriptionItem
 	invoice                                       string
 }
@@ -83,18 +84,20 @@ func bptr(v bool) *bool  { return &v }
 
 var contractSteps = []contractStep{
 	{"create customer", func(ctx context.Context, c *stripe.Client, st *contractState) error {
-		cus, err := c.CreateCustomer(ctx, owner, stripe.CustomerParams{Email: str("a@example.com"), Name: str("Acme"), Description: str("d"), Metadata: map[string]string{"team": "x"}})
+		cus, err := c.CreateCustomer(ctx, owner, stripe.NewIntent(), stripe.CustomerParams{Email: str("a@example.com"), Name: str("Acme"), Description: str("d"), Metadata: map[string]string{"team": "x"}})
 		if err == nil {
 			st.customer = cus.ID
 		}
 		return err
 	}},
 	{"attach payment method", func(ctx context.Context, c *stripe.Client, st *contractState) error {
-		return c.AttachPaymentMethod(ctx, owner, "pm_card_visa", st.customer)
+		pm, err := c.AttachPaymentMethod(ctx, owner, "pm_card_visa", st.customer)
+		st.paymentMethod = pm
+		return err
 	}},
 	{"update customer", func(ctx context.Context, c *stripe.Client, st *contractState) error {
 		_, err := c.UpdateCustomer(ctx, owner, st.customer, stripe.CustomerParams{Email: str("b@example.com"), Name: str("Acme 2"), Description: str(""),
-			DefaultPaymentMethod: str("pm_card_visa"), Metadata: map[string]string{"team": "", "tier": "gold"}})
+			DefaultPaymentMethod: str(st.paymentMethod), Metadata: map[string]string{"team": "", "tier": "gold"}})
 		return err
 	}},
 	{"get customer", func(ctx context.Context, c *stripe.Client, st *contractState) error {
@@ -106,7 +109,7 @@ var contractSteps = []contractStep{
 		return err
 	}},
 	{"create product", func(ctx context.Context, c *stripe.Client, st *contractState) error {
-		p, err := c.CreateProduct(ctx, owner, stripe.ProductParams{Name: str("Pro"), Description: str("Pro plan"), Metadata: map[string]string{"k": "v"}})
+		p, err := c.CreateProduct(ctx, owner, "", stripe.ProductParams{Name: str("Pro"), Description: str("Pro plan"), Metadata: map[string]string{"k": "v"}})
 		if err == nil {
 			st.product = p.ID
 		}
@@ -148,7 +151,7 @@ var contractSteps = []contractStep{
 		return err
 	}},
 	{"create subscription", func(ctx context.Context, c *stripe.Client, st *contractState) error {
-		s, err := c.CreateSubscription(ctx, owner, stripe.SubscriptionCreateParams{CustomerID: st.customer,
+		s, err := c.CreateSubscription(ctx, owner, stripe.NewIntent(), stripe.SubscriptionCreateParams{CustomerID: st.customer,
 			Items:           []stripe.SubscriptionItemParams{{PriceID: st.price, Quantity: 2}, {PriceID: st.price2, Quantity: 1}},
 			TrialPeriodDays: i64(14), CollectionMethod: "charge_automatically", PaymentBehavior: "allow_incomplete",
 			ProrationBehavior: "create_prorations", CancelAtPeriodEnd: false, Metadata: map[string]string{"k": "v"}})
@@ -158,7 +161,7 @@ var contractSteps = []contractStep{
 		return err
 	}},
 	{"create send_invoice subscription", func(ctx context.Context, c *stripe.Client, st *contractState) error {
-		_, err := c.CreateSubscription(ctx, stripe.Owner{Namespace: "ns", Name: "other", UID: "uid-2"}, stripe.SubscriptionCreateParams{CustomerID: st.customer,
+		_, err := c.CreateSubscription(ctx, stripe.Owner{Namespace: "ns", Name: "other", UID: "uid-2"}, "", stripe.SubscriptionCreateParams{CustomerID: st.customer,
 			Items: []stripe.SubscriptionItemParams{{PriceID: st.price2, Quantity: 1}}, CollectionMethod: "send_invoice", DaysUntilDue: i64(30),
 			PaymentBehavior: "default_incomplete", CancelAtPeriodEnd: true})
 		return err

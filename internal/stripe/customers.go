@@ -10,6 +10,9 @@ import (
 func toCustomer(c *stripego.Customer) *Customer {
 	out := &Customer{ID: c.ID, Email: c.Email, Name: c.Name, Description: c.Description,
 		Metadata: c.Metadata, Created: c.Created, Deleted: c.Deleted}
+	if c.TestClock != nil {
+		out.TestClock = c.TestClock.ID
+	}
 	if c.InvoiceSettings != nil && c.InvoiceSettings.DefaultPaymentMethod != nil {
 		out.DefaultPaymentMethod = c.InvoiceSettings.DefaultPaymentMethod.ID
 	}
@@ -29,9 +32,7 @@ func customerParams(p CustomerParams) *stripego.CustomerParams {
 func (c *Client) GetCustomer(ctx context.Context, id string) (*Customer, error) {
 	var out *Customer
 	err := c.call("get customer", func() error {
-		p := &stripego.CustomerParams{}
-		setup(ctx, &p.Params, "")
-		cus, err := c.sc().Customers.Get(id, p)
+		cus, err := c.getCustomer(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -64,13 +65,20 @@ func (c *Client) FindCustomerByOwner(ctx context.Context, owner Owner, createdAf
 }
 
 // CreateCustomer implements Customers.
-func (c *Client) CreateCustomer(ctx context.Context, owner Owner, p CustomerParams) (*Customer, error) {
+func (c *Client) CreateCustomer(ctx context.Context, owner Owner, intent string, p CustomerParams) (*Customer, error) {
 	p.Metadata = withOwner(owner, p.Metadata)
 	var out *Customer
 	err := c.call("create customer", func() error {
 		sp := customerParams(p)
-		setup(ctx, &sp.Params, IdempotencyKey(owner, "customer-create", p))
+		if p.TestClock != "" {
+			sp.TestClock = stripego.String(p.TestClock)
+		}
+		setup(ctx, &sp.Params, createKey(owner, "customer-create", intent))
 		cus, err := c.sc().Customers.New(sp)
+		if err != nil {
+			return err
+		}
+		cus, err = current(cus.LastResponse, cus, func() (*stripego.Customer, error) { return c.getCustomer(ctx, cus.ID) })
 		if err != nil {
 			return err
 		}
@@ -80,26 +88,28 @@ func (c *Client) CreateCustomer(ctx context.Context, owner Owner, p CustomerPara
 	return out, err
 }
 
+func (c *Client) getCustomer(ctx context.Context, id string) (*stripego.Customer, error) {
+	gp := &stripego.CustomerParams{}
+	setup(ctx, &gp.Params, "")
+	return c.sc().Customers.Get(id, gp)
+}
+
 // UpdateCustomer implements Customers.
 func (c *Client) UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error) {
 	var out *Customer
-	err := c.call("update customer", func() (err error) {
-		out, err = updateOnce(IdempotencyKey(owner, "customer-update-"+id, p),
-			func(key string) (*stripego.Customer, *stripego.APIResponse, error) {
-				sp := customerParams(p)
-				setup(ctx, &sp.Params, key)
-				cus, err := c.sc().Customers.Update(id, sp)
-				if err != nil {
-					return nil, nil, err
-				}
-				return cus, cus.LastResponse, nil
-			},
-			func() (*stripego.Customer, error) {
-				gp := &stripego.CustomerParams{}
-				setup(ctx, &gp.Params, "")
-				return c.sc().Customers.Get(id, gp)
-			}, toCustomer)
-		return err
+	err := c.call("update customer", func() error {
+		sp := customerParams(p)
+		setup(ctx, &sp.Params, attemptKey(owner, "customer-update"))
+		cus, err := c.sc().Customers.Update(id, sp)
+		if err != nil {
+			return err
+		}
+		cus, err = current(cus.LastResponse, cus, func() (*stripego.Customer, error) { return c.getCustomer(ctx, id) })
+		if err != nil {
+			return err
+		}
+		out = toCustomer(cus)
+		return nil
 	})
 	return out, err
 }
@@ -108,18 +118,24 @@ func (c *Client) UpdateCustomer(ctx context.Context, owner Owner, id string, p C
 func (c *Client) DeleteCustomer(ctx context.Context, owner Owner, id string) error {
 	return c.call("delete customer", func() error {
 		p := &stripego.CustomerParams{}
-		setup(ctx, &p.Params, IdempotencyKey(owner, "customer-delete", id))
+		setup(ctx, &p.Params, attemptKey(owner, "customer-delete"))
 		_, err := c.sc().Customers.Del(id, p)
 		return err
 	})
 }
 
 // AttachPaymentMethod implements Customers.
-func (c *Client) AttachPaymentMethod(ctx context.Context, owner Owner, paymentMethodID, customerID string) error {
-	return c.call("attach payment method", func() error {
+func (c *Client) AttachPaymentMethod(ctx context.Context, owner Owner, paymentMethodID, customerID string) (string, error) {
+	var out string
+	err := c.call("attach payment method", func() error {
 		p := &stripego.PaymentMethodAttachParams{Customer: stripego.String(customerID)}
-		setup(ctx, &p.Params, IdempotencyKey(owner, "pm-attach", []string{paymentMethodID, customerID}))
-		_, err := c.sc().PaymentMethods.Attach(paymentMethodID, p)
-		return err
+		setup(ctx, &p.Params, attemptKey(owner, "pm-attach"))
+		pm, err := c.sc().PaymentMethods.Attach(paymentMethodID, p)
+		if err != nil {
+			return err
+		}
+		out = pm.ID
+		return nil
 	})
+	return out, err
 }

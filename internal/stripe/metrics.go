@@ -25,12 +25,16 @@ var (
 		Help:    "Time calls waited in the client-side Stripe rate limiter.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	})
+	idempotentReplays = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stripe_idempotent_replays_total",
+		Help: "Stripe responses replayed from the idempotency cache (Idempotent-Replayed: true), by route. The operator never takes a replayed body as the current state.",
+	}, []string{"route"})
 	registerOnce sync.Once
 )
 
 func register() {
 	registerOnce.Do(func() {
-		metrics.Registry.MustRegister(requestsTotal, requestDuration, limiterWait)
+		metrics.Registry.MustRegister(requestsTotal, requestDuration, limiterWait, idempotentReplays)
 	})
 }
 
@@ -38,6 +42,11 @@ func observeRequest(method, path, status string, d time.Duration) {
 	register()
 	requestsTotal.WithLabelValues(method, path, status).Inc()
 	requestDuration.WithLabelValues(method, path).Observe(d.Seconds())
+}
+
+func observeReplay(method, path string) {
+	register()
+	idempotentReplays.WithLabelValues(method + " " + path).Inc()
 }
 
 func observeWait(d time.Duration) {

@@ -54,7 +54,9 @@ func (c *Client) ListPrices(ctx context.Context, productID string, activeOnly bo
 	return out, err
 }
 
-// CreatePrice implements Prices.
+// CreatePrice implements Prices. A price create is guarded by the caller's
+// strongly consistent ListPrices right before it, so each attempt gets a
+// fresh key.
 func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreateParams) (*Price, error) {
 	p.Metadata = withOwner(owner, p.Metadata)
 	var out *Price
@@ -75,8 +77,12 @@ func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreatePara
 			}
 		}
 		setMetadata(&sp.Params, p.Metadata)
-		setup(ctx, &sp.Params, IdempotencyKey(owner, "price-create", p))
+		setup(ctx, &sp.Params, attemptKey(owner, "price-create"))
 		pr, err := c.sc().Prices.New(sp)
+		if err != nil {
+			return err
+		}
+		pr, err = current(pr.LastResponse, pr, func() (*stripego.Price, error) { return c.getPrice(ctx, pr.ID) })
 		if err != nil {
 			return err
 		}
@@ -86,30 +92,32 @@ func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreatePara
 	return out, err
 }
 
+func (c *Client) getPrice(ctx context.Context, id string) (*stripego.Price, error) {
+	gp := &stripego.PriceParams{}
+	setup(ctx, &gp.Params, "")
+	return c.sc().Prices.Get(id, gp)
+}
+
 // UpdatePrice implements Prices.
 func (c *Client) UpdatePrice(ctx context.Context, owner Owner, id string, p PriceUpdateParams) (*Price, error) {
 	var out *Price
-	err := c.call("update price", func() (err error) {
-		out, err = updateOnce(IdempotencyKey(owner, "price-update-"+id, p),
-			func(key string) (*stripego.Price, *stripego.APIResponse, error) {
-				sp := &stripego.PriceParams{Active: p.Active, LookupKey: p.LookupKey}
-				if p.TransferLookupKey {
-					sp.TransferLookupKey = stripego.Bool(true)
-				}
-				setMetadata(&sp.Params, p.Metadata)
-				setup(ctx, &sp.Params, key)
-				pr, err := c.sc().Prices.Update(id, sp)
-				if err != nil {
-					return nil, nil, err
-				}
-				return pr, pr.LastResponse, nil
-			},
-			func() (*stripego.Price, error) {
-				gp := &stripego.PriceParams{}
-				setup(ctx, &gp.Params, "")
-				return c.sc().Prices.Get(id, gp)
-			}, toPrice)
-		return err
+	err := c.call("update price", func() error {
+		sp := &stripego.PriceParams{Active: p.Active, LookupKey: p.LookupKey}
+		if p.TransferLookupKey {
+			sp.TransferLookupKey = stripego.Bool(true)
+		}
+		setMetadata(&sp.Params, p.Metadata)
+		setup(ctx, &sp.Params, attemptKey(owner, "price-update"))
+		pr, err := c.sc().Prices.Update(id, sp)
+		if err != nil {
+			return err
+		}
+		pr, err = current(pr.LastResponse, pr, func() (*stripego.Price, error) { return c.getPrice(ctx, id) })
+		if err != nil {
+			return err
+		}
+		out = toPrice(pr)
+		return nil
 	})
 	return out, err
 }

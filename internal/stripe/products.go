@@ -56,13 +56,17 @@ func (c *Client) FindProductByOwner(ctx context.Context, owner Owner, createdAft
 }
 
 // CreateProduct implements Products.
-func (c *Client) CreateProduct(ctx context.Context, owner Owner, p ProductParams) (*Product, error) {
+func (c *Client) CreateProduct(ctx context.Context, owner Owner, intent string, p ProductParams) (*Product, error) {
 	p.Metadata = withOwner(owner, p.Metadata)
 	var out *Product
 	err := c.call("create product", func() error {
 		sp := productParams(p)
-		setup(ctx, &sp.Params, IdempotencyKey(owner, "product-create", p))
+		setup(ctx, &sp.Params, createKey(owner, "product-create", intent))
 		prod, err := c.sc().Products.New(sp)
+		if err != nil {
+			return err
+		}
+		prod, err = current(prod.LastResponse, prod, func() (*stripego.Product, error) { return c.getProduct(ctx, prod.ID) })
 		if err != nil {
 			return err
 		}
@@ -72,26 +76,28 @@ func (c *Client) CreateProduct(ctx context.Context, owner Owner, p ProductParams
 	return out, err
 }
 
+func (c *Client) getProduct(ctx context.Context, id string) (*stripego.Product, error) {
+	gp := &stripego.ProductParams{}
+	setup(ctx, &gp.Params, "")
+	return c.sc().Products.Get(id, gp)
+}
+
 // UpdateProduct implements Products.
 func (c *Client) UpdateProduct(ctx context.Context, owner Owner, id string, p ProductParams) (*Product, error) {
 	var out *Product
-	err := c.call("update product", func() (err error) {
-		out, err = updateOnce(IdempotencyKey(owner, "product-update-"+id, p),
-			func(key string) (*stripego.Product, *stripego.APIResponse, error) {
-				sp := productParams(p)
-				setup(ctx, &sp.Params, key)
-				prod, err := c.sc().Products.Update(id, sp)
-				if err != nil {
-					return nil, nil, err
-				}
-				return prod, prod.LastResponse, nil
-			},
-			func() (*stripego.Product, error) {
-				gp := &stripego.ProductParams{}
-				setup(ctx, &gp.Params, "")
-				return c.sc().Products.Get(id, gp)
-			}, toProduct)
-		return err
+	err := c.call("update product", func() error {
+		sp := productParams(p)
+		setup(ctx, &sp.Params, attemptKey(owner, "product-update"))
+		prod, err := c.sc().Products.Update(id, sp)
+		if err != nil {
+			return err
+		}
+		prod, err = current(prod.LastResponse, prod, func() (*stripego.Product, error) { return c.getProduct(ctx, id) })
+		if err != nil {
+			return err
+		}
+		out = toProduct(prod)
+		return nil
 	})
 	return out, err
 }

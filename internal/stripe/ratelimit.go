@@ -92,6 +92,9 @@ func (t *instrumentedTransport) RoundTrip(req *http.Request) (*http.Response, er
 			t.limiter.pauseFor(retryAfter(resp.Header))
 		}
 		status = itoa(resp.StatusCode)
+		if resp.Header.Get("Idempotent-Replayed") == "true" {
+			observeReplay(req.Method, pathTemplate(req.URL.Path))
+		}
 	}
 	observeRequest(req.Method, pathTemplate(req.URL.Path), status, time.Since(start))
 	return resp, err

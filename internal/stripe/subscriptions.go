@@ -62,30 +62,66 @@ func toInvoice(in *stripego.Invoice) *Invoice {
 	}
 	if in.Lines != nil {
 		for _, l := range in.Lines.Data {
-			line := InvoiceLine{Amount: l.Amount, Proration: l.Proration, Quantity: l.Quantity}
-			if l.Price != nil {
-				line.PriceID = l.Price.ID
-			}
-			out.Lines = append(out.Lines, line)
+			out.Lines = append(out.Lines, toInvoiceLine(l))
 		}
 	}
 	return out
+}
+
+func toInvoiceLine(l *stripego.InvoiceLineItem) InvoiceLine {
+	line := InvoiceLine{Amount: l.Amount, Proration: l.Proration, Quantity: l.Quantity}
+	if l.Price != nil {
+		line.PriceID = l.Price.ID
+	}
+	return line
 }
 
 // GetSubscription implements Subscriptions.
 func (c *Client) GetSubscription(ctx context.Context, id string) (*Subscription, error) {
 	var out *Subscription
 	err := c.call("get subscription", func() error {
-		p := &stripego.SubscriptionParams{}
-		setup(ctx, &p.Params, "", subscriptionExpand...)
-		s, err := c.sc().Subscriptions.Get(id, p)
+		s, err := c.getSubscription(ctx, id)
 		if err != nil {
 			return err
 		}
-		out = toSubscription(s)
-		return nil
+		out, err = c.toSubscriptionWithLines(ctx, s)
+		return err
 	})
 	return out, err
+}
+
+func (c *Client) getSubscription(ctx context.Context, id string) (*stripego.Subscription, error) {
+	p := &stripego.SubscriptionParams{}
+	setup(ctx, &p.Params, "", subscriptionExpand...)
+	return c.sc().Subscriptions.Get(id, p)
+}
+
+// toSubscriptionWithLines converts s and completes its latest invoice's
+// lines: Stripe embeds at most 10 lines in an invoice and sets has_more for
+// the rest (https://docs.stripe.com/api/invoices/object#invoice_object-lines).
+func (c *Client) toSubscriptionWithLines(ctx context.Context, s *stripego.Subscription) (*Subscription, error) {
+	out := toSubscription(s)
+	if out.LatestInvoice != nil && s.LatestInvoice.Lines != nil && s.LatestInvoice.Lines.HasMore {
+		lines, err := c.invoiceLines(ctx, s.LatestInvoice.ID)
+		if err != nil {
+			return nil, err
+		}
+		out.LatestInvoice.Lines = lines
+	}
+	return out, nil
+}
+
+// invoiceLines lists every line of an invoice, 100 a page.
+func (c *Client) invoiceLines(ctx context.Context, invoiceID string) ([]InvoiceLine, error) {
+	p := &stripego.InvoiceListLinesParams{Invoice: stripego.String(invoiceID)}
+	p.Context = ctx
+	p.Limit = stripego.Int64(100)
+	it := c.sc().Invoices.ListLines(p)
+	var lines []InvoiceLine
+	for it.Next() {
+		lines = append(lines, toInvoiceLine(it.InvoiceLineItem()))
+	}
+	return lines, it.Err()
 }
 
 // FindSubscriptionByOwner implements Subscriptions.
@@ -112,7 +148,7 @@ func (c *Client) FindSubscriptionByOwner(ctx context.Context, owner Owner, custo
 }
 
 // CreateSubscription implements Subscriptions.
-func (c *Client) CreateSubscription(ctx context.Context, owner Owner, p SubscriptionCreateParams) (*Subscription, error) {
+func (c *Client) CreateSubscription(ctx context.Context, owner Owner, intent string, p SubscriptionCreateParams) (*Subscription, error) {
 	p.Metadata = withOwner(owner, p.Metadata)
 	var out *Subscription
 	err := c.call("create subscription", func() error {
@@ -135,13 +171,16 @@ func (c *Client) CreateSubscription(ctx context.Context, owner Owner, p Subscrip
 			sp.ProrationBehavior = stripego.String(p.ProrationBehavior)
 		}
 		setMetadata(&sp.Params, p.Metadata)
-		setup(ctx, &sp.Params, IdempotencyKey(owner, "subscription-create", p), subscriptionExpand...)
+		setup(ctx, &sp.Params, createKey(owner, "subscription-create", intent), subscriptionExpand...)
 		s, err := c.sc().Subscriptions.New(sp)
 		if err != nil {
 			return err
 		}
-		out = toSubscription(s)
-		return nil
+		if s, err = current(s.LastResponse, s, func() (*stripego.Subscription, error) { return c.getSubscription(ctx, s.ID) }); err != nil {
+			return err
+		}
+		out, err = c.toSubscriptionWithLines(ctx, s)
+		return err
 	})
 	return out, err
 }
@@ -178,6 +217,9 @@ func subscriptionUpdateParams(p SubscriptionUpdateParams) *stripego.Subscription
 			sp.PauseCollection = &stripego.SubscriptionPauseCollectionParams{Behavior: p.PauseCollection}
 		}
 	}
+	if p.ClearCancelAt {
+		sp.AddExtra("cancel_at", "") // an empty value removes a scheduled cancellation
+	}
 	setMetadata(&sp.Params, p.Metadata)
 	return sp
 }
@@ -185,22 +227,17 @@ func subscriptionUpdateParams(p SubscriptionUpdateParams) *stripego.Subscription
 // UpdateSubscription implements Subscriptions.
 func (c *Client) UpdateSubscription(ctx context.Context, owner Owner, id string, p SubscriptionUpdateParams) (*Subscription, error) {
 	var out *Subscription
-	err := c.call("update subscription", func() (err error) {
-		out, err = updateOnce(IdempotencyKey(owner, "subscription-update-"+id, p),
-			func(key string) (*stripego.Subscription, *stripego.APIResponse, error) {
-				sp := subscriptionUpdateParams(p)
-				setup(ctx, &sp.Params, key, subscriptionExpand...)
-				s, err := c.sc().Subscriptions.Update(id, sp)
-				if err != nil {
-					return nil, nil, err
-				}
-				return s, s.LastResponse, nil
-			},
-			func() (*stripego.Subscription, error) {
-				gp := &stripego.SubscriptionParams{}
-				setup(ctx, &gp.Params, "", subscriptionExpand...)
-				return c.sc().Subscriptions.Get(id, gp)
-			}, toSubscription)
+	err := c.call("update subscription", func() error {
+		sp := subscriptionUpdateParams(p)
+		setup(ctx, &sp.Params, attemptKey(owner, "subscription-update"), subscriptionExpand...)
+		s, err := c.sc().Subscriptions.Update(id, sp)
+		if err != nil {
+			return err
+		}
+		if s, err = current(s.LastResponse, s, func() (*stripego.Subscription, error) { return c.getSubscription(ctx, id) }); err != nil {
+			return err
+		}
+		out, err = c.toSubscriptionWithLines(ctx, s)
 		return err
 	})
 	return out, err
@@ -211,13 +248,16 @@ func (c *Client) CancelSubscription(ctx context.Context, owner Owner, id string,
 	var out *Subscription
 	err := c.call("cancel subscription", func() error {
 		sp := &stripego.SubscriptionCancelParams{InvoiceNow: stripego.Bool(p.InvoiceNow), Prorate: stripego.Bool(p.Prorate)}
-		setup(ctx, &sp.Params, IdempotencyKey(owner, "subscription-cancel-"+id, p), subscriptionExpand...)
+		setup(ctx, &sp.Params, attemptKey(owner, "subscription-cancel"), subscriptionExpand...)
 		s, err := c.sc().Subscriptions.Cancel(id, sp)
 		if err != nil {
 			return err
 		}
-		out = toSubscription(s)
-		return nil
+		if s, err = current(s.LastResponse, s, func() (*stripego.Subscription, error) { return c.getSubscription(ctx, id) }); err != nil {
+			return err
+		}
+		out, err = c.toSubscriptionWithLines(ctx, s)
+		return err
 	})
 	return out, err
 }
@@ -233,7 +273,10 @@ func (c *Client) GetInvoice(ctx context.Context, id string) (*Invoice, error) {
 			return err
 		}
 		out = toInvoice(in)
-		return nil
+		if in.Lines != nil && in.Lines.HasMore {
+			out.Lines, err = c.invoiceLines(ctx, id)
+		}
+		return err
 	})
 	return out, err
 }

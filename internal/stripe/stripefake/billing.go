@@ -1,15 +1,10 @@
 package stripefake
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
-)
-
-// Stripe's test PaymentMethods.
-const (
-	pmVisa         = "pm_card_visa"
-	pmDeclined     = "pm_card_chargeDeclined"
-	pmAuthRequired = "pm_card_authenticationRequired"
 )
 
 const (
@@ -121,14 +116,11 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 	}
 	lines := []any{}
 	subtotal := int64(0)
-	for _, l := range in.lines {
+	for i, l := range in.lines {
 		subtotal += l.amount
-		var pj any
-		if p, ok := s.prices[l.price]; ok {
-			pj = p.json()
+		if i < embeddedLines {
+			lines = append(lines, s.lineJSON(in, i))
 		}
-		lines = append(lines, map[string]any{"object": "line_item", "amount": l.amount, "proration": l.proration,
-			"price": pj, "quantity": l.quantity, "description": l.desc, "currency": in.currency, "type": "subscription"})
 	}
 	piID := "pi_" + strings.TrimPrefix(in.id, "in_")
 	var pi any
@@ -159,7 +151,7 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 		"total_discount_amounts": []any{}, "attempt_count": in.attemptCount, "attempted": in.attempted,
 		"next_payment_attempt": next, "billing_reason": in.billingReason, "hosted_invoice_url": hosted,
 		"created": in.created, "payment_intent": pi, "livemode": false, "paid": in.status == "paid",
-		"lines":                map[string]any{"object": "list", "data": lines, "has_more": false, "url": "/v1/invoices/" + in.id + "/lines"},
+		"lines":                map[string]any{"object": "list", "data": lines, "has_more": len(in.lines) > embeddedLines, "url": "/v1/invoices/" + in.id + "/lines"},
 		"subscription_details": map[string]any{"metadata": copyMeta(in.subMetadata)},
 	}
 }
@@ -423,12 +415,12 @@ func (s *Server) pay(r *request, in *invoice, retry bool) bool {
 	if c := s.customers[in.customer]; c != nil {
 		pm = c.defaultPM
 	}
-	switch pm {
+	switch s.behaviourOf(pm) {
 	case "":
 		in.piStatus, in.piError, in.piDecline = "requires_payment_method", "payment_method_missing", ""
-	case pmDeclined:
+	case behaviourDeclines:
 		in.piStatus, in.piError, in.piDecline = "requires_payment_method", "card_declined", "generic_decline"
-	case pmAuthRequired:
+	case behaviourNeeds3DS:
 		in.piStatus, in.piError, in.piDecline = "requires_action", "authentication_required", "authentication_required"
 	default:
 		in.status, in.amountPaid, in.piStatus, in.piError, in.piDecline, in.nextPaymentAttempt = "paid", in.amountDue, "succeeded", "", "", 0
@@ -498,6 +490,17 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 		next.cancelAt = 0
 		if v {
 			next.cancelAt = next.periodEnd
+		}
+	}
+	// cancel_at: a timestamp schedules the cancellation, "" removes it
+	// (https://docs.stripe.com/api/subscriptions/update#update_subscription-cancel_at).
+	if v, ok := r.str("cancel_at"); ok {
+		if v == "" {
+			next.cancelAt, next.cancelAtPeriodEnd = 0, false
+		} else if t, err := strconv.ParseInt(v, 10, 64); err != nil || t <= s.now.Unix() {
+			return nil, invalid("cancel_at", "Invalid cancel_at: must be a Unix timestamp in the future.")
+		} else {
+			next.cancelAt, next.cancelAtPeriodEnd = t, false
 		}
 	}
 	if v, ok := r.str("pause_collection"); ok && v == "" {
@@ -637,4 +640,58 @@ func (s *Server) listInvoices(r *request) (any, *apiError) {
 		}
 		return s.invoiceJSON(in, false), true
 	})
+}
+
+// embeddedLines is how many lines an invoice object embeds; the rest are
+// read from /v1/invoices/{id}/lines
+// (https://docs.stripe.com/api/invoices/object#invoice_object-lines: "a
+// list of up to 10 invoice items ... if there are more, has_more is set").
+const embeddedLines = 10
+
+func (s *Server) lineJSON(in *invoice, i int) map[string]any {
+	l := in.lines[i]
+	var pj any
+	if p, ok := s.prices[l.price]; ok {
+		pj = p.json()
+	}
+	return map[string]any{"id": fmt.Sprintf("il_%s_%d", strings.TrimPrefix(in.id, "in_"), i), "object": "line_item",
+		"amount": l.amount, "proration": l.proration, "price": pj, "quantity": l.quantity, "description": l.desc,
+		"currency": in.currency, "type": "subscription"}
+}
+
+// listInvoiceLines pages through an invoice's lines in order
+// (https://docs.stripe.com/api/invoices/invoice_lines).
+func (s *Server) listInvoiceLines(r *request, id string) (any, *apiError) {
+	in, ok := s.invoices[id]
+	if !ok {
+		return nil, missing("invoice", id)
+	}
+	limit := int64(10)
+	if l, ok, err := r.int("limit"); err != nil {
+		return nil, err
+	} else if ok {
+		if l < 1 || l > 100 {
+			return nil, invalid("limit", "This value must be between 1 and 100.")
+		}
+		limit = l
+	}
+	after, _ := r.str("starting_after")
+	start := 0
+	if after != "" {
+		start = -1
+		for i := range in.lines {
+			if s.lineJSON(in, i)["id"] == after {
+				start = i + 1
+			}
+		}
+		if start < 0 {
+			return nil, invalid("starting_after", "No such line item: '%s'", after)
+		}
+	}
+	data := []map[string]any{}
+	for i := start; i < len(in.lines) && int64(len(data)) < limit; i++ {
+		data = append(data, s.lineJSON(in, i))
+	}
+	hasMore := start+len(data) < len(in.lines)
+	return map[string]any{"object": "list", "url": "/v1/invoices/" + id + "/lines", "has_more": hasMore, "data": data}, nil
 }

@@ -18,6 +18,11 @@ func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 func (s *Server) AdvanceClock(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.advanceLocked(d)
+}
+
+// advanceLocked is AdvanceClock with s.mu held.
+func (s *Server) advanceLocked(d time.Duration) {
 	target := s.now.Add(d).Unix()
 	for {
 		at, run := s.nextDue(target)
@@ -51,6 +56,10 @@ func (s *Server) nextDue(target int64) (int64, func()) {
 			consider(sub.created+int64(incompleteExpiry/time.Second), func() { s.endSubscription(nil, sub, true) })
 		case "trialing", "active", "past_due", "unpaid":
 			consider(sub.periodEnd, func() { s.renew(sub) })
+		}
+		if sub.cancelAt != 0 && !sub.cancelAtPeriodEnd && sub.cancelAt < sub.periodEnd {
+			// A cancel_at inside the period ends the subscription then.
+			consider(sub.cancelAt, func() { s.endSubscription(nil, sub, false) })
 		}
 		if sub.status == "trialing" && !sub.trialWillEndSent && sub.trialEnd != 0 {
 			// Stripe announces the end of a trial three days before it

@@ -1,6 +1,9 @@
 package stripefake
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // The Dashboard* helpers change Stripe behind the operator's back, as a
 // person in the Stripe Dashboard would, and emit the events Stripe would.
@@ -111,25 +114,48 @@ func (s *Server) DashboardUpdateProduct(id string, fields map[string]string) err
 	return nil
 }
 
-// DashboardSetDefaultPaymentMethod attaches pm and makes it the customer's
-// default; open invoices of the customer's subscriptions are retried at the
-// next clock advance (as Stripe retries on a new default card).
-func (s *Server) DashboardSetDefaultPaymentMethod(customerID, pm string) error {
+// DashboardSetDefaultPaymentMethod attaches pm (a test token makes a new
+// PaymentMethod, as in Stripe) and makes it the customer's default; open
+// invoices of the customer's subscriptions are retried at the next clock
+// advance (as Stripe retries on a new default card). It returns the
+// attached PaymentMethod's ID.
+func (s *Server) DashboardSetDefaultPaymentMethod(customerID, pm string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.customers[customerID]
 	if !ok || c.deleted {
-		return fmt.Errorf("no such customer %s", customerID)
+		return "", fmt.Errorf("no such customer %s", customerID)
 	}
 	before := c.json()
-	c.pms[pm] = true
-	c.defaultPM = pm
+	p, aerr := s.attachPaymentMethod(c, pm)
+	if aerr != nil {
+		return "", fmt.Errorf("attaching %s: %s", pm, aerr.Message)
+	}
+	c.defaultPM = p.id
 	s.emitUpdated(nil, "customer.updated", before, c.json())
 	for _, in := range s.invoices {
 		if in.customer == customerID && in.status == "open" && in.attempted && in.nextPaymentAttempt == 0 {
 			in.nextPaymentAttempt = s.now.Unix() + 60
 		}
 	}
+	return p.id, nil
+}
+
+// DashboardSetCancelAt schedules the subscription's cancellation at t (zero
+// removes it), as the Dashboard's "Cancel on a custom date" does.
+func (s *Server) DashboardSetCancelAt(subID string, t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, err := s.dashboardSub(subID)
+	if err != nil {
+		return err
+	}
+	before := s.subJSON(sub, nil)
+	sub.cancelAt, sub.cancelAtPeriodEnd = 0, false
+	if !t.IsZero() {
+		sub.cancelAt = t.Unix()
+	}
+	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
 	return nil
 }
 

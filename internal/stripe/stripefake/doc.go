@@ -11,9 +11,11 @@
 // them (retrying an endpoint that does not answer 2xx), and can inject
 // faults and rate limits.
 //
-// Stripe's test PaymentMethods decide payments: pm_card_visa (and any other
-// PaymentMethod) pays, pm_card_chargeDeclined is declined (card_declined),
-// pm_card_authenticationRequired needs customer action.
+// Stripe's test PaymentMethods decide payments (see paymentmethods.go):
+// attaching one makes a new pm_...; pm_card_visa pays,
+// pm_card_chargeCustomerFail attaches and is then declined (card_declined),
+// pm_card_authenticationRequired needs customer action, and
+// pm_card_chargeDeclined is declined when attached.
 //
 // It is test infrastructure and the engine of local mode; it never handles
 // real money and is not a product feature.

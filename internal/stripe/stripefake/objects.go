@@ -1,9 +1,9 @@
 package stripefake
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 )
 
 type customer struct {
@@ -12,7 +12,8 @@ type customer struct {
 	created                      int64
 	deleted                      bool
 	defaultPM                    string
-	pms                          map[string]bool
+	pms                          map[string]bool // IDs of attached PaymentMethods
+	testClock                    string
 }
 
 type product struct {
@@ -68,6 +69,7 @@ func (c *customer) json() map[string]any {
 		"description": nullable(c.description), "metadata": copyMeta(c.metadata), "created": c.created,
 		"livemode": false, "currency": nil, "delinquent": false, "balance": 0,
 		"invoice_settings": map[string]any{"default_payment_method": nullable(c.defaultPM), "custom_fields": nil, "footer": nil},
+		"test_clock":       nullable(c.testClock),
 	}
 }
 
@@ -92,7 +94,16 @@ func (s *Server) createCustomer(r *request) (any, *apiError) {
 		return nil, err
 	}
 	if pm, ok := r.str("payment_method"); ok {
-		c.pms[pm] = true
+		if _, err := s.attachPaymentMethod(c, pm); err != nil {
+			return nil, err
+		}
+	}
+	if clock, ok := r.str("test_clock"); ok {
+		tc, found := s.testClocks[clock]
+		if !found || tc.deleted {
+			return nil, &apiError{status: 400, Type: "invalid_request_error", Code: "resource_missing", Param: "test_clock", Message: "No such test clock: '" + clock + "'"}
+		}
+		c.testClock = clock
 	}
 	s.customers[c.id] = c
 	s.track("customer", c.id)
@@ -120,8 +131,11 @@ func (s *Server) setCustomerFields(r *request, c *customer) *apiError {
 		c.metadata = map[string]string{}
 	}
 	if pm, ok := r.str("invoice_settings[default_payment_method]"); ok {
+		// https://docs.stripe.com/api/customers/update#update_customer-invoice_settings-default_payment_method:
+		// "ID of a payment method that's attached to the customer".
 		if pm != "" && !c.pms[pm] {
-			return invalid("invoice_settings[default_payment_method]", "No such PaymentMethod: '%s'; it must be attached to the customer first.", pm)
+			return &apiError{status: 400, Type: "invalid_request_error", Code: "resource_missing", Param: "invoice_settings[default_payment_method]",
+				Message: fmt.Sprintf("No such PaymentMethod: '%s'; it must be attached to the customer first.", pm)}
 		}
 		c.defaultPM = pm
 	}
@@ -181,37 +195,6 @@ func (s *Server) deleteCustomer(r *request, id string) (any, *apiError) {
 	c.deleted = true
 	s.emit(r, "customer.deleted", snapshot, nil)
 	return map[string]any{"id": id, "object": "customer", "deleted": true}, nil
-}
-
-func (s *Server) attachPM(r *request, pm string) (any, *apiError) {
-	cid, _ := r.str("customer")
-	c, ok := s.customers[cid]
-	if !ok || c.deleted {
-		return nil, missing("customer", cid)
-	}
-	// Stripe's test PaymentMethods (pm_card_visa, ...) are tokens: each
-	// attach makes a fresh PaymentMethod, so any number of customers can use
-	// them. Other PaymentMethods belong to one customer.
-	for _, other := range s.customers {
-		if !strings.HasPrefix(pm, "pm_card_") && other != c && other.pms[pm] {
-			return nil, invalid("", "The payment method you provided has already been attached to a customer.")
-		}
-	}
-	c.pms[pm] = true
-	return map[string]any{"id": pm, "object": "payment_method", "customer": cid, "type": "card", "created": s.now.Unix(),
-		"livemode": false, "metadata": map[string]string{}, "card": map[string]any{"brand": brandOf(pm), "last4": last4Of(pm)}}, nil
-}
-
-func brandOf(pm string) string { return "visa" }
-
-func last4Of(pm string) string {
-	switch pm {
-	case pmDeclined:
-		return "0002"
-	case pmAuthRequired:
-		return "3184"
-	}
-	return "4242"
 }
 
 func (s *Server) createProduct(r *request) (any, *apiError) {

@@ -53,6 +53,11 @@ type Fault struct {
 	Latency time.Duration
 	// Timeout holds the request until the client gives up.
 	Timeout bool
+	// AfterExecute makes a write execute first and then answer Status (a
+	// 500 after Stripe did the work). Stripe saves that answer under the
+	// request's idempotency key like any other response of an endpoint that
+	// started executing.
+	AfterExecute bool
 }
 
 type faultEntry struct {
@@ -77,11 +82,19 @@ type Stats struct {
 	RateLimited int
 }
 
+// idemEntry is a saved response to an idempotency key. Stripe keeps it for
+// 24 hours (https://docs.stripe.com/api/idempotent_requests): "Idempotency
+// keys ... are eligible to be removed from the system automatically after
+// they're at least 24 hours old".
 type idemEntry struct {
 	fingerprint string
 	status      int
 	body        []byte
+	saved       time.Time
 }
+
+// idempotencyTTL is how long Stripe keeps a saved response.
+const idempotencyTTL = 24 * time.Hour
 
 // Server is the fake Stripe.
 type Server struct {
@@ -97,11 +110,15 @@ type Server struct {
 	prices    map[string]*price
 	subs      map[string]*subscription
 	invoices  map[string]*invoice
-	order     map[string][]string // kind -> IDs in creation order
+	// paymentMethods are the PaymentMethods made by attaching test tokens.
+	paymentMethods map[string]*paymentMethod
+	testClocks     map[string]*testClock
+	order          map[string][]string // kind -> IDs in creation order
 
-	idem   map[string]idemEntry
-	faults []*faultEntry
-	stats  Stats
+	idem     map[string]idemEntry
+	inFlight map[string]bool // idempotency keys of requests being served
+	faults   []*faultEntry
+	stats    Stats
 
 	events    []Event
 	endpoints []*endpoint
@@ -119,7 +136,8 @@ func New(opts Options) *Server {
 		opts: opts, log: opts.Logger,
 		customers: map[string]*customer{}, products: map[string]*product{}, prices: map[string]*price{},
 		subs: map[string]*subscription{}, invoices: map[string]*invoice{}, order: map[string][]string{},
-		idem:  map[string]idemEntry{},
+		paymentMethods: map[string]*paymentMethod{}, testClocks: map[string]*testClock{},
+		idem: map[string]idemEntry{}, inFlight: map[string]bool{},
 		stats: Stats{Requests: map[string]int{}, Creates: map[string]int{}, Objects: map[string]int{}},
 	}
 	s.delivery.Store(&Delivery{MaxAttempts: 8, RetryBackoff: 50 * time.Millisecond})
@@ -368,7 +386,33 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	path := strings.Split(strings.Trim(strings.TrimPrefix(hr.URL.Path, "/v1/"), "/"), "/")
 	route := hr.Method + " " + routeTemplate(path)
-	if f := s.matchFault(hr.Method, hr.URL.Path); f != nil {
+	write := hr.Method == http.MethodPost || hr.Method == http.MethodDelete
+	idemKey := hr.Header.Get("Idempotency-Key")
+	if write && idemKey != "" {
+		// A request whose key is in use by one still being served gets a
+		// 409 and nothing is saved: "if the request conflicted with another
+		// that was executing concurrently, no idempotent result is saved".
+		s.mu.Lock()
+		busy := s.inFlight[idemKey]
+		if !busy {
+			s.inFlight[idemKey] = true
+		}
+		s.mu.Unlock()
+		if busy {
+			writeErr(w, "", &apiError{status: http.StatusConflict, Type: "idempotency_error", Code: "idempotency_key_in_use",
+				Message: "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through): " + idemKey + ". Please try again later."})
+			return
+		}
+		defer func() {
+			s.mu.Lock()
+			delete(s.inFlight, idemKey)
+			s.mu.Unlock()
+		}()
+	}
+	var afterExecute int
+	if f := s.matchFault(hr.Method, hr.URL.Path); f != nil && f.AfterExecute && write {
+		afterExecute = f.Status
+	} else if f != nil {
 		if f.Latency > 0 {
 			select {
 			case <-time.After(f.Latency):
@@ -403,7 +447,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 		writeErr(w, "", &apiError{status: 401, Type: "invalid_request_error", Message: "You did not provide an API key."})
 		return
 	}
-	req := &request{method: hr.Method, path: path, form: hr.Form, expand: map[string]bool{}, idem: hr.Header.Get("Idempotency-Key")}
+	req := &request{method: hr.Method, path: path, form: hr.Form, expand: map[string]bool{}, idem: idemKey}
 	for k, v := range hr.Form {
 		if k == "expand[]" || strings.HasPrefix(k, "expand[") {
 			for _, e := range v {
@@ -418,13 +462,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 	s.reqCount++
 	req.reqID = fmt.Sprintf("req_fake%08d", s.reqCount)
 	w.Header().Set("Request-Id", req.reqID)
-	write := hr.Method == http.MethodPost || hr.Method == http.MethodDelete
 	var fingerprint string
 	if write {
 		s.stats.Writes++
 		if req.idem != "" {
 			sum := sha256.Sum256([]byte(hr.Method + " " + hr.URL.Path + "?" + canonicalForm(hr.Form)))
 			fingerprint = hex.EncodeToString(sum[:])
+			if e, ok := s.idem[req.idem]; ok && s.now.Sub(e.saved) >= idempotencyTTL {
+				delete(s.idem, req.idem) // pruned after 24 hours
+			}
 			if e, ok := s.idem[req.idem]; ok {
 				if e.fingerprint != fingerprint {
 					writeErr(w, req.reqID, &apiError{status: 400, Type: "idempotency_error",
@@ -442,6 +488,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 		}
 	}
 	obj, aerr := s.dispatch(req)
+	if aerr == nil && afterExecute != 0 {
+		aerr = &apiError{status: afterExecute, Type: "api_error", Message: "An error occurred with our connection to Stripe."}
+	}
 	var status int
 	var body []byte
 	if aerr != nil {
@@ -451,10 +500,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 		status = http.StatusOK
 		body, _ = json.Marshal(obj)
 	}
-	// Stripe stores results of requests that executed (success and card
-	// errors); validation errors are not stored.
-	if write && req.idem != "" && (aerr == nil || aerr.status == http.StatusPaymentRequired) {
-		s.idem[req.idem] = idemEntry{fingerprint: fingerprint, status: status, body: body}
+	// Stripe saves the result of every request whose endpoint started
+	// executing, errors included (a 402 decline, a 500): "Results are only
+	// saved if an API endpoint started executing. If incoming parameters
+	// failed validation ... no idempotent result is saved". Parameter
+	// validation errors (400) are not saved.
+	if write && req.idem != "" && (aerr == nil || aerr.status != http.StatusBadRequest) {
+		s.idem[req.idem] = idemEntry{fingerprint: fingerprint, status: status, body: body, saved: s.now}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -536,6 +588,18 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 		return s.deleteCustomer(r, p[1])
 	case p[0] == "payment_methods" && n == 3 && p[2] == "attach" && r.method == "POST":
 		return s.attachPM(r, p[1])
+	case p[0] == "payment_methods" && n == 2 && r.method == "GET":
+		return s.getPM(p[1])
+	case p[0] == "test_helpers" && n == 2 && p[1] == "test_clocks" && r.method == "POST":
+		return s.createTestClock(r)
+	case p[0] == "test_helpers" && n == 3 && p[1] == "test_clocks" && r.method == "GET":
+		return s.getTestClock(p[2])
+	case p[0] == "test_helpers" && n == 3 && p[1] == "test_clocks" && r.method == "DELETE":
+		return s.deleteTestClock(r, p[2])
+	case p[0] == "test_helpers" && n == 4 && p[1] == "test_clocks" && p[3] == "advance" && r.method == "POST":
+		return s.advanceTestClock(r, p[2])
+	case p[0] == "invoices" && n == 3 && p[2] == "lines" && r.method == "GET":
+		return s.listInvoiceLines(r, p[1])
 	case p[0] == "products" && n == 1 && r.method == "POST":
 		return s.createProduct(r)
 	case p[0] == "products" && n == 1 && r.method == "GET":

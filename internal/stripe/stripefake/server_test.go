@@ -87,6 +87,138 @@ func TestIdempotentReplayAndConflict(t *testing.T) {
 	g.Expect(s.Stats().Creates["customer"]).To(Equal(2))
 }
 
+// TestIdempotencySavesExecutedAnswers follows
+// https://docs.stripe.com/api/idempotent_requests: results (errors too) are
+// saved once an endpoint started executing, for 24 hours; validation errors
+// and requests refused for a concurrent request with the same key are not.
+func TestIdempotencySavesExecutedAnswers(t *testing.T) {
+	g := NewWithT(t)
+	s := NewTestServer(t, Options{RateLimit: -1})
+
+	// A 500 after execution is saved and replayed, though the fault is gone.
+	s.InjectFault(Fault{Method: "POST", Path: "/v1/customers", Status: 500, Count: 1, AfterExecute: true})
+	form := url.Values{"email": {"a@example.com"}}
+	g.Expect(call(t, s, "POST", "/v1/customers", "k-500", form).status).To(Equal(500))
+	g.Expect(s.Stats().Creates["customer"]).To(Equal(1), "it executed")
+	replay := call(t, s, "POST", "/v1/customers", "k-500", form)
+	g.Expect(replay.status).To(Equal(500))
+	g.Expect(replay.header.Get("Idempotent-Replayed")).To(Equal("true"))
+
+	// A validation error is not saved: the same key works once fixed...
+	bad := url.Values{"email": {"not-an-email"}}
+	g.Expect(call(t, s, "POST", "/v1/customers", "k-400", bad).status).To(Equal(400))
+	// ... with the same parameters, since nothing was saved for the key.
+	g.Expect(call(t, s, "POST", "/v1/customers", "k-400", bad).header.Get("Idempotent-Replayed")).To(BeEmpty())
+
+	// A card decline is saved.
+	cus := str(call(t, s, "POST", "/v1/customers", "", nil).body, "id")
+	declined := call(t, s, "POST", "/v1/payment_methods/pm_card_chargeDeclined/attach", "k-402", url.Values{"customer": {cus}})
+	g.Expect(declined.status).To(Equal(402))
+	g.Expect(call(t, s, "POST", "/v1/payment_methods/pm_card_chargeDeclined/attach", "k-402", url.Values{"customer": {cus}}).header.Get("Idempotent-Replayed")).To(Equal("true"))
+
+	// After 24 hours of the clock the key is pruned and executes anew.
+	s.AdvanceClock(24*time.Hour + time.Second)
+	g.Expect(call(t, s, "POST", "/v1/customers", "k-500", form).status).To(Equal(200))
+	g.Expect(s.Stats().Creates["customer"]).To(Equal(3))
+
+	// A request while another with the same key is in flight: 409, not saved.
+	s.InjectFault(Fault{Method: "POST", Path: "/v1/products", Latency: 300 * time.Millisecond, Count: 1})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var slow apiResult
+	go func() {
+		defer wg.Done()
+		slow = call(t, s, "POST", "/v1/products", "k-busy", url.Values{"name": {"P"}})
+	}()
+	time.Sleep(100 * time.Millisecond)
+	busy := call(t, s, "POST", "/v1/products", "k-busy", url.Values{"name": {"P"}})
+	wg.Wait()
+	g.Expect(busy.status).To(Equal(409))
+	g.Expect(str(busy.body, "error", "code")).To(Equal("idempotency_key_in_use"))
+	g.Expect(slow.status).To(Equal(200))
+	g.Expect(s.Stats().Creates["product"]).To(Equal(1))
+}
+
+// TestTestPaymentMethods follows https://docs.stripe.com/testing: each
+// attach of a test PaymentMethod makes a new PaymentMethod with the card's
+// details; a default must be attached to the customer; the declining card is
+// declined on attach, pm_card_chargeCustomerFail only on charges.
+func TestTestPaymentMethods(t *testing.T) {
+	g := NewWithT(t)
+	s := NewTestServer(t, Options{RateLimit: -1})
+	a := str(call(t, s, "POST", "/v1/customers", "", nil).body, "id")
+	b := str(call(t, s, "POST", "/v1/customers", "", nil).body, "id")
+	first := call(t, s, "POST", "/v1/payment_methods/pm_card_visa/attach", "", url.Values{"customer": {a}})
+	second := call(t, s, "POST", "/v1/payment_methods/pm_card_visa/attach", "", url.Values{"customer": {a}})
+	g.Expect(first.status).To(Equal(200))
+	pm1, pm2 := str(first.body, "id"), str(second.body, "id")
+	g.Expect(pm1).To(HavePrefix("pm_"))
+	g.Expect(pm1).NotTo(Equal("pm_card_visa"))
+	g.Expect(pm2).NotTo(Equal(pm1))
+	g.Expect(str(first.body, "card", "last4")).To(Equal("4242"))
+	g.Expect(str(first.body, "card", "fingerprint")).To(Equal(str(second.body, "card", "fingerprint")))
+
+	g.Expect(call(t, s, "POST", "/v1/customers/"+a, "", url.Values{"invoice_settings[default_payment_method]": {"pm_card_visa"}}).status).To(Equal(400))
+	g.Expect(call(t, s, "POST", "/v1/customers/"+b, "", url.Values{"invoice_settings[default_payment_method]": {pm1}}).status).To(Equal(400), "attached to another customer")
+	g.Expect(call(t, s, "POST", "/v1/payment_methods/"+pm1+"/attach", "", url.Values{"customer": {b}}).status).To(Equal(400))
+	g.Expect(call(t, s, "POST", "/v1/payment_methods/"+pm1+"/attach", "", url.Values{"customer": {a}}).status).To(Equal(200), "again to its own customer")
+	g.Expect(call(t, s, "POST", "/v1/customers/"+a, "", url.Values{"invoice_settings[default_payment_method]": {pm1}}).status).To(Equal(200))
+
+	g.Expect(call(t, s, "POST", "/v1/payment_methods/pm_card_chargeDeclined/attach", "", url.Values{"customer": {a}}).status).To(Equal(402))
+	g.Expect(call(t, s, "POST", "/v1/payment_methods/pm_card_chargeCustomerFail/attach", "", url.Values{"customer": {a}}).status).To(Equal(200))
+	g.Expect(call(t, s, "GET", "/v1/payment_methods/"+pm1, "", nil).status).To(Equal(200))
+}
+
+// TestTestClocksAndInvoiceLines: the test clock API moves time and its
+// deletion deletes its customers; an invoice embeds at most 10 lines and
+// pages the rest.
+func TestTestClocksAndInvoiceLines(t *testing.T) {
+	g := NewWithT(t)
+	s := NewTestServer(t, Options{RateLimit: -1})
+	start := s.Now().Unix()
+	clock := call(t, s, "POST", "/v1/test_helpers/test_clocks", "", url.Values{"frozen_time": {itoa(start)}, "name": {"e2e"}})
+	g.Expect(clock.status).To(Equal(200))
+	id := str(clock.body, "id")
+	g.Expect(id).To(HavePrefix("clock_"))
+	cus := call(t, s, "POST", "/v1/customers", "", url.Values{"test_clock": {id}})
+	g.Expect(str(cus.body, "test_clock")).To(Equal(id))
+	g.Expect(call(t, s, "POST", "/v1/customers", "", url.Values{"test_clock": {"clock_missing"}}).status).To(Equal(400))
+
+	adv := call(t, s, "POST", "/v1/test_helpers/test_clocks/"+id+"/advance", "", url.Values{"frozen_time": {itoa(start + 3600)}})
+	g.Expect(adv.status).To(Equal(200))
+	g.Expect(str(adv.body, "status")).To(Equal("advancing"))
+	g.Expect(s.Now().Unix()).To(Equal(start + 3600))
+	g.Expect(str(call(t, s, "GET", "/v1/test_helpers/test_clocks/"+id, "", nil).body, "status")).To(Equal("ready"))
+	g.Expect(call(t, s, "POST", "/v1/test_helpers/test_clocks/"+id+"/advance", "", url.Values{"frozen_time": {itoa(start)}}).status).To(Equal(400), "only forward")
+
+	// Lines: 12 prices on one subscription.
+	cid := str(cus.body, "id")
+	pm := str(call(t, s, "POST", "/v1/payment_methods/pm_card_visa/attach", "", url.Values{"customer": {cid}}).body, "id")
+	call(t, s, "POST", "/v1/customers/"+cid, "", url.Values{"invoice_settings[default_payment_method]": {pm}})
+	prod := str(call(t, s, "POST", "/v1/products", "", url.Values{"name": {"Seat"}}).body, "id")
+	form := url.Values{"customer": {cid}}
+	for i := range 12 {
+		price := str(call(t, s, "POST", "/v1/prices", "", url.Values{"product": {prod}, "currency": {"usd"}, "unit_amount": {itoa(int64(100 + i))},
+			"recurring[interval]": {"month"}}).body, "id")
+		form.Set("items["+itoa(int64(i))+"][price]", price)
+	}
+	sub := call(t, s, "POST", "/v1/subscriptions", "", form)
+	g.Expect(sub.status).To(Equal(200))
+	inv := call(t, s, "GET", "/v1/invoices/"+str(sub.body, "latest_invoice"), "", nil)
+	lines := inv.body["lines"].(map[string]any)
+	g.Expect(lines["data"]).To(HaveLen(10))
+	g.Expect(lines["has_more"]).To(BeTrue())
+	q := url.Values{"limit": {"5"}, "starting_after": {str(lines["data"].([]any)[9].(map[string]any), "id")}}
+	page := call(t, s, "GET", "/v1/invoices/"+str(inv.body, "id")+"/lines?"+q.Encode(), "", nil)
+	g.Expect(page.status).To(Equal(200))
+	g.Expect(page.body["data"]).To(HaveLen(2))
+	g.Expect(page.body["has_more"]).To(BeFalse())
+
+	g.Expect(call(t, s, "DELETE", "/v1/test_helpers/test_clocks/"+id, "", nil).status).To(Equal(200))
+	g.Expect(call(t, s, "GET", "/v1/customers/"+cid, "", nil).body["deleted"]).To(BeTrue())
+	g.Expect(call(t, s, "GET", "/v1/subscriptions/"+str(sub.body, "id"), "", nil).body["status"]).To(Equal("canceled"))
+}
+
 func TestErrorsAndPagination(t *testing.T) {
 	g := NewWithT(t)
 	s := NewTestServer(t, Options{RateLimit: -1})
@@ -120,8 +252,9 @@ func TestTrialEndsAndPeriodsRenewOnTheTestClock(t *testing.T) {
 	g := NewWithT(t)
 	s := NewTestServer(t, Options{RateLimit: -1})
 	cus := str(call(t, s, "POST", "/v1/customers", "", url.Values{"email": {"a@example.com"}}).body, "id")
-	g.Expect(call(t, s, "POST", "/v1/payment_methods/pm_card_visa/attach", "", url.Values{"customer": {cus}}).status).To(Equal(200))
-	g.Expect(call(t, s, "POST", "/v1/customers/"+cus, "", url.Values{"invoice_settings[default_payment_method]": {"pm_card_visa"}}).status).To(Equal(200))
+	attached := call(t, s, "POST", "/v1/payment_methods/pm_card_visa/attach", "", url.Values{"customer": {cus}})
+	g.Expect(attached.status).To(Equal(200))
+	g.Expect(call(t, s, "POST", "/v1/customers/"+cus, "", url.Values{"invoice_settings[default_payment_method]": {str(attached.body, "id")}}).status).To(Equal(200))
 	prod := str(call(t, s, "POST", "/v1/products", "", url.Values{"name": {"Pro"}}).body, "id")
 	price := str(call(t, s, "POST", "/v1/prices", "", url.Values{"product": {prod}, "currency": {"usd"}, "unit_amount": {"2000"},
 		"recurring[interval]": {"month"}}).body, "id")
