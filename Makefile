@@ -63,6 +63,11 @@ test: verify-generated vet envtest stripe-mock ## Run all tests: unit, envtest i
 	STRIPE_MOCK_BIN="$(STRIPE_MOCK)" \
 	go test -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
 
+.PHONY: test-stripe
+test-stripe: envtest ## One lifecycle through the operator against Stripe's test mode (needs STRIPE_TEST_API_KEY=sk_test_...; skipped without it).
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(ENVTEST_K8S_VERSION) $(SETUP_ENVTEST))" \
+	STRIPE_E2E_REQUIRE_KEY=1 go test -count=1 -timeout 20m -v -run TestLifecycle ./test/stripe/
+
 .PHONY: test-contract
 test-contract: stripe-mock ## Contract tests: every request shape through internal/stripe against stripe-mock and the fake.
 	STRIPE_MOCK_BIN="$(STRIPE_MOCK)" go test -count=1 -run 'Contract' ./internal/stripe/...

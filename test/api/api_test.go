@@ -422,7 +422,18 @@ var invalidCases = []struct {
 	{"stripecustomer_card_number_payment_method.yaml", []string{"spec.defaultPaymentMethod", "card number"}},
 	{"stripecustomer_reserved_metadata_key.yaml", []string{"spec.metadata", "stripe-operator.io/"}},
 	{"stripecustomer_customerid_change.yaml", []string{"spec.customerID", "immutable"}},
+	{"stripecustomer_empty_metadata_value.yaml", []string{"spec.metadata", "must not be empty"}},
+	{"stripecustomer_card_number_metadata.yaml", []string{"spec.metadata", "card number"}},
+	{"stripecustomer_card_number_email.yaml", []string{"spec.email", "card number"}},
+	{"stripecustomer_testclock_change.yaml", []string{"spec.testClock", "immutable"}},
+	{"stripeplan_card_number_product_name.yaml", []string{"spec.product.name", "card number"}},
+	{"stripeplan_card_number_lookup_key.yaml", []string{"spec.price.lookupKey", "card number"}},
+	{"stripesubscription_card_number_metadata_key.yaml", []string{"spec.metadata", "card number"}},
 }
+
+// cardDigits are the digits of the test card numbers in the invalid
+// samples; a refusal must never repeat them.
+var cardDigits = []string{"4242424242424242", "4242 4242 4242 4242", "4242-4242-4242-4242"}
 
 func TestEveryInvalidManifestHasACase(t *testing.T) {
 	covered := map[string]bool{}
@@ -475,6 +486,11 @@ func TestInvalidManifestsRejectedByAPIServer(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not mention %q: %v", w, err)
+				}
+			}
+			for _, d := range cardDigits {
+				if strings.Contains(err.Error(), d) {
+					t.Errorf("the refusal repeats the card number: %v", err)
 				}
 			}
 		})
@@ -645,5 +661,88 @@ func mustCreate(t *testing.T, obj client.Object) {
 	t.Helper()
 	if err := env.Client.Create(context.Background(), obj); err != nil {
 		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// cardRule is the CEL guard against card numbers in free text.
+const cardRule = `matches('(?:[0-9][ -]?){12,18}[0-9]')`
+
+// TestEveryFreeTextFieldRefusesCardNumbers walks every CRD's spec schema:
+// each string field is either closed (an enum or a pattern) or carries the
+// card-number rule, and each string map checks its keys and values. A field
+// added later without the guard fails here.
+func TestEveryFreeTextFieldRefusesCardNumbers(t *testing.T) {
+	files, err := filepath.Glob(repo("config", "crd", "bases", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no CRDs: %v", err)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var crd struct {
+			Spec struct {
+				Versions []struct {
+					Name   string `json:"name"`
+					Schema struct {
+						OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
+					} `json:"schema"`
+				} `json:"versions"`
+			} `json:"spec"`
+		}
+		if err := yaml.Unmarshal(raw, &crd); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range crd.Spec.Versions {
+			props, _ := v.Schema.OpenAPIV3Schema["properties"].(map[string]any)
+			spec, ok := props["spec"].(map[string]any)
+			if !ok {
+				continue
+			}
+			checkCardGuard(t, filepath.Base(f)+" spec", spec, false)
+		}
+	}
+}
+
+func hasCardRule(schema map[string]any) bool {
+	rules, _ := schema["x-kubernetes-validations"].([]any)
+	for _, r := range rules {
+		if m, ok := r.(map[string]any); ok && strings.Contains(fmt.Sprint(m["rule"]), cardRule) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkCardGuard checks schema at path; guarded is true when an enclosing
+// map's rule already checks this value.
+func checkCardGuard(t *testing.T, path string, schema map[string]any, guarded bool) {
+	t.Helper()
+	switch schema["type"] {
+	case "string":
+		_, enum := schema["enum"]
+		_, pattern := schema["pattern"]
+		_, format := schema["format"]
+		if !enum && !pattern && !format && !guarded && !hasCardRule(schema) {
+			t.Errorf("%s is free text without the card-number rule", path)
+		}
+	case "object":
+		if ap, ok := schema["additionalProperties"].(map[string]any); ok {
+			if ap["type"] == "string" && !hasCardRule(schema) {
+				t.Errorf("%s is a string map without the card-number rule over its keys and values", path)
+			}
+			checkCardGuard(t, path+"[*]", ap, hasCardRule(schema))
+		}
+		props, _ := schema["properties"].(map[string]any)
+		for name, p := range props {
+			if m, ok := p.(map[string]any); ok {
+				checkCardGuard(t, path+"."+name, m, false)
+			}
+		}
+	case "array":
+		if items, ok := schema["items"].(map[string]any); ok {
+			checkCardGuard(t, path+"[]", items, false)
+		}
 	}
 }

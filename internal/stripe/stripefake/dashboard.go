@@ -166,6 +166,7 @@ type SubscriptionSnapshot struct {
 	Status            string
 	Items             []ItemSnapshot
 	CancelAtPeriodEnd bool
+	CancelAt          int64
 	PauseCollection   string
 	Metadata          map[string]string
 	LatestInvoice     InvoiceSnapshot
@@ -210,7 +211,7 @@ func (s *Server) Subscription(id string) (SubscriptionSnapshot, bool) {
 	if !ok {
 		return SubscriptionSnapshot{}, false
 	}
-	snap := SubscriptionSnapshot{ID: sub.id, Customer: sub.customer, Status: sub.status, CancelAtPeriodEnd: sub.cancelAtPeriodEnd,
+	snap := SubscriptionSnapshot{ID: sub.id, Customer: sub.customer, Status: sub.status, CancelAtPeriodEnd: sub.cancelAtPeriodEnd, CancelAt: sub.cancelAt,
 		PauseCollection: sub.pause, Metadata: copyMeta(sub.metadata), LatestInvoice: s.invoiceSnap(s.invoices[sub.latestInvoice])}
 	for _, it := range sub.items {
 		snap.Items = append(snap.Items, ItemSnapshot{ID: it.id, Price: it.price, Quantity: it.quantity})
