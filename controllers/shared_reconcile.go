@@ -103,8 +103,15 @@ func emit(rec record.EventRecorder, obj client.Object, warning bool, reason, msg
 	rec.Event(obj, t, reason, msg)
 }
 
-func controllerOptions(skipNameValidation bool) controller.Options {
-	opts := controller.Options{}
+// DefaultMaxConcurrentReconciles is the number of workers per kind: one hung
+// Stripe call (bounded by the call deadline) holds one worker, not the kind.
+const DefaultMaxConcurrentReconciles = 4
+
+func controllerOptions(skipNameValidation bool, workers int) controller.Options {
+	if workers <= 0 {
+		workers = DefaultMaxConcurrentReconciles
+	}
+	opts := controller.Options{MaxConcurrentReconciles: workers}
 	if skipNameValidation {
 		t := true
 		opts.SkipNameValidation = &t

@@ -32,6 +32,9 @@ type StripeCustomerReconciler struct {
 	ResyncPeriod time.Duration
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
+	// MaxConcurrentReconciles is the number of workers; 0 means
+	// DefaultMaxConcurrentReconciles. All share the one Stripe limiter.
+	MaxConcurrentReconciles int
 	// CredentialsChanged, when set, re-queues every customer.
 	CredentialsChanged <-chan event.GenericEvent
 }
@@ -50,12 +53,24 @@ func (r *StripeCustomerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("stripecustomer").
 		For(&billingv1alpha1.StripeCustomer{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&billingv1alpha1.StripeSubscription{}, handler.EnqueueRequestsFromMapFunc(customerOfSubscription)).
-		WithOptions(controllerOptions(r.SkipNameValidation))
+		// A subscription matters to its customer only when it appears, goes,
+		// starts being deleted or changes its customerRef; its status writes
+		// (each webhook event) must not cost a customer reconcile and a
+		// Stripe read.
+		Watches(&billingv1alpha1.StripeSubscription{}, handler.EnqueueRequestsFromMapFunc(customerOfSubscription),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted()))).
+		WithOptions(controllerOptions(r.SkipNameValidation, r.MaxConcurrentReconciles))
 	if r.CredentialsChanged != nil {
 		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(r.all)))
 	}
 	return b.Complete(r)
+}
+
+// deletionStarted passes an update that sets the deletion timestamp.
+func deletionStarted() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetDeletionTimestamp().IsZero() && !e.ObjectNew.GetDeletionTimestamp().IsZero()
+	}}
 }
 
 func customerOfSubscription(_ context.Context, o client.Object) []reconcile.Request {

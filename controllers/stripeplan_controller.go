@@ -31,6 +31,9 @@ type StripePlanReconciler struct {
 	ResyncPeriod time.Duration
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
+	// MaxConcurrentReconciles is the number of workers; 0 means
+	// DefaultMaxConcurrentReconciles. All share the one Stripe limiter.
+	MaxConcurrentReconciles int
 	// CredentialsChanged, when set, re-queues every plan.
 	CredentialsChanged <-chan event.GenericEvent
 }
@@ -46,7 +49,7 @@ func (r *StripePlanReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("stripeplan").
 		For(&billingv1alpha1.StripePlan{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		WithOptions(controllerOptions(r.SkipNameValidation))
+		WithOptions(controllerOptions(r.SkipNameValidation, r.MaxConcurrentReconciles))
 	if r.CredentialsChanged != nil {
 		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(r.all)))
 	}

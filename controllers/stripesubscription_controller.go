@@ -15,7 +15,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -55,11 +54,12 @@ type StripeSubscriptionReconciler struct {
 	ResyncPeriod time.Duration
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
+	// MaxConcurrentReconciles is the number of workers; 0 means
+	// DefaultMaxConcurrentReconciles. All share the one Stripe limiter.
+	MaxConcurrentReconciles int
 	// CredentialsChanged, when set, re-queues every subscription (for
 	// example after the Stripe API key Secret changed).
 	CredentialsChanged <-chan event.GenericEvent
-	// MaxConcurrentReconciles defaults to controller-runtime's default (1).
-	MaxConcurrentReconciles int
 
 	// prices caches unit amount and currency by price ID. Both are immutable
 	// in Stripe, so the cache never goes stale; it keeps a resync of an
@@ -83,11 +83,6 @@ func (r *StripeSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error 
 	if err := setupStripeSubscriptionIndexes(context.Background(), mgr); err != nil {
 		return err
 	}
-	opts := controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}
-	if r.SkipNameValidation {
-		skip := true
-		opts.SkipNameValidation = &skip
-	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("stripesubscription").
 		For(&billingv1alpha1.StripeSubscription{}, builder.WithPredicates(predicate.Or(
@@ -100,7 +95,7 @@ func (r *StripeSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		Watches(&billingv1alpha1.StripeCustomer{},
 			handler.EnqueueRequestsFromMapFunc(r.subscriptionsForCustomer),
 			builder.WithPredicates(customerIDChanged())).
-		WithOptions(opts)
+		WithOptions(controllerOptions(r.SkipNameValidation, r.MaxConcurrentReconciles))
 	if r.CredentialsChanged != nil {
 		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(r.allSubscriptions)))
 	}

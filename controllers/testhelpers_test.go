@@ -48,6 +48,8 @@ type harnessOptions struct {
 	resync time.Duration
 	// fakeRateLimit is the fake's rate limit (default unlimited).
 	fakeRateLimit float64
+	// callTimeout is the Stripe client's per-call deadline (default 20s).
+	callTimeout time.Duration
 }
 
 const harnessWebhookSecret = "whsec_harnessSecret0000000000"
@@ -67,7 +69,7 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	h := &harness{t: t, ns: newNamespace(t), c: testClient(), recorder: record.NewFakeRecorder(100000)}
 	h.fake = stripefake.NewTestServer(t, stripefake.Options{RateLimit: o.fakeRateLimit})
-	sc, err := stripe.New(stripe.Config{APIKey: "sk_test_harness", BaseURL: h.fake.URL(), RateLimit: 1000})
+	sc, err := stripe.New(stripe.Config{APIKey: "sk_test_harness", BaseURL: h.fake.URL(), RateLimit: 1000, CallTimeout: o.callTimeout})
 	g.Expect(err).NotTo(HaveOccurred())
 	h.stripe = sc
 	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{

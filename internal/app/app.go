@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -54,6 +55,10 @@ type Options struct {
 	CredentialsNamespace string
 	CredentialsName      string
 	ResyncPeriod         time.Duration
+	// StripeCallTimeout is the deadline of one Stripe call.
+	StripeCallTimeout time.Duration
+	// MaxConcurrentReconciles is the number of workers per kind.
+	MaxConcurrentReconciles int
 	// RunWebhookServer runs the webhook server inside the manager.
 	RunWebhookServer bool
 	// SkipNameValidation lets tests and cmd/dev start several managers in
@@ -78,6 +83,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CredentialsNamespace, "credentials-secret-namespace", envOr("POD_NAMESPACE", "stripe-operator-system"), "Namespace of the credentials Secret.")
 	fs.StringVar(&o.CredentialsName, "credentials-secret-name", "stripe-credentials", "Name of the credentials Secret (keys apiKey and webhookSigningSecrets).")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often every resource is compared with Stripe even without a change (jittered).")
+	fs.DurationVar(&o.StripeCallTimeout, "stripe-call-timeout", 20*time.Second, "Deadline of one Stripe call, stripe-go's retries included (shorter than the HTTP client's 80 s), so a hung call holds one worker for at most this long.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Workers per kind; all share the one Stripe rate limiter.")
 	o.RunWebhookServer = true
 }
 
@@ -106,13 +113,33 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		Cache: cache.Options{DefaultTransform: slimCachedObject, ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {
 				Namespaces: map[string]cache.Config{o.CredentialsNamespace: {}},
 				Field:      fields.OneTermEqualSelector("metadata.name", o.CredentialsName),
 			},
 		}},
 	})
+}
+
+// slimCachedObject drops what the operator never reads from cached objects:
+// managedFields and kubectl's last-applied-configuration annotation (a full
+// copy of the manifest). Every write from a cached object is a patch or a
+// status update, so neither is ever written back without them.
+func slimCachedObject(obj any) (any, error) {
+	o, err := cache.TransformStripManagedFields()(obj)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := o.(metav1.Object); ok {
+		if ann := m.GetAnnotations(); ann != nil {
+			if _, has := ann[corev1.LastAppliedConfigAnnotation]; has {
+				delete(ann, corev1.LastAppliedConfigAnnotation)
+				m.SetAnnotations(ann)
+			}
+		}
+	}
+	return o, nil
 }
 
 // addHealthChecks adds the manager's probes.

@@ -35,7 +35,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	sc, err := stripe.New(stripe.Config{
 		APIKey: store.APIKey(), BaseURL: o.StripeAPIURL, AllowLiveMode: o.AllowLiveMode,
-		RateLimit: o.StripeRateLimit, Logger: ctrl.Log.WithName("stripe"),
+		RateLimit: o.StripeRateLimit, CallTimeout: o.StripeCallTimeout, Logger: ctrl.Log.WithName("stripe"),
 	})
 	if err != nil {
 		return fmt.Errorf("configuring the Stripe client: %w", err)
@@ -60,18 +60,21 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := (&controllers.StripeCustomerReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder:     mgr.GetEventRecorderFor("stripecustomer-controller"), //nolint:staticcheck // record.EventRecorder is what the reconcilers take
 		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[0]),
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripeCustomer controller: %w", err)
 	}
 	if err := (&controllers.StripePlanReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder:     mgr.GetEventRecorderFor("stripeplan-controller"), //nolint:staticcheck
 		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[1]),
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripePlan controller: %w", err)
 	}
 	if err := (&controllers.StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder:     mgr.GetEventRecorderFor("stripesubscription-controller"), //nolint:staticcheck
 		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[2]),
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripeSubscription controller: %w", err)
 	}

@@ -1,6 +1,7 @@
 package stripe
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"regexp"
@@ -32,7 +33,12 @@ func classify(op string, err error) *Error {
 	}
 	var se *stripego.Error
 	if !errors.As(err, &se) {
-		return &Error{Class: ClassRetryable, Op: op, Message: Redact(err.Error()), Err: err}
+		msg := Redact(err.Error())
+		if errors.Is(err, context.DeadlineExceeded) {
+			// A stable message: the URL and timings belong in the logs.
+			msg = "Stripe did not answer within the call's deadline"
+		}
+		return &Error{Class: ClassRetryable, Op: op, Message: msg, Err: err}
 	}
 	e := &Error{
 		Op:          op,

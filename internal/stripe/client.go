@@ -51,6 +51,9 @@ type Config struct {
 	Burst int
 	// HTTPClient is the base HTTP client; nil means one with an 80 s timeout.
 	HTTPClient *http.Client
+	// CallTimeout is the deadline of one call, stripe-go's retries included;
+	// 0 means 20 s. It should be shorter than the HTTP client's timeout.
+	CallTimeout time.Duration
 	// MaxNetworkRetries is stripe-go's own retry count (default 2).
 	MaxNetworkRetries *int64
 	// Logger logs request IDs of failed calls; never keys or bodies.
@@ -110,6 +113,9 @@ func New(cfg Config) (*Client, error) {
 		if mode == "live" {
 			cfg.RateLimit = 80
 		}
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 20 * time.Second
 	}
 	if cfg.Burst <= 0 {
 		cfg.Burst = max(1, int(cfg.RateLimit/4))
@@ -296,8 +302,14 @@ func withOwner(owner Owner, m map[string]string) map[string]string {
 }
 
 // call runs fn, classifying its error and logging the request ID.
-func (c *Client) call(op string, fn func() error) error {
-	err := fn()
+//
+// Each call has its own deadline (Config.CallTimeout), stripe-go's retries
+// included, so one hung request holds a reconcile worker for at most that
+// long; the caller's own deadline applies when it is earlier.
+func (c *Client) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	err := fn(ctx)
 	if err == nil {
 		return nil
 	}

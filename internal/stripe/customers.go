@@ -31,7 +31,7 @@ func customerParams(p CustomerParams) *stripego.CustomerParams {
 // GetCustomer implements Customers.
 func (c *Client) GetCustomer(ctx context.Context, id string) (*Customer, error) {
 	var out *Customer
-	err := c.call("get customer", func() error {
+	err := c.call(ctx, "get customer", func(ctx context.Context) error {
 		cus, err := c.getCustomer(ctx, id)
 		if err != nil {
 			return err
@@ -45,7 +45,7 @@ func (c *Client) GetCustomer(ctx context.Context, id string) (*Customer, error) 
 // FindCustomerByOwner implements Customers.
 func (c *Client) FindCustomerByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Customer, error) {
 	var out *Customer
-	err := c.call("list customers", func() error {
+	err := c.call(ctx, "list customers", func(ctx context.Context) error {
 		p := &stripego.CustomerListParams{}
 		p.Context = ctx
 		p.Limit = stripego.Int64(100)
@@ -68,7 +68,7 @@ func (c *Client) FindCustomerByOwner(ctx context.Context, owner Owner, createdAf
 func (c *Client) CreateCustomer(ctx context.Context, owner Owner, intent string, p CustomerParams) (*Customer, error) {
 	p.Metadata = withOwner(owner, p.Metadata)
 	var out *Customer
-	err := c.call("create customer", func() error {
+	err := c.call(ctx, "create customer", func(ctx context.Context) error {
 		sp := customerParams(p)
 		if p.TestClock != "" {
 			sp.TestClock = stripego.String(p.TestClock)
@@ -97,7 +97,7 @@ func (c *Client) getCustomer(ctx context.Context, id string) (*stripego.Customer
 // UpdateCustomer implements Customers.
 func (c *Client) UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error) {
 	var out *Customer
-	err := c.call("update customer", func() error {
+	err := c.call(ctx, "update customer", func(ctx context.Context) error {
 		sp := customerParams(p)
 		setup(ctx, &sp.Params, attemptKey(owner, "customer-update"))
 		cus, err := c.sc().Customers.Update(id, sp)
@@ -116,7 +116,7 @@ func (c *Client) UpdateCustomer(ctx context.Context, owner Owner, id string, p C
 
 // DeleteCustomer implements Customers.
 func (c *Client) DeleteCustomer(ctx context.Context, owner Owner, id string) error {
-	return c.call("delete customer", func() error {
+	return c.call(ctx, "delete customer", func(ctx context.Context) error {
 		p := &stripego.CustomerParams{}
 		setup(ctx, &p.Params, attemptKey(owner, "customer-delete"))
 		_, err := c.sc().Customers.Del(id, p)
@@ -127,7 +127,7 @@ func (c *Client) DeleteCustomer(ctx context.Context, owner Owner, id string) err
 // AttachPaymentMethod implements Customers.
 func (c *Client) AttachPaymentMethod(ctx context.Context, owner Owner, paymentMethodID, customerID string) (string, error) {
 	var out string
-	err := c.call("attach payment method", func() error {
+	err := c.call(ctx, "attach payment method", func(ctx context.Context) error {
 		p := &stripego.PaymentMethodAttachParams{Customer: stripego.String(customerID)}
 		setup(ctx, &p.Params, attemptKey(owner, "pm-attach"))
 		pm, err := c.sc().PaymentMethods.Attach(paymentMethodID, p)

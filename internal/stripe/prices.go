@@ -22,7 +22,7 @@ func toPrice(p *stripego.Price) *Price {
 // GetPrice implements Prices.
 func (c *Client) GetPrice(ctx context.Context, id string) (*Price, error) {
 	var out *Price
-	err := c.call("get price", func() error {
+	err := c.call(ctx, "get price", func(ctx context.Context) error {
 		p := &stripego.PriceParams{}
 		setup(ctx, &p.Params, "")
 		pr, err := c.sc().Prices.Get(id, p)
@@ -38,7 +38,7 @@ func (c *Client) GetPrice(ctx context.Context, id string) (*Price, error) {
 // ListPrices implements Prices.
 func (c *Client) ListPrices(ctx context.Context, productID string, activeOnly bool) ([]*Price, error) {
 	var out []*Price
-	err := c.call("list prices", func() error {
+	err := c.call(ctx, "list prices", func(ctx context.Context) error {
 		p := &stripego.PriceListParams{Product: stripego.String(productID)}
 		p.Context = ctx
 		p.Limit = stripego.Int64(100)
@@ -60,7 +60,7 @@ func (c *Client) ListPrices(ctx context.Context, productID string, activeOnly bo
 func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreateParams) (*Price, error) {
 	p.Metadata = withOwner(owner, p.Metadata)
 	var out *Price
-	err := c.call("create price", func() error {
+	err := c.call(ctx, "create price", func(ctx context.Context) error {
 		sp := &stripego.PriceParams{
 			Product:    stripego.String(p.ProductID),
 			Currency:   stripego.String(p.Currency),
@@ -101,7 +101,7 @@ func (c *Client) getPrice(ctx context.Context, id string) (*stripego.Price, erro
 // UpdatePrice implements Prices.
 func (c *Client) UpdatePrice(ctx context.Context, owner Owner, id string, p PriceUpdateParams) (*Price, error) {
 	var out *Price
-	err := c.call("update price", func() error {
+	err := c.call(ctx, "update price", func(ctx context.Context) error {
 		sp := &stripego.PriceParams{Active: p.Active, LookupKey: p.LookupKey}
 		if p.TransferLookupKey {
 			sp.TransferLookupKey = stripego.Bool(true)

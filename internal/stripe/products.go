@@ -20,7 +20,7 @@ func productParams(p ProductParams) *stripego.ProductParams {
 // GetProduct implements Products.
 func (c *Client) GetProduct(ctx context.Context, id string) (*Product, error) {
 	var out *Product
-	err := c.call("get product", func() error {
+	err := c.call(ctx, "get product", func(ctx context.Context) error {
 		p := &stripego.ProductParams{}
 		setup(ctx, &p.Params, "")
 		prod, err := c.sc().Products.Get(id, p)
@@ -36,7 +36,7 @@ func (c *Client) GetProduct(ctx context.Context, id string) (*Product, error) {
 // FindProductByOwner implements Products.
 func (c *Client) FindProductByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Product, error) {
 	var out *Product
-	err := c.call("list products", func() error {
+	err := c.call(ctx, "list products", func(ctx context.Context) error {
 		p := &stripego.ProductListParams{}
 		p.Context = ctx
 		p.Limit = stripego.Int64(100)
@@ -59,7 +59,7 @@ func (c *Client) FindProductByOwner(ctx context.Context, owner Owner, createdAft
 func (c *Client) CreateProduct(ctx context.Context, owner Owner, intent string, p ProductParams) (*Product, error) {
 	p.Metadata = withOwner(owner, p.Metadata)
 	var out *Product
-	err := c.call("create product", func() error {
+	err := c.call(ctx, "create product", func(ctx context.Context) error {
 		sp := productParams(p)
 		setup(ctx, &sp.Params, createKey(owner, "product-create", intent))
 		prod, err := c.sc().Products.New(sp)
@@ -85,7 +85,7 @@ func (c *Client) getProduct(ctx context.Context, id string) (*stripego.Product, 
 // UpdateProduct implements Products.
 func (c *Client) UpdateProduct(ctx context.Context, owner Owner, id string, p ProductParams) (*Product, error) {
 	var out *Product
-	err := c.call("update product", func() error {
+	err := c.call(ctx, "update product", func(ctx context.Context) error {
 		sp := productParams(p)
 		setup(ctx, &sp.Params, attemptKey(owner, "product-update"))
 		prod, err := c.sc().Products.Update(id, sp)

@@ -79,7 +79,7 @@ func toInvoiceLine(l *stripego.InvoiceLineItem) InvoiceLine {
 // GetSubscription implements Subscriptions.
 func (c *Client) GetSubscription(ctx context.Context, id string) (*Subscription, error) {
 	var out *Subscription
-	err := c.call("get subscription", func() error {
+	err := c.call(ctx, "get subscription", func(ctx context.Context) error {
 		s, err := c.getSubscription(ctx, id)
 		if err != nil {
 			return err
@@ -127,7 +127,7 @@ func (c *Client) invoiceLines(ctx context.Context, invoiceID string) ([]InvoiceL
 // FindSubscriptionByOwner implements Subscriptions.
 func (c *Client) FindSubscriptionByOwner(ctx context.Context, owner Owner, customerID string) (*Subscription, error) {
 	var out *Subscription
-	err := c.call("list subscriptions", func() error {
+	err := c.call(ctx, "list subscriptions", func(ctx context.Context) error {
 		p := &stripego.SubscriptionListParams{Customer: stripego.String(customerID), Status: stripego.String("all")}
 		p.Context = ctx
 		p.Limit = stripego.Int64(100)
@@ -151,7 +151,7 @@ func (c *Client) FindSubscriptionByOwner(ctx context.Context, owner Owner, custo
 func (c *Client) CreateSubscription(ctx context.Context, owner Owner, intent string, p SubscriptionCreateParams) (*Subscription, error) {
 	p.Metadata = withOwner(owner, p.Metadata)
 	var out *Subscription
-	err := c.call("create subscription", func() error {
+	err := c.call(ctx, "create subscription", func(ctx context.Context) error {
 		sp := &stripego.SubscriptionParams{
 			Customer:          stripego.String(p.CustomerID),
 			CancelAtPeriodEnd: stripego.Bool(p.CancelAtPeriodEnd),
@@ -227,7 +227,7 @@ func subscriptionUpdateParams(p SubscriptionUpdateParams) *stripego.Subscription
 // UpdateSubscription implements Subscriptions.
 func (c *Client) UpdateSubscription(ctx context.Context, owner Owner, id string, p SubscriptionUpdateParams) (*Subscription, error) {
 	var out *Subscription
-	err := c.call("update subscription", func() error {
+	err := c.call(ctx, "update subscription", func(ctx context.Context) error {
 		sp := subscriptionUpdateParams(p)
 		setup(ctx, &sp.Params, attemptKey(owner, "subscription-update"), subscriptionExpand...)
 		s, err := c.sc().Subscriptions.Update(id, sp)
@@ -246,7 +246,7 @@ func (c *Client) UpdateSubscription(ctx context.Context, owner Owner, id string,
 // CancelSubscription implements Subscriptions.
 func (c *Client) CancelSubscription(ctx context.Context, owner Owner, id string, p SubscriptionCancelParams) (*Subscription, error) {
 	var out *Subscription
-	err := c.call("cancel subscription", func() error {
+	err := c.call(ctx, "cancel subscription", func(ctx context.Context) error {
 		sp := &stripego.SubscriptionCancelParams{InvoiceNow: stripego.Bool(p.InvoiceNow), Prorate: stripego.Bool(p.Prorate)}
 		setup(ctx, &sp.Params, attemptKey(owner, "subscription-cancel"), subscriptionExpand...)
 		s, err := c.sc().Subscriptions.Cancel(id, sp)
@@ -265,7 +265,7 @@ func (c *Client) CancelSubscription(ctx context.Context, owner Owner, id string,
 // GetInvoice implements Invoices.
 func (c *Client) GetInvoice(ctx context.Context, id string) (*Invoice, error) {
 	var out *Invoice
-	err := c.call("get invoice", func() error {
+	err := c.call(ctx, "get invoice", func(ctx context.Context) error {
 		p := &stripego.InvoiceParams{}
 		setup(ctx, &p.Params, "", "payment_intent")
 		in, err := c.sc().Invoices.Get(id, p)

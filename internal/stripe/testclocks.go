@@ -16,7 +16,7 @@ func toTestClock(t *stripego.TestHelpersTestClock) *TestClock {
 // CreateTestClock implements TestClocks.
 func (c *Client) CreateTestClock(ctx context.Context, name string, frozenTime time.Time) (*TestClock, error) {
 	var out *TestClock
-	err := c.call("create test clock", func() error {
+	err := c.call(ctx, "create test clock", func(ctx context.Context) error {
 		p := &stripego.TestHelpersTestClockParams{FrozenTime: stripego.Int64(frozenTime.Unix())}
 		if name != "" {
 			p.Name = stripego.String(name)
@@ -35,7 +35,7 @@ func (c *Client) CreateTestClock(ctx context.Context, name string, frozenTime ti
 // GetTestClock implements TestClocks.
 func (c *Client) GetTestClock(ctx context.Context, id string) (*TestClock, error) {
 	var out *TestClock
-	err := c.call("get test clock", func() error {
+	err := c.call(ctx, "get test clock", func(ctx context.Context) error {
 		p := &stripego.TestHelpersTestClockParams{}
 		setup(ctx, &p.Params, "")
 		t, err := c.sc().TestHelpersTestClocks.Get(id, p)
@@ -53,7 +53,7 @@ func (c *Client) GetTestClock(ctx context.Context, id string) (*TestClock, error
 // caller polls GetTestClock until Status is "ready".
 func (c *Client) AdvanceTestClock(ctx context.Context, id string, to time.Time) (*TestClock, error) {
 	var out *TestClock
-	err := c.call("advance test clock", func() error {
+	err := c.call(ctx, "advance test clock", func(ctx context.Context) error {
 		p := &stripego.TestHelpersTestClockAdvanceParams{FrozenTime: stripego.Int64(to.Unix())}
 		setup(ctx, &p.Params, attemptKey(Owner{UID: "testclock"}, "test-clock-advance"))
 		t, err := c.sc().TestHelpersTestClocks.Advance(id, p)
@@ -69,7 +69,7 @@ func (c *Client) AdvanceTestClock(ctx context.Context, id string, to time.Time) 
 // DeleteTestClock implements TestClocks. Stripe deletes the clock's
 // customers (and so their subscriptions) with it.
 func (c *Client) DeleteTestClock(ctx context.Context, id string) error {
-	return c.call("delete test clock", func() error {
+	return c.call(ctx, "delete test clock", func(ctx context.Context) error {
 		p := &stripego.TestHelpersTestClockParams{}
 		setup(ctx, &p.Params, attemptKey(Owner{UID: "testclock"}, "test-clock-delete"))
 		_, err := c.sc().TestHelpersTestClocks.Del(id, p)
