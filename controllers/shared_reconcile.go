@@ -11,8 +11,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
@@ -117,4 +120,26 @@ func controllerOptions(skipNameValidation bool, workers int) controller.Options 
 		opts.SkipNameValidation = &t
 	}
 	return opts
+}
+
+// annotationsChangedByOthers passes an update whose annotations changed in a
+// key other than the operator's own create-pending bookkeeping. Removing
+// create-pending right after a create changes nothing in Stripe, so it must
+// not cost a second pass and a Stripe read (GenerationChangedPredicate alone
+// would drop every annotation, the recreate request included).
+func annotationsChangedByOthers() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations()
+		for k, v := range n {
+			if k != billingv1alpha1.AnnotationCreatePending && o[k] != v {
+				return true
+			}
+		}
+		for k := range o {
+			if _, ok := n[k]; !ok && k != billingv1alpha1.AnnotationCreatePending {
+				return true
+			}
+		}
+		return false
+	}}
 }

@@ -52,7 +52,7 @@ func (r *StripeCustomerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("stripecustomer").
 		For(&billingv1alpha1.StripeCustomer{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			predicate.GenerationChangedPredicate{}, annotationsChangedByOthers()))).
 		// A subscription matters to its customer only when it appears, goes,
 		// starts being deleted or changes its customerRef; its status writes
 		// (each webhook event) must not cost a customer reconcile and a

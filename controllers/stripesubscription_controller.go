@@ -87,7 +87,7 @@ func (r *StripeSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		Named("stripesubscription").
 		For(&billingv1alpha1.StripeSubscription{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{},
-			predicate.AnnotationChangedPredicate{},
+			annotationsChangedByOthers(),
 		))).
 		Watches(&billingv1alpha1.StripePlan{},
 			handler.EnqueueRequestsFromMapFunc(r.subscriptionsForPlan),

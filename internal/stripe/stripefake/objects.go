@@ -14,6 +14,7 @@ type customer struct {
 	defaultPM                    string
 	pms                          map[string]bool // IDs of attached PaymentMethods
 	testClock                    string
+	indexedAt                    int64 // last write, for the Search API's delay
 }
 
 type product struct {
@@ -21,6 +22,7 @@ type product struct {
 	active                bool
 	metadata              map[string]string
 	created               int64
+	indexedAt             int64 // last write, for the Search API's delay
 }
 
 type price struct {
@@ -112,6 +114,7 @@ func (s *Server) createCustomer(r *request) (any, *apiError) {
 }
 
 func (s *Server) setCustomerFields(r *request, c *customer) *apiError {
+	c.indexedAt = s.now.Unix()
 	if v, ok := r.str("email"); ok {
 		if v != "" && !emailRE.MatchString(v) {
 			return invalid("email", "Invalid email address: %s", v)
@@ -213,6 +216,7 @@ func (s *Server) createProduct(r *request) (any, *apiError) {
 }
 
 func (s *Server) setProductFields(r *request, p *product) *apiError {
+	p.indexedAt = s.now.Unix()
 	if v, ok := r.str("name"); ok {
 		if v == "" {
 			return invalid("name", "You must provide a name for the product.")

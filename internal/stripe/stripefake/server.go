@@ -31,6 +31,10 @@ type Options struct {
 	Start time.Time
 	// Logger is optional.
 	Logger logr.Logger
+	// SearchIndexDelay is how long after a write an object stays invisible
+	// to the Search API (on the fake's clock); Stripe says "under a minute"
+	// and promises nothing.
+	SearchIndexDelay time.Duration
 }
 
 // Fault makes matching requests fail or slow down.
@@ -540,7 +544,7 @@ func canonicalForm(v url.Values) string {
 func routeTemplate(path []string) string {
 	out := make([]string, len(path))
 	for i, p := range path {
-		if i%2 == 1 {
+		if i%2 == 1 && p != "search" {
 			out[i] = "{id}"
 		} else {
 			out[i] = p
@@ -580,6 +584,10 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 		return s.createCustomer(r)
 	case p[0] == "customers" && n == 1 && r.method == "GET":
 		return s.listCustomers(r)
+	case p[0] == "customers" && n == 2 && p[1] == "search" && r.method == "GET":
+		return s.searchCustomers(r)
+	case p[0] == "products" && n == 2 && p[1] == "search" && r.method == "GET":
+		return s.searchProducts(r)
 	case p[0] == "customers" && n == 2 && r.method == "GET":
 		return s.getCustomer(p[1])
 	case p[0] == "customers" && n == 2 && r.method == "POST":

@@ -354,3 +354,24 @@ func validSignature(header string, body []byte, secret string) bool {
 	want := hex.EncodeToString(mac.Sum(nil))
 	return ts != "" && hmac.Equal([]byte(sig), []byte(want))
 }
+
+// TestSearchIsEventuallyConsistent: the Search API finds objects by
+// metadata only once they are indexed; a list finds them at once.
+func TestSearchIsEventuallyConsistent(t *testing.T) {
+	g := NewWithT(t)
+	s := NewTestServer(t, Options{RateLimit: -1, SearchIndexDelay: time.Minute})
+	id := str(call(t, s, "POST", "/v1/customers", "", url.Values{"email": {"a@example.com"}, "metadata[team]": {"x"}, "metadata[tier]": {"gold"}}).body, "id")
+	call(t, s, "POST", "/v1/customers", "", url.Values{"metadata[team]": {"y"}})
+	q := url.Values{"query": {`metadata['team']:'x' AND metadata["tier"]:"gold"`}}
+	search := func() apiResult { return call(t, s, "GET", "/v1/customers/search?"+q.Encode(), "", nil) }
+	g.Expect(search().body["data"]).To(BeEmpty(), "not indexed yet")
+	g.Expect(call(t, s, "GET", "/v1/customers", "", nil).body["data"]).To(HaveLen(2), "a list is consistent at once")
+	s.AdvanceClock(time.Minute)
+	found := search()
+	g.Expect(found.body["object"]).To(Equal("search_result"))
+	g.Expect(found.body["data"]).To(HaveLen(1))
+	g.Expect(str(found.body["data"].([]any)[0].(map[string]any), "id")).To(Equal(id))
+	g.Expect(s.Stats().Requests).To(HaveKey("GET /v1/customers/search"))
+	bad := call(t, s, "GET", "/v1/customers/search?"+url.Values{"query": {"metadata['team'] ~ 'x'"}}.Encode(), "", nil)
+	g.Expect(bad.status).To(Equal(400))
+}
