@@ -75,7 +75,7 @@ test-contract: stripe-mock ## Contract tests: every request shape through intern
 .PHONY: bench
 bench: envtest ## Benchmarks, printed as ratios measured side by side.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(ENVTEST_K8S_VERSION) $(SETUP_ENVTEST))" \
-	go test -run '^$$' -bench . -benchmem -benchtime=2s ./internal/stripe/... ./webhookserver/... ./controllers/...
+	go test -run '^$$' -bench . -benchmem -benchtime=2s -timeout 60m ./internal/stripe/... ./webhookserver/... ./controllers/... ./test/memory/...
 
 .PHONY: fuzz
 fuzz: ## Fuzz the webhook signature parser and event decoder for 2 minutes each.

@@ -1,0 +1,190 @@
+// Package memory measures the manager's resident memory with many
+// resources cached (make bench). It builds and runs the real manager binary
+// against envtest and the test-mode Stripe, waits until every resource has
+// been reconciled once (Ready for its generation), and reads the process's
+// RSS from /proc. BENCH_MEM_N is the number of StripeSubscriptions (default
+// 10,000), with one StripeCustomer per ten subscriptions.
+package memory
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
+)
+
+func benchN() int {
+	if v, err := strconv.Atoi(os.Getenv("BENCH_MEM_N")); err == nil && v > 0 {
+		return v
+	}
+	return 10000
+}
+
+// lastApplied makes each object carry what `kubectl apply` leaves on it,
+// which the manager's cache drops.
+func lastApplied(obj client.Object) {
+	obj.SetAnnotations(map[string]string{corev1.LastAppliedConfigAnnotation: strings.Repeat(`{"apiVersion":"billing.stripe-operator.io/v1alpha1"}`, 12)})
+}
+
+func rssMiB(pid int) (float64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+func BenchmarkManagerRSS(b *testing.B) {
+	n := benchN()
+	customers := max(1, n/10)
+	env, err := testenv.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	ctx := context.Background()
+	k := env.Client
+	dir := b.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := env.WriteKubeconfig(kubeconfig); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "manager")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building the manager: %v\n%s", err, out)
+	}
+	fake := stripefake.New(stripefake.Options{RateLimit: -1})
+	srv := httptest.NewServer(fake.Handler())
+	defer srv.Close()
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mem"}}
+	if err := k.Create(ctx, ns); err != nil {
+		b.Fatal(err)
+	}
+	plan := &billingv1alpha1.StripePlan{ObjectMeta: metav1.ObjectMeta{Namespace: "mem", Name: "basic"},
+		Spec: billingv1alpha1.StripePlanSpec{Product: billingv1alpha1.ProductSpec{Name: "Basic"},
+			Price: billingv1alpha1.PriceSpec{Currency: "usd", UnitAmount: 1000, Interval: "month", IntervalCount: 1}}}
+	lastApplied(plan)
+	if err := k.Create(ctx, plan); err != nil {
+		b.Fatal(err)
+	}
+	create := func(total int, mk func(i int) client.Object) {
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)) - 1; i < total; i = int(next.Add(1)) - 1 {
+					obj := mk(i)
+					lastApplied(obj)
+					if err := k.Create(ctx, obj); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	start := time.Now()
+	create(customers, func(i int) client.Object {
+		return &billingv1alpha1.StripeCustomer{ObjectMeta: metav1.ObjectMeta{Namespace: "mem", Name: fmt.Sprintf("c%05d", i)},
+			Spec: billingv1alpha1.StripeCustomerSpec{Email: fmt.Sprintf("c%05d@example.com", i), DefaultPaymentMethod: "pm_card_visa"}}
+	})
+	create(n, func(i int) client.Object {
+		return &billingv1alpha1.StripeSubscription{ObjectMeta: metav1.ObjectMeta{Namespace: "mem", Name: fmt.Sprintf("s%06d", i)},
+			Spec: billingv1alpha1.StripeSubscriptionSpec{CustomerRef: &billingv1alpha1.LocalObjectReference{Name: fmt.Sprintf("c%05d", i%customers)},
+				Items: []billingv1alpha1.SubscriptionItem{{PlanRef: &billingv1alpha1.LocalObjectReference{Name: "basic"}, Quantity: 1}}}}
+	})
+	b.Logf("created %d subscriptions and %d customers in %s", n, customers, time.Since(start).Round(time.Second))
+
+	cmd := exec.Command(bin, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--webhook-bind-address=0",
+		"--stripe-api-url="+srv.URL, "--stripe-rate-limit=2000", "--resync-period=1h", "--max-concurrent-reconciles=8",
+		"--credentials-secret-namespace=mem", "--zap-log-level=error")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "STRIPE_API_KEY=sk_test_memory")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() }()
+
+	ready := func(conds []metav1.Condition, gen int64) bool {
+		for _, c := range conds {
+			if c.Type == billingv1alpha1.ConditionReady {
+				return c.Status == metav1.ConditionTrue && c.ObservedGeneration == gen
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(30 * time.Minute)
+	for {
+		var subs billingv1alpha1.StripeSubscriptionList
+		var cus billingv1alpha1.StripeCustomerList
+		if err := k.List(ctx, &subs); err != nil {
+			b.Fatal(err)
+		}
+		if err := k.List(ctx, &cus); err != nil {
+			b.Fatal(err)
+		}
+		done := 0
+		for i := range subs.Items {
+			if ready(subs.Items[i].Status.Conditions, subs.Items[i].Generation) {
+				done++
+			}
+		}
+		for i := range cus.Items {
+			if ready(cus.Items[i].Status.Conditions, cus.Items[i].Generation) {
+				done++
+			}
+		}
+		if done == n+customers {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d resources Ready after 30 minutes", done, n+customers)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	pass := time.Since(start)
+	time.Sleep(5 * time.Second) // let the last writes and GCs settle
+	rss, err := rssMiB(cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	objs := float64(n + customers)
+	b.ReportMetric(rss, "RSS-MiB")
+	b.ReportMetric(rss/objs*1000, "MiB/1k-objects")
+	b.ReportMetric(rss/100, "x-limit-100MiB")
+	b.Logf("manager RSS after the first full pass over %d subscriptions + %d customers: %.1f MiB (%.2f MiB per 1,000 objects; limit 100 MiB at 10,000 + 1,000), pass took %s",
+		n, customers, rss, rss/objs*1000, pass.Round(time.Second))
+	for i := 0; i < b.N; i++ {
+	}
+}
