@@ -81,7 +81,7 @@ func (r *StripeCustomerReconciler) phaseEnsure(ctx context.Context, s *customerS
 // customerCreateParams are the create call's fields (the default payment
 // method is attached and set by phaseUpdate).
 func customerCreateParams(spec *billingv1alpha1.StripeCustomerSpec) stripe.CustomerParams {
-	p := stripe.CustomerParams{Metadata: map[string]string(spec.Metadata)}
+	p := stripe.CustomerParams{Metadata: spec.Metadata.Map()}
 	if spec.Email != "" {
 		p.Email = &spec.Email
 	}
@@ -115,7 +115,7 @@ func customerDiff(obj *billingv1alpha1.StripeCustomer, cus *stripe.Customer) (st
 	if attach, _ := paymentMethodWork(obj, cus); attach {
 		fields = append(fields, "defaultPaymentMethod")
 	}
-	if md := metadataDiff(desiredMetadata(obj, spec.Metadata, cus.Metadata), cus.Metadata); md != nil {
+	if md := metadataDiff(desiredMetadata(obj, spec.Metadata.Map(), cus.Metadata), cus.Metadata); md != nil {
 		p.Metadata = md
 		fields = append(fields, "metadata")
 	}

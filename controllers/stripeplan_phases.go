@@ -29,7 +29,7 @@ func (r *StripePlanReconciler) phaseProduct(ctx context.Context, s *planScope) e
 			return newSpecError(billingv1alpha1.ReasonInvalidSpec, "managementPolicy Observe needs spec.productID: there is no Stripe product to observe.")
 		}
 		markReconciling(s.obj, billingv1alpha1.ReasonCreating, "Creating the Stripe product and price.")
-		params := stripe.ProductParams{Name: &spec.Product.Name, Metadata: map[string]string(spec.Product.Metadata)}
+		params := stripe.ProductParams{Name: &spec.Product.Name, Metadata: spec.Product.Metadata.Map()}
 		if spec.Product.Description != "" {
 			params.Description = &spec.Product.Description
 		}
@@ -85,7 +85,7 @@ func (r *StripePlanReconciler) phaseProductUpdate(ctx context.Context, s *planSc
 		t := true
 		p.Active, fields = &t, append(fields, "product.active")
 	}
-	if md := metadataDiff(desiredMetadata(s.obj, spec.Metadata, s.product.Metadata), s.product.Metadata); md != nil {
+	if md := metadataDiff(desiredMetadata(s.obj, spec.Metadata.Map(), s.product.Metadata), s.product.Metadata); md != nil {
 		p.Metadata, fields = md, append(fields, "product.metadata")
 	}
 	if len(fields) == 0 {
@@ -197,7 +197,7 @@ func (r *StripePlanReconciler) findOrCreatePrice(ctx context.Context, s *planSco
 	p, err := r.Stripe.CreatePrice(ctx, s.owner, stripe.PriceCreateParams{
 		ProductID: s.product.ID, Currency: spec.Currency, UnitAmount: spec.UnitAmount,
 		Interval: string(spec.Interval), IntervalCount: count, LookupKey: spec.LookupKey,
-		TransferLookupKey: spec.LookupKey != "", Metadata: map[string]string(s.obj.Spec.Product.Metadata),
+		TransferLookupKey: spec.LookupKey != "", Metadata: s.obj.Spec.Product.Metadata.Map(),
 	})
 	if err != nil {
 		return nil, err

@@ -154,7 +154,7 @@ func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s
 				PaymentBehavior:   string(paymentBehavior(spec)),
 				ProrationBehavior: string(prorationBehavior(spec)),
 				CancelAtPeriodEnd: spec.CancelAtPeriodEnd,
-				Metadata:          ownerMetadata(s.obj, spec.Metadata),
+				Metadata:          ownerMetadata(s.obj, spec.Metadata.Map()),
 			}
 			if replaces != "" {
 				p.Metadata[metadataReplaces] = replaces
@@ -293,9 +293,9 @@ func (r *StripeSubscriptionReconciler) phaseUpdate(ctx context.Context, s *subsc
 		return newSpecError(billingv1alpha1.ReasonInvalidSpec, "Subscription %s belongs to customer %s in Stripe but the spec names customer %s; a subscription cannot move to another customer.", s.sub.ID, s.sub.CustomerID, s.customerID)
 	}
 	spec := &s.obj.Spec
-	desiredMetadata := map[string]string(spec.Metadata)
+	desiredMetadata := spec.Metadata.Map()
 	if !s.observeMode() {
-		desiredMetadata = ownerMetadata(s.obj, spec.Metadata)
+		desiredMetadata = ownerMetadata(s.obj, spec.Metadata.Map())
 	}
 	s.diff = diffSubscription(spec, s.desired, desiredMetadata, s.observeMode(), s.sub)
 	if s.diff.empty() || s.observeMode() {

@@ -167,8 +167,25 @@ func (s *CommonStatus) SetConditions(c []metav1.Condition) { s.Conditions = c }
 // (stripe-operator.io/namespace, /name and /uid).
 // +kubebuilder:validation:MaxProperties=47
 // +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 0 && size(k) <= 40)",message="metadata keys must be 1 to 40 characters long"
-// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 500)",message="metadata values must be at most 500 characters long"
 // +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('stripe-operator.io/'))",message="metadata keys starting with stripe-operator.io/ are reserved for the operator"
 // +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) > 0)",message="metadata values must not be empty: Stripe deletes a key whose value is empty; remove the key instead"
 // +kubebuilder:validation:XValidation:rule="self.all(k, !k.matches('(?:[0-9][ -]?){12,18}[0-9]') && !self[k].matches('(?:[0-9][ -]?){12,18}[0-9]'))",message="metadata keys and values must not contain a card number"
-type Metadata map[string]string
+type Metadata map[string]MetadataValue
+
+// MetadataValue is one metadata value (Stripe allows 500 characters). The
+// bound also keeps the cost of the map's CEL rules within the API server's
+// budget.
+// +kubebuilder:validation:MaxLength=500
+type MetadataValue string
+
+// Map returns the metadata as a plain map.
+func (m Metadata) Map() map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
+}

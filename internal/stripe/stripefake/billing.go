@@ -351,8 +351,10 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 			if s.pay(r, in, false) {
 				sub.status = "active"
 			} else if behavior == "error_if_incomplete" {
+				// Stripe rolls the whole create back.
 				delete(s.subs, sub.id)
 				delete(s.invoices, in.id)
+				s.untrack("invoice", in.id)
 				return nil, &apiError{status: 402, Type: "card_error", Code: in.piError, DeclineCode: in.piDecline, Message: "Your card was declined."}
 			} else {
 				sub.status = "incomplete"

@@ -284,6 +284,18 @@ func (s *Server) track(kind, id string) {
 	s.stats.Creates[kind]++
 }
 
+// untrack forgets an object that a failed request rolled back.
+func (s *Server) untrack(kind, id string) {
+	ids := s.order[kind]
+	for i, x := range ids {
+		if x == id {
+			s.order[kind] = append(ids[:i:i], ids[i+1:]...)
+			s.stats.Creates[kind]--
+			return
+		}
+	}
+}
+
 // apiError is Stripe's error shape.
 type apiError struct {
 	status      int
