@@ -17,25 +17,31 @@ const (
 )
 
 // StripeCustomerSpec is the desired state of a Stripe customer.
+// The free-text checks sit on the spec rather than on each field, so that a
+// refusal names the field without echoing its value (the API server quotes
+// the value of a failing string field, and a card number must never be
+// repeated).
+// +kubebuilder:validation:XValidation:rule="!has(self.email) || !self.email.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="email must not contain a card number",fieldPath=".email"
+// +kubebuilder:validation:XValidation:rule="!has(self.email) || self.email.matches('(?:[0-9][ -]?){12,18}[0-9]') || self.email.matches(r'^[^@\\s]+@[^@\\s]+$')",message="email must be an email address such as billing@example.com",fieldPath=".email"
+// +kubebuilder:validation:XValidation:rule="!has(self.name) || !self.name.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="name must not contain a card number",fieldPath=".name"
+// +kubebuilder:validation:XValidation:rule="!has(self.description) || !self.description.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="description must not contain a card number",fieldPath=".description"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultPaymentMethod) || !self.defaultPaymentMethod.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="defaultPaymentMethod must be a PaymentMethod ID such as pm_card_visa, never a card number",fieldPath=".defaultPaymentMethod"
+// +kubebuilder:validation:XValidation:rule="!has(self.defaultPaymentMethod) || self.defaultPaymentMethod.matches('(?:[0-9][ -]?){12,18}[0-9]') || self.defaultPaymentMethod.matches('^pm_[A-Za-z0-9_]+$')",message="defaultPaymentMethod must be a PaymentMethod ID starting with pm_",fieldPath=".defaultPaymentMethod"
 // +kubebuilder:validation:XValidation:rule="has(self.testClock) == has(oldSelf.testClock) && (!has(self.testClock) || self.testClock == oldSelf.testClock)",message="testClock is immutable: Stripe puts a customer on a test clock only when it is created",fieldPath=".testClock"
 type StripeCustomerSpec struct {
 	// email is the customer's email address.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+$`
-	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="email must not contain a card number"
 	Email string `json:"email,omitempty"`
 
 	// name is the customer's full name or business name.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="name must not contain a card number"
 	Name string `json:"name,omitempty"`
 
 	// description is an arbitrary description shown in the Stripe Dashboard.
 	// +optional
 	// +kubebuilder:validation:MaxLength=350
-	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="description must not contain a card number"
 	Description string `json:"description,omitempty"`
 
 	// metadata is copied to the Stripe customer's metadata.
@@ -51,8 +57,6 @@ type StripeCustomerSpec struct {
 	// Elements or Checkout and reference the resulting ID.
 	// +optional
 	// +kubebuilder:validation:MaxLength=255
-	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="defaultPaymentMethod must be a PaymentMethod ID such as pm_card_visa, never a card number"
-	// +kubebuilder:validation:XValidation:rule="self.matches('^pm_[A-Za-z0-9_]+$')",message="defaultPaymentMethod must be a PaymentMethod ID starting with pm_"
 	DefaultPaymentMethod string `json:"defaultPaymentMethod,omitempty"`
 
 	// deletionPolicy says what happens in Stripe when this resource is

@@ -22,19 +22,20 @@ const (
 // +kubebuilder:validation:Enum=day;week;month;year
 type RecurringInterval string
 
-// ProductSpec is the Stripe product of a plan.
+// ProductSpec is the Stripe product of a plan. Its free-text checks sit on
+// the struct so that a refusal never echoes the value.
+// +kubebuilder:validation:XValidation:rule="!has(self.name) || !self.name.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="product.name must not contain a card number",fieldPath=".name"
+// +kubebuilder:validation:XValidation:rule="!has(self.description) || !self.description.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="product.description must not contain a card number",fieldPath=".description"
 type ProductSpec struct {
 	// name is the product's name, shown to customers on invoices.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=250
-	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="product.name must not contain a card number"
 	Name string `json:"name"`
 
 	// description is the product's description.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1000
-	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="product.description must not contain a card number"
 	Description string `json:"description,omitempty"`
 
 	// metadata is copied to the Stripe product's and price's metadata.
@@ -45,6 +46,7 @@ type ProductSpec struct {
 // PriceSpec is the recurring price of a plan. Stripe prices are immutable:
 // a change of currency, unitAmount, interval or intervalCount creates a new
 // price and archives the old one.
+// +kubebuilder:validation:XValidation:rule="!has(self.lookupKey) || !self.lookupKey.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="price.lookupKey must not contain a card number",fieldPath=".lookupKey"
 type PriceSpec struct {
 	// currency is the three-letter ISO 4217 code, lowercase (usd, eur).
 	// +required
@@ -75,7 +77,6 @@ type PriceSpec struct {
 	// to each new price.
 	// +optional
 	// +kubebuilder:validation:MaxLength=200
-	// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="price.lookupKey must not contain a card number"
 	LookupKey string `json:"lookupKey,omitempty"`
 }
 

@@ -728,6 +728,16 @@ func checkCardGuard(t *testing.T, path string, schema map[string]any, guarded bo
 			t.Errorf("%s is free text without the card-number rule", path)
 		}
 	case "object":
+		// A rule on the object with fieldPath .name guards field name.
+		guardedByParent := map[string]bool{}
+		rules, _ := schema["x-kubernetes-validations"].([]any)
+		for _, r := range rules {
+			if m, ok := r.(map[string]any); ok && strings.Contains(fmt.Sprint(m["rule"]), cardRule) {
+				if fp, ok := m["fieldPath"].(string); ok {
+					guardedByParent[strings.TrimPrefix(fp, ".")] = true
+				}
+			}
+		}
 		if ap, ok := schema["additionalProperties"].(map[string]any); ok {
 			if ap["type"] == "string" && !hasCardRule(schema) {
 				t.Errorf("%s is a string map without the card-number rule over its keys and values", path)
@@ -737,7 +747,7 @@ func checkCardGuard(t *testing.T, path string, schema map[string]any, guarded bo
 		props, _ := schema["properties"].(map[string]any)
 		for name, p := range props {
 			if m, ok := p.(map[string]any); ok {
-				checkCardGuard(t, path+"."+name, m, false)
+				checkCardGuard(t, path+"."+name, m, guardedByParent[name])
 			}
 		}
 	case "array":
