@@ -13,8 +13,11 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
 	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
 )
 
@@ -226,4 +229,26 @@ func TestCustomerOnTestClock(t *testing.T) {
 	h.create(cus)
 	h.waitReady(cus)
 	g.Expect(h.stripeCustomer(cus.Status.CustomerID).TestClock).To(Equal(clock.ID))
+}
+
+// TestTestClockRefusedWithLiveKey: spec.testClock is for test mode; with a
+// live key the customer is Stalled and Stripe is never called.
+func TestTestClockRefusedWithLiveKey(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	fake := stripefake.NewTestServer(t, stripefake.Options{RateLimit: -1})
+	live, err := stripe.New(stripe.Config{APIKey: "sk_live_notARealKey", AllowLiveMode: true, BaseURL: fake.URL(), RateLimit: 1000})
+	g.Expect(err).NotTo(HaveOccurred())
+	ns := newNamespace(t)
+	cus := newCustomer("live", func(s *billingv1alpha1.StripeCustomerSpec) { s.TestClock = "clock_Anything" })
+	cus.Namespace = ns
+	g.Expect(testClient().Create(ctx, cus)).To(Succeed())
+	r := &StripeCustomerReconciler{Client: testClient(), Stripe: live, ResyncPeriod: time.Hour}
+	_, _ = r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "live"}})
+	g.Expect(testClient().Get(ctx, types.NamespacedName{Namespace: ns, Name: "live"}, cus)).To(Succeed())
+	stalled := condOf(cus, billingv1alpha1.ConditionStalled)
+	g.Expect(stalled).NotTo(BeNil())
+	g.Expect(stalled.Message).To(ContainSubstring("spec.testClock"))
+	g.Expect(fake.Stats().Writes).To(BeZero())
+	g.Expect(cus.Status.CustomerID).To(BeEmpty())
 }
