@@ -96,6 +96,7 @@ func (t *instrumentedTransport) RoundTrip(req *http.Request) (*http.Response, er
 			observeReplay(req.Method, pathTemplate(req.URL.Path))
 		}
 	}
+	countCall(req.Context())
 	observeRequest(req.Method, pathTemplate(req.URL.Path), status, time.Since(start))
 	return resp, err
 }

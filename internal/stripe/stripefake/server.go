@@ -657,6 +657,12 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 // list builds a Stripe list object from IDs newest first, honouring limit
 // and starting_after.
 func (s *Server) list(r *request, urlPath string, ids []string, render func(id string) (map[string]any, bool)) (any, *apiError) {
+	if err := r.listExpand(); err != nil {
+		return nil, err
+	}
+	if err := checkCursor(r, kindOfList(urlPath), ids); err != nil {
+		return nil, err
+	}
 	limit := int64(10)
 	if l, ok, err := r.int("limit"); err != nil {
 		return nil, err
