@@ -237,6 +237,12 @@ func (r *StripeCustomerReconciler) reconcileDelete(ctx context.Context, s *custo
 			return res, err
 		}
 		emit(r.Recorder, s.obj, false, "Deleted", fmt.Sprintf("Deleted Stripe customer %s.", id))
+	} else if !s.observeMode() && s.obj.Spec.DeletionPolicy == billingv1alpha1.CustomerDeletionPolicyOrphan {
+		if err := r.markOrphaned(ctx, s); err != nil {
+			res, err, skip := failPass(ctx, s.obj, "delete", err, r.resync())
+			s.skip = skip
+			return res, err
+		}
 	}
 	s.skip = true
 	return ctrl.Result{}, client.IgnoreNotFound(releaseFinalizer(ctx, r.Client, s.obj))

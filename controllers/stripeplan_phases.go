@@ -293,6 +293,12 @@ func (r *StripePlanReconciler) reconcileDelete(ctx context.Context, s *planScope
 			}
 		}
 		emit(r.Recorder, s.obj, false, "Archived", "Archived the Stripe price and product.")
+	} else if !s.observeMode() {
+		if err := r.markOrphaned(ctx, s); err != nil {
+			res, err, skip := failPass(ctx, s.obj, "delete", err, r.resync())
+			s.skip = skip
+			return res, err
+		}
 	}
 	s.skip = true
 	return ctrl.Result{}, client.IgnoreNotFound(releaseFinalizer(ctx, r.Client, s.obj))

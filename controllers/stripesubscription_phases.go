@@ -493,7 +493,7 @@ func (r *StripeSubscriptionReconciler) deleteExternal(ctx context.Context, s *su
 	}
 	if policy == billingv1alpha1.SubscriptionDeletionPolicyOrphan {
 		logger.Info("Deletion policy Orphan: leaving the Stripe subscription", "subscriptionID", obj.Status.SubscriptionID)
-		return nil
+		return r.markOrphaned(ctx, s)
 	}
 	id := obj.Status.SubscriptionID
 	if id == "" {

@@ -59,6 +59,10 @@ type Options struct {
 	StripeCallTimeout time.Duration
 	// MaxConcurrentReconciles is the number of workers per kind.
 	MaxConcurrentReconciles int
+	// InstanceName names this operator instance (its StripeBillingReport).
+	InstanceName string
+	// AuditPeriod is the time between billing audits.
+	AuditPeriod time.Duration
 	// RunWebhookServer runs the webhook server inside the manager.
 	RunWebhookServer bool
 	// SkipNameValidation lets tests and cmd/dev start several managers in
@@ -85,6 +89,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often every resource is compared with Stripe even without a change (jittered).")
 	fs.DurationVar(&o.StripeCallTimeout, "stripe-call-timeout", 20*time.Second, "Deadline of one Stripe call, stripe-go's retries included (shorter than the HTTP client's 80 s), so a hung call holds one worker for at most this long.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Workers per kind; all share the one Stripe rate limiter.")
+	fs.StringVar(&o.InstanceName, "instance-name", "default", "Name of this operator instance; its StripeBillingReport has this name. Two clusters sharing one Stripe account need different names.")
+	fs.DurationVar(&o.AuditPeriod, "audit-period", 10*time.Minute, "How often the billing audit compares everything in Stripe with the cluster (jittered; leader only).")
 	o.RunWebhookServer = true
 }
 

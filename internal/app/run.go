@@ -71,12 +71,19 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripePlan controller: %w", err)
 	}
+	subscriptionLists := &controllers.SubscriptionLists{}
 	if err := (&controllers.StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder:     mgr.GetEventRecorderFor("stripesubscription-controller"), //nolint:staticcheck
 		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[2]),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripeSubscription controller: %w", err)
+	}
+	if err := (&controllers.BillingAuditReconciler{Client: mgr.GetClient(), Stripe: sc,
+		Recorder: mgr.GetEventRecorderFor("billing-audit"), //nolint:staticcheck
+		Instance: o.InstanceName, Period: o.AuditPeriod, Lists: subscriptionLists, SkipNameValidation: o.SkipNameValidation,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the billing audit: %w", err)
 	}
 	if o.RunWebhookServer && o.WebhookAddr != "0" && o.WebhookAddr != "" {
 		if err := mgr.Add(NewWebhookServer(mgr, o, store)); err != nil {

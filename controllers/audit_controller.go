@@ -1,0 +1,457 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/audit"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// DefaultAuditPeriod is how often the billing audit runs when AuditPeriod
+// is unset.
+const DefaultAuditPeriod = 10 * time.Minute
+
+// DefaultInstance is the operator instance name when none is given.
+const DefaultInstance = "default"
+
+// maxReportEntries is how many non-Managed objects the report lists.
+const maxReportEntries = 100
+
+// auditRetry is how soon a failed audit is tried again.
+const auditRetry = time.Minute
+
+// BillingAuditReconciler runs the billing audit of one operator instance:
+// every Period (jittered), or at once when the report's audit-now
+// annotation changes, it pages through Stripe's customers, products, prices
+// and subscriptions, classifies every object against the declared resources
+// and writes the result into the instance's StripeBillingReport. Like every
+// controller it runs on the leader only.
+type BillingAuditReconciler struct {
+	client.Client
+	Stripe   stripe.Lister
+	Recorder record.EventRecorder
+	// Instance names the operator instance and its report; default
+	// "default".
+	Instance string
+	// Period is the time between audits; default 10 minutes.
+	Period time.Duration
+	// Lists, when set, receives the audit's subscription pages for the
+	// subscription reconciler's list-based resync.
+	Lists *SubscriptionLists
+	// SkipNameValidation lets tests start several managers in one process.
+	SkipNameValidation bool
+
+	mu sync.Mutex
+	// announced holds the Missing and Duplicate findings a Warning Event
+	// was recorded for, so each is announced once while it lasts.
+	announced map[string]bool
+}
+
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripebillingreports,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripebillingreports/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripecustomers;stripeplans;stripesubscriptions,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+func (r *BillingAuditReconciler) instance() string {
+	if r.Instance == "" {
+		return DefaultInstance
+	}
+	return r.Instance
+}
+
+func (r *BillingAuditReconciler) period() time.Duration {
+	if r.Period > 0 {
+		return r.Period
+	}
+	return DefaultAuditPeriod
+}
+
+// SetupWithManager registers the controller and a leader-only runnable that
+// creates the instance's report when it does not exist.
+func (r *BillingAuditReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	name := r.instance()
+	ours := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == name })
+	if err := ctrl.NewControllerManagedBy(mgr).
+		Named("billingaudit-"+name).
+		For(&billingv1alpha1.StripeBillingReport{}, builder.WithPredicates(ours, predicate.Funcs{
+			// Status writes (the audit's own) do not start an audit; a new
+			// audit-now value does.
+			UpdateFunc: func(e event.UpdateEvent) bool {
+				return e.ObjectOld.GetAnnotations()[billingv1alpha1.AnnotationAuditNow] != e.ObjectNew.GetAnnotations()[billingv1alpha1.AnnotationAuditNow]
+			},
+		})).
+		WithOptions(controllerOptions(r.SkipNameValidation, 1)).
+		Complete(r); err != nil {
+		return err
+	}
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		// RunnableFunc needs leader election: only the leader creates it.
+		err := r.Create(ctx, &billingv1alpha1.StripeBillingReport{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating StripeBillingReport %s: %w", name, err)
+		}
+		return nil
+	}))
+}
+
+// Reconcile runs an audit when one is due or asked for and requeues for the
+// next one.
+func (r *BillingAuditReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	report := &billingv1alpha1.StripeBillingReport{}
+	if err := r.Get(ctx, req.NamespacedName, report); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripeBillingReport", report.Name))
+	asked := report.GetAnnotations()[billingv1alpha1.AnnotationAuditNow]
+	if last := report.Status.LastAuditTime; last != nil && (asked == "" || asked == report.Status.LastAuditRequest) {
+		if wait := time.Until(last.Add(r.period())); wait > 0 {
+			return ctrl.Result{RequeueAfter: jitter(wait)}, nil
+		}
+	}
+	if err := r.Audit(ctx, report); err != nil {
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: conflictBackoff()}, nil
+		}
+		log.FromContext(ctx).Error(err, "Billing audit failed")
+		return ctrl.Result{RequeueAfter: auditRetry}, nil
+	}
+	return ctrl.Result{RequeueAfter: jitter(r.period())}, nil
+}
+
+// Audit runs one audit now and writes its result into report's status. A
+// failed audit keeps the last result and sets Ready False.
+func (r *BillingAuditReconciler) Audit(ctx context.Context, report *billingv1alpha1.StripeBillingReport) error {
+	before := report.DeepCopy()
+	asked := report.GetAnnotations()[billingv1alpha1.AnnotationAuditNow]
+	started := time.Now()
+	res, calls, err := r.run(ctx)
+	st := &report.Status
+	if err != nil {
+		setReportCondition(report, billingv1alpha1.ConditionReady, metav1.ConditionFalse, billingv1alpha1.ReasonAuditFailed,
+			"The last billing audit could not complete; the report shows the previous audit's result. The operator log has the error.")
+		if c := findCondition(st.Conditions, billingv1alpha1.ConditionClean); c == nil {
+			setReportCondition(report, billingv1alpha1.ConditionClean, metav1.ConditionUnknown, billingv1alpha1.ReasonAuditPending, "No billing audit has completed yet.")
+		}
+		if perr := r.writeStatus(ctx, report, before); perr != nil {
+			return errors.Join(err, perr)
+		}
+		return err
+	}
+	r.fill(report, res, metav1.NewTime(started.UTC().Truncate(time.Second)), int64(calls), asked)
+	r.announce(ctx, res)
+	observeAudit(res, int64(calls), started.Unix())
+	return r.writeStatus(ctx, report, before)
+}
+
+func (r *BillingAuditReconciler) writeStatus(ctx context.Context, report, before *billingv1alpha1.StripeBillingReport) error {
+	report.Status.SetConditions(keepTransitionTimes(before.Status.Conditions, report.Status.Conditions))
+	if err := r.Status().Patch(ctx, report, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("writing the billing report: %w", err)
+	}
+	return nil
+}
+
+// auditRun is what one audit found.
+type auditRun struct {
+	result    audit.Result
+	resources map[audit.Identity]client.Object
+}
+
+// run reads Stripe, then the cluster, and classifies. Stripe is read
+// first: a resource created meanwhile then has no object in the lists yet,
+// and a Missing finding is confirmed by reading the object on its own before
+// it is reported.
+func (r *BillingAuditReconciler) run(ctx context.Context) (auditRun, int, error) {
+	cctx, counter := stripe.WithCallCounter(ctx)
+	var objs []audit.Object
+	if err := r.Stripe.ListAllCustomers(cctx, func(c *stripe.Customer) error {
+		objs = append(objs, audit.Object{Kind: audit.KindCustomer, ID: c.ID, Metadata: c.Metadata, Live: !c.Deleted, Created: c.Created})
+		return nil
+	}); err != nil {
+		return auditRun{}, counter.Calls(), fmt.Errorf("listing customers: %w", err)
+	}
+	if err := r.Stripe.ListAllProducts(cctx, func(p *stripe.Product) error {
+		objs = append(objs, audit.Object{Kind: audit.KindProduct, ID: p.ID, Metadata: p.Metadata, Live: p.Active, Created: p.Created})
+		return nil
+	}); err != nil {
+		return auditRun{}, counter.Calls(), fmt.Errorf("listing products: %w", err)
+	}
+	if err := r.Stripe.ListAllPrices(cctx, func(p *stripe.Price) error {
+		objs = append(objs, audit.Object{Kind: audit.KindPrice, ID: p.ID, Metadata: p.Metadata, Live: p.Active, Created: p.Created})
+		return nil
+	}); err != nil {
+		return auditRun{}, counter.Calls(), fmt.Errorf("listing prices: %w", err)
+	}
+	listedAt := time.Now()
+	var subs []*stripe.Subscription
+	if err := r.Stripe.ListAllSubscriptions(cctx, func(s *stripe.Subscription) error {
+		ended := subscriptionEnded(s.Status)
+		objs = append(objs, audit.Object{Kind: audit.KindSubscription, ID: s.ID, Metadata: s.Metadata, Live: !ended, Ended: ended, Status: s.Status, Created: s.Created})
+		subs = append(subs, s)
+		return nil
+	}); err != nil {
+		return auditRun{}, counter.Calls(), fmt.Errorf("listing subscriptions: %w", err)
+	}
+	if r.Lists != nil {
+		r.Lists.Publish(listedAt, subs)
+	}
+
+	resources, objects, err := r.declared(ctx)
+	if err != nil {
+		return auditRun{}, counter.Calls(), err
+	}
+	res := audit.Classify(r.instance(), objs, resources)
+	if err := r.confirmMissing(cctx, &res); err != nil {
+		return auditRun{}, counter.Calls(), err
+	}
+	return auditRun{result: res, resources: objects}, counter.Calls(), nil
+}
+
+// confirmMissing reads each Missing object on its own: one created after
+// its kind was listed exists, and is Managed.
+func (r *BillingAuditReconciler) confirmMissing(ctx context.Context, res *audit.Result) error {
+	api, ok := r.Stripe.(stripe.API)
+	if !ok {
+		return nil
+	}
+	kept := res.Findings[:0]
+	for _, f := range res.Findings {
+		if f.Class != billingv1alpha1.BillingClassMissing {
+			kept = append(kept, f)
+			continue
+		}
+		exists, err := stillThere(ctx, api, f)
+		if err != nil {
+			return fmt.Errorf("confirming that %s %s is missing: %w", f.Kind, f.StripeID, err)
+		}
+		if exists {
+			res.Counts[f.Kind][billingv1alpha1.BillingClassMissing]--
+			res.Counts[f.Kind][billingv1alpha1.BillingClassManaged]++
+			continue
+		}
+		kept = append(kept, f)
+	}
+	res.Findings = kept
+	return nil
+}
+
+func stillThere(ctx context.Context, api stripe.API, f audit.Finding) (bool, error) {
+	var err error
+	switch f.Kind {
+	case audit.KindCustomer:
+		var c *stripe.Customer
+		if c, err = api.GetCustomer(ctx, f.StripeID); err == nil {
+			return !c.Deleted, nil
+		}
+	case audit.KindProduct:
+		_, err = api.GetProduct(ctx, f.StripeID)
+	case audit.KindPrice:
+		_, err = api.GetPrice(ctx, f.StripeID)
+	case audit.KindSubscription:
+		var s *stripe.Subscription
+		if s, err = api.GetSubscription(ctx, f.StripeID); err == nil {
+			// Listed ended: still ended. Not listed: created after the list.
+			return !subscriptionEnded(s.Status), nil
+		}
+	}
+	if stripe.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// declared lists every StripeCustomer, StripePlan and StripeSubscription
+// as the classifier sees them.
+func (r *BillingAuditReconciler) declared(ctx context.Context) ([]audit.Resource, map[audit.Identity]client.Object, error) {
+	var out []audit.Resource
+	objects := map[audit.Identity]client.Object{}
+	add := func(obj client.Object, kind string, conds []metav1.Condition, refs ...audit.Ref) {
+		res := audit.Resource{ID: audit.Identity{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}, Refs: refs}
+		if c := driftCondition(conds); c != nil {
+			res.Drifted, res.DriftSince, res.DriftMessage = true, c.LastTransitionTime.Time, c.Message
+		}
+		out = append(out, res)
+		objects[res.ID] = obj
+	}
+	var customers billingv1alpha1.StripeCustomerList
+	if err := r.List(ctx, &customers); err != nil {
+		return nil, nil, fmt.Errorf("listing StripeCustomers: %w", err)
+	}
+	for i := range customers.Items {
+		c := &customers.Items[i]
+		deleting := !c.DeletionTimestamp.IsZero()
+		add(c, audit.ResourceStripeCustomer, c.Status.Conditions, audit.Ref{Kind: audit.KindCustomer, ID: c.Status.CustomerID, MayEnd: deleting})
+	}
+	var plans billingv1alpha1.StripePlanList
+	if err := r.List(ctx, &plans); err != nil {
+		return nil, nil, fmt.Errorf("listing StripePlans: %w", err)
+	}
+	for i := range plans.Items {
+		p := &plans.Items[i]
+		deleting := !p.DeletionTimestamp.IsZero()
+		refs := []audit.Ref{{Kind: audit.KindProduct, ID: p.Status.ProductID, MayEnd: deleting}, {Kind: audit.KindPrice, ID: p.Status.PriceID, MayEnd: deleting}}
+		for _, id := range p.Status.PreviousPriceIDs {
+			refs = append(refs, audit.Ref{Kind: audit.KindPrice, ID: id, Previous: true})
+		}
+		add(p, audit.ResourceStripePlan, p.Status.Conditions, refs...)
+	}
+	var subs billingv1alpha1.StripeSubscriptionList
+	if err := r.List(ctx, &subs); err != nil {
+		return nil, nil, fmt.Errorf("listing StripeSubscriptions: %w", err)
+	}
+	for i := range subs.Items {
+		s := &subs.Items[i]
+		mayEnd := !s.DeletionTimestamp.IsZero() || s.Spec.CancelAtPeriodEnd
+		add(s, audit.ResourceStripeSubscription, s.Status.Conditions, audit.Ref{Kind: audit.KindSubscription, ID: s.Status.SubscriptionID, MayEnd: mayEnd})
+	}
+	return out, objects, nil
+}
+
+// driftCondition is the condition that reports a resource's drift:
+// BillingDrift True, or (customers and plans in Observe mode) Ready False
+// with reason Drifted.
+func driftCondition(conds []metav1.Condition) *metav1.Condition {
+	if c := findCondition(conds, billingv1alpha1.ConditionBillingDrift); c != nil && c.Status == metav1.ConditionTrue {
+		return c
+	}
+	if c := findCondition(conds, billingv1alpha1.ConditionReady); c != nil && c.Status == metav1.ConditionFalse && c.Reason == billingv1alpha1.ReasonDrifted {
+		return c
+	}
+	return nil
+}
+
+// fill writes an audit's result into the report's status. An entry keeps
+// its since from the previous report while it stays in the same class.
+func (r *BillingAuditReconciler) fill(report *billingv1alpha1.StripeBillingReport, run auditRun, at metav1.Time, calls int64, asked string) {
+	st := &report.Status
+	prevSince := map[string]*metav1.Time{}
+	for _, e := range st.Entries {
+		prevSince[entryKey(e.Kind, e.StripeID, e.Class)] = e.Since
+	}
+	st.Counts = nil
+	st.Totals = billingv1alpha1.BillingCounts{}
+	attention := map[billingv1alpha1.BillingClass]int64{}
+	for _, kind := range audit.Kinds {
+		kc := billingv1alpha1.BillingKindCounts{Kind: kind}
+		for class, n := range run.result.Counts[kind] {
+			addCount(&kc.BillingCounts, class, n)
+			addCount(&st.Totals, class, n)
+			if audit.NeedsAttention(class) {
+				attention[class] += n
+			}
+		}
+		st.Counts = append(st.Counts, kc)
+	}
+	st.Entries = nil
+	for _, f := range run.result.Findings {
+		if len(st.Entries) == maxReportEntries {
+			break
+		}
+		since := prevSince[entryKey(f.Kind, f.StripeID, f.Class)]
+		switch {
+		case !f.Since.IsZero():
+			t := metav1.NewTime(f.Since.UTC())
+			since = &t
+		case since == nil:
+			t := at
+			since = &t
+		}
+		st.Entries = append(st.Entries, billingv1alpha1.BillingReportEntry{
+			Kind: f.Kind, StripeID: f.StripeID, ResourceKind: f.Resource.Kind, Namespace: f.Resource.Namespace, Name: f.Resource.Name,
+			Class: f.Class, Since: since, Message: f.Message,
+		})
+	}
+	st.OmittedEntries = int64(len(run.result.Findings) - len(st.Entries))
+	st.LastAuditTime = &at
+	st.LastAuditCalls = calls
+	st.LastAuditRequest = asked
+	setReportCondition(report, billingv1alpha1.ConditionReady, metav1.ConditionTrue, billingv1alpha1.ReasonAudited,
+		"The last billing audit completed; status holds its result.")
+	if len(attention) == 0 {
+		setReportCondition(report, billingv1alpha1.ConditionClean, metav1.ConditionTrue, billingv1alpha1.ReasonNoFindings,
+			"Everything in Stripe with this instance's identity is declared, and every declared object is in Stripe as declared.")
+		return
+	}
+	var parts []string
+	for _, c := range []billingv1alpha1.BillingClass{billingv1alpha1.BillingClassMissing, billingv1alpha1.BillingClassDuplicate,
+		billingv1alpha1.BillingClassOrphanedUnexplained, billingv1alpha1.BillingClassDrifted} {
+		if n := attention[c]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, c))
+		}
+	}
+	setReportCondition(report, billingv1alpha1.ConditionClean, metav1.ConditionFalse, billingv1alpha1.ReasonFindings,
+		"The billing audit found objects that need attention: "+strings.Join(parts, ", ")+"; see status.entries.")
+}
+
+// setReportCondition sets one condition of the report; lastTransitionTime
+// changes only when the status does.
+func setReportCondition(report *billingv1alpha1.StripeBillingReport, condType string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&report.Status.Conditions, metav1.Condition{Type: condType, Status: status, Reason: reason,
+		Message: message, ObservedGeneration: report.Generation})
+	report.Status.ObservedGeneration = report.Generation
+}
+
+func entryKey(kind, id string, class billingv1alpha1.BillingClass) string {
+	return kind + "/" + id + "/" + string(class)
+}
+
+func addCount(c *billingv1alpha1.BillingCounts, class billingv1alpha1.BillingClass, n int64) {
+	switch class {
+	case billingv1alpha1.BillingClassManaged:
+		c.Managed += n
+	case billingv1alpha1.BillingClassOrphanedExpected:
+		c.OrphanedExpected += n
+	case billingv1alpha1.BillingClassOrphanedUnexplained:
+		c.OrphanedUnexplained += n
+	case billingv1alpha1.BillingClassMissing:
+		c.Missing += n
+	case billingv1alpha1.BillingClassDuplicate:
+		c.Duplicate += n
+	case billingv1alpha1.BillingClassDrifted:
+		c.Drifted += n
+	}
+}
+
+// announce records a Warning Event on the resource for each Missing or
+// Duplicate finding, once while the finding lasts.
+func (r *BillingAuditReconciler) announce(ctx context.Context, run auditRun) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := map[string]bool{}
+	for _, f := range run.result.Findings {
+		if f.Class != billingv1alpha1.BillingClassMissing && f.Class != billingv1alpha1.BillingClassDuplicate {
+			continue
+		}
+		key := entryKey(f.Kind, f.StripeID, f.Class)
+		now[key] = true
+		obj := run.resources[f.Resource]
+		if r.announced[key] || obj == nil {
+			continue
+		}
+		reason := "StripeObjectMissing"
+		if f.Class == billingv1alpha1.BillingClassDuplicate {
+			reason = "StripeObjectDuplicate"
+		}
+		emit(r.Recorder, obj, true, reason, f.Message)
+		log.FromContext(ctx).Info("Billing audit finding", "class", f.Class, "kind", f.Kind, "stripeID", f.StripeID, "resource", f.Resource.String())
+	}
+	r.announced = now
+}
