@@ -1,0 +1,25 @@
+// Command kubectl-stripe is the stripe-operator kubectl plugin: it reads the
+// billing report and the resources' conditions from the cluster and asks for
+// an immediate billing audit. It never talks to Stripe and needs no Stripe
+// key.
+//
+//	go install github.com/stripe-operator/stripe-operator/cmd/kubectl-stripe@latest
+//	kubectl stripe report
+//	kubectl stripe drift -A
+//	kubectl stripe audit --now
+package main
+
+import (
+	"os"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/stripe-operator/stripe-operator/internal/kubectlstripe"
+)
+
+func main() {
+	cmd := kubectlstripe.NewCommand(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
