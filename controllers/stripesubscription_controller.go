@@ -60,6 +60,12 @@ type StripeSubscriptionReconciler struct {
 	// CredentialsChanged, when set, re-queues every subscription (for
 	// example after the Stripe API key Secret changed).
 	CredentialsChanged <-chan event.GenericEvent
+	// Lists, when set, lets the periodic resync of an unchanged subscription
+	// read it from a whole list of subscriptions (see resync_lists.go).
+	Lists *SubscriptionLists
+
+	observed     observations
+	observedOnce sync.Once
 
 	// prices caches unit amount and currency by price ID. Both are immutable
 	// in Stripe, so the cache never goes stale; it keeps a resync of an

@@ -196,7 +196,9 @@ func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s
 // phaseObserve reads the subscription (unless this pass just created or
 // adopted it), notes a final state, and applies the recreate annotation.
 func (r *StripeSubscriptionReconciler) phaseObserve(ctx context.Context, s *subscriptionScope) error {
-	if s.sub == nil {
+	if s.sub != nil {
+		r.noteObserved(s)
+	} else if s.sub = r.listedSubscription(ctx, s); s.sub == nil {
 		sub, err := r.Stripe.GetSubscription(ctx, s.obj.Status.SubscriptionID)
 		switch {
 		case stripe.IsNotFound(err):
@@ -306,6 +308,7 @@ func (r *StripeSubscriptionReconciler) phaseUpdate(ctx context.Context, s *subsc
 		return fmt.Errorf("updating subscription %s: %w", s.sub.ID, err)
 	}
 	s.sub, s.applied = updated, true
+	r.noteObserved(s)
 	if s.driftCorrected() {
 		r.event(s.obj, false, "DriftCorrected", "Corrected Stripe subscription "+updated.ID+": "+joinDifferences(s.diff.texts()))
 	} else {

@@ -71,10 +71,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripePlan controller: %w", err)
 	}
-	subscriptionLists := &controllers.SubscriptionLists{}
+	subscriptionLists := &controllers.SubscriptionLists{Lister: sc, MinRefresh: o.ResyncPeriod / 2}
 	if err := (&controllers.StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder:     mgr.GetEventRecorderFor("stripesubscription-controller"), //nolint:staticcheck
-		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[2]),
+		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[2]), Lists: subscriptionLists,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripeSubscription controller: %w", err)
