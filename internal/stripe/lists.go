@@ -2,7 +2,6 @@ package stripe
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 
 	stripego "github.com/stripe/stripe-go/v76"
@@ -58,93 +57,130 @@ func countCall(ctx context.Context) {
 	}
 }
 
-func listParams(ctx context.Context, p *stripego.ListParams) {
+// pageParams sets up one page: 100 objects after the cursor. Each page is
+// its own call with its own deadline, so a long list is not cut short by
+// the per-call timeout.
+func pageParams(ctx context.Context, p *stripego.ListParams, after string) {
 	p.Context = ctx
 	p.Limit = stripego.Int64(ListPageSize)
+	p.Single = true
+	if after != "" {
+		p.StartingAfter = stripego.String(after)
+	}
+}
+
+// pageIter is the part of stripe-go's list iterators a page needs.
+type pageIter interface {
+	Next() bool
+	Err() error
+	Meta() *stripego.ListMeta
+}
+
+// listAll pages through a list: page reads one page after the cursor
+// (within one call) and returns its objects and IDs; fn sees every object.
+func listAll[T any](ctx context.Context, c *Client, op string, page func(ctx context.Context, after string) ([]T, []string, bool, error), fn func(T) error) error {
+	after := ""
+	for {
+		var items []T
+		var ids []string
+		var more bool
+		if err := c.call(ctx, op, func(ctx context.Context) (err error) {
+			items, ids, more, err = page(ctx, after)
+			return err
+		}); err != nil {
+			return err
+		}
+		for _, it := range items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		if !more || len(ids) == 0 {
+			return nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// collect drains one page of it.
+func collect[S any, T any](it pageIter, cur func() S, conv func(S) (T, string)) ([]T, []string, bool, error) {
+	var items []T
+	var ids []string
+	for it.Next() {
+		t, id := conv(cur())
+		items, ids = append(items, t), append(ids, id)
+	}
+	if err := it.Err(); err != nil {
+		return nil, nil, false, err
+	}
+	more := false
+	if m := it.Meta(); m != nil {
+		more = m.HasMore
+	}
+	return items, ids, more, nil
 }
 
 // ListAllCustomers implements Lister.
 func (c *Client) ListAllCustomers(ctx context.Context, fn func(*Customer) error) error {
-	var stop error
-	err := c.call("list customers", func() error {
+	return listAll(ctx, c, "list customers", func(ctx context.Context, after string) ([]*Customer, []string, bool, error) {
 		p := &stripego.CustomerListParams{}
-		listParams(ctx, &p.ListParams)
+		pageParams(ctx, &p.ListParams, after)
 		it := c.sc().Customers.List(p)
-		for it.Next() {
-			if stop = fn(toCustomer(it.Customer())); stop != nil {
-				return nil
-			}
-		}
-		return it.Err()
-	})
-	return errors.Join(stop, err)
+		return collect(it, it.Customer, func(x *stripego.Customer) (*Customer, string) { return toCustomer(x), x.ID })
+	}, fn)
 }
 
 // ListAllProducts implements Lister.
 func (c *Client) ListAllProducts(ctx context.Context, fn func(*Product) error) error {
-	var stop error
-	err := c.call("list products", func() error {
+	return listAll(ctx, c, "list products", func(ctx context.Context, after string) ([]*Product, []string, bool, error) {
 		p := &stripego.ProductListParams{}
-		listParams(ctx, &p.ListParams)
+		pageParams(ctx, &p.ListParams, after)
 		it := c.sc().Products.List(p)
-		for it.Next() {
-			if stop = fn(toProduct(it.Product())); stop != nil {
-				return nil
-			}
-		}
-		return it.Err()
-	})
-	return errors.Join(stop, err)
+		return collect(it, it.Product, func(x *stripego.Product) (*Product, string) { return toProduct(x), x.ID })
+	}, fn)
 }
 
 // ListAllPrices implements Lister.
 func (c *Client) ListAllPrices(ctx context.Context, fn func(*Price) error) error {
-	var stop error
-	err := c.call("list prices", func() error {
+	return listAll(ctx, c, "list prices", func(ctx context.Context, after string) ([]*Price, []string, bool, error) {
 		p := &stripego.PriceListParams{}
-		listParams(ctx, &p.ListParams)
+		pageParams(ctx, &p.ListParams, after)
 		it := c.sc().Prices.List(p)
-		for it.Next() {
-			if stop = fn(toPrice(it.Price())); stop != nil {
-				return nil
-			}
-		}
-		return it.Err()
-	})
-	return errors.Join(stop, err)
+		return collect(it, it.Price, func(x *stripego.Price) (*Price, string) { return toPrice(x), x.ID })
+	}, fn)
+}
+
+// listedSubscription is a subscription as a list page returns it; partial
+// marks one whose embedded item list is cut short (has_more).
+type listedSubscription struct {
+	sub     *Subscription
+	partial bool
 }
 
 // ListAllSubscriptions implements Lister. A subscription whose embedded
 // item list is cut short (has_more) is read on its own, so every object
 // handed to fn is complete.
 func (c *Client) ListAllSubscriptions(ctx context.Context, fn func(*Subscription) error) error {
-	var stop error
-	err := c.call("list subscriptions", func() error {
+	return listAll(ctx, c, "list subscriptions", func(ctx context.Context, after string) ([]listedSubscription, []string, bool, error) {
 		p := &stripego.SubscriptionListParams{Status: stripego.String("all")}
-		listParams(ctx, &p.ListParams)
+		pageParams(ctx, &p.ListParams, after)
 		// Expansions on a list name the objects under data
 		// (https://docs.stripe.com/expand#lists).
 		for _, e := range subscriptionExpand {
 			p.AddExpand("data." + e)
 		}
 		it := c.sc().Subscriptions.List(p)
-		for it.Next() {
-			s := it.Subscription()
-			out := toSubscription(s)
-			if s.Items != nil && s.Items.HasMore {
-				gp := &stripego.SubscriptionParams{}
-				setup(ctx, &gp.Params, "", subscriptionExpand...)
-				full, err := c.sc().Subscriptions.Get(s.ID, gp)
-				if err != nil {
-					return err
-				}
-				out = toSubscription(full)
+		return collect(it, it.Subscription, func(x *stripego.Subscription) (listedSubscription, string) {
+			return listedSubscription{sub: toSubscription(x), partial: x.Items != nil && x.Items.HasMore}, x.ID
+		})
+	}, func(ls listedSubscription) error {
+		if ls.partial {
+			full, err := c.GetSubscription(ctx, ls.sub.ID)
+			if err != nil {
+				return err
 			}
-			if stop = fn(out); stop != nil {
-				return nil
-			}
+			ls.sub = full
 		}
-		return it.Err()
+		return fn(ls.sub)
 	})
-	return errors.Join(stop, err)
 }

@@ -21,7 +21,7 @@ func TestListAllPagesHundredAtATime(t *testing.T) {
 	const n = 230
 	for i := 0; i < n; i++ {
 		o := stripe.Owner{Namespace: "ns", Name: fmt.Sprintf("c%d", i), UID: fmt.Sprintf("uid-%d", i)}
-		_, err := c.CreateCustomer(ctx, o, stripe.CustomerParams{})
+		_, err := c.CreateCustomer(ctx, o, "", stripe.CustomerParams{})
 		g.Expect(err).NotTo(HaveOccurred())
 	}
 	before := fake.Stats().Requests["GET /v1/customers"]
@@ -51,19 +51,20 @@ func TestListAllSubscriptionsIncludesEndedAndExpandsInvoices(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	c, _ := newPair(t, stripefake.Options{RateLimit: -1})
-	cus, err := c.CreateCustomer(ctx, owner, stripe.CustomerParams{})
+	cus, err := c.CreateCustomer(ctx, owner, "", stripe.CustomerParams{})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(c.AttachPaymentMethod(ctx, owner, "pm_card_visa", cus.ID)).To(Succeed())
-	_, err = c.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{DefaultPaymentMethod: str("pm_card_visa")})
+	pm, err := c.AttachPaymentMethod(ctx, owner, "pm_card_visa", cus.ID)
 	g.Expect(err).NotTo(HaveOccurred())
-	prod, err := c.CreateProduct(ctx, owner, stripe.ProductParams{Name: str("Pro")})
+	_, err = c.UpdateCustomer(ctx, owner, cus.ID, stripe.CustomerParams{DefaultPaymentMethod: &pm})
+	g.Expect(err).NotTo(HaveOccurred())
+	prod, err := c.CreateProduct(ctx, owner, "", stripe.ProductParams{Name: str("Pro")})
 	g.Expect(err).NotTo(HaveOccurred())
 	pr, err := c.CreatePrice(ctx, owner, stripe.PriceCreateParams{ProductID: prod.ID, Currency: "usd", UnitAmount: 700, Interval: "month"})
 	g.Expect(err).NotTo(HaveOccurred())
 	var ids []string
 	for i := 0; i < 3; i++ {
 		o := stripe.Owner{Namespace: "ns", Name: fmt.Sprintf("s%d", i), UID: fmt.Sprintf("sub-uid-%d", i)}
-		s, err := c.CreateSubscription(ctx, o, stripe.SubscriptionCreateParams{CustomerID: cus.ID,
+		s, err := c.CreateSubscription(ctx, o, "", stripe.SubscriptionCreateParams{CustomerID: cus.ID,
 			Items: []stripe.SubscriptionItemParams{{PriceID: pr.ID, Quantity: int64(i + 1)}}})
 		g.Expect(err).NotTo(HaveOccurred())
 		ids = append(ids, s.ID)

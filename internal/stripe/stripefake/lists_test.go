@@ -10,9 +10,10 @@ import (
 func TestListsPageAndExpandAsStripeDoes(t *testing.T) {
 	g := NewWithT(t)
 	s := NewTestServer(t, Options{RateLimit: -1})
-	cus := str(call(t, s, "POST", "/v1/customers", "", url.Values{"invoice_settings[default_payment_method]": {""}}).body, "id")
-	g.Expect(call(t, s, "POST", "/v1/payment_methods/pm_card_visa/attach", "", url.Values{"customer": {cus}}).status).To(Equal(200))
-	g.Expect(call(t, s, "POST", "/v1/customers/"+cus, "", url.Values{"invoice_settings[default_payment_method]": {"pm_card_visa"}}).status).To(Equal(200))
+	cus := str(call(t, s, "POST", "/v1/customers", "", url.Values{"name": {"Acme"}}).body, "id")
+	attached := call(t, s, "POST", "/v1/payment_methods/pm_card_visa/attach", "", url.Values{"customer": {cus}})
+	g.Expect(attached.status).To(Equal(200))
+	g.Expect(call(t, s, "POST", "/v1/customers/"+cus, "", url.Values{"invoice_settings[default_payment_method]": {str(attached.body, "id")}}).status).To(Equal(200))
 	prod := str(call(t, s, "POST", "/v1/products", "", url.Values{"name": {"Pro"}}).body, "id")
 	price := str(call(t, s, "POST", "/v1/prices", "", url.Values{"product": {prod}, "currency": {"usd"}, "unit_amount": {"500"}, "recurring[interval]": {"month"}}).body, "id")
 	sub := call(t, s, "POST", "/v1/subscriptions", "", url.Values{"customer": {cus}, "items[0][price]": {price}})
