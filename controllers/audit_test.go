@@ -135,13 +135,13 @@ func TestBillingAuditSeededScenarios(t *testing.T) {
 	h.get(ok)
 	h.get(cus)
 	plan := h.get(&billingv1alpha1.StripePlan{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "pro"}}).(*billingv1alpha1.StripePlan)
-	dup, err := h.stripe.CreateSubscription(ctx, stripe.Owner{Namespace: h.ns, Name: "s-ok", UID: string(ok.UID)}, "", 		stripe.SubscriptionCreateParams{CustomerID: cus.Status.CustomerID, Items: []stripe.SubscriptionItemParams{{PriceID: plan.Status.PriceID, Quantity: 5}}})
+	dup, err := h.stripe.CreateSubscription(ctx, stripe.Owner{Namespace: h.ns, Name: "s-ok", UID: string(ok.UID)}, "", stripe.SubscriptionCreateParams{CustomerID: cus.Status.CustomerID, Items: []stripe.SubscriptionItemParams{{PriceID: plan.Status.PriceID, Quantity: 5}}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(dup.Status).To(Equal("active"))
 
 	// Drifted: an Observe-mode resource whose subscription's quantity is
 	// edited in the Dashboard.
-	observed, err := h.stripe.CreateSubscription(ctx, stripe.Owner{Namespace: h.ns, Name: "s-observe", UID: "hand-made-2"}, "", 		stripe.SubscriptionCreateParams{CustomerID: cus.Status.CustomerID, Items: []stripe.SubscriptionItemParams{{PriceID: plan.Status.PriceID, Quantity: 1}}})
+	observed, err := h.stripe.CreateSubscription(ctx, stripe.Owner{Namespace: h.ns, Name: "s-observe", UID: "hand-made-2"}, "", stripe.SubscriptionCreateParams{CustomerID: cus.Status.CustomerID, Items: []stripe.SubscriptionItemParams{{PriceID: plan.Status.PriceID, Quantity: 1}}})
 	g.Expect(err).NotTo(HaveOccurred())
 	obs := newSub("s-observe", func(s *billingv1alpha1.StripeSubscriptionSpec) {
 		s.ManagementPolicy = billingv1alpha1.ManagementPolicyObserve

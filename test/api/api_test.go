@@ -545,7 +545,8 @@ func TestKustomizeDefaultRendersAndApplies(t *testing.T) {
 			dep = d
 		}
 	}
-	if kinds["CustomResourceDefinition"] != 3 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
+	// StripeCustomer, StripePlan, StripeSubscription, StripeBillingReport.
+	if kinds["CustomResourceDefinition"] != 4 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
 		t.Errorf("rendered kinds = %v", kinds)
 	}
 	if dep == nil {
