@@ -10,6 +10,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -57,6 +59,28 @@ func rssMiB(pid int) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// scrape reads one gauge from a Prometheus text endpoint.
+func scrape(b *testing.B, url, name string) float64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return v
+		}
+	}
+	b.Fatalf("no %s at %s", name, url)
+	return 0
 }
 
 func BenchmarkManagerRSS(b *testing.B) {
@@ -126,7 +150,13 @@ func BenchmarkManagerRSS(b *testing.B) {
 	})
 	b.Logf("created %d subscriptions and %d customers in %s", n, customers, time.Since(start).Round(time.Second))
 
-	cmd := exec.Command(bin, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--webhook-bind-address=0",
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	metricsAddr := l.Addr().String()
+	_ = l.Close()
+	cmd := exec.Command(bin, "--metrics-bind-address="+metricsAddr, "--metrics-secure=false", "--health-probe-bind-address=0", "--webhook-bind-address=0",
 		"--stripe-api-url="+srv.URL, "--stripe-rate-limit=2000", "--resync-period=1h", "--max-concurrent-reconciles=8",
 		"--credentials-secret-namespace=mem", "--zap-log-level=error")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "STRIPE_API_KEY=sk_test_memory")
@@ -179,12 +209,14 @@ func BenchmarkManagerRSS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	heap := scrape(b, "http://"+metricsAddr+"/metrics", "go_memstats_heap_inuse_bytes") / (1 << 20)
 	objs := float64(n + customers)
+	b.ReportMetric(heap, "heap-inuse-MiB")
 	b.ReportMetric(rss, "RSS-MiB")
 	b.ReportMetric(rss/objs*1000, "MiB/1k-objects")
 	b.ReportMetric(rss/100, "x-limit-100MiB")
-	b.Logf("manager RSS after the first full pass over %d subscriptions + %d customers: %.1f MiB (%.2f MiB per 1,000 objects; limit 100 MiB at 10,000 + 1,000), pass took %s",
-		n, customers, rss, rss/objs*1000, pass.Round(time.Second))
+	b.Logf("manager RSS after the first full pass over %d subscriptions + %d customers: %.1f MiB (%.2f MiB per 1,000 objects; limit 100 MiB at 10,000 + 1,000), Go heap in use %.1f MiB, pass took %s",
+		n, customers, rss, rss/objs*1000, heap, pass.Round(time.Second))
 	for i := 0; i < b.N; i++ {
 	}
 }
