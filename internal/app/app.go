@@ -59,6 +59,8 @@ type Options struct {
 	StripeCallTimeout time.Duration
 	// MaxConcurrentReconciles is the number of workers per kind.
 	MaxConcurrentReconciles int
+	// PprofAddr serves net/http/pprof when set.
+	PprofAddr string
 	// InstanceName names this operator instance (its StripeBillingReport).
 	InstanceName string
 	// AuditPeriod is the time between billing audits.
@@ -88,6 +90,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CredentialsName, "credentials-secret-name", "stripe-credentials", "Name of the credentials Secret (keys apiKey and webhookSigningSecrets).")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often every resource is compared with Stripe even without a change (jittered).")
 	fs.DurationVar(&o.StripeCallTimeout, "stripe-call-timeout", 20*time.Second, "Deadline of one Stripe call, stripe-go's retries included (shorter than the HTTP client's 80 s), so a hung call holds one worker for at most this long.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "", "Address to serve Go's pprof profiles on (for example 127.0.0.1:6060); empty disables it.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Workers per kind; all share the one Stripe rate limiter.")
 	fs.StringVar(&o.InstanceName, "instance-name", "default", "Name of this operator instance; its StripeBillingReport has this name. Two clusters sharing one Stripe account need different names.")
 	fs.DurationVar(&o.AuditPeriod, "audit-period", 10*time.Minute, "How often the billing audit compares everything in Stripe with the cluster (jittered; leader only).")
@@ -116,6 +119,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Scheme:                        Scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
+		PprofBindAddress:              o.PprofAddr,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,

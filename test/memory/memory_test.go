@@ -3,13 +3,15 @@
 // against envtest and the test-mode Stripe, waits until every resource has
 // been reconciled once (Ready for its generation), and reads the process's
 // RSS from /proc. BENCH_MEM_N is the number of StripeSubscriptions (default
-// 10,000), with one StripeCustomer per ten subscriptions.
+// 10,000), with one StripeCustomer per ten subscriptions; BENCH_MEM_PROFILE
+// names a file for the manager's heap profile.
 package memory
 
 import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -156,7 +158,13 @@ func BenchmarkManagerRSS(b *testing.B) {
 	}
 	metricsAddr := l.Addr().String()
 	_ = l.Close()
-	cmd := exec.Command(bin, "--metrics-bind-address="+metricsAddr, "--metrics-secure=false", "--health-probe-bind-address=0", "--webhook-bind-address=0",
+	l, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pprofAddr := l.Addr().String()
+	_ = l.Close()
+	cmd := exec.Command(bin, "--metrics-bind-address="+metricsAddr, "--metrics-secure=false", "--pprof-bind-address="+pprofAddr, "--health-probe-bind-address=0", "--webhook-bind-address=0",
 		"--stripe-api-url="+srv.URL, "--stripe-rate-limit=2000", "--resync-period=1h", "--max-concurrent-reconciles=8",
 		"--credentials-secret-namespace=mem", "--zap-log-level=error")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "STRIPE_API_KEY=sk_test_memory")
@@ -208,6 +216,23 @@ func BenchmarkManagerRSS(b *testing.B) {
 	rss, err := rssMiB(cmd.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if path := os.Getenv("BENCH_MEM_PROFILE"); path != "" {
+		// A heap profile to read with `go tool pprof -sample_index=inuse_space`.
+		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?gc=1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = io.Copy(out, resp.Body)
+		resp.Body.Close()
+		out.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 	heap := scrape(b, "http://"+metricsAddr+"/metrics", "go_memstats_heap_inuse_bytes") / (1 << 20)
 	objs := float64(n + customers)
