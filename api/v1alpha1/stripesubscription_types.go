@@ -219,6 +219,18 @@ type InvoiceStatus struct {
 	// paymentError is the decline or error code of the last failed payment.
 	// +optional
 	PaymentError string `json:"paymentError,omitempty"`
+	// paymentIntentStatus is the status of the invoice's payment (Stripe's
+	// payment intent status, such as requires_action), when known.
+	// +optional
+	PaymentIntentStatus string `json:"paymentIntentStatus,omitempty"`
+	// created is when Stripe created the invoice; it tells which of two
+	// invoices is the latest.
+	// +optional
+	Created *metav1.Time `json:"created,omitempty"`
+	// lastEvent is the newest event about this invoice the webhook server
+	// applied; events about the invoice are ordered by it.
+	// +optional
+	LastEvent *EventRef `json:"lastEvent,omitempty"`
 }
 
 // Amount is an amount of money.
@@ -242,6 +254,14 @@ type EventRef struct {
 	// created is the event's creation time in Unix seconds.
 	// +optional
 	Created int64 `json:"created,omitempty"`
+	// sameSecondIDs are the IDs of the other events of the same created
+	// second already applied, so that a redelivery of one of them is
+	// recognised (Stripe's created has one-second resolution).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=255
+	SameSecondIDs []string `json:"sameSecondIDs,omitempty"`
 }
 
 // StripeSubscriptionStatus is the observed state of a subscription.
@@ -289,7 +309,9 @@ type StripeSubscriptionStatus struct {
 	// the sum of price unit amount times quantity.
 	// +optional
 	ExpectedAmount *Amount `json:"expectedAmount,omitempty"`
-	// lastEvent is the newest Stripe event the status reflects.
+	// lastEvent is the newest subscription event (customer.subscription.*)
+	// the status reflects; subscription events are ordered by it. Invoice
+	// events are ordered per invoice by latestInvoice.lastEvent.
 	// +optional
 	LastEvent *EventRef `json:"lastEvent,omitempty"`
 
