@@ -94,6 +94,7 @@ func (r *StripeSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		For(&billingv1alpha1.StripeSubscription{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{},
 			annotationsChangedByOthers(),
+			webhookEventApplied(),
 		))).
 		Watches(&billingv1alpha1.StripePlan{},
 			handler.EnqueueRequestsFromMapFunc(r.subscriptionsForPlan),

@@ -222,7 +222,7 @@ func TestPaymentCondition(t *testing.T) {
 			metav1.ConditionFalse, billingv1alpha1.ReasonPaid, nil},
 		{"no invoice", stripe.Subscription{Status: "trialing"}, metav1.ConditionFalse, billingv1alpha1.ReasonPaid, nil},
 		{"declined, retrying", stripe.Subscription{Status: "past_due", LatestInvoice: &stripe.Invoice{ID: "in_1", Status: "open", AmountDue: 1000, Currency: "usd", AttemptCount: 2, Attempted: true, PaymentError: "card_declined", NextPaymentAttempt: 1800000000}},
-			metav1.ConditionTrue, billingv1alpha1.ReasonPaymentDeclined, []string{"in_1", "card_declined", "2 attempts", "2027-01-15T08:00:00Z", "past_due"}},
+			metav1.ConditionTrue, billingv1alpha1.ReasonPaymentDeclined, []string{"in_1", "(10.00 USD)", "card_declined", "2 attempts", "2027-01-15T08:00:00Z"}},
 		{"declined first invoice", stripe.Subscription{Status: "incomplete", LatestInvoice: &stripe.Invoice{ID: "in_1", Status: "open", AttemptCount: 1, PaymentError: "card_declined"}},
 			metav1.ConditionTrue, billingv1alpha1.ReasonPaymentDeclined, []string{"1 attempt", "no further attempt"}},
 		{"requires action", stripe.Subscription{Status: "incomplete", LatestInvoice: &stripe.Invoice{ID: "in_1", Status: "open", AttemptCount: 1, PaymentIntentStatus: "requires_action"}},
@@ -268,12 +268,12 @@ func TestInvoiceNote(t *testing.T) {
 		wantNote  string
 	}{
 		{"matches", inv(nil), "", ""},
-		{"billed another amount", inv(func(i *stripe.Invoice) { i.Lines[0].Amount = 1500; i.AmountDue = 1500 }), "bills 1500 usd for the declared items, 2000 usd expected", ""},
-		{"tax and discount explained", inv(func(i *stripe.Invoice) { i.Tax = 200; i.DiscountAmount = 500; i.AmountDue = 1700 }), "", "because of discounts -500 usd; tax 200 usd"},
+		{"billed another amount", inv(func(i *stripe.Invoice) { i.Lines[0].Amount = 1500; i.AmountDue = 1500 }), "bills 15.00 USD for the declared items, 20.00 USD expected", ""},
+		{"tax and discount explained", inv(func(i *stripe.Invoice) { i.Tax = 200; i.DiscountAmount = 500; i.AmountDue = 1700 }), "", "because of discounts -5.00 USD; tax 2.00 USD"},
 		{"mid-period prorations", inv(func(i *stripe.Invoice) {
 			i.BillingReason = "subscription_update"
 			i.Lines = []stripe.InvoiceLine{{PriceID: "price_a", Quantity: 2, Amount: 700, Proration: true}}
-		}), "", "holds prorations (700 usd)"},
+		}), "", "holds prorations (7.00 USD)"},
 		{"invoice for other items is not compared", inv(func(i *stripe.Invoice) { i.Lines[0].Quantity = 5; i.Lines[0].Amount = 5000 }), "", ""},
 		{"trial invoice", func() *stripe.Subscription {
 			s := inv(func(i *stripe.Invoice) { i.Lines[0].Amount = 0; i.Created = 100 })

@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/billing"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
@@ -51,14 +52,17 @@ func setObservedStatus(st *billingv1alpha1.StripeSubscriptionStatus, sub *stripe
 	st.CanceledAt = unixTime(sub.CanceledAt)
 	st.TrialEnd = unixTime(sub.TrialEnd)
 	st.PauseCollection = sub.PauseCollection
-	st.LatestInvoice = invoiceStatus(sub.LatestInvoice)
+	st.LatestInvoice = invoiceStatus(sub.LatestInvoice, st.LatestInvoice)
 }
 
-func invoiceStatus(inv *stripe.Invoice) *billingv1alpha1.InvoiceStatus {
+// invoiceStatus is the status summary of inv. The webhook server's marker
+// of the newest event applied to that invoice (prev.lastEvent) is kept when
+// prev is the same invoice, so its events stay ordered.
+func invoiceStatus(inv *stripe.Invoice, prev *billingv1alpha1.InvoiceStatus) *billingv1alpha1.InvoiceStatus {
 	if inv == nil {
 		return nil
 	}
-	return &billingv1alpha1.InvoiceStatus{
+	out := &billingv1alpha1.InvoiceStatus{
 		ID:                 inv.ID,
 		Status:             inv.Status,
 		AmountDue:          inv.AmountDue,
@@ -70,6 +74,11 @@ func invoiceStatus(inv *stripe.Invoice) *billingv1alpha1.InvoiceStatus {
 		BillingReason:      inv.BillingReason,
 		PaymentError:       inv.PaymentError,
 	}
+	out.PaymentIntentStatus, out.Created = inv.PaymentIntentStatus, unixTime(inv.Created)
+	if prev != nil && prev.ID == inv.ID {
+		out.LastEvent = prev.LastEvent
+	}
+	return out
 }
 
 // expectedAmount is the sum of unit amount times quantity of the declared
@@ -85,9 +94,10 @@ func expectedAmount(items []desiredItem) *billingv1alpha1.Amount {
 	return a
 }
 
-// formatAmount renders minor units with the currency, e.g. "2500 usd".
+// formatAmount renders minor units with the currency's exponent, e.g.
+// "25.00 USD" or "500 JPY".
 func formatAmount(amount int64, currency string) string {
-	return fmt.Sprintf("%d %s", amount, currency)
+	return billing.FormatAmount(amount, currency)
 }
 
 // condition is a computed condition before it is set on the object.
@@ -97,64 +107,12 @@ type condition struct {
 	message string
 }
 
-// paymentCondition derives PaymentFailed from the subscription status and
-// its latest invoice.
+// paymentCondition derives PaymentFailed with the derivation the webhook
+// server uses, from the facts setObservedStatus writes: the subscription
+// status and its latest invoice.
 func paymentCondition(sub *stripe.Subscription) condition {
-	inv := sub.LatestInvoice
-	failing := sub.Status == subStatusPastDue || sub.Status == subStatusUnpaid || sub.Status == subStatusIncomplete
-	attemptedAndFailed := inv != nil && inv.Status == invoiceStatusOpen && inv.AttemptCount > 0 &&
-		(inv.PaymentError != "" || inv.PaymentIntentStatus == paymentIntentRequiresAction)
-	if !failing && !attemptedAndFailed {
-		switch {
-		case inv == nil:
-			return condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, "No invoice is owed."}
-		case inv.Status == invoiceStatusPaid || inv.AmountDue == 0:
-			return condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, "The latest invoice is paid or nothing is owed."}
-		default:
-			return condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, fmt.Sprintf("The latest invoice is %s; no payment has failed.", inv.Status)}
-		}
-	}
-	if inv == nil || (inv.AttemptCount == 0 && inv.PaymentError == "" && inv.PaymentIntentStatus != paymentIntentRequiresAction) {
-		// incomplete without an attempt (default_incomplete waits for the
-		// first payment to be confirmed), or past_due/unpaid for an overdue
-		// sent invoice.
-		if sub.Status == subStatusIncomplete {
-			return condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, "The first invoice awaits payment; no payment has failed yet."}
-		}
-		reason := billingv1alpha1.ReasonPaymentDeclined
-		if sub.Status == subStatusUnpaid {
-			reason = billingv1alpha1.ReasonRetriesExhausted
-		}
-		return condition{metav1.ConditionTrue, reason, fmt.Sprintf("The subscription is %s: the latest invoice is overdue.", sub.Status)}
-	}
-
-	code := inv.PaymentError
-	if code == "" {
-		code = "payment_failed"
-	}
-	var reason, what string
-	switch {
-	case inv.PaymentIntentStatus == paymentIntentRequiresAction || inv.PaymentError == errorAuthenticationRequired:
-		reason, what = billingv1alpha1.ReasonAuthenticationRequired, "needs the customer to authenticate the payment"
-	case sub.Status == subStatusUnpaid || (sub.Status == subStatusPastDue && inv.NextPaymentAttempt == 0):
-		reason, what = billingv1alpha1.ReasonRetriesExhausted, "could not be collected and Stripe stopped retrying"
-	default:
-		reason, what = billingv1alpha1.ReasonPaymentDeclined, "was declined"
-	}
-	msg := fmt.Sprintf("Payment of invoice %s (%s) %s (%s) after %s", inv.ID, formatAmount(inv.AmountDue, inv.Currency), what, code, attempts(inv.AttemptCount))
-	if inv.NextPaymentAttempt > 0 {
-		msg += "; next attempt at " + time.Unix(inv.NextPaymentAttempt, 0).UTC().Format(time.RFC3339)
-	} else {
-		msg += "; no further attempt is scheduled"
-	}
-	return condition{metav1.ConditionTrue, reason, msg + "; subscription status " + sub.Status + "."}
-}
-
-func attempts(n int64) string {
-	if n == 1 {
-		return "1 attempt"
-	}
-	return fmt.Sprintf("%d attempts", n)
+	c := billing.PaymentFailed(sub.Status, invoiceStatus(sub.LatestInvoice, nil))
+	return condition{c.Status, c.Reason, c.Message}
 }
 
 // invoiceNote compares the latest invoice for a full period with the

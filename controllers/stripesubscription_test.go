@@ -92,7 +92,8 @@ func TestSubscriptionTrialThenActiveWithWebhooks(t *testing.T) {
 		}
 		return fmt.Sprintf("%s/%d", sub.Status.LatestInvoice.Status, sub.Status.LatestInvoice.AmountPaid)
 	}, 30*time.Second).Should(Equal("paid/4000"))
-	g.Expect(sub.Annotations[billingv1alpha1.AnnotationLastEventID]).To(HavePrefix("evt_"))
+	g.Expect(sub.Status.LatestInvoice.LastEvent).NotTo(BeNil(), "the webhook server applied the invoice's events")
+	g.Expect(sub.Status.LatestInvoice.LastEvent.ID).To(HavePrefix("evt_"))
 	g.Expect(h.fake.Stats().Creates["subscription"]).To(Equal(1))
 }
 

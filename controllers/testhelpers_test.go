@@ -44,6 +44,9 @@ type harnessOptions struct {
 	wrapClient func(client.Client) client.Client
 	// webhooks runs the webhook server and registers it with the fake.
 	webhooks bool
+	// webhookAPIVersion is the webhook endpoint's API version (default:
+	// the fake's own).
+	webhookAPIVersion string
 	// resync is the reconcilers' resync period (default 2s).
 	resync time.Duration
 	// fakeRateLimit is the fake's rate limit (default unlimited).
@@ -90,7 +93,10 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: h.recorder})
 		srv := httptest.NewServer(ws.Handler())
 		t.Cleanup(srv.Close)
-		h.fake.AddWebhookEndpoint(srv.URL+webhookserver.Path, harnessWebhookSecret)
+		if o.webhookAPIVersion == "" {
+			o.webhookAPIVersion = stripefake.DefaultAPIVersion
+		}
+		h.fake.AddWebhookEndpointWithVersion(srv.URL+webhookserver.Path, harnessWebhookSecret, o.webhookAPIVersion)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -3,8 +3,8 @@ package webhookserver
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -14,24 +14,27 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/billing"
 )
 
 // IndexSubscriptionID indexes StripeSubscriptions by status.subscriptionID.
 const IndexSubscriptionID = "status.subscriptionID"
 
-// RecentEventIDs is how many applied event IDs an object remembers.
-const RecentEventIDs = 20
+// maxSameSecondIDs bounds EventRef.sameSecondIDs (the CRD allows 16).
+const maxSameSecondIDs = 15
 
 // Outcomes of an event, in responses and logs.
 const (
 	OutcomeApplied    = "applied"
 	OutcomeDuplicate  = "duplicate"
 	OutcomeOutOfOrder = "out_of_order"
+	// OutcomeSuperseded: the event is about an invoice older than the
+	// subscription's latest invoice.
+	OutcomeSuperseded = "superseded"
 	OutcomeIgnored    = "ignored"
 )
 
@@ -46,10 +49,17 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	})
 }
 
-// mutation changes a StripeSubscription for one event; tie is true when the
-// event has the same created second as status.lastEvent. It returns false
-// when the event must not change state (a tie that would regress it).
-type mutation func(obj *billingv1alpha1.StripeSubscription, tie bool) bool
+// mutation applies one event to a StripeSubscription's status and returns
+// the outcome; only OutcomeApplied may change the status.
+type mutation func(obj *billingv1alpha1.StripeSubscription) string
+
+// handledInvoiceEvents change the latest invoice. invoice.upcoming is
+// informational (no invoice exists yet) and is not among them.
+var handledInvoiceEvents = map[string]bool{
+	"invoice.created": true, "invoice.finalized": true, "invoice.paid": true, "invoice.payment_succeeded": true,
+	"invoice.payment_failed": true, "invoice.payment_action_required": true, "invoice.voided": true,
+	"invoice.marked_uncollectible": true, "invoice.updated": true, "invoice.overdue": true,
+}
 
 func (s *Server) apply(ctx context.Context, ev *event) (string, error) {
 	var (
@@ -58,27 +68,23 @@ func (s *Server) apply(ctx context.Context, ev *event) (string, error) {
 		mut   mutation
 	)
 	switch {
-	case strings.HasPrefix(ev.Type, "customer.subscription."):
-		so, err := ev.subscription()
-		if err != nil {
-			ignored.WithLabelValues("undecodable_object").Inc()
-			return OutcomeIgnored, nil
-		}
-		subID, md, mut = so.ID, so.Metadata, s.subscriptionMutation(ev, so)
-	case strings.HasPrefix(ev.Type, "invoice.") && ev.Type != "invoice.upcoming":
-		in, err := ev.invoice()
-		if err != nil || in.ID == "" {
-			ignored.WithLabelValues("undecodable_object").Inc()
-			return OutcomeIgnored, nil
-		}
-		subID, md, mut = in.Subscription.ID, in.SubscriptionDetails.Metadata, s.invoiceMutation(ev, in)
-	default:
-		// invoice.upcoming is informational (no invoice exists yet), and
-		// other types concern nothing the operator tracks.
-		ignored.WithLabelValues("unhandled_type").Inc()
+	case ev.ObjectErr != nil:
+		logr.FromContextOrDiscard(ctx).Info("Event object unreadable; acknowledged without effect", "error", ev.ObjectErr.Error())
+		ignored.WithLabelValues("undecodable_object").Inc()
 		return OutcomeIgnored, nil
-	}
-	if mut == nil {
+	case ev.Sub != nil:
+		if ev.Sub.ID == "" {
+			ignored.WithLabelValues("undecodable_object").Inc()
+			return OutcomeIgnored, nil
+		}
+		subID, md, mut = ev.Sub.ID, ev.Sub.Metadata, subscriptionMutation(ev)
+	case ev.Inv != nil && handledInvoiceEvents[ev.Type]:
+		if ev.Inv.ID == "" {
+			ignored.WithLabelValues("undecodable_object").Inc()
+			return OutcomeIgnored, nil
+		}
+		subID, md, mut = ev.Inv.subscriptionID(), ev.Inv.metadata(), invoiceMutation(ev)
+	default:
 		ignored.WithLabelValues("unhandled_type").Inc()
 		return OutcomeIgnored, nil
 	}
@@ -90,16 +96,12 @@ func (s *Server) apply(ctx context.Context, ev *event) (string, error) {
 		ignored.WithLabelValues("unmanaged").Inc()
 		return OutcomeIgnored, nil
 	}
-	// Cheap dedup from the informer cache: a storm of duplicates costs no
-	// API call.
-	if recorded(target, ev.ID) {
-		duplicates.Inc()
-		return OutcomeDuplicate, nil
-	}
-	return s.persist(ctx, client.ObjectKeyFromObject(target), ev, mut)
+	return s.persist(ctx, target, ev, mut)
 }
 
-// findTarget resolves the StripeSubscription an event concerns, or nil.
+// findTarget resolves the StripeSubscription an event concerns, or nil. It
+// reads the informer cache (a copy), and the API server only when the cache
+// does not know a name the metadata gives.
 func (s *Server) findTarget(ctx context.Context, subID string, md map[string]string) (*billingv1alpha1.StripeSubscription, error) {
 	ns, name, uid := md[billingv1alpha1.StripeMetadataNamespace], md[billingv1alpha1.StripeMetadataName], md[billingv1alpha1.StripeMetadataUID]
 	if ns != "" && name != "" {
@@ -131,92 +133,126 @@ func (s *Server) findTarget(ctx context.Context, subID string, md map[string]str
 	return &list.Items[0], nil
 }
 
-// recorded reports whether the event ID is in the object's annotations.
-func recorded(obj *billingv1alpha1.StripeSubscription, id string) bool {
-	ann := obj.GetAnnotations()
-	return ann[billingv1alpha1.AnnotationLastEventID] == id || slices.Contains(recentIDs(ann), id)
-}
-
-func recentIDs(ann map[string]string) []string {
-	v := ann[billingv1alpha1.AnnotationRecentEventIDs]
-	if v == "" {
-		return nil
-	}
-	return strings.Split(v, ",")
-}
-
-// persist applies ev to the object at key: status first, then the event
-// annotations, each with an optimistic lock, retried on conflict.
-func (s *Server) persist(ctx context.Context, key types.NamespacedName, ev *event, mut mutation) (string, error) {
+// persist applies ev to obj (read from the cache) and writes the status
+// when it changed, with the resourceVersion read (optimistic concurrency).
+// A duplicate, an out-of-order event or an event about an older invoice
+// changes nothing and costs no write: the stream markers in the status
+// (lastEvent, latestInvoice.lastEvent) only move forward, so a cache that
+// lags can only judge an event newer than it is, never older; the write
+// then conflicts and the event is judged again on a fresh read. Conflicts
+// are retried with jittered backoff within the retry budget.
+func (s *Server) persist(ctx context.Context, obj *billingv1alpha1.StripeSubscription, ev *event, mut mutation) (string, error) {
 	log := logr.FromContextOrDiscard(ctx)
-	outcome := OutcomeApplied
-	var final *billingv1alpha1.StripeSubscription
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		obj := &billingv1alpha1.StripeSubscription{}
-		if err := s.opts.APIReader.Get(ctx, key, obj); err != nil {
-			return err
+	key := client.ObjectKeyFromObject(obj)
+	deadline := time.Now().Add(s.opts.RetryBudget)
+	backoff := 5 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		before := obj.Status.DeepCopy()
+		outcome := mut(obj)
+		if outcome != OutcomeApplied || equality.Semantic.DeepEqual(before, &obj.Status) {
+			countOutcome(outcome, ev)
+			return outcome, nil
 		}
-		if recorded(obj, ev.ID) {
-			outcome = OutcomeDuplicate
-			return nil
-		}
-		last := obj.Status.LastEvent
+		err := s.opts.Client.Status().Update(ctx, obj)
 		switch {
-		case last != nil && last.ID == ev.ID:
-			// Status was written by an earlier delivery that did not get to
-			// the annotations: record it only.
-			outcome = OutcomeApplied
-		case last != nil && ev.Created < last.Created:
-			outcome = OutcomeOutOfOrder
-		default:
-			before := obj.Status.DeepCopy()
-			tie := last != nil && ev.Created == last.Created
-			if mut(obj, tie) {
-				obj.Status.LastEvent = &billingv1alpha1.EventRef{ID: ev.ID, Type: ev.Type, Created: ev.Created}
-				outcome = OutcomeApplied
-			} else {
-				outcome = OutcomeOutOfOrder
+		case err == nil:
+			countOutcome(outcome, ev)
+			s.recordEvents(obj, before, ev)
+			return outcome, nil
+		case apierrors.IsNotFound(err):
+			// Deleted between lookup and write (the reconciler released the
+			// finalizer after a cancel): nothing manages it any more.
+			ignored.WithLabelValues("unmanaged").Inc()
+			return OutcomeIgnored, nil
+		case !apierrors.IsConflict(err):
+			return "", fmt.Errorf("writing the status of %s: %w", key, err)
+		}
+		conflicts.Inc()
+		// Full jitter over [backoff/2, backoff), doubling up to 250 ms.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		if time.Now().Add(wait).After(deadline) {
+			return "", fmt.Errorf("writing the status of %s: conflicts for the whole retry budget of %s (%d attempts): %w", key, s.opts.RetryBudget, attempt, err)
+		}
+		log.V(1).Info("Status write conflicted; retrying on a fresh read", "attempt", attempt, "wait", wait.String())
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, 250*time.Millisecond)
+		fresh := &billingv1alpha1.StripeSubscription{}
+		if err := s.opts.APIReader.Get(ctx, key, fresh); err != nil {
+			if apierrors.IsNotFound(err) {
+				ignored.WithLabelValues("unmanaged").Inc()
+				return OutcomeIgnored, nil
 			}
-			if !equality.Semantic.DeepEqual(before, &obj.Status) {
-				if err := s.opts.Client.Status().Update(ctx, obj); err != nil {
-					return err
-				}
-			}
+			return "", fmt.Errorf("reading StripeSubscription %s: %w", key, err)
 		}
-		base := obj.DeepCopy()
-		ann := obj.GetAnnotations()
-		if ann == nil {
-			ann = map[string]string{}
+		if fresh.UID != obj.UID {
+			// Deleted and created again under the same name: the event was
+			// about the old one.
+			ignored.WithLabelValues("unmanaged").Inc()
+			return OutcomeIgnored, nil
 		}
-		ids := append(recentIDs(ann), ev.ID)
-		if len(ids) > RecentEventIDs {
-			ids = ids[len(ids)-RecentEventIDs:]
-		}
-		ann[billingv1alpha1.AnnotationRecentEventIDs] = strings.Join(ids, ",")
-		if outcome == OutcomeApplied {
-			ann[billingv1alpha1.AnnotationLastEventID] = ev.ID
-		}
-		obj.SetAnnotations(ann)
-		if err := s.opts.Client.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			return err
-		}
-		final = obj
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("persisting event on %s: %w", key, err)
+		obj = fresh
 	}
+}
+
+func countOutcome(outcome string, ev *event) {
 	switch outcome {
+	case OutcomeApplied:
+		applied.WithLabelValues(ev.Type).Inc()
 	case OutcomeDuplicate:
 		duplicates.Inc()
 	case OutcomeOutOfOrder:
 		outOfOrder.Inc()
-		log.Info("Skipped an event older than the state it would overwrite")
-	case OutcomeApplied:
-		applied.WithLabelValues(ev.Type).Inc()
-		s.recordEvent(final, ev)
+	case OutcomeSuperseded:
+		superseded.Inc()
+	case OutcomeIgnored:
+		ignored.WithLabelValues("other_subscription").Inc()
 	}
-	return outcome, nil
+}
+
+// verdict is where an event stands against a stream's marker.
+type verdict int
+
+const (
+	newer verdict = iota
+	tie
+	duplicate
+	older
+)
+
+// judge places ev against the marker of its stream (nil: nothing applied
+// yet). Stripe's created has one-second resolution, so several events can
+// share a second: a tie is applied unless a guard of the stream says it
+// would regress the state, and the IDs applied in the marker's second are
+// remembered so a redelivery of one of them is a duplicate.
+func judge(m *billingv1alpha1.EventRef, ev *event) verdict {
+	switch {
+	case m == nil:
+		return newer
+	case m.ID == ev.ID || (m.Created == ev.Created && slices.Contains(m.SameSecondIDs, ev.ID)):
+		return duplicate
+	case ev.Created < m.Created:
+		return older
+	case ev.Created == m.Created:
+		return tie
+	}
+	return newer
+}
+
+// advance is the marker after applying ev.
+func advance(m *billingv1alpha1.EventRef, ev *event) *billingv1alpha1.EventRef {
+	next := &billingv1alpha1.EventRef{ID: ev.ID, Type: ev.Type, Created: ev.Created}
+	if m != nil && m.Created == ev.Created {
+		ids := append(slices.Clone(m.SameSecondIDs), m.ID)
+		if len(ids) > maxSameSecondIDs {
+			ids = ids[len(ids)-maxSameSecondIDs:]
+		}
+		next.SameSecondIDs = ids
+	}
+	return next
 }
 
 func unixTime(sec int64) *metav1.Time {
@@ -229,125 +265,180 @@ func unixTime(sec int64) *metav1.Time {
 
 func terminal(status string) bool { return status == "canceled" || status == "incomplete_expired" }
 
-// subscriptionMutation copies a subscription object into status.
-func (s *Server) subscriptionMutation(ev *event, so *subscriptionObject) mutation {
-	return func(obj *billingv1alpha1.StripeSubscription, tie bool) bool {
+// subscriptionMutation copies a subscription into status, ordered by the
+// subscription's own events (status.lastEvent).
+func subscriptionMutation(ev *event) mutation {
+	so := ev.Sub
+	return func(obj *billingv1alpha1.StripeSubscription) string {
 		st := &obj.Status
-		if tie && terminal(st.StripeStatus) && !terminal(so.Status) {
-			return false
+		if st.SubscriptionID != "" && st.SubscriptionID != so.ID {
+			return OutcomeIgnored // an earlier subscription of a recreated resource
 		}
-		if st.SubscriptionID == "" {
-			st.SubscriptionID = so.ID
+		switch judge(st.LastEvent, ev) {
+		case duplicate:
+			return OutcomeDuplicate
+		case older:
+			return OutcomeOutOfOrder
+		case tie:
+			// A same-second event never brings an ended subscription back.
+			if terminal(st.StripeStatus) && !terminal(so.Status) {
+				return OutcomeOutOfOrder
+			}
 		}
-		if st.SubscriptionID != so.ID {
-			return false // an earlier subscription of a recreated resource
-		}
+		st.SubscriptionID = so.ID
 		st.StripeStatus = so.Status
 		if ev.Type == "customer.subscription.deleted" && !terminal(so.Status) {
 			st.StripeStatus = "canceled"
 		}
-		st.CustomerID = so.Customer.ID
-		st.Items = nil
-		for _, it := range so.Items.Data {
-			st.Items = append(st.Items, billingv1alpha1.ObservedItem{ItemID: it.ID, PriceID: it.Price.ID, Quantity: it.Quantity})
+		if so.Customer != "" {
+			st.CustomerID = so.Customer
 		}
-		st.CurrentPeriodStart, st.CurrentPeriodEnd = unixTime(so.CurrentPeriodStart), unixTime(so.CurrentPeriodEnd)
+		st.Items = nil
+		for _, it := range so.Items {
+			st.Items = append(st.Items, billingv1alpha1.ObservedItem{ItemID: it.ID, PriceID: it.PriceID, Quantity: it.Quantity})
+		}
+		start, end := so.period()
+		st.CurrentPeriodStart, st.CurrentPeriodEnd = unixTime(start), unixTime(end)
 		st.CancelAtPeriodEnd = so.CancelAtPeriodEnd
 		st.CancelAt, st.CanceledAt, st.TrialEnd = unixTime(so.CancelAt), unixTime(so.CanceledAt), unixTime(so.TrialEnd)
-		st.PauseCollection = ""
-		if so.PauseCollection != nil {
-			st.PauseCollection = so.PauseCollection.Behavior
-		}
-		return true
+		st.PauseCollection = so.PauseCollection
+		st.LastEvent = advance(st.LastEvent, ev)
+		setPaymentFailed(obj)
+		return OutcomeApplied
 	}
 }
 
-// invoiceMutation records the latest invoice and the PaymentFailed
-// condition.
-func (s *Server) invoiceMutation(ev *event, in *invoiceObject) mutation {
-	switch ev.Type {
-	case "invoice.created", "invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
-		"invoice.payment_failed", "invoice.payment_action_required", "invoice.voided", "invoice.marked_uncollectible", "invoice.updated":
-	default:
-		return nil
+// invoiceProgress ranks invoice statuses along Stripe's lifecycle (draft,
+// open, then paid, void or uncollectible; an uncollectible invoice can
+// still be paid).
+func invoiceProgress(status string) int {
+	switch status {
+	case "draft":
+		return 0
+	case "open":
+		return 1
+	case "uncollectible":
+		return 2
+	case "paid", "void":
+		return 3
 	}
-	return func(obj *billingv1alpha1.StripeSubscription, tie bool) bool {
+	return -1
+}
+
+// invoiceMutation records the latest invoice, ordered per invoice by
+// latestInvoice.lastEvent. An event about an invoice created before the
+// latest one changes nothing.
+func invoiceMutation(ev *event) mutation {
+	in := ev.Inv
+	return func(obj *billingv1alpha1.StripeSubscription) string {
 		st := &obj.Status
-		if st.SubscriptionID != "" && in.Subscription.ID != "" && st.SubscriptionID != in.Subscription.ID {
-			return false
+		if sid := in.subscriptionID(); st.SubscriptionID != "" && sid != "" && st.SubscriptionID != sid {
+			return OutcomeIgnored
 		}
-		if li := st.LatestInvoice; tie && li != nil && li.ID == in.ID && li.Status == "paid" && in.Status != "paid" {
-			return false
+		cur := st.LatestInvoice
+		if cur != nil && cur.ID != in.ID {
+			// Another invoice is the latest; this one replaces it only when
+			// Stripe created it later.
+			if cur.Created != nil && in.Created <= cur.Created.Unix() {
+				return OutcomeSuperseded
+			}
+			cur = nil
+		}
+		var marker *billingv1alpha1.EventRef
+		if cur != nil {
+			marker = cur.LastEvent
+		}
+		switch judge(marker, ev) {
+		case duplicate:
+			return OutcomeDuplicate
+		case older:
+			return OutcomeOutOfOrder
+		case tie:
+			// A same-second event never moves the invoice back along its
+			// lifecycle or to fewer attempts.
+			if invoiceProgress(in.Status) < invoiceProgress(cur.Status) || in.AttemptCount < cur.AttemptCount {
+				return OutcomeOutOfOrder
+			}
 		}
 		inv := &billingv1alpha1.InvoiceStatus{
 			ID: in.ID, Status: in.Status, AmountDue: in.AmountDue, AmountPaid: in.AmountPaid, Currency: in.Currency,
 			AttemptCount: in.AttemptCount, NextPaymentAttempt: unixTime(in.NextPaymentAttempt),
 			HostedInvoiceURL: in.HostedInvoiceURL, BillingReason: in.BillingReason,
+			Created: unixTime(in.Created), LastEvent: advance(marker, ev),
 		}
-		pi := in.paymentIntent()
-		if pi != nil && pi.LastPaymentError != nil {
-			inv.PaymentError = pi.LastPaymentError.Code
+		if inv.Created == nil && cur != nil {
+			inv.Created = cur.Created
 		}
+		paymentFacts(inv, cur, in, ev.Type)
 		st.LatestInvoice = inv
-		if cond, ok := paymentCondition(ev.Type, in, pi); ok {
-			cond.ObservedGeneration = obj.Generation
-			meta.SetStatusCondition(&st.Conditions, cond)
-		}
-		return true
+		setPaymentFailed(obj)
+		return OutcomeApplied
 	}
 }
 
-// paymentCondition derives PaymentFailed from a payment event.
-func paymentCondition(evType string, in *invoiceObject, pi *paymentIntentObject) (metav1.Condition, bool) {
-	amount := fmt.Sprintf("%d.%02d %s", in.AmountDue/100, in.AmountDue%100, in.Currency)
-	next := "Stripe will not retry it"
-	if in.NextPaymentAttempt != 0 {
-		next = "next attempt at " + time.Unix(in.NextPaymentAttempt, 0).UTC().Format(time.RFC3339)
-	}
-	switch evType {
-	case "invoice.paid", "invoice.payment_succeeded":
-		return metav1.Condition{Type: billingv1alpha1.ConditionPaymentFailed, Status: metav1.ConditionFalse,
-			Reason: billingv1alpha1.ReasonPaid, Message: fmt.Sprintf("Invoice %s is paid.", in.ID)}, true
-	case "invoice.payment_action_required":
-		return metav1.Condition{Type: billingv1alpha1.ConditionPaymentFailed, Status: metav1.ConditionTrue,
-			Reason:  billingv1alpha1.ReasonAuthenticationRequired,
-			Message: fmt.Sprintf("Payment of %s for invoice %s needs the customer to authenticate (attempt %d); %s.", amount, in.ID, in.AttemptCount, next)}, true
-	case "invoice.payment_failed":
-		reason := billingv1alpha1.ReasonPaymentDeclined
-		code := ""
-		if pi != nil && pi.LastPaymentError != nil {
-			code = pi.LastPaymentError.Code
-		}
-		switch {
-		case (pi != nil && pi.Status == "requires_action") || code == "authentication_required":
-			reason = billingv1alpha1.ReasonAuthenticationRequired
-		case in.NextPaymentAttempt == 0 && in.AttemptCount > 1:
-			reason = billingv1alpha1.ReasonRetriesExhausted
-		}
-		detail := ""
-		if code != "" {
-			detail = " (" + code + ")"
-		}
-		return metav1.Condition{Type: billingv1alpha1.ConditionPaymentFailed, Status: metav1.ConditionTrue, Reason: reason,
-			Message: fmt.Sprintf("Payment of %s for invoice %s failed%s after %d attempt(s); %s.", amount, in.ID, detail, in.AttemptCount, next)}, true
-	}
-	return metav1.Condition{}, false
-}
-
-// recordEvent emits a Kubernetes Event for changes a person cares about.
-func (s *Server) recordEvent(obj *billingv1alpha1.StripeSubscription, ev *event) {
-	if s.opts.Recorder == nil || obj == nil {
+// paymentFacts fills the payment intent status and error: from the expanded
+// payment intent, else from the invoice payments, else what the event type
+// itself says (Stripe sends invoice.payment_failed when an attempt failed,
+// which returns the payment intent to requires_payment_method, and
+// invoice.payment_action_required when it requires_action), else what the
+// status already knew about the same attempt of the same invoice. Stripe
+// does not expand objects in event payloads, so from real Stripe the error
+// code comes from the reconciler's read.
+func paymentFacts(inv, cur *billingv1alpha1.InvoiceStatus, in *invoiceObject, evType string) {
+	if pi := in.payment(); pi != nil {
+		inv.PaymentIntentStatus, inv.PaymentError = pi.Status, pi.paymentError()
 		return
 	}
-	switch ev.Type {
+	switch evType {
 	case "invoice.payment_failed":
-		s.opts.Recorder.Event(obj, corev1.EventTypeWarning, "PaymentFailed", "A payment for this subscription failed; see the PaymentFailed condition.")
+		inv.PaymentIntentStatus = "requires_payment_method"
 	case "invoice.payment_action_required":
-		s.opts.Recorder.Event(obj, corev1.EventTypeWarning, "PaymentActionRequired", "A payment needs the customer to authenticate.")
+		inv.PaymentIntentStatus = billing.PaymentIntentRequiresAction
+	}
+	// The outcome of an attempt does not change: an event without payment
+	// details about the same attempt keeps what was known about it.
+	if cur != nil && cur.ID == inv.ID && cur.AttemptCount == inv.AttemptCount {
+		if inv.PaymentIntentStatus == "" {
+			inv.PaymentIntentStatus = cur.PaymentIntentStatus
+		}
+		inv.PaymentError = cur.PaymentError
+	}
+}
+
+// setPaymentFailed derives PaymentFailed from the status, as the reconciler
+// does.
+func setPaymentFailed(obj *billingv1alpha1.StripeSubscription) {
+	c := billing.PaymentFailed(obj.Status.StripeStatus, obj.Status.LatestInvoice)
+	meta.SetStatusCondition(&obj.Status.Conditions, metav1.Condition{
+		Type: billingv1alpha1.ConditionPaymentFailed, Status: c.Status, Reason: c.Reason, Message: c.Message, ObservedGeneration: obj.Generation,
+	})
+}
+
+// recordEvents emits Kubernetes Events for changes a person cares about,
+// after the status that shows them is written. A payment failure gives one
+// Warning per failed attempt, whichever of this server and the reconciler
+// wrote it first (billing.NewFailure).
+func (s *Server) recordEvents(obj *billingv1alpha1.StripeSubscription, before *billingv1alpha1.StripeSubscriptionStatus, ev *event) {
+	if s.opts.Recorder == nil {
+		return
+	}
+	now := meta.FindStatusCondition(obj.Status.Conditions, billingv1alpha1.ConditionPaymentFailed)
+	if now != nil {
+		c := billing.Condition{Status: now.Status, Reason: now.Reason, Message: now.Message}
+		was := meta.FindStatusCondition(before.Conditions, billingv1alpha1.ConditionPaymentFailed)
+		if billing.NewFailure(was, before.LatestInvoice, c, obj.Status.LatestInvoice) {
+			s.opts.Recorder.Event(obj, corev1.EventTypeWarning, "PaymentFailed", now.Message)
+		}
+	}
+	switch ev.Type {
 	case "invoice.paid":
-		s.opts.Recorder.Event(obj, corev1.EventTypeNormal, "PaymentSucceeded", "The latest invoice is paid.")
+		if before.LatestInvoice == nil || before.LatestInvoice.ID != ev.Inv.ID || before.LatestInvoice.Status != "paid" {
+			s.opts.Recorder.Event(obj, corev1.EventTypeNormal, "PaymentSucceeded", fmt.Sprintf("Invoice %s is paid.", ev.Inv.ID))
+		}
 	case "customer.subscription.deleted":
-		s.opts.Recorder.Event(obj, corev1.EventTypeNormal, "SubscriptionCanceled", "The subscription was canceled in Stripe.")
+		if !terminal(before.StripeStatus) {
+			s.opts.Recorder.Event(obj, corev1.EventTypeNormal, "SubscriptionCanceled", "The subscription was canceled in Stripe.")
+		}
 	case "customer.subscription.trial_will_end":
 		s.opts.Recorder.Event(obj, corev1.EventTypeNormal, "TrialWillEnd", "The trial ends in three days.")
 	}

@@ -46,6 +46,10 @@ type Options struct {
 	APIReader client.Reader
 	// Recorder records Kubernetes Events; optional.
 	Recorder record.EventRecorder
+	// RetryBudget bounds how long a status write is retried on conflicts
+	// before the event is answered 503; default 8 s, below the time Stripe
+	// waits for an answer.
+	RetryBudget time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger; default discards.
@@ -69,6 +73,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Tolerance <= 0 {
 		opts.Tolerance = 300 * time.Second
+	}
+	if opts.RetryBudget <= 0 {
+		opts.RetryBudget = 8 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -188,11 +195,14 @@ func (s *Server) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, "malformed_event", http.StatusBadRequest)
 		return
 	}
-	log := s.log.WithValues("eventID", ev.ID, "type", ev.Type)
+	byVersion.WithLabelValues(versionLabel(ev.APIVersion)).Inc()
+	log := s.log.WithValues("eventID", ev.ID, "type", ev.Type, "apiVersion", ev.APIVersion)
 	outcome, err := s.apply(logr.NewContext(r.Context(), log), ev)
 	if err != nil {
 		failed.Inc()
-		log.Error(err, "Could not persist event; answering 503 so Stripe redelivers")
+		// An ordinary failure (API server unreachable, conflicts beyond the
+		// budget): logged without a stack trace.
+		log.Info("Could not persist event; answering 503 so Stripe redelivers", "error", err.Error())
 		http.Error(w, "temporarily unable to persist the event", http.StatusServiceUnavailable)
 		return
 	}

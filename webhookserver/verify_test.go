@@ -131,11 +131,16 @@ func TestDecodeEventTolerant(t *testing.T) {
 	ev, err := decodeEvent([]byte(`{"id":"evt_1","object":"event","api_version":"2024-06-20","created":5,"type":"customer.subscription.updated","new_field":{"x":1},
 		"data":{"object":{"id":"sub_1","customer":{"id":"cus_1","object":"customer"},"status":"active","items":{"data":[{"id":"si_1","price":{"id":"price_1","unit_amount":100,"currency":"usd"},"quantity":2}]},"latest_invoice":"in_1","unknown":true}}}`))
 	g.Expect(err).NotTo(HaveOccurred())
-	so, err := ev.subscription()
+	so := ev.Sub
+	g.Expect(so).NotTo(BeNil())
+	g.Expect(so.Customer).To(Equal("cus_1"))
+	g.Expect(so.LatestInvoice).To(Equal("in_1"))
+	g.Expect(so.Items[0].Quantity).To(Equal(int64(2)))
+	// A field of another type makes the object unreadable, not the event.
+	ev, err = decodeEvent([]byte(`{"id":"evt_2","type":"customer.subscription.updated","data":{"object":{"id":"sub_1","quantity":1,"status":7}}}`))
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(so.Customer.ID).To(Equal("cus_1"))
-	g.Expect(so.LatestInvoice.ID).To(Equal("in_1"))
-	g.Expect(so.Items.Data[0].Quantity).To(Equal(int64(2)))
+	g.Expect(ev.Sub).To(BeNil())
+	g.Expect(ev.ObjectErr).To(MatchError(ContainSubstring(`"status"`)))
 	for _, bad := range []string{`{}`, `{"id":"x","type":"a"}`, `[]`, `{"id":"evt_1","object":"charge","type":"a"}`, `nope`} {
 		_, err := decodeEvent([]byte(bad))
 		g.Expect(err).To(HaveOccurred(), bad)

@@ -97,7 +97,10 @@ func TestDevRunsTheSamples(t *testing.T) {
 	g.Eventually(func() string {
 		var sub billingv1alpha1.StripeSubscription
 		_ = env.Client.Get(ctx, key, &sub)
-		return sub.Annotations[billingv1alpha1.AnnotationLastEventID]
+		if sub.Status.LastEvent == nil {
+			return ""
+		}
+		return sub.Status.LastEvent.ID
 	}, 30*time.Second).ShouldNot(BeEmpty())
 
 	cancel()

@@ -41,7 +41,10 @@ type Delivery struct {
 type endpoint struct {
 	url    string
 	secret string
-	client *http.Client
+	// apiVersion is the endpoint's API version: its events are rendered
+	// in that version's shape.
+	apiVersion string
+	client     *http.Client
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -57,8 +60,18 @@ type endpoint struct {
 // AddWebhookEndpoint registers url: every event from now on is POSTed to it,
 // signed with secret as Stripe signs (Stripe-Signature: t=...,v1=...), and
 // retried with backoff while it answers non-2xx.
+// Events are in the fake's own API version, 2023-10-16 (an endpoint
+// created without a version gets the account's default version).
 func (s *Server) AddWebhookEndpoint(url, secret string) {
-	e := &endpoint{url: url, secret: secret, client: &http.Client{Timeout: 10 * time.Second}, srv: s}
+	s.AddWebhookEndpointWithVersion(url, secret, DefaultAPIVersion)
+}
+
+// AddWebhookEndpointWithVersion registers url like AddWebhookEndpoint, with
+// the endpoint's API version set: Stripe renders each endpoint's events in
+// that endpoint's version (https://docs.stripe.com/webhooks/versioning).
+// See renderObject for the versions whose shapes differ.
+func (s *Server) AddWebhookEndpointWithVersion(url, secret, apiVersion string) {
+	e := &endpoint{url: url, secret: secret, apiVersion: apiVersion, client: &http.Client{Timeout: 10 * time.Second}, srv: s}
 	e.cond = sync.NewCond(&e.mu)
 	s.mu.Lock()
 	s.endpoints = append(s.endpoints, e)
@@ -134,14 +147,21 @@ func (s *Server) emit(r *request, typ string, obj map[string]any, prev map[strin
 		req = map[string]any{"id": r.reqID, "idempotency_key": nullable(r.idem)}
 	}
 	ev := map[string]any{
-		"id": s.newID("evt"), "object": "event", "api_version": "2023-10-16", "created": s.now.Unix(),
+		"id": s.newID("evt"), "object": "event", "api_version": DefaultAPIVersion, "created": s.now.Unix(),
 		"type": typ, "livemode": false, "pending_webhooks": len(s.endpoints), "request": req, "data": data,
 	}
 	b, _ := json.Marshal(ev)
 	e := Event{ID: ev["id"].(string), Type: typ, Created: s.now.Unix(), JSON: b}
 	s.events = append(s.events, e)
+	rendered := map[string][]byte{DefaultAPIVersion: b}
 	for _, ep := range s.endpoints {
-		ep.enqueue(e)
+		v := ep.apiVersion
+		if _, ok := rendered[v]; !ok {
+			rendered[v] = renderEvent(ev, v)
+		}
+		out := e
+		out.JSON = rendered[v]
+		ep.enqueue(out)
 	}
 }
 

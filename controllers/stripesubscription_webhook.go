@@ -1,0 +1,40 @@
+package controllers
+
+import (
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+)
+
+// webhookEventApplied passes updates in which the webhook server applied a
+// Stripe event: status.lastEvent (subscription events) or
+// latestInvoice.lastEvent (invoice events) moved. The reconciler then looks
+// at Stripe soon after a change made there (a Dashboard edit is corrected
+// or reported without waiting for the resync). Status-only changes are
+// otherwise filtered out; the reconciler's own status writes keep both
+// markers as they are, so they do not wake it.
+func webhookEventApplied() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*billingv1alpha1.StripeSubscription)
+			n, ok2 := e.ObjectNew.(*billingv1alpha1.StripeSubscription)
+			if !ok1 || !ok2 {
+				return false
+			}
+			return !equality.Semantic.DeepEqual(o.Status.LastEvent, n.Status.LastEvent) ||
+				!equality.Semantic.DeepEqual(invoiceMarker(o.Status.LatestInvoice), invoiceMarker(n.Status.LatestInvoice))
+		},
+	}
+}
+
+func invoiceMarker(in *billingv1alpha1.InvoiceStatus) *billingv1alpha1.EventRef {
+	if in == nil {
+		return nil
+	}
+	return in.LastEvent
+}
