@@ -16,8 +16,8 @@ import (
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions/status,verbs=get;update
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // Path is where Stripe posts events.
