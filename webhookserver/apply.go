@@ -391,7 +391,7 @@ func paymentFacts(inv, cur *billingv1alpha1.InvoiceStatus, in *invoiceObject, ev
 	}
 	switch evType {
 	case "invoice.payment_failed":
-		inv.PaymentIntentStatus = "requires_payment_method"
+		inv.PaymentIntentStatus = billing.PaymentIntentRequiresPaymentMethod
 	case "invoice.payment_action_required":
 		inv.PaymentIntentStatus = billing.PaymentIntentRequiresAction
 	}

@@ -21,6 +21,9 @@ const (
 	// PaymentIntentRequiresAction is the payment intent status of a payment
 	// that waits for the customer to authenticate (3-D Secure).
 	PaymentIntentRequiresAction = "requires_action"
+	// PaymentIntentRequiresPaymentMethod is the payment intent status after
+	// a failed attempt (and before the first one).
+	PaymentIntentRequiresPaymentMethod = "requires_payment_method"
 	// ErrorAuthenticationRequired is the decline code of an off-session
 	// payment the bank wants authenticated.
 	ErrorAuthenticationRequired = "authentication_required"
@@ -47,7 +50,11 @@ type Condition struct {
 func PaymentFailed(subStatus string, inv *billingv1alpha1.InvoiceStatus) Condition {
 	failing := subStatus == subscriptionPastDue || subStatus == subscriptionUnpaid || subStatus == subscriptionIncomplete
 	needsAction := inv != nil && (inv.PaymentIntentStatus == PaymentIntentRequiresAction || inv.PaymentError == ErrorAuthenticationRequired)
-	attemptedAndFailed := inv != nil && inv.Status == invoiceOpen && inv.AttemptCount > 0 && (inv.PaymentError != "" || needsAction)
+	// An attempt failed when Stripe reported its error, or the payment
+	// waits for the customer, or the payment intent went back to
+	// requires_payment_method after an attempt (what a decline does).
+	attemptedAndFailed := inv != nil && inv.Status == invoiceOpen && inv.AttemptCount > 0 &&
+		(inv.PaymentError != "" || needsAction || inv.PaymentIntentStatus == PaymentIntentRequiresPaymentMethod)
 	if !failing && !attemptedAndFailed {
 		switch {
 		case inv == nil:

@@ -44,6 +44,10 @@ func TestPaymentFailed(t *testing.T) {
 			"The first invoice awaits payment; no payment has failed yet."},
 		{"overdue sent invoice", "past_due", open(func(i *billingv1alpha1.InvoiceStatus) { i.AttemptCount, i.PaymentError = 0, "" }), metav1.ConditionTrue, billingv1alpha1.ReasonPaymentDeclined,
 			"The subscription is past_due: the latest invoice is overdue."},
+		{"declined without a code (event payload)", "active", open(func(i *billingv1alpha1.InvoiceStatus) {
+			i.PaymentError, i.PaymentIntentStatus = "", "requires_payment_method"
+		}), metav1.ConditionTrue, billingv1alpha1.ReasonPaymentDeclined,
+			"Payment of invoice in_1 (40.00 USD) was declined after 1 attempt; next attempt at 2026-01-02T03:04:05Z."},
 		{"open, not attempted", "active", open(func(i *billingv1alpha1.InvoiceStatus) { i.AttemptCount, i.PaymentError = 0, "" }), metav1.ConditionFalse, billingv1alpha1.ReasonPaid,
 			"The latest invoice in_1 is open; no payment has failed."},
 	} {
