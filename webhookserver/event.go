@@ -173,7 +173,9 @@ var parsers fastjson.ParserPool
 
 // decodeEvent parses an event and the fields the operator reads from it,
 // tolerant of unknown fields and API versions, strict about the types of the
-// fields it reads (as encoding/json would be).
+// fields it reads (as encoding/json would be). Each object is walked once
+// (Visit), reading the keys of interest as they come; a repeated key's last
+// value counts, as with encoding/json.
 func decodeEvent(body []byte) (*event, error) {
 	p := parsers.Get()
 	defer parsers.Put(p)
@@ -181,18 +183,33 @@ func decodeEvent(body []byte) (*event, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r reader
 	if root.Type() != fastjson.TypeObject {
 		return nil, errNotEvent
 	}
-	ev := &event{
-		ID:         r.str(root, "id"),
-		Object:     r.str(root, "object"),
-		Type:       r.str(root, "type"),
-		APIVersion: r.str(root, "api_version"),
-		Created:    r.int(root, "created"),
-		Livemode:   r.bool(root, "livemode"),
-	}
+	var (
+		r    reader
+		ev   = &event{}
+		data *fastjson.Value
+	)
+	rootObj, _ := root.Object()
+	rootObj.Visit(func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "id":
+			ev.ID = r.str("id", v)
+		case "object":
+			ev.Object = r.str("object", v)
+		case "type":
+			ev.Type = r.str("type", v)
+		case "api_version":
+			ev.APIVersion = r.str("api_version", v)
+		case "created":
+			ev.Created = r.int("created", v)
+		case "livemode":
+			ev.Livemode = r.bool("livemode", v)
+		case "data":
+			data = v
+		}
+	})
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -203,7 +220,12 @@ func decodeEvent(body []byte) (*event, error) {
 	// unreadable (the event is acknowledged and counted, since a
 	// redelivery would carry the same payload), not the event.
 	var or reader
-	obj := or.obj(or.obj(root, "data"), "object")
+	var obj *fastjson.Object
+	or.each(or.obj("data", data), func(k []byte, v *fastjson.Value) {
+		if string(k) == "object" {
+			obj = or.obj("object", v)
+		}
+	})
 	switch {
 	case strings.HasPrefix(ev.Type, "customer.subscription."):
 		ev.Sub = or.subscription(obj)
@@ -216,8 +238,9 @@ func decodeEvent(body []byte) (*event, error) {
 	return ev, nil
 }
 
-// reader reads typed fields and keeps the first type error. A missing field
-// or null reads as the zero value; a field of another type is an error.
+// reader reads typed values and keeps the first type error. A missing or
+// null value reads as the zero value; a value of another type is an error
+// naming the field.
 type reader struct{ err error }
 
 func (r *reader) fail(key string, want string) {
@@ -226,185 +249,290 @@ func (r *reader) fail(key string, want string) {
 	}
 }
 
-// field returns v's member key, nil when v is nil or key is missing or null.
-func field(v *fastjson.Value, key string) *fastjson.Value {
-	if v == nil {
-		return nil
+func isNull(v *fastjson.Value) bool { return v == nil || v.Type() == fastjson.TypeNull }
+
+// each calls fn for every member of o (nil: none).
+func (r *reader) each(o *fastjson.Object, fn func(k []byte, v *fastjson.Value)) {
+	if o != nil {
+		o.Visit(fn)
 	}
-	f := v.Get(key)
-	if f == nil || f.Type() == fastjson.TypeNull {
-		return nil
-	}
-	return f
 }
 
-func (r *reader) obj(v *fastjson.Value, key string) *fastjson.Value {
-	f := field(v, key)
-	if f != nil && f.Type() != fastjson.TypeObject {
+func (r *reader) obj(key string, v *fastjson.Value) *fastjson.Object {
+	if isNull(v) {
+		return nil
+	}
+	o, err := v.Object()
+	if err != nil {
 		r.fail(key, "an object")
 		return nil
 	}
-	return f
+	return o
 }
 
-func (r *reader) arr(v *fastjson.Value, key string) []*fastjson.Value {
-	f := field(v, key)
-	if f == nil {
+func (r *reader) arr(key string, v *fastjson.Value) []*fastjson.Value {
+	if isNull(v) {
 		return nil
 	}
-	a, err := f.Array()
+	a, err := v.Array()
 	if err != nil {
 		r.fail(key, "an array")
 	}
 	return a
 }
 
-func (r *reader) str(v *fastjson.Value, key string) string {
-	f := field(v, key)
-	if f == nil {
+func (r *reader) str(key string, v *fastjson.Value) string {
+	if isNull(v) {
 		return ""
 	}
-	b, err := f.StringBytes()
+	b, err := v.StringBytes()
 	if err != nil {
 		r.fail(key, "a string")
 	}
 	return string(b)
 }
 
-func (r *reader) int(v *fastjson.Value, key string) int64 {
-	f := field(v, key)
-	if f == nil {
+func (r *reader) int(key string, v *fastjson.Value) int64 {
+	if isNull(v) {
 		return 0
 	}
-	n, err := f.Int64()
+	n, err := v.Int64()
 	if err != nil {
 		r.fail(key, "an integer")
 	}
 	return n
 }
 
-func (r *reader) bool(v *fastjson.Value, key string) bool {
-	f := field(v, key)
-	if f == nil {
+func (r *reader) bool(key string, v *fastjson.Value) bool {
+	if isNull(v) {
 		return false
 	}
-	b, err := f.Bool()
+	b, err := v.Bool()
 	if err != nil {
 		r.fail(key, "a boolean")
 	}
 	return b
 }
 
-// expandable reads a field that is an ID or, expanded, the object; it
+// expandable reads a value that is an ID or, expanded, the object; it
 // returns the ID and the object (nil unless expanded).
-func (r *reader) expandable(v *fastjson.Value, key string) (string, *fastjson.Value) {
-	f := field(v, key)
+func (r *reader) expandable(key string, v *fastjson.Value) (string, *fastjson.Object) {
 	switch {
-	case f == nil:
+	case isNull(v):
 		return "", nil
-	case f.Type() == fastjson.TypeString:
-		b, _ := f.StringBytes()
+	case v.Type() == fastjson.TypeString:
+		b, _ := v.StringBytes()
 		return string(b), nil
-	case f.Type() == fastjson.TypeObject:
-		return r.str(f, "id"), f
+	case v.Type() == fastjson.TypeObject:
+		o, _ := v.Object()
+		id := ""
+		o.Visit(func(k []byte, f *fastjson.Value) {
+			if string(k) == "id" {
+				id = r.str(key+".id", f)
+			}
+		})
+		return id, o
 	}
 	r.fail(key, "an ID or an object")
 	return "", nil
 }
 
-func (r *reader) strMap(v *fastjson.Value, key string) map[string]string {
-	o := r.obj(v, key)
+func (r *reader) strMap(key string, v *fastjson.Value) map[string]string {
+	o := r.obj(key, v)
 	if o == nil {
 		return nil
 	}
-	obj, _ := o.Object()
-	m := make(map[string]string, obj.Len())
-	obj.Visit(func(k []byte, val *fastjson.Value) {
-		switch val.Type() {
-		case fastjson.TypeString:
-			b, _ := val.StringBytes()
-			m[string(k)] = string(b)
-		case fastjson.TypeNull:
-			m[string(k)] = ""
-		default:
-			r.fail(key+"."+string(k), "a string")
-		}
+	m := make(map[string]string, o.Len())
+	o.Visit(func(k []byte, val *fastjson.Value) {
+		m[string(k)] = r.str(key+"."+string(k), val)
 	})
 	return m
 }
 
-func (r *reader) subscription(o *fastjson.Value) *subscriptionObject {
-	so := &subscriptionObject{
-		ID:                 r.str(o, "id"),
-		Status:             r.str(o, "status"),
-		CurrentPeriodStart: r.int(o, "current_period_start"),
-		CurrentPeriodEnd:   r.int(o, "current_period_end"),
-		CancelAtPeriodEnd:  r.bool(o, "cancel_at_period_end"),
-		CancelAt:           r.int(o, "cancel_at"),
-		CanceledAt:         r.int(o, "canceled_at"),
-		TrialEnd:           r.int(o, "trial_end"),
-		PauseCollection:    r.str(r.obj(o, "pause_collection"), "behavior"),
-		Metadata:           r.strMap(o, "metadata"),
-	}
-	so.Customer, _ = r.expandable(o, "customer")
-	so.LatestInvoice, _ = r.expandable(o, "latest_invoice")
-	for _, it := range r.arr(r.obj(o, "items"), "data") {
-		if it.Type() != fastjson.TypeObject {
-			if it.Type() != fastjson.TypeNull {
-				r.fail("items.data[]", "an object")
-			}
-			so.Items = append(so.Items, subscriptionItem{})
-			continue
+func (r *reader) subscription(o *fastjson.Object) *subscriptionObject {
+	so := &subscriptionObject{}
+	r.each(o, func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "id":
+			so.ID = r.str("id", v)
+		case "status":
+			so.Status = r.str("status", v)
+		case "customer":
+			so.Customer, _ = r.expandable("customer", v)
+		case "latest_invoice":
+			so.LatestInvoice, _ = r.expandable("latest_invoice", v)
+		case "current_period_start":
+			so.CurrentPeriodStart = r.int("current_period_start", v)
+		case "current_period_end":
+			so.CurrentPeriodEnd = r.int("current_period_end", v)
+		case "cancel_at_period_end":
+			so.CancelAtPeriodEnd = r.bool("cancel_at_period_end", v)
+		case "cancel_at":
+			so.CancelAt = r.int("cancel_at", v)
+		case "canceled_at":
+			so.CanceledAt = r.int("canceled_at", v)
+		case "trial_end":
+			so.TrialEnd = r.int("trial_end", v)
+		case "pause_collection":
+			so.PauseCollection = ""
+			r.each(r.obj("pause_collection", v), func(k []byte, v *fastjson.Value) {
+				if string(k) == "behavior" {
+					so.PauseCollection = r.str("pause_collection.behavior", v)
+				}
+			})
+		case "metadata":
+			so.Metadata = r.strMap("metadata", v)
+		case "items":
+			so.Items = nil
+			r.each(r.obj("items", v), func(k []byte, v *fastjson.Value) {
+				if string(k) != "data" {
+					return
+				}
+				so.Items = nil
+				for _, it := range r.arr("items.data", v) {
+					so.Items = append(so.Items, r.item(it))
+				}
+			})
 		}
-		so.Items = append(so.Items, subscriptionItem{
-			ID:                 r.str(it, "id"),
-			PriceID:            r.str(r.obj(it, "price"), "id"),
-			Quantity:           r.int(it, "quantity"),
-			CurrentPeriodStart: r.int(it, "current_period_start"),
-			CurrentPeriodEnd:   r.int(it, "current_period_end"),
-		})
-	}
+	})
 	return so
 }
 
-func (r *reader) paymentIntent(pi *fastjson.Value) *paymentIntent {
-	if pi == nil {
-		return nil
-	}
-	lpe := r.obj(pi, "last_payment_error")
-	return &paymentIntent{ID: r.str(pi, "id"), Status: r.str(pi, "status"), ErrorCode: r.str(lpe, "code"), DeclineCode: r.str(lpe, "decline_code")}
+func (r *reader) item(v *fastjson.Value) subscriptionItem {
+	var it subscriptionItem
+	r.each(r.obj("items.data[]", v), func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "id":
+			it.ID = r.str("items.data[].id", v)
+		case "quantity":
+			it.Quantity = r.int("items.data[].quantity", v)
+		case "current_period_start":
+			it.CurrentPeriodStart = r.int("items.data[].current_period_start", v)
+		case "current_period_end":
+			it.CurrentPeriodEnd = r.int("items.data[].current_period_end", v)
+		case "price":
+			it.PriceID = ""
+			r.each(r.obj("items.data[].price", v), func(k []byte, v *fastjson.Value) {
+				if string(k) == "id" {
+					it.PriceID = r.str("items.data[].price.id", v)
+				}
+			})
+		}
+	})
+	return it
 }
 
-func (r *reader) invoice(o *fastjson.Value) *invoiceObject {
-	parent := r.obj(r.obj(o, "parent"), "subscription_details")
-	in := &invoiceObject{
-		ID:                   r.str(o, "id"),
-		SubscriptionMetadata: r.strMap(r.obj(o, "subscription_details"), "metadata"),
-		ParentMetadata:       r.strMap(parent, "metadata"),
-		Status:               r.str(o, "status"),
-		AmountDue:            r.int(o, "amount_due"),
-		AmountPaid:           r.int(o, "amount_paid"),
-		Currency:             r.str(o, "currency"),
-		AttemptCount:         r.int(o, "attempt_count"),
-		NextPaymentAttempt:   r.int(o, "next_payment_attempt"),
-		HostedInvoiceURL:     r.str(o, "hosted_invoice_url"),
-		BillingReason:        r.str(o, "billing_reason"),
-		Created:              r.int(o, "created"),
+func (r *reader) paymentIntent(o *fastjson.Object) *paymentIntent {
+	if o == nil {
+		return nil
 	}
-	in.Subscription, _ = r.expandable(o, "subscription")
-	in.ParentSubscription, _ = r.expandable(parent, "subscription")
-	_, pi := r.expandable(o, "payment_intent")
-	in.PaymentIntent = r.paymentIntent(pi)
-	for _, p := range r.arr(r.obj(o, "payments"), "data") {
-		if p.Type() != fastjson.TypeObject {
-			if p.Type() != fastjson.TypeNull {
-				r.fail("payments.data[]", "an object")
-			}
-			in.Payments = append(in.Payments, invoicePayment{})
-			continue
+	pi := &paymentIntent{}
+	o.Visit(func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "id":
+			pi.ID = r.str("payment_intent.id", v)
+		case "status":
+			pi.Status = r.str("payment_intent.status", v)
+		case "last_payment_error":
+			pi.ErrorCode, pi.DeclineCode = "", ""
+			r.each(r.obj("last_payment_error", v), func(k []byte, v *fastjson.Value) {
+				switch string(k) {
+				case "code":
+					pi.ErrorCode = r.str("last_payment_error.code", v)
+				case "decline_code":
+					pi.DeclineCode = r.str("last_payment_error.decline_code", v)
+				}
+			})
 		}
-		_, intent := r.expandable(r.obj(p, "payment"), "payment_intent")
-		in.Payments = append(in.Payments, invoicePayment{IsDefault: r.bool(p, "is_default"), Status: r.str(p, "status"), Intent: r.paymentIntent(intent)})
-	}
+	})
+	return pi
+}
+
+func (r *reader) invoice(o *fastjson.Object) *invoiceObject {
+	in := &invoiceObject{}
+	r.each(o, func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "id":
+			in.ID = r.str("id", v)
+		case "subscription":
+			in.Subscription, _ = r.expandable("subscription", v)
+		case "subscription_details":
+			in.SubscriptionMetadata = nil
+			r.each(r.obj("subscription_details", v), func(k []byte, v *fastjson.Value) {
+				if string(k) == "metadata" {
+					in.SubscriptionMetadata = r.strMap("subscription_details.metadata", v)
+				}
+			})
+		case "parent":
+			in.ParentSubscription, in.ParentMetadata = "", nil
+			r.each(r.obj("parent", v), func(k []byte, v *fastjson.Value) {
+				if string(k) != "subscription_details" {
+					return
+				}
+				in.ParentSubscription, in.ParentMetadata = "", nil
+				r.each(r.obj("parent.subscription_details", v), func(k []byte, v *fastjson.Value) {
+					switch string(k) {
+					case "subscription":
+						in.ParentSubscription, _ = r.expandable("parent.subscription_details.subscription", v)
+					case "metadata":
+						in.ParentMetadata = r.strMap("parent.subscription_details.metadata", v)
+					}
+				})
+			})
+		case "status":
+			in.Status = r.str("status", v)
+		case "amount_due":
+			in.AmountDue = r.int("amount_due", v)
+		case "amount_paid":
+			in.AmountPaid = r.int("amount_paid", v)
+		case "currency":
+			in.Currency = r.str("currency", v)
+		case "attempt_count":
+			in.AttemptCount = r.int("attempt_count", v)
+		case "next_payment_attempt":
+			in.NextPaymentAttempt = r.int("next_payment_attempt", v)
+		case "hosted_invoice_url":
+			in.HostedInvoiceURL = r.str("hosted_invoice_url", v)
+		case "billing_reason":
+			in.BillingReason = r.str("billing_reason", v)
+		case "created":
+			in.Created = r.int("created", v)
+		case "payment_intent":
+			_, pi := r.expandable("payment_intent", v)
+			in.PaymentIntent = r.paymentIntent(pi)
+		case "payments":
+			in.Payments = nil
+			r.each(r.obj("payments", v), func(k []byte, v *fastjson.Value) {
+				if string(k) != "data" {
+					return
+				}
+				in.Payments = nil
+				for _, p := range r.arr("payments.data", v) {
+					in.Payments = append(in.Payments, r.invoicePayment(p))
+				}
+			})
+		}
+	})
 	return in
+}
+
+func (r *reader) invoicePayment(v *fastjson.Value) invoicePayment {
+	var p invoicePayment
+	r.each(r.obj("payments.data[]", v), func(k []byte, v *fastjson.Value) {
+		switch string(k) {
+		case "is_default":
+			p.IsDefault = r.bool("payments.data[].is_default", v)
+		case "status":
+			p.Status = r.str("payments.data[].status", v)
+		case "payment":
+			p.Intent = nil
+			r.each(r.obj("payments.data[].payment", v), func(k []byte, v *fastjson.Value) {
+				if string(k) == "payment_intent" {
+					_, pi := r.expandable("payments.data[].payment.payment_intent", v)
+					p.Intent = r.paymentIntent(pi)
+				}
+			})
+		}
+	})
+	return p
 }
