@@ -134,7 +134,7 @@ func TestAPIServerDownAnswers503ThenRedeliveryApplies(t *testing.T) {
 	proxy.down()
 	g.Expect(r.post(body)).To(Equal(http.StatusServiceUnavailable))
 	g.Expect(r.get(obj).Status.StripeStatus).To(BeEmpty(), "nothing was written")
-	g.Expect(r.get(obj).Annotations).NotTo(HaveKey("billing.stripe-operator.io/last-event-id"))
+	g.Expect(r.get(obj).Status.LastEvent).To(BeNil(), "no event recorded")
 
 	g.Expect(proxy.up()).To(Succeed())
 	// Stripe redelivers with backoff; the first redelivery after the API

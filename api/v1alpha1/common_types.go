@@ -48,11 +48,12 @@ const (
 	// without an ID looks the object up by its metadata instead of creating a
 	// second one.
 	AnnotationCreatePending = "billing.stripe-operator.io/create-pending"
-	// AnnotationLastEventID is the ID of the last Stripe event the webhook
-	// server applied to this resource.
+	// AnnotationLastEventID was the ID of the last Stripe event the webhook
+	// server applied. No longer written: events are ordered and recognised
+	// by status.lastEvent and status.latestInvoice.lastEvent.
 	AnnotationLastEventID = "billing.stripe-operator.io/last-event-id"
-	// AnnotationRecentEventIDs is a comma-separated, bounded list of the most
-	// recently applied Stripe event IDs, newest last.
+	// AnnotationRecentEventIDs was a bounded list of recently applied event
+	// IDs. No longer written (see AnnotationLastEventID).
 	AnnotationRecentEventIDs = "billing.stripe-operator.io/recent-event-ids"
 	// AnnotationRecreate, set to "true" on a StripeSubscription whose Stripe
 	// subscription ended (canceled or incomplete_expired), makes the operator
