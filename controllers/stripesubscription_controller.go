@@ -275,6 +275,7 @@ func (r *StripeSubscriptionReconciler) fail(ctx context.Context, s *subscription
 // persistStatus writes the status difference now (optimistic lock) and
 // makes the written status the new baseline.
 func (r *StripeSubscriptionReconciler) persistStatus(ctx context.Context, s *subscriptionScope) error {
+	before := s.orig
 	if err := patchStatus(ctx, r.Client, s.obj, s.orig,
 		func(o client.Object) any { return &o.(*billingv1alpha1.StripeSubscription).Status },
 		func(o client.Object, st any) {
@@ -283,6 +284,7 @@ func (r *StripeSubscriptionReconciler) persistStatus(ctx context.Context, s *sub
 		return err
 	}
 	s.orig = s.obj.Status.DeepCopy()
+	r.paymentFailedEvent(s.obj, before)
 	return nil
 }
 

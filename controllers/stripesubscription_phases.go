@@ -346,9 +346,8 @@ func (r *StripeSubscriptionReconciler) phaseReport(ctx context.Context, s *subsc
 	if s.sub != nil {
 		pay = paymentCondition(s.sub)
 	}
-	if pay.status == metav1.ConditionTrue && !paymentFailedWas(s.orig, pay, s.sub) {
-		r.event(obj, true, "PaymentFailed", pay.message)
-	}
+	// Its Warning Event is recorded by persistStatus once the status that
+	// reports the failure is written.
 	setCondition(obj, billingv1alpha1.ConditionPaymentFailed, pay.status, pay.reason, pay.message)
 
 	// BillingDrift.
@@ -449,22 +448,6 @@ func findCondition(conds []metav1.Condition, t string) *metav1.Condition {
 func findConditionIs(conds []metav1.Condition, t, reason string) bool {
 	c := findCondition(conds, t)
 	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == reason
-}
-
-// paymentFailedWas reports whether status already said this payment failed:
-// PaymentFailed True for the same reason, for the same invoice and attempt.
-// The Warning event is then recorded once per failed attempt, whichever of
-// the reconciler and the webhook server noticed it first (their messages
-// differ, so the message is not compared).
-func paymentFailedWas(st *billingv1alpha1.StripeSubscriptionStatus, pay condition, sub *stripe.Subscription) bool {
-	c := findCondition(st.Conditions, billingv1alpha1.ConditionPaymentFailed)
-	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != pay.reason {
-		return false
-	}
-	if sub == nil || sub.LatestInvoice == nil || st.LatestInvoice == nil {
-		return true
-	}
-	return st.LatestInvoice.ID == sub.LatestInvoice.ID && st.LatestInvoice.AttemptCount == sub.LatestInvoice.AttemptCount
 }
 
 // reconcileDelete applies the deletion policy and releases the finalizer.

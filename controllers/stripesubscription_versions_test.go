@@ -30,8 +30,8 @@ func TestSubscriptionBasilEndpointEndToEnd(t *testing.T) {
 		"basil subscription events are applied")
 
 	// The card declines at renewal.
-	h.update(cus, func() { cus.Spec.DefaultPaymentMethod = "pm_card_chargeDeclined" })
-	g.Eventually(func() string { return h.stripeCustomer(cus.Status.CustomerID).DefaultPaymentMethod }, 20*time.Second).Should(Equal("pm_card_chargeDeclined"))
+	h.update(cus, func() { cus.Spec.DefaultPaymentMethod = "pm_card_chargeCustomerFail" })
+	g.Eventually(func() string { return h.defaultPMToken(cus.Status.CustomerID) }, 20*time.Second).Should(Equal("pm_card_chargeCustomerFail"))
 	h.advance(32 * day)
 	h.waitStripeStatus(sub, "past_due")
 	h.waitCondition(sub, billingv1alpha1.ConditionPaymentFailed, "True", billingv1alpha1.ReasonPaymentDeclined)
@@ -68,7 +68,7 @@ func TestSubscriptionBasilEndpointEndToEnd(t *testing.T) {
 
 	// Recovery over the same endpoint.
 	h.update(cus, func() { cus.Spec.DefaultPaymentMethod = "pm_card_visa" })
-	g.Eventually(func() string { return h.stripeCustomer(cus.Status.CustomerID).DefaultPaymentMethod }, 20*time.Second).Should(Equal("pm_card_visa"))
+	g.Eventually(func() string { return h.defaultPMToken(cus.Status.CustomerID) }, 20*time.Second).Should(Equal("pm_card_visa"))
 	h.advance(4 * day)
 	h.waitStripeStatus(sub, "active")
 	h.waitCondition(sub, billingv1alpha1.ConditionPaymentFailed, "False", billingv1alpha1.ReasonPaid)

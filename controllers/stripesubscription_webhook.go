@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/billing"
 )
 
 // webhookEventApplied passes updates in which the webhook server applied a
@@ -37,4 +39,21 @@ func invoiceMarker(in *billingv1alpha1.InvoiceStatus) *billingv1alpha1.EventRef 
 		return nil
 	}
 	return in.LastEvent
+}
+
+// paymentFailedEvent records the PaymentFailed Warning when obj's status,
+// just written, reports a failure the status before did not
+// (billing.NewFailure, the webhook server's rule too). It runs after the
+// write, so that a pass that loses a conflict to the webhook server (which
+// then recorded the Warning) records nothing: one failed attempt, one Event.
+func (r *StripeSubscriptionReconciler) paymentFailedEvent(obj *billingv1alpha1.StripeSubscription, before *billingv1alpha1.StripeSubscriptionStatus) {
+	pf := meta.FindStatusCondition(obj.Status.Conditions, billingv1alpha1.ConditionPaymentFailed)
+	if pf == nil || before == nil {
+		return
+	}
+	was := meta.FindStatusCondition(before.Conditions, billingv1alpha1.ConditionPaymentFailed)
+	now := billing.Condition{Status: pf.Status, Reason: pf.Reason, Message: pf.Message}
+	if billing.NewFailure(was, before.LatestInvoice, now, obj.Status.LatestInvoice) {
+		r.event(obj, true, "PaymentFailed", pf.Message)
+	}
 }
