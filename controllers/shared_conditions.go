@@ -52,11 +52,14 @@ func markReconciling(o conditioned, reason, message string) {
 }
 
 // markStalled says a retry cannot help: Stalled=True, Ready=False, and
-// Reconciling removed (kstatus: nothing is in flight).
+// Reconciling removed (kstatus: nothing is in flight). The generation was
+// observed, so observedGeneration follows: kstatus reads a resource whose
+// observedGeneration lags as in progress before it looks at Stalled.
 func markStalled(o conditioned, reason, message string) {
 	setCondition(o, billingv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, message)
 	removeCondition(o, billingv1alpha1.ConditionReconciling)
 	setCondition(o, billingv1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
+	o.SetObservedGeneration(o.GetGeneration())
 }
 
 // markSynced records that the pass reached Stripe and applied (or, in

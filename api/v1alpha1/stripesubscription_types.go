@@ -315,7 +315,11 @@ type StripeSubscription struct {
 	// +required
 	Spec StripeSubscriptionSpec `json:"spec"`
 	// status is the observed state of the subscription.
+	// It defaults to {observedGeneration: 0} so that a resource the operator
+	// has not yet observed reads as in progress (kstatus, Argo CD), never as
+	// current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status StripeSubscriptionStatus `json:"status,omitempty"`
 }
 
