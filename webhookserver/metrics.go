@@ -25,3 +25,10 @@ func registerMetrics() {
 		metrics.Registry.MustRegister(received, verified, rejected, duplicates, outOfOrder, ignored, applied, failed, processing)
 	})
 }
+
+// Collectors returns the package's Prometheus collectors (registered when a
+// Server is built), for tests that check the alert rules, the dashboard and
+// the README against what the operator registers.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{received, verified, rejected, duplicates, outOfOrder, ignored, applied, failed, processing}
+}

@@ -90,6 +90,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return err
 		}
 	}
+	if err := registerResourceMetrics(mgr); err != nil {
+		return err
+	}
 	if err := addHealthChecks(mgr); err != nil {
 		return err
 	}
