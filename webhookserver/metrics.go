@@ -22,7 +22,7 @@ var (
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		metrics.Registry.MustRegister(received, verified, rejected, duplicates, outOfOrder, ignored, applied, failed, processing)
+		metrics.Registry.MustRegister(Collectors()...)
 	})
 }
 
