@@ -148,9 +148,9 @@ func handleError(o conditioned, err error, resync time.Duration) (ctrl.Result, e
 		}
 		return ctrl.Result{RequeueAfter: after + time.Duration(rand.Int64N(int64(after)+1))}, nil
 	case stripe.ClassAuth:
-		msg := "Stripe refused the API key; update the credentials Secret."
-		setCondition(o, billingv1alpha1.ConditionSynced, metav1.ConditionFalse, billingv1alpha1.ReasonAuthenticationFailed, msg)
-		markStalled(o, billingv1alpha1.ReasonAuthenticationFailed, msg)
+		reason, msg := credentialsCondition(stripeErr)
+		setCondition(o, billingv1alpha1.ConditionSynced, metav1.ConditionFalse, reason, msg)
+		markStalled(o, reason, msg)
 		return ctrl.Result{RequeueAfter: jitter(resync)}, nil
 	case stripe.ClassTerminal, stripe.ClassIdempotency:
 		msg := "Stripe rejected the spec: " + stripeErr.Error()

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stripe-operator/stripe-operator/controllers"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
-	"github.com/stripe-operator/stripe-operator/internal/stripe"
 	"github.com/stripe-operator/stripe-operator/webhookserver"
 )
 
@@ -33,14 +32,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := credentials.Load(ctx, mgr.GetAPIReader(), o.CredentialsNamespace, o.CredentialsName, store); err != nil {
 		setupLog.Error(err, "Could not read the credentials Secret; waiting for it", "namespace", o.CredentialsNamespace, "name", o.CredentialsName)
 	}
-	sc, err := stripe.New(stripe.Config{
-		APIKey: store.APIKey(), BaseURL: o.StripeAPIURL, AllowLiveMode: o.AllowLiveMode,
-		RateLimit: o.StripeRateLimit, CallTimeout: o.StripeCallTimeout, Logger: ctrl.Log.WithName("stripe"),
-	})
+	sc, err := newStripeClient(o, store)
 	if err != nil {
 		return fmt.Errorf("configuring the Stripe client: %w", err)
 	}
-	store.OnAPIKey = sc.SetAPIKey
 	apiURL := o.StripeAPIURL
 	if apiURL == "" {
 		apiURL = "https://api.stripe.com"

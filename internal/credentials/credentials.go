@@ -8,6 +8,7 @@ package credentials
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -22,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
 // Secret keys.
@@ -39,6 +42,14 @@ type Store struct {
 	// OnAPIKey is called with every new non-empty API key (for the Stripe
 	// client's SetAPIKey); its error is returned by Set.
 	OnAPIKey func(string) error
+	// OnProblem is called when the credentials Secret gives no usable API
+	// key (reason CredentialsMissing, LiveKeyRefused or CredentialsRejected,
+	// and a message naming the Secret, never the key), so that the Stripe
+	// client makes no call until a key is accepted.
+	OnProblem func(reason, message string)
+	// problemReason and problemMessage are the current problem ("" when
+	// the Secret's key was accepted).
+	problemReason, problemMessage string
 }
 
 // APIKey returns the API key.
@@ -62,6 +73,94 @@ func (s *Store) Subscribe() <-chan struct{} {
 	s.subs = append(s.subs, ch)
 	s.mu.Unlock()
 	return ch
+}
+
+// reportProblem records a credentials problem, hands it to OnProblem and
+// notifies subscribers when it is new, so every resource shows it.
+func (s *Store) reportProblem(reason, message string) {
+	s.mu.Lock()
+	changed := s.problemReason != reason || s.problemMessage != message
+	s.problemReason, s.problemMessage = reason, message
+	subs := append([]chan struct{}(nil), s.subs...)
+	onProblem := s.OnProblem
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
+	if onProblem != nil {
+		onProblem(reason, message)
+	}
+	notify(subs)
+}
+
+// Problem returns the current credentials problem; reason is "" when the
+// credentials Secret gave an accepted key (or was never read).
+func (s *Store) Problem() (reason, message string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.problemReason, s.problemMessage
+}
+
+func notify(subs []chan struct{}) {
+	for _, ch := range subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Problem reasons, the same strings as the Stalled condition reasons.
+const (
+	ProblemMissing     = "CredentialsMissing"
+	ProblemLiveRefused = "LiveKeyRefused"
+	ProblemKeyRejected = "CredentialsRejected"
+)
+
+// setFromSecret applies the Secret's API key and signing secrets, or
+// reports why its API key cannot be used. The messages name the Secret and
+// its key, never the key's value.
+func (s *Store) setFromSecret(sec *corev1.Secret, secrets [][]byte) error {
+	where := fmt.Sprintf("key %s of the credentials Secret %s/%s", KeyAPIKey, sec.Namespace, sec.Name)
+	key := strings.TrimSpace(string(sec.Data[KeyAPIKey]))
+	if key == "" {
+		s.reportProblem(ProblemMissing, fmt.Sprintf("The credentials Secret %s/%s has no %s; put the Stripe API key there.", sec.Namespace, sec.Name, KeyAPIKey))
+		return s.Set(s.APIKey(), secrets)
+	}
+	if err := s.Set(key, secrets); err != nil {
+		if errors.Is(err, stripe.ErrLiveModeRefused) {
+			s.reportProblem(ProblemLiveRefused, fmt.Sprintf("The %s is a live-mode key; the operator accepts live keys only when started with --allow-live-mode.", where))
+		} else {
+			s.reportProblem(ProblemKeyRejected, fmt.Sprintf("The %s is not a Stripe secret or restricted key (sk_ or rk_).", where))
+		}
+		return err
+	}
+	// The key is accepted. After a problem the key may be the one held
+	// before it (unchanged, so Set did not hand it on): hand it on again to
+	// lift the problem, and wake every resource.
+	s.mu.Lock()
+	hadProblem := s.problemReason != ""
+	s.problemReason, s.problemMessage = "", ""
+	onKey := s.OnAPIKey
+	subs := append([]chan struct{}(nil), s.subs...)
+	s.mu.Unlock()
+	if hadProblem {
+		if onKey != nil {
+			if err := onKey(key); err != nil {
+				return err
+			}
+		}
+		notify(subs)
+	}
+	return nil
+}
+
+// secretMissing reports a missing Secret when no API key is held.
+func (s *Store) secretMissing(ns, name string) {
+	if s.APIKey() != "" {
+		return
+	}
+	s.reportProblem(ProblemMissing, fmt.Sprintf("The credentials Secret %s/%s does not exist; create it with the Stripe API key under %s.", ns, name, KeyAPIKey))
 }
 
 // Set replaces the credentials and notifies subscribers when they changed.
@@ -164,6 +263,7 @@ func (r *SecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Client.Get(ctx, req.NamespacedName, &sec); err != nil {
 		if apierrors.IsNotFound(err) {
 			logger.Info("Credentials Secret not found; keeping the current credentials")
+			r.Store.secretMissing(req.Namespace, req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -173,7 +273,7 @@ func (r *SecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		logger.Error(err, "Invalid credentials Secret")
 		return ctrl.Result{}, nil
 	}
-	if err := r.Store.Set(strings.TrimSpace(string(sec.Data[KeyAPIKey])), secrets); err != nil {
+	if err := r.Store.setFromSecret(&sec, secrets); err != nil {
 		// The error names the problem (for example a live key without
 		// --allow-live-mode) and never the key.
 		logger.Error(err, "Refusing the credentials Secret's API key")
@@ -202,6 +302,7 @@ func Load(ctx context.Context, c client.Reader, ns, name string, s *Store) error
 	var sec corev1.Secret
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &sec); err != nil {
 		if apierrors.IsNotFound(err) {
+			s.secretMissing(ns, name)
 			return nil
 		}
 		return fmt.Errorf("reading credentials Secret %s/%s: %w", ns, name, err)
@@ -210,5 +311,5 @@ func Load(ctx context.Context, c client.Reader, ns, name string, s *Store) error
 	if err != nil {
 		return err
 	}
-	return s.Set(strings.TrimSpace(string(sec.Data[KeyAPIKey])), secrets)
+	return s.setFromSecret(&sec, secrets)
 }
