@@ -119,6 +119,17 @@ func TestCredentialsProblemsAreNamedAndHealItself(t *testing.T) {
 		g.Expect(c.Update(ctx, secret)).To(Succeed())
 	}
 
+	rename := func(name string) {
+		t.Helper()
+		g.Eventually(func() error {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
+				return err
+			}
+			cus.Spec.Name = name
+			return c.Update(ctx, cus)
+		}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
+	}
+
 	// No Secret.
 	cond := stalled(billingv1alpha1.ReasonCredentialsMissing)
 	g.Expect(cond.Message).To(ContainSubstring("creds/stripe-credentials"))
@@ -144,16 +155,12 @@ func TestCredentialsProblemsAreNamedAndHealItself(t *testing.T) {
 	// Stripe rejects the key (401): CredentialsRejected, and after that one
 	// answer no further request with that key.
 	setKey(revokedKey)
-	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(cus), cus)).To(Succeed())
-	cus.Spec.Name = "Acme Inc"
-	g.Expect(c.Update(ctx, cus)).To(Succeed())
+	rename("Acme Inc")
 	cond = stalled(billingv1alpha1.ReasonCredentialsRejected)
 	g.Expect(cond.Message).To(ContainSubstring("creds/stripe-credentials"))
 	g.Expect(cond.Message).NotTo(ContainSubstring("revoked0000"))
 	after401 := requests.Load()
-	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(cus), cus)).To(Succeed())
-	cus.Spec.Name = "Acme Incorporated"
-	g.Expect(c.Update(ctx, cus)).To(Succeed())
+	rename("Acme Incorporated")
 	g.Eventually(func() int64 {
 		g.Expect(c.Get(ctx, client.ObjectKeyFromObject(cus), cus)).To(Succeed())
 		return cus.Status.ObservedGeneration
