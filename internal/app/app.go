@@ -40,12 +40,18 @@ func init() {
 
 // Options are the manager's settings, bound to flags by BindFlags.
 type Options struct {
-	MetricsAddr          string
-	SecureMetrics        bool
-	EnableHTTP2          bool
-	ProbeAddr            string
-	LeaderElect          bool
-	LeaderElectionID     string
+	MetricsAddr      string
+	SecureMetrics    bool
+	EnableHTTP2      bool
+	ProbeAddr        string
+	LeaderElect      bool
+	LeaderElectionID string
+	// LeaderElectionNamespace is where the leader election Lease lives;
+	// empty means the pod's namespace (in a cluster only).
+	LeaderElectionNamespace string
+	// FieldManager is the field manager of every write (default
+	// stripe-operator), whatever the binary is called.
+	FieldManager         string
 	WebhookAddr          string
 	WebhookTolerance     time.Duration
 	WebhookMaxBodyBytes  int64
@@ -78,6 +84,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Enable leader election so only one manager reconciles.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "stripe-operator.billing.stripe-operator.io", "Name of the leader election Lease.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty means the pod's own (set it when running outside a cluster).")
 	fs.StringVar(&o.WebhookAddr, "webhook-bind-address", ":8090", "Address of the Stripe webhook receiver; 0 disables it in this process.")
 	fs.DurationVar(&o.WebhookTolerance, "webhook-tolerance", 300*time.Second, "Accepted clock difference of a webhook signature timestamp, both ways.")
 	fs.Int64Var(&o.WebhookMaxBodyBytes, "webhook-max-body-bytes", 512<<10, "Largest webhook body accepted; larger gets 413.")
@@ -118,6 +125,8 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		HealthProbeBindAddress:        o.ProbeAddr,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		Client:                        client.Options{FieldOwner: fieldManager(o)},
 		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{DefaultTransform: slimCachedObject, ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {
@@ -146,6 +155,17 @@ func slimCachedObject(obj any) (any, error) {
 		}
 	}
 	return o, nil
+}
+
+// DefaultFieldManager is the operator's field manager name in
+// managedFields, fixed rather than derived from the binary's name.
+const DefaultFieldManager = "stripe-operator"
+
+func fieldManager(o Options) string {
+	if o.FieldManager != "" {
+		return o.FieldManager
+	}
+	return DefaultFieldManager
 }
 
 // addHealthChecks adds the manager's probes.

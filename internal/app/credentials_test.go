@@ -85,7 +85,9 @@ func TestCredentialsProblemsAreNamedAndHealItself(t *testing.T) {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	o.BindFlags(fs)
 	g.Expect(fs.Parse([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--webhook-bind-address=0",
-		"--credentials-secret-namespace=creds", "--stripe-api-url=" + srv.URL, "--resync-period=1h"})).To(Succeed())
+		"--credentials-secret-namespace=creds", "--stripe-api-url=" + srv.URL, "--resync-period=1h",
+		// Outside a cluster there is no service-account namespace file.
+		"--leader-elect", "--leader-election-namespace=creds", "--leader-election-id=creds-test"})).To(Succeed())
 	o.SkipNameValidation = true
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, env.Config, o) }()
@@ -151,6 +153,15 @@ func TestCredentialsProblemsAreNamedAndHealItself(t *testing.T) {
 			meta.FindStatusCondition(cus.Status.Conditions, billingv1alpha1.ConditionStalled) == nil
 	}, 30*time.Second, 100*time.Millisecond).Should(BeTrue())
 	g.Expect(requests.Load()).To(BeNumerically(">", 0))
+	// The test's own client created the object (as the test binary); the
+	// operator's writes (status, finalizer) carry the fixed name.
+	var statusManagers []string
+	for _, mf := range cus.ManagedFields {
+		if mf.Subresource == "status" {
+			statusManagers = append(statusManagers, mf.Manager)
+		}
+	}
+	g.Expect(statusManagers).To(ConsistOf(DefaultFieldManager), "the operator writes as %q whatever the binary is called", DefaultFieldManager)
 
 	// Stripe rejects the key (401): CredentialsRejected, and after that one
 	// answer no further request with that key.
