@@ -105,9 +105,9 @@ run: manifests generate ## Run the manager against the cluster in KUBECONFIG and
 	go run ./cmd/manager
 
 .PHONY: dev
-dev: envtest ## Everything local: API server, test-mode Stripe, manager, webhook server, samples.
+dev: envtest ## Everything local: API server, test-mode Stripe, manager, webhook server, samples (options: DEV_ARGS="--webhook-addr=:18090 --metrics-addr=0 ...", see go run ./cmd/dev -h).
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(ENVTEST_K8S_VERSION) $(SETUP_ENVTEST))" \
-	go run ./cmd/dev
+	go run ./cmd/dev $(DEV_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

@@ -41,6 +41,9 @@ type Options struct {
 	WebhookAddr string
 	// AdminAddr serves the test-clock and Dashboard controls.
 	AdminAddr string
+	// MetricsAddr is where the manager serves its metrics (plain HTTP);
+	// "" or "0" turns them off.
+	MetricsAddr string
 	// SamplesDir is applied with kubectl at start; "" skips it.
 	SamplesDir string
 	// ResyncPeriod of the reconcilers.
@@ -58,6 +61,8 @@ type Env struct {
 	StripeURL  string
 	WebhookURL string
 	AdminURL   string
+	// MetricsURL is the manager's metrics endpoint ("" when off).
+	MetricsURL string
 }
 
 const (
@@ -78,6 +83,11 @@ func Run(ctx context.Context, o Options, onReady func(*Env)) error {
 		o.ResyncPeriod = 30 * time.Second
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(o.Out, "dev: "+format+"\n", args...) }
+	// Every port is checked before anything starts, so a busy one fails
+	// in a second with the flag to change, not after the API server is up.
+	if err := checkPorts(o); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return err
 	}
@@ -110,7 +120,7 @@ func Run(ctx context.Context, o Options, onReady func(*Env)) error {
 	if err := createCredentials(ctx, te.Client, secret); err != nil {
 		return err
 	}
-	webhookURL := "http://" + o.WebhookAddr + "/webhooks/stripe"
+	webhookURL := "http://" + dialable(o.WebhookAddr) + "/webhooks/stripe"
 	fake.AddWebhookEndpoint(webhookURL, secret)
 
 	adminLn, err := net.Listen("tcp", o.AdminAddr)
@@ -121,8 +131,12 @@ func Run(ctx context.Context, o Options, onReady func(*Env)) error {
 	go func() { _ = adminSrv.Serve(adminLn) }()
 	defer adminSrv.Close()
 
+	metricsAddr, metricsURL := "0", ""
+	if o.MetricsAddr != "" && o.MetricsAddr != "0" {
+		metricsAddr, metricsURL = o.MetricsAddr, "http://"+dialable(o.MetricsAddr)+"/metrics"
+	}
 	opts := app.Options{
-		MetricsAddr: "0", ProbeAddr: "0", WebhookAddr: o.WebhookAddr,
+		MetricsAddr: metricsAddr, ProbeAddr: "0", WebhookAddr: o.WebhookAddr,
 		WebhookTolerance: 300 * time.Second, WebhookMaxBodyBytes: 512 << 10,
 		StripeAPIURL: fake.URL(), CredentialsNamespace: credentialsNamespace, CredentialsName: credentialsName,
 		ResyncPeriod: o.ResyncPeriod, RunWebhookServer: true, SkipNameValidation: true,
@@ -134,7 +148,7 @@ func Run(ctx context.Context, o Options, onReady func(*Env)) error {
 	go func() { mgrErr <- app.Run(mgrCtx, te.Config, opts) }()
 
 	env := &Env{Kubeconfig: kubeconfig, Kubectl: te.KubectlPath(), Client: te.Client, Fake: fake,
-		StripeURL: fake.URL(), WebhookURL: webhookURL, AdminURL: "http://" + adminLn.Addr().String()}
+		StripeURL: fake.URL(), WebhookURL: webhookURL, AdminURL: "http://" + dialable(adminLn.Addr().String()), MetricsURL: metricsURL}
 	if o.SamplesDir != "" {
 		say("applying %s", o.SamplesDir)
 		cmd := exec.CommandContext(ctx, env.Kubectl, "--kubeconfig", kubeconfig, "apply", "-f", o.SamplesDir)
@@ -248,6 +262,7 @@ func banner(w io.Writer, e *Env) {
    # or declare it: kubectl patch scus acme --type=merge -p '{"spec":{"defaultPaymentMethod":"pm_card_chargeCustomerFail"}}'
 
  Test-mode Stripe: %[4]s   Webhooks: %[5]s
+ Manager metrics:  %[6]s
 ================================================================================
-`, e.Kubeconfig, e.Kubectl, e.AdminURL, e.StripeURL, e.WebhookURL)
+`, e.Kubeconfig, e.Kubectl, e.AdminURL, e.StripeURL, e.WebhookURL, orOff(e.MetricsURL))
 }
