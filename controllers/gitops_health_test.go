@@ -100,7 +100,7 @@ func TestGitOpsHealthOfEachState(t *testing.T) {
 
 	// A declined card at creation: incomplete, Stripe does not retry the
 	// first invoice. Needs a person: Stalled.
-	declinedCus := newCustomer("declined", func(s *billingv1alpha1.StripeCustomerSpec) { s.DefaultPaymentMethod = "pm_card_chargeDeclined" })
+	declinedCus := newCustomer("declined", func(s *billingv1alpha1.StripeCustomerSpec) { s.DefaultPaymentMethod = "pm_card_chargeCustomerFail" })
 	h.create(declinedCus)
 	h.waitReady(declinedCus)
 	incomplete := newSub("incomplete", func(s *billingv1alpha1.StripeSubscriptionSpec) {
@@ -121,8 +121,8 @@ func TestGitOpsHealthOfEachState(t *testing.T) {
 	}, planItem("pro", 1))
 	h.create(pastDue)
 	h.waitReady(pastDue)
-	h.update(renewCus, func() { renewCus.Spec.DefaultPaymentMethod = "pm_card_chargeDeclined" })
-	g.Eventually(func() string { return h.stripeCustomer(renewCus.Status.CustomerID).DefaultPaymentMethod }, 20*time.Second).Should(Equal("pm_card_chargeDeclined"))
+	h.update(renewCus, func() { renewCus.Spec.DefaultPaymentMethod = "pm_card_chargeCustomerFail" })
+	g.Eventually(func() string { return h.defaultPMToken(renewCus.Status.CustomerID) }, 20*time.Second).Should(Equal("pm_card_chargeCustomerFail"))
 	h.waitReady(renewCus)
 	h.advance(32 * day)
 	h.waitStripeStatus(pastDue, "past_due")
