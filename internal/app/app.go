@@ -60,7 +60,14 @@ type Options struct {
 	StripeRateLimit      float64
 	CredentialsNamespace string
 	CredentialsName      string
-	ResyncPeriod         time.Duration
+	// WebhookSecretName is the Secret with the webhook signing secrets
+	// (key webhookSigningSecrets), the only Secret the webhook server reads.
+	// Equal to CredentialsName (or empty), one Secret holds both.
+	WebhookSecretName string
+	// cachedSecret is the one Secret the manager's cache holds (default
+	// CredentialsName).
+	cachedSecret string
+	ResyncPeriod time.Duration
 	// StripeCallTimeout is the deadline of one Stripe call.
 	StripeCallTimeout time.Duration
 	// MaxConcurrentReconciles is the number of workers per kind.
@@ -92,7 +99,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.AllowLiveMode, "allow-live-mode", false, "Allow live-mode keys (sk_live_, rk_live_). Without it only test-mode keys are accepted.")
 	fs.Float64Var(&o.StripeRateLimit, "stripe-rate-limit", 0, "Client-side Stripe request rate limit per second shared by all controllers; 0 means 20 in test mode, 80 in live mode.")
 	fs.StringVar(&o.CredentialsNamespace, "credentials-secret-namespace", envOr("POD_NAMESPACE", "stripe-operator-system"), "Namespace of the credentials Secret.")
-	fs.StringVar(&o.CredentialsName, "credentials-secret-name", "stripe-credentials", "Name of the credentials Secret (keys apiKey and webhookSigningSecrets).")
+	fs.StringVar(&o.CredentialsName, "credentials-secret-name", "stripe-credentials", "Name of the credentials Secret (key apiKey; and webhookSigningSecrets when --webhook-secret-name names the same Secret).")
+	fs.StringVar(&o.WebhookSecretName, "webhook-secret-name", "stripe-webhook-secrets", "Name of the Secret with the webhook signing secrets (key webhookSigningSecrets), in the credentials namespace; the webhook server reads only this one. Set it to the credentials Secret's name to keep one Secret for both.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often every resource is compared with Stripe even without a change (jittered).")
 	fs.DurationVar(&o.StripeCallTimeout, "stripe-call-timeout", 20*time.Second, "Deadline of one Stripe call, stripe-go's retries included (shorter than the HTTP client's 80 s), so a hung call holds one worker for at most this long.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Workers per kind; all share the one Stripe rate limiter.")
@@ -131,7 +139,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Cache: cache.Options{DefaultTransform: slimCachedObject, ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {
 				Namespaces: map[string]cache.Config{o.CredentialsNamespace: {}},
-				Field:      fields.OneTermEqualSelector("metadata.name", o.CredentialsName),
+				Field:      fields.OneTermEqualSelector("metadata.name", o.secretToCache()),
 			},
 		}},
 	})
@@ -155,6 +163,25 @@ func slimCachedObject(obj any) (any, error) {
 		}
 	}
 	return o, nil
+}
+
+// webhookSecret returns the name of the Secret with the signing secrets.
+func (o Options) webhookSecret() string {
+	if o.WebhookSecretName == "" {
+		return o.CredentialsName
+	}
+	return o.WebhookSecretName
+}
+
+// splitSecrets tells whether the API key and the signing secrets live in
+// separate Secrets.
+func (o Options) splitSecrets() bool { return o.webhookSecret() != o.CredentialsName }
+
+func (o Options) secretToCache() string {
+	if o.cachedSecret != "" {
+		return o.cachedSecret
+	}
+	return o.CredentialsName
 }
 
 // DefaultFieldManager is the operator's field manager name in

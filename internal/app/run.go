@@ -29,7 +29,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	// The Secret, when present, wins over the environment; read it once now
 	// (the cache is not running yet) so the first reconciles have a key.
-	if err := credentials.Load(ctx, mgr.GetAPIReader(), o.CredentialsNamespace, o.CredentialsName, store); err != nil {
+	keyParts := credentials.PartsAll
+	if o.splitSecrets() {
+		keyParts = credentials.PartsAPIKey
+	}
+	if err := credentials.LoadParts(ctx, mgr.GetAPIReader(), o.CredentialsNamespace, o.CredentialsName, store, keyParts); err != nil {
 		setupLog.Error(err, "Could not read the credentials Secret; waiting for it", "namespace", o.CredentialsNamespace, "name", o.CredentialsName)
 	}
 	sc, err := newStripeClient(o, store)
@@ -44,8 +48,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		"webhookSecrets", len(store.WebhookSecrets()), "apiURL", apiURL, "allowLiveMode", o.AllowLiveMode)
 
 	if err := (&credentials.SecretReconciler{Client: mgr.GetClient(), Namespace: o.CredentialsNamespace, Name: o.CredentialsName,
-		Store: store, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
+		Store: store, Provides: keyParts, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the credentials watch: %w", err)
+	}
+	inProcessWebhooks := o.RunWebhookServer && o.WebhookAddr != "0" && o.WebhookAddr != ""
+	if inProcessWebhooks && o.splitSecrets() {
+		if err := watchWebhookSecret(ctx, mgr, o, store); err != nil {
+			return err
+		}
 	}
 	changed := broadcast(ctx, store.Subscribe(), 3)
 	recv := func(c chan event.GenericEvent) <-chan event.GenericEvent { return c }
@@ -80,7 +90,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the billing audit: %w", err)
 	}
-	if o.RunWebhookServer && o.WebhookAddr != "0" && o.WebhookAddr != "" {
+	if inProcessWebhooks {
 		if err := mgr.Add(NewWebhookServer(mgr, o, store)); err != nil {
 			return err
 		}
@@ -107,8 +117,12 @@ func NewWebhookServer(mgr ctrl.Manager, o Options, secrets webhookserver.SecretS
 
 // RunWebhookServerOnly runs the webhook receiver alone (cmd/webhook-server),
 // for scaling it as its own Deployment. It needs no leader election.
+//
+// It reads only the signing secrets (from the webhook Secret, or from the
+// single credentials Secret when both are one) and never holds an API key.
 func RunWebhookServerOnly(ctx context.Context, cfg *rest.Config, o Options) error {
 	o.LeaderElect = false
+	o.cachedSecret = o.webhookSecret()
 	mgr, err := NewManager(cfg, o)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -117,8 +131,8 @@ func RunWebhookServerOnly(ctx context.Context, cfg *rest.Config, o Options) erro
 	if _, err := store.FromEnv(); err != nil {
 		return err
 	}
-	if err := (&credentials.SecretReconciler{Client: mgr.GetClient(), Namespace: o.CredentialsNamespace, Name: o.CredentialsName,
-		Store: store, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
+	if err := (&credentials.SecretReconciler{Client: mgr.GetClient(), Namespace: o.CredentialsNamespace, Name: o.webhookSecret(),
+		Store: store, Provides: credentials.PartsWebhookSecrets, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := webhookserver.SetupIndexes(ctx, mgr); err != nil {

@@ -120,14 +120,20 @@ const (
 // setFromSecret applies the Secret's API key and signing secrets, or
 // reports why its API key cannot be used. The messages name the Secret and
 // its key, never the key's value.
-func (s *Store) setFromSecret(sec *corev1.Secret, secrets [][]byte) error {
+func (s *Store) setFromSecret(sec *corev1.Secret, secrets [][]byte, withSecrets bool) error {
 	where := fmt.Sprintf("key %s of the credentials Secret %s/%s", KeyAPIKey, sec.Namespace, sec.Name)
 	key := strings.TrimSpace(string(sec.Data[KeyAPIKey]))
+	set := func(key string) error {
+		if withSecrets {
+			return s.Set(key, secrets)
+		}
+		return s.setKey(key)
+	}
 	if key == "" {
 		s.reportProblem(ProblemMissing, fmt.Sprintf("The credentials Secret %s/%s has no %s; put the Stripe API key there.", sec.Namespace, sec.Name, KeyAPIKey))
-		return s.Set(s.APIKey(), secrets)
+		return set(s.APIKey())
 	}
-	if err := s.Set(key, secrets); err != nil {
+	if err := set(key); err != nil {
 		if errors.Is(err, stripe.ErrLiveModeRefused) {
 			s.reportProblem(ProblemLiveRefused, fmt.Sprintf("The %s is a live-mode key; the operator accepts live keys only when started with --allow-live-mode.", where))
 		} else {
@@ -161,6 +167,43 @@ func (s *Store) secretMissing(ns, name string) {
 		return
 	}
 	s.reportProblem(ProblemMissing, fmt.Sprintf("The credentials Secret %s/%s does not exist; create it with the Stripe API key under %s.", ns, name, KeyAPIKey))
+}
+
+// setKey replaces only the API key (the signing secrets come from their
+// own Secret).
+func (s *Store) setKey(key string) error {
+	s.mu.RLock()
+	same := s.apiKey == key
+	onKey := s.OnAPIKey
+	s.mu.RUnlock()
+	if same {
+		return nil
+	}
+	if key != "" && onKey != nil {
+		if err := onKey(key); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.apiKey = key
+	subs := append([]chan struct{}(nil), s.subs...)
+	s.mu.Unlock()
+	notify(subs)
+	return nil
+}
+
+// SetWebhookSecrets replaces only the signing secrets (the API key comes
+// from its own Secret).
+func (s *Store) SetWebhookSecrets(secrets [][]byte) {
+	s.mu.Lock()
+	if sameSecrets(s.secrets, secrets) {
+		s.mu.Unlock()
+		return
+	}
+	s.secrets = secrets
+	subs := append([]chan struct{}(nil), s.subs...)
+	s.mu.Unlock()
+	notify(subs)
 }
 
 // Set replaces the credentials and notifies subscribers when they changed.
@@ -246,12 +289,32 @@ func (s *Store) FromEnv() (bool, error) {
 	return key != "", s.Set(key, secrets)
 }
 
+// Parts says what a Secret provides.
+type Parts int
+
+const (
+	// PartsAll: the API key (apiKey) and the signing secrets
+	// (webhookSigningSecrets), the single-Secret layout.
+	PartsAll Parts = iota
+	// PartsAPIKey: only the API key; the manager's Secret when the signing
+	// secrets have their own.
+	PartsAPIKey
+	// PartsWebhookSecrets: only the signing secrets; the one Secret the
+	// webhook server may read.
+	PartsWebhookSecrets
+)
+
 // SecretReconciler keeps a Store in step with one Secret.
 type SecretReconciler struct {
 	Client    client.Client
 	Namespace string
 	Name      string
 	Store     *Store
+	// Provides is what the Secret holds (default both parts).
+	Provides Parts
+	// Reader reads the Secret (default Client); set it when the Secret is
+	// cached by another cache than the manager's.
+	Reader client.Reader
 	// SkipNameValidation lets tests start several managers.
 	SkipNameValidation bool
 }
@@ -260,20 +323,34 @@ type SecretReconciler struct {
 func (r *SecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
 	var sec corev1.Secret
-	if err := r.Client.Get(ctx, req.NamespacedName, &sec); err != nil {
+	reader := r.Reader
+	if reader == nil {
+		reader = r.Client
+	}
+	if err := reader.Get(ctx, req.NamespacedName, &sec); err != nil {
 		if apierrors.IsNotFound(err) {
 			logger.Info("Credentials Secret not found; keeping the current credentials")
-			r.Store.secretMissing(req.Namespace, req.Name)
+			if r.Provides != PartsWebhookSecrets {
+				r.Store.secretMissing(req.Namespace, req.Name)
+			}
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
-	secrets, err := ParseSecrets(string(sec.Data[KeyWebhookSigningSecrets]))
-	if err != nil {
-		logger.Error(err, "Invalid credentials Secret")
+	var secrets [][]byte
+	if r.Provides != PartsAPIKey {
+		var err error
+		if secrets, err = ParseSecrets(string(sec.Data[KeyWebhookSigningSecrets])); err != nil {
+			logger.Error(err, "Invalid credentials Secret")
+			return ctrl.Result{}, nil
+		}
+	}
+	if r.Provides == PartsWebhookSecrets {
+		r.Store.SetWebhookSecrets(secrets)
+		logger.Info("Loaded webhook signing secrets", "webhookSecrets", len(secrets))
 		return ctrl.Result{}, nil
 	}
-	if err := r.Store.setFromSecret(&sec, secrets); err != nil {
+	if err := r.Store.setFromSecret(&sec, secrets, r.Provides == PartsAll); err != nil {
 		// The error names the problem (for example a live key without
 		// --allow-live-mode) and never the key.
 		logger.Error(err, "Refusing the credentials Secret's API key")
@@ -283,7 +360,7 @@ func (r *SecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager watches only the one Secret.
+// SetupWithManager watches only the one Secret, in the manager's cache.
 func (r *SecretReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
 	only := predicate.NewPredicateFuncs(func(o client.Object) bool { return client.ObjectKeyFromObject(o) == key })
@@ -299,17 +376,31 @@ func (r *SecretReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // Load reads the Secret once, directly (used at start-up before the cache
 // runs). A missing Secret is not an error.
 func Load(ctx context.Context, c client.Reader, ns, name string, s *Store) error {
+	return LoadParts(ctx, c, ns, name, s, PartsAll)
+}
+
+// LoadParts is Load for a Secret that holds only some parts.
+func LoadParts(ctx context.Context, c client.Reader, ns, name string, s *Store, parts Parts) error {
 	var sec corev1.Secret
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &sec); err != nil {
 		if apierrors.IsNotFound(err) {
-			s.secretMissing(ns, name)
+			if parts != PartsWebhookSecrets {
+				s.secretMissing(ns, name)
+			}
 			return nil
 		}
 		return fmt.Errorf("reading credentials Secret %s/%s: %w", ns, name, err)
 	}
-	secrets, err := ParseSecrets(string(sec.Data[KeyWebhookSigningSecrets]))
-	if err != nil {
-		return err
+	var secrets [][]byte
+	if parts != PartsAPIKey {
+		var err error
+		if secrets, err = ParseSecrets(string(sec.Data[KeyWebhookSigningSecrets])); err != nil {
+			return err
+		}
 	}
-	return s.setFromSecret(&sec, secrets)
+	if parts == PartsWebhookSecrets {
+		s.SetWebhookSecrets(secrets)
+		return nil
+	}
+	return s.setFromSecret(&sec, secrets, parts == PartsAll)
 }

@@ -68,6 +68,7 @@ type Env struct {
 const (
 	credentialsNamespace = "stripe-operator-system"
 	credentialsName      = "stripe-credentials"
+	webhookSecretName    = "stripe-webhook-secrets"
 )
 
 // Run starts everything, calls onReady (if set) once the samples are
@@ -139,7 +140,8 @@ func Run(ctx context.Context, o Options, onReady func(*Env)) error {
 		MetricsAddr: metricsAddr, ProbeAddr: "0", WebhookAddr: o.WebhookAddr,
 		WebhookTolerance: 300 * time.Second, WebhookMaxBodyBytes: 512 << 10,
 		StripeAPIURL: fake.URL(), CredentialsNamespace: credentialsNamespace, CredentialsName: credentialsName,
-		ResyncPeriod: o.ResyncPeriod, RunWebhookServer: true, SkipNameValidation: true,
+		WebhookSecretName: webhookSecretName,
+		ResyncPeriod:      o.ResyncPeriod, RunWebhookServer: true, SkipNameValidation: true,
 	}
 	mgrCtx, stopMgr := context.WithCancel(ctx)
 	defer stopMgr()
@@ -177,12 +179,16 @@ func createCredentials(ctx context.Context, c client.Client, secret string) erro
 	if err := c.Create(ctx, ns); err != nil {
 		return fmt.Errorf("creating namespace: %w", err)
 	}
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNamespace, Name: credentialsName},
-		StringData: map[string]string{credentials.KeyAPIKey: "sk_test_local_dev_only", credentials.KeyWebhookSigningSecrets: secret + "\n"},
-	}
-	if err := c.Create(ctx, sec); err != nil {
-		return fmt.Errorf("creating credentials Secret: %w", err)
+	// The API key and the signing secrets in separate Secrets, as deployed.
+	for _, sec := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNamespace, Name: credentialsName},
+			StringData: map[string]string{credentials.KeyAPIKey: "sk_test_local_dev_only"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNamespace, Name: webhookSecretName},
+			StringData: map[string]string{credentials.KeyWebhookSigningSecrets: secret + "\n"}},
+	} {
+		if err := c.Create(ctx, sec); err != nil {
+			return fmt.Errorf("creating Secret %s: %w", sec.Name, err)
+		}
 	}
 	return nil
 }

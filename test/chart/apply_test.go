@@ -165,6 +165,18 @@ func checkWebhookServerConfined(t *testing.T, ns, serviceAccount string) {
 			t.Errorf("%s: refusal %q does not mention %q", tc.name, err, tc.says)
 		}
 	}
+	// It reads the signing secrets' Secret and nothing else: not the API
+	// key, not another Secret.
+	for _, name := range []string{"stripe-credentials", "stripe-webhook-secrets", "other"} {
+		err := env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, StringData: map[string]string{"k": "v"}})
+		g.Expect(err == nil || apierrors.IsAlreadyExists(err)).To(gomega.BeTrue(), "%v", err)
+	}
+	g.Expect(ws.Get(ctx, client.ObjectKey{Namespace: ns, Name: "stripe-webhook-secrets"}, &corev1.Secret{})).To(gomega.Succeed())
+	g.Expect(apierrors.IsForbidden(ws.Get(ctx, client.ObjectKey{Namespace: ns, Name: "stripe-credentials"}, &corev1.Secret{}))).To(gomega.BeTrue(),
+		"the webhook server must not read the API key's Secret")
+	g.Expect(apierrors.IsForbidden(ws.Get(ctx, client.ObjectKey{Namespace: ns, Name: "other"}, &corev1.Secret{}))).To(gomega.BeTrue())
+	g.Expect(apierrors.IsForbidden(ws.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)))).To(gomega.BeTrue())
+
 	// Creating or deleting is refused by RBAC already.
 	g.Expect(apierrors.IsForbidden(ws.Delete(ctx, sub.DeepCopy()))).To(gomega.BeTrue())
 	// Anyone else (here the test's admin) may still change the spec.

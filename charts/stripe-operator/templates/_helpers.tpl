@@ -66,5 +66,6 @@ seccompProfile:
 {{/* Flags shared by the manager and the webhook server. */}}
 {{- define "stripe-operator.commonArgs" -}}
 - --credentials-secret-name={{ .Values.credentials.secretName }}
+- --webhook-secret-name={{ .Values.credentials.webhookSecretName }}
 - --zap-log-level={{ .Values.manager.logLevel }}
 {{- end }}
