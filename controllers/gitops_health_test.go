@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -71,6 +73,7 @@ func TestGitOpsHealthOfEachState(t *testing.T) {
 		{"StripeCustomer", newCustomer("cus", nil)},
 		{"StripePlan", newPlan("pro", 2000, nil)},
 		{"StripeSubscription", newSub("s", nil, planItem("pro", 1))},
+		{"StripeWebhookEndpoint", newWebhookEndpoint("http://127.0.0.1:9/webhooks/stripe")}, // never reconciled
 	} {
 		o.obj.SetNamespace(unwatched.Name)
 		g.Expect(testClient().Create(context.Background(), o.obj)).To(Succeed())
@@ -87,6 +90,16 @@ func TestGitOpsHealthOfEachState(t *testing.T) {
 	h.create(active)
 	h.waitReady(active)
 	add("StripeSubscription", "healthy_active.yaml", active, gitops.Healthy, status.CurrentStatus)
+
+	g.Expect(testClient().Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "stripe-webhook-secrets"}})).To(Succeed())
+	startEndpointManager(t, h.ns, h.stripe)
+	// Deliveries to this endpoint go to a local receiver that answers 200.
+	sink := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(sink.Close)
+	endpoint := newWebhookEndpoint(sink.URL + "/webhooks/stripe")
+	h.create(endpoint)
+	h.waitReady(endpoint)
+	add("StripeWebhookEndpoint", "healthy_ready.yaml", endpoint, gitops.Healthy, status.CurrentStatus)
 
 	// Paused collection: Suspended for Argo CD, Current for kstatus (it is
 	// what the spec asks for).
@@ -194,4 +207,9 @@ func writeHealthTestdata(t *testing.T, path string, obj map[string]any) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(fmt.Errorf("writing %s: %w", path, err))
 	}
+}
+
+func newWebhookEndpoint(url string) *billingv1alpha1.StripeWebhookEndpoint {
+	return &billingv1alpha1.StripeWebhookEndpoint{ObjectMeta: metav1.ObjectMeta{Name: "main"},
+		Spec: billingv1alpha1.StripeWebhookEndpointSpec{URL: url, SecretRef: billingv1alpha1.SecretKeySelector{Name: "stripe-webhook-secrets"}}}
 }

@@ -90,6 +90,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the billing audit: %w", err)
 	}
+	if err := (&controllers.StripeWebhookEndpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Stripe: sc,
+		Recorder:  mgr.GetEventRecorderFor("stripewebhookendpoint-controller"), //nolint:staticcheck
+		Namespace: o.CredentialsNamespace, ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the StripeWebhookEndpoint controller: %w", err)
+	}
 	if inProcessWebhooks {
 		if err := mgr.Add(NewWebhookServer(mgr, o, store)); err != nil {
 			return err

@@ -545,8 +545,9 @@ func TestKustomizeDefaultRendersAndApplies(t *testing.T) {
 			dep = d
 		}
 	}
-	// StripeCustomer, StripePlan, StripeSubscription, StripeBillingReport.
-	if kinds["CustomResourceDefinition"] != 4 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
+	// StripeCustomer, StripePlan, StripeSubscription, StripeBillingReport,
+	// StripeWebhookEndpoint.
+	if kinds["CustomResourceDefinition"] != 5 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
 		t.Errorf("rendered kinds = %v", kinds)
 	}
 	if dep == nil {

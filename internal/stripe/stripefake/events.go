@@ -42,6 +42,10 @@ type endpoint struct {
 	url    string
 	secret string
 	client *http.Client
+	// enabled are the event types sent (nil or "*": all); disabled stops
+	// deliveries (webhook_endpoints.go). Guarded by mu.
+	enabled  []string
+	disabled bool
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -141,7 +145,9 @@ func (s *Server) emit(r *request, typ string, obj map[string]any, prev map[strin
 	e := Event{ID: ev["id"].(string), Type: typ, Created: s.now.Unix(), JSON: b}
 	s.events = append(s.events, e)
 	for _, ep := range s.endpoints {
-		ep.enqueue(e)
+		if ep.accepts(typ) {
+			ep.enqueue(e)
+		}
 	}
 }
 
