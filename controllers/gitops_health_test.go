@@ -79,6 +79,11 @@ func TestGitOpsHealthOfEachState(t *testing.T) {
 		g.Expect(testClient().Create(context.Background(), o.obj)).To(Succeed())
 		add(o.kind, "progressing_not_observed.yaml", o.obj, gitops.Progressing, status.InProgressStatus)
 	}
+	// The billing report is cluster-scoped: one no audit answers.
+	unaudited := &billingv1alpha1.StripeBillingReport{ObjectMeta: metav1.ObjectMeta{Name: unwatched.Name}}
+	g.Expect(testClient().Create(context.Background(), unaudited)).To(Succeed())
+	t.Cleanup(func() { _ = testClient().Delete(context.Background(), unaudited) })
+	add("StripeBillingReport", "progressing_not_observed.yaml", unaudited, gitops.Progressing, status.InProgressStatus)
 
 	// Ready.
 	cus := h.billingSetup("pm_card_visa", map[string]int64{"pro": 2000})
@@ -100,6 +105,14 @@ func TestGitOpsHealthOfEachState(t *testing.T) {
 	h.create(endpoint)
 	h.waitReady(endpoint)
 	add("StripeWebhookEndpoint", "healthy_ready.yaml", endpoint, gitops.Healthy, status.CurrentStatus)
+
+	reportKey, _ := h.startAudit(time.Hour)
+	report := &billingv1alpha1.StripeBillingReport{}
+	g.Eventually(func() *metav1.Time {
+		_ = testClient().Get(context.Background(), reportKey, report)
+		return report.Status.LastAuditTime
+	}, 30*time.Second, 100*time.Millisecond).ShouldNot(BeNil())
+	add("StripeBillingReport", "healthy_audited.yaml", report, gitops.Healthy, status.CurrentStatus)
 
 	// Paused collection: Suspended for Argo CD, Current for kstatus (it is
 	// what the spec asks for).
@@ -195,7 +208,9 @@ func writeHealthTestdata(t *testing.T, path string, obj map[string]any) {
 	u.SetManagedFields(nil)
 	u.SetUID("")
 	u.SetResourceVersion("")
-	u.SetNamespace("billing")
+	if u.GetNamespace() != "" {
+		u.SetNamespace("billing")
+	}
 	u.SetCreationTimestamp(metav1.Time{})
 	b, err := yaml.Marshal(u.Object)
 	if err != nil {

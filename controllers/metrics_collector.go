@@ -96,3 +96,10 @@ func (c *ResourceCollector) Collect(ch chan<- prometheus.Metric) {
 func MetricCollectors(reader client.Reader) []prometheus.Collector {
 	return []prometheus.Collector{&ResourceCollector{Reader: reader}}
 }
+
+// AuditCollectors returns the billing audit's collectors (registered when
+// the first audit completes), for tests that check the alert rules, the
+// dashboard and the README against what the operator registers.
+func AuditCollectors() []prometheus.Collector {
+	return []prometheus.Collector{billingObjects, billingAuditCalls, billingAuditLastSuccess}
+}

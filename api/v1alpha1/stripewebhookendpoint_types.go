@@ -47,11 +47,14 @@ type SecretKeySelector struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	Name string `json:"name"`
 }
 
 // StripeWebhookEndpointSpec is the desired state of a Stripe webhook
 // endpoint.
+// +kubebuilder:validation:XValidation:rule="!self.url.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="url must not contain a card number",fieldPath=".url"
+// +kubebuilder:validation:XValidation:rule="!has(self.description) || !self.description.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="description must not contain a card number",fieldPath=".description"
 type StripeWebhookEndpointSpec struct {
 	// url is where Stripe sends events: the webhook server's public URL,
 	// path /webhooks/stripe.
@@ -67,6 +70,7 @@ type StripeWebhookEndpointSpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=100
+	// +kubebuilder:validation:items:Pattern=`^(\*|[a-z_]+(\.[a-z_]+)+)$`
 	// +kubebuilder:default={"customer.subscription.created","customer.subscription.updated","customer.subscription.deleted","customer.subscription.paused","customer.subscription.resumed","customer.subscription.trial_will_end","invoice.created","invoice.finalized","invoice.updated","invoice.paid","invoice.payment_succeeded","invoice.payment_failed","invoice.payment_action_required","invoice.voided","invoice.marked_uncollectible"}
 	EnabledEvents []string `json:"enabledEvents,omitempty"`
 
@@ -95,6 +99,8 @@ type StripeWebhookEndpointSpec struct {
 	// deliveries signed with it are still accepted.
 	// +optional
 	// +kubebuilder:default="24h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	SecretOverlap metav1.Duration `json:"secretOverlap,omitempty"`
 
 	// deletionPolicy says what happens in Stripe when this resource is

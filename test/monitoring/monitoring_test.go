@@ -36,6 +36,7 @@ func operatorCollectors() []prometheus.Collector {
 	cs = append(cs, stripe.Collectors()...)
 	cs = append(cs, webhookserver.Collectors()...)
 	cs = append(cs, controllers.MetricCollectors(nil)...)
+	cs = append(cs, controllers.AuditCollectors()...)
 	return cs
 }
 
