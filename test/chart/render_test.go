@@ -222,7 +222,7 @@ func TestChartValuesReachTheDeployments(t *testing.T) {
 		"fullnameOverride": "acme-billing",
 		"image":            map[string]any{"repository": "registry.example/stripe-operator", "tag": "v1.2.3"},
 		"credentials":      map[string]any{"secretName": "acme-stripe"},
-		"operator":         map[string]any{"resyncPeriod": "5m", "stripeRateLimit": 15},
+		"operator":         map[string]any{"resyncPeriod": "5m", "stripeRateLimit": 15, "instanceName": "acme", "auditPeriod": "30m"},
 		"manager":          map[string]any{"extraArgs": []any{"--zap-devel"}},
 		"webhookServer":    map[string]any{"replicas": 3},
 	})
@@ -233,7 +233,7 @@ func TestChartValuesReachTheDeployments(t *testing.T) {
 	}
 	mgrS := fmt.Sprint(mgr.Object)
 	for _, want := range []string{"registry.example/stripe-operator:v1.2.3", "--credentials-secret-name=acme-stripe", "--resync-period=5m",
-		"--stripe-rate-limit=15", "--zap-devel", "--leader-elect", "--webhook-bind-address=0", "readOnlyRootFilesystem:true", "namespace:billing"} {
+		"--stripe-rate-limit=15", "--instance-name=acme", "--audit-period=30m", "--zap-devel", "--leader-elect", "--webhook-bind-address=0", "readOnlyRootFilesystem:true", "namespace:billing"} {
 		if !strings.Contains(mgrS, want) {
 			t.Errorf("manager Deployment lacks %q", want)
 		}
