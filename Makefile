@@ -34,6 +34,18 @@ help: ## Show this help.
 manifests: controller-gen ## Generate CRDs and RBAC from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	if [ -d webhookserver ]; then $(CONTROLLER_GEN) rbac:roleName=webhook-server-role paths="./webhookserver/..." output:rbac:artifacts:config=config/rbac/webhookserver; fi
+	$(MAKE) --no-print-directory chart-files
+
+CHART_DIR ?= charts/stripe-operator
+
+.PHONY: chart-files
+chart-files: ## Copy the generated CRDs and RBAC rules, the dashboard and the alert rules into the Helm chart.
+	rm -f $(CHART_DIR)/files/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART_DIR)/files/crds/
+	cp config/rbac/role.yaml $(CHART_DIR)/files/rbac/manager-role.yaml
+	cp config/rbac/webhookserver/role.yaml $(CHART_DIR)/files/rbac/webhook-server-role.yaml
+	cp config/prometheus/prometheusrule.yaml $(CHART_DIR)/files/monitoring/prometheusrule.yaml
+	cp config/prometheus/dashboard.json $(CHART_DIR)/files/monitoring/dashboard.json
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code.
@@ -41,8 +53,8 @@ generate: controller-gen ## Generate deepcopy code.
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when generated files differ from the committed ones.
-	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- api config)" || { git status --porcelain -- api config; echo "untracked generated files: commit them"; exit 1; }
+	@git diff --exit-code -- api config charts || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- api config charts)" || { git status --porcelain -- api config charts; echo "untracked generated files: commit them"; exit 1; }
 
 .PHONY: fmt
 fmt: ## go fmt.
@@ -93,9 +105,9 @@ run: manifests generate ## Run the manager against the cluster in KUBECONFIG and
 	go run ./cmd/manager
 
 .PHONY: dev
-dev: envtest ## Everything local: API server, test-mode Stripe, manager, webhook server, samples.
+dev: envtest ## Everything local: API server, test-mode Stripe, manager, webhook server, samples (options: DEV_ARGS="--webhook-addr=:18090 --metrics-addr=0 ...", see go run ./cmd/dev -h).
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(ENVTEST_K8S_VERSION) $(SETUP_ENVTEST))" \
-	go run ./cmd/dev
+	go run ./cmd/dev $(DEV_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

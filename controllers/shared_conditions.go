@@ -52,11 +52,14 @@ func markReconciling(o conditioned, reason, message string) {
 }
 
 // markStalled says a retry cannot help: Stalled=True, Ready=False, and
-// Reconciling removed (kstatus: nothing is in flight).
+// Reconciling removed (kstatus: nothing is in flight). The generation was
+// observed, so observedGeneration follows: kstatus reads a resource whose
+// observedGeneration lags as in progress before it looks at Stalled.
 func markStalled(o conditioned, reason, message string) {
 	setCondition(o, billingv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, message)
 	removeCondition(o, billingv1alpha1.ConditionReconciling)
 	setCondition(o, billingv1alpha1.ConditionReady, metav1.ConditionFalse, reason, message)
+	o.SetObservedGeneration(o.GetGeneration())
 }
 
 // markSynced records that the pass reached Stripe and applied (or, in
@@ -145,9 +148,9 @@ func handleError(o conditioned, err error, resync time.Duration) (ctrl.Result, e
 		}
 		return ctrl.Result{RequeueAfter: after + time.Duration(rand.Int64N(int64(after)+1))}, nil
 	case stripe.ClassAuth:
-		msg := "Stripe refused the API key; update the credentials Secret."
-		setCondition(o, billingv1alpha1.ConditionSynced, metav1.ConditionFalse, billingv1alpha1.ReasonAuthenticationFailed, msg)
-		markStalled(o, billingv1alpha1.ReasonAuthenticationFailed, msg)
+		reason, msg := credentialsCondition(stripeErr)
+		setCondition(o, billingv1alpha1.ConditionSynced, metav1.ConditionFalse, reason, msg)
+		markStalled(o, reason, msg)
 		return ctrl.Result{RequeueAfter: jitter(resync)}, nil
 	case stripe.ClassTerminal, stripe.ClassIdempotency:
 		msg := "Stripe rejected the spec: " + stripeErr.Error()

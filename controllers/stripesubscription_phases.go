@@ -415,6 +415,9 @@ func (r *StripeSubscriptionReconciler) phaseReport(ctx context.Context, s *subsc
 	default:
 		markNotReady(obj, billingv1alpha1.ReasonNotActive, fmt.Sprintf("The subscription is %s in Stripe.", s.sub.Status))
 	}
+	if reason, msg, stalled := subscriptionNeedsPerson(s.sub, pay); stalled {
+		markStalled(obj, reason, msg)
+	}
 	return nil
 }
 

@@ -27,8 +27,15 @@ var (
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		metrics.Registry.MustRegister(received, verified, rejected, duplicates, outOfOrder, superseded, conflicts, byVersion, ignored, applied, failed, processing)
+		metrics.Registry.MustRegister(Collectors()...)
 	})
+}
+
+// Collectors returns the package's Prometheus collectors (registered when a
+// Server is built), for tests that check the alert rules, the dashboard and
+// the README against what the operator registers.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{received, verified, rejected, duplicates, outOfOrder, superseded, conflicts, byVersion, ignored, applied, failed, processing}
 }
 
 // Stripe's named releases (a breaking-change version each, then monthly

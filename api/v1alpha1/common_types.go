@@ -145,8 +145,10 @@ const (
 // CommonStatus is embedded in every kind's status.
 type CommonStatus struct {
 	// observedGeneration is the metadata.generation the operator last
-	// reconciled successfully.
+	// reconciled successfully or found Stalled; 0 until the operator first
+	// observes the resource.
 	// +optional
+	// +kubebuilder:default=0
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// conditions describe the resource's state: Ready, Synced, Reconciling,
 	// Stalled and, on subscriptions, BillingDrift and PaymentFailed.

@@ -184,7 +184,10 @@ type StripeBillingReport struct {
 	// +optional
 	Spec StripeBillingReportSpec `json:"spec,omitempty"`
 	// status is the result of the last audit.
+	// It defaults to {observedGeneration: 0} so that a report no audit has
+	// answered yet reads as in progress (kstatus, Argo CD), never as current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status StripeBillingReportStatus `json:"status,omitempty"`
 }
 

@@ -134,7 +134,11 @@ type StripeCustomer struct {
 	// +required
 	Spec StripeCustomerSpec `json:"spec"`
 	// status is the observed state of the customer.
+	// It defaults to {observedGeneration: 0} so that a resource the operator
+	// has not yet observed reads as in progress (kstatus, Argo CD), never as
+	// current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status StripeCustomerStatus `json:"status,omitempty"`
 }
 

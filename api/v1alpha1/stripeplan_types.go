@@ -153,7 +153,11 @@ type StripePlan struct {
 	// +required
 	Spec StripePlanSpec `json:"spec"`
 	// status is the observed state of the plan.
+	// It defaults to {observedGeneration: 0} so that a resource the operator
+	// has not yet observed reads as in progress (kstatus, Argo CD), never as
+	// current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status StripePlanStatus `json:"status,omitempty"`
 }
 

@@ -329,6 +329,8 @@ type StripeSubscriptionStatus struct {
 // +kubebuilder:printcolumn:name="Drift",type=string,JSONPath=`.status.conditions[?(@.type=="BillingDrift")].status`
 // +kubebuilder:printcolumn:name="Payment",type=string,JSONPath=`.status.conditions[?(@.type=="PaymentFailed")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 type StripeSubscription struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -337,7 +339,11 @@ type StripeSubscription struct {
 	// +required
 	Spec StripeSubscriptionSpec `json:"spec"`
 	// status is the observed state of the subscription.
+	// It defaults to {observedGeneration: 0} so that a resource the operator
+	// has not yet observed reads as in progress (kstatus, Argo CD), never as
+	// current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status StripeSubscriptionStatus `json:"status,omitempty"`
 }
 

@@ -40,12 +40,18 @@ func init() {
 
 // Options are the manager's settings, bound to flags by BindFlags.
 type Options struct {
-	MetricsAddr          string
-	SecureMetrics        bool
-	EnableHTTP2          bool
-	ProbeAddr            string
-	LeaderElect          bool
-	LeaderElectionID     string
+	MetricsAddr      string
+	SecureMetrics    bool
+	EnableHTTP2      bool
+	ProbeAddr        string
+	LeaderElect      bool
+	LeaderElectionID string
+	// LeaderElectionNamespace is where the leader election Lease lives;
+	// empty means the pod's namespace (in a cluster only).
+	LeaderElectionNamespace string
+	// FieldManager is the field manager of every write (default
+	// stripe-operator), whatever the binary is called.
+	FieldManager         string
 	WebhookAddr          string
 	WebhookTolerance     time.Duration
 	WebhookMaxBodyBytes  int64
@@ -54,7 +60,14 @@ type Options struct {
 	StripeRateLimit      float64
 	CredentialsNamespace string
 	CredentialsName      string
-	ResyncPeriod         time.Duration
+	// WebhookSecretName is the Secret with the webhook signing secrets
+	// (key webhookSigningSecrets), the only Secret the webhook server reads.
+	// Equal to CredentialsName (or empty), one Secret holds both.
+	WebhookSecretName string
+	// cachedSecret is the one Secret the manager's cache holds (default
+	// CredentialsName).
+	cachedSecret string
+	ResyncPeriod time.Duration
 	// StripeCallTimeout is the deadline of one Stripe call.
 	StripeCallTimeout time.Duration
 	// MaxConcurrentReconciles is the number of workers per kind.
@@ -80,6 +93,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Enable leader election so only one manager reconciles.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "stripe-operator.billing.stripe-operator.io", "Name of the leader election Lease.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease; empty means the pod's own (set it when running outside a cluster).")
 	fs.StringVar(&o.WebhookAddr, "webhook-bind-address", ":8090", "Address of the Stripe webhook receiver; 0 disables it in this process.")
 	fs.DurationVar(&o.WebhookTolerance, "webhook-tolerance", 300*time.Second, "Accepted clock difference of a webhook signature timestamp, both ways.")
 	fs.Int64Var(&o.WebhookMaxBodyBytes, "webhook-max-body-bytes", 512<<10, "Largest webhook body accepted; larger gets 413.")
@@ -87,7 +101,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.AllowLiveMode, "allow-live-mode", false, "Allow live-mode keys (sk_live_, rk_live_). Without it only test-mode keys are accepted.")
 	fs.Float64Var(&o.StripeRateLimit, "stripe-rate-limit", 0, "Client-side Stripe request rate limit per second shared by all controllers; 0 means 20 in test mode, 80 in live mode.")
 	fs.StringVar(&o.CredentialsNamespace, "credentials-secret-namespace", envOr("POD_NAMESPACE", "stripe-operator-system"), "Namespace of the credentials Secret.")
-	fs.StringVar(&o.CredentialsName, "credentials-secret-name", "stripe-credentials", "Name of the credentials Secret (keys apiKey and webhookSigningSecrets).")
+	fs.StringVar(&o.CredentialsName, "credentials-secret-name", "stripe-credentials", "Name of the credentials Secret (key apiKey; and webhookSigningSecrets when --webhook-secret-name names the same Secret).")
+	fs.StringVar(&o.WebhookSecretName, "webhook-secret-name", "stripe-webhook-secrets", "Name of the Secret with the webhook signing secrets (key webhookSigningSecrets), in the credentials namespace; the webhook server reads only this one. Set it to the credentials Secret's name to keep one Secret for both.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often every resource is compared with Stripe even without a change (jittered).")
 	fs.DurationVar(&o.StripeCallTimeout, "stripe-call-timeout", 20*time.Second, "Deadline of one Stripe call, stripe-go's retries included (shorter than the HTTP client's 80 s), so a hung call holds one worker for at most this long.")
 	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "", "Address to serve Go's pprof profiles on (for example 127.0.0.1:6060); empty disables it.")
@@ -122,11 +137,13 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		PprofBindAddress:              o.PprofAddr,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              o.LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		Client:                        client.Options{FieldOwner: fieldManager(o)},
 		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{DefaultTransform: slimCachedObject, ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {
 				Namespaces: map[string]cache.Config{o.CredentialsNamespace: {}},
-				Field:      fields.OneTermEqualSelector("metadata.name", o.CredentialsName),
+				Field:      fields.OneTermEqualSelector("metadata.name", o.secretToCache()),
 			},
 		}},
 	})
@@ -150,6 +167,36 @@ func slimCachedObject(obj any) (any, error) {
 		}
 	}
 	return o, nil
+}
+
+// webhookSecret returns the name of the Secret with the signing secrets.
+func (o Options) webhookSecret() string {
+	if o.WebhookSecretName == "" {
+		return o.CredentialsName
+	}
+	return o.WebhookSecretName
+}
+
+// splitSecrets tells whether the API key and the signing secrets live in
+// separate Secrets.
+func (o Options) splitSecrets() bool { return o.webhookSecret() != o.CredentialsName }
+
+func (o Options) secretToCache() string {
+	if o.cachedSecret != "" {
+		return o.cachedSecret
+	}
+	return o.CredentialsName
+}
+
+// DefaultFieldManager is the operator's field manager name in
+// managedFields, fixed rather than derived from the binary's name.
+const DefaultFieldManager = "stripe-operator"
+
+func fieldManager(o Options) string {
+	if o.FieldManager != "" {
+		return o.FieldManager
+	}
+	return DefaultFieldManager
 }
 
 // addHealthChecks adds the manager's probes.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stripe-operator/stripe-operator/controllers"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
-	"github.com/stripe-operator/stripe-operator/internal/stripe"
 	"github.com/stripe-operator/stripe-operator/webhookserver"
 )
 
@@ -30,17 +29,17 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	// The Secret, when present, wins over the environment; read it once now
 	// (the cache is not running yet) so the first reconciles have a key.
-	if err := credentials.Load(ctx, mgr.GetAPIReader(), o.CredentialsNamespace, o.CredentialsName, store); err != nil {
+	keyParts := credentials.PartsAll
+	if o.splitSecrets() {
+		keyParts = credentials.PartsAPIKey
+	}
+	if err := credentials.LoadParts(ctx, mgr.GetAPIReader(), o.CredentialsNamespace, o.CredentialsName, store, keyParts); err != nil {
 		setupLog.Error(err, "Could not read the credentials Secret; waiting for it", "namespace", o.CredentialsNamespace, "name", o.CredentialsName)
 	}
-	sc, err := stripe.New(stripe.Config{
-		APIKey: store.APIKey(), BaseURL: o.StripeAPIURL, AllowLiveMode: o.AllowLiveMode,
-		RateLimit: o.StripeRateLimit, CallTimeout: o.StripeCallTimeout, Logger: ctrl.Log.WithName("stripe"),
-	})
+	sc, err := newStripeClient(o, store)
 	if err != nil {
 		return fmt.Errorf("configuring the Stripe client: %w", err)
 	}
-	store.OnAPIKey = sc.SetAPIKey
 	apiURL := o.StripeAPIURL
 	if apiURL == "" {
 		apiURL = "https://api.stripe.com"
@@ -49,8 +48,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		"webhookSecrets", len(store.WebhookSecrets()), "apiURL", apiURL, "allowLiveMode", o.AllowLiveMode)
 
 	if err := (&credentials.SecretReconciler{Client: mgr.GetClient(), Namespace: o.CredentialsNamespace, Name: o.CredentialsName,
-		Store: store, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
+		Store: store, Provides: keyParts, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the credentials watch: %w", err)
+	}
+	inProcessWebhooks := o.RunWebhookServer && o.WebhookAddr != "0" && o.WebhookAddr != ""
+	if inProcessWebhooks && o.splitSecrets() {
+		if err := watchWebhookSecret(ctx, mgr, o, store); err != nil {
+			return err
+		}
 	}
 	changed := broadcast(ctx, store.Subscribe(), 3)
 	recv := func(c chan event.GenericEvent) <-chan event.GenericEvent { return c }
@@ -85,10 +90,19 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the billing audit: %w", err)
 	}
-	if o.RunWebhookServer && o.WebhookAddr != "0" && o.WebhookAddr != "" {
+	if err := (&controllers.StripeWebhookEndpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Stripe: sc,
+		Recorder:  mgr.GetEventRecorderFor("stripewebhookendpoint-controller"), //nolint:staticcheck
+		Namespace: o.CredentialsNamespace, ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the StripeWebhookEndpoint controller: %w", err)
+	}
+	if inProcessWebhooks {
 		if err := mgr.Add(NewWebhookServer(mgr, o, store)); err != nil {
 			return err
 		}
+	}
+	if err := registerResourceMetrics(mgr); err != nil {
+		return err
 	}
 	if err := addHealthChecks(mgr); err != nil {
 		return err
@@ -109,8 +123,12 @@ func NewWebhookServer(mgr ctrl.Manager, o Options, secrets webhookserver.SecretS
 
 // RunWebhookServerOnly runs the webhook receiver alone (cmd/webhook-server),
 // for scaling it as its own Deployment. It needs no leader election.
+//
+// It reads only the signing secrets (from the webhook Secret, or from the
+// single credentials Secret when both are one) and never holds an API key.
 func RunWebhookServerOnly(ctx context.Context, cfg *rest.Config, o Options) error {
 	o.LeaderElect = false
+	o.cachedSecret = o.webhookSecret()
 	mgr, err := NewManager(cfg, o)
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -119,8 +137,8 @@ func RunWebhookServerOnly(ctx context.Context, cfg *rest.Config, o Options) erro
 	if _, err := store.FromEnv(); err != nil {
 		return err
 	}
-	if err := (&credentials.SecretReconciler{Client: mgr.GetClient(), Namespace: o.CredentialsNamespace, Name: o.CredentialsName,
-		Store: store, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
+	if err := (&credentials.SecretReconciler{Client: mgr.GetClient(), Namespace: o.CredentialsNamespace, Name: o.webhookSecret(),
+		Store: store, Provides: credentials.PartsWebhookSecrets, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := webhookserver.SetupIndexes(ctx, mgr); err != nil {

@@ -8,6 +8,7 @@ package credentials
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -22,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
 // Secret keys.
@@ -39,6 +42,14 @@ type Store struct {
 	// OnAPIKey is called with every new non-empty API key (for the Stripe
 	// client's SetAPIKey); its error is returned by Set.
 	OnAPIKey func(string) error
+	// OnProblem is called when the credentials Secret gives no usable API
+	// key (reason CredentialsMissing, LiveKeyRefused or CredentialsRejected,
+	// and a message naming the Secret, never the key), so that the Stripe
+	// client makes no call until a key is accepted.
+	OnProblem func(reason, message string)
+	// problemReason and problemMessage are the current problem ("" when
+	// the Secret's key was accepted).
+	problemReason, problemMessage string
 }
 
 // APIKey returns the API key.
@@ -62,6 +73,137 @@ func (s *Store) Subscribe() <-chan struct{} {
 	s.subs = append(s.subs, ch)
 	s.mu.Unlock()
 	return ch
+}
+
+// reportProblem records a credentials problem, hands it to OnProblem and
+// notifies subscribers when it is new, so every resource shows it.
+func (s *Store) reportProblem(reason, message string) {
+	s.mu.Lock()
+	changed := s.problemReason != reason || s.problemMessage != message
+	s.problemReason, s.problemMessage = reason, message
+	subs := append([]chan struct{}(nil), s.subs...)
+	onProblem := s.OnProblem
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
+	if onProblem != nil {
+		onProblem(reason, message)
+	}
+	notify(subs)
+}
+
+// Problem returns the current credentials problem; reason is "" when the
+// credentials Secret gave an accepted key (or was never read).
+func (s *Store) Problem() (reason, message string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.problemReason, s.problemMessage
+}
+
+func notify(subs []chan struct{}) {
+	for _, ch := range subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Problem reasons, the same strings as the Stalled condition reasons.
+const (
+	ProblemMissing     = "CredentialsMissing"
+	ProblemLiveRefused = "LiveKeyRefused"
+	ProblemKeyRejected = "CredentialsRejected"
+)
+
+// setFromSecret applies the Secret's API key and signing secrets, or
+// reports why its API key cannot be used. The messages name the Secret and
+// its key, never the key's value.
+func (s *Store) setFromSecret(sec *corev1.Secret, secrets [][]byte, withSecrets bool) error {
+	where := fmt.Sprintf("key %s of the credentials Secret %s/%s", KeyAPIKey, sec.Namespace, sec.Name)
+	key := strings.TrimSpace(string(sec.Data[KeyAPIKey]))
+	set := func(key string) error {
+		if withSecrets {
+			return s.Set(key, secrets)
+		}
+		return s.setKey(key)
+	}
+	if key == "" {
+		s.reportProblem(ProblemMissing, fmt.Sprintf("The credentials Secret %s/%s has no %s; put the Stripe API key there.", sec.Namespace, sec.Name, KeyAPIKey))
+		return set(s.APIKey())
+	}
+	if err := set(key); err != nil {
+		if errors.Is(err, stripe.ErrLiveModeRefused) {
+			s.reportProblem(ProblemLiveRefused, fmt.Sprintf("The %s is a live-mode key; the operator accepts live keys only when started with --allow-live-mode.", where))
+		} else {
+			s.reportProblem(ProblemKeyRejected, fmt.Sprintf("The %s is not a Stripe secret or restricted key (sk_ or rk_).", where))
+		}
+		return err
+	}
+	// The key is accepted. After a problem the key may be the one held
+	// before it (unchanged, so Set did not hand it on): hand it on again to
+	// lift the problem, and wake every resource.
+	s.mu.Lock()
+	hadProblem := s.problemReason != ""
+	s.problemReason, s.problemMessage = "", ""
+	onKey := s.OnAPIKey
+	subs := append([]chan struct{}(nil), s.subs...)
+	s.mu.Unlock()
+	if hadProblem {
+		if onKey != nil {
+			if err := onKey(key); err != nil {
+				return err
+			}
+		}
+		notify(subs)
+	}
+	return nil
+}
+
+// secretMissing reports a missing Secret when no API key is held.
+func (s *Store) secretMissing(ns, name string) {
+	if s.APIKey() != "" {
+		return
+	}
+	s.reportProblem(ProblemMissing, fmt.Sprintf("The credentials Secret %s/%s does not exist; create it with the Stripe API key under %s.", ns, name, KeyAPIKey))
+}
+
+// setKey replaces only the API key (the signing secrets come from their
+// own Secret).
+func (s *Store) setKey(key string) error {
+	s.mu.RLock()
+	same := s.apiKey == key
+	onKey := s.OnAPIKey
+	s.mu.RUnlock()
+	if same {
+		return nil
+	}
+	if key != "" && onKey != nil {
+		if err := onKey(key); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.apiKey = key
+	subs := append([]chan struct{}(nil), s.subs...)
+	s.mu.Unlock()
+	notify(subs)
+	return nil
+}
+
+// SetWebhookSecrets replaces only the signing secrets (the API key comes
+// from its own Secret).
+func (s *Store) SetWebhookSecrets(secrets [][]byte) {
+	s.mu.Lock()
+	if sameSecrets(s.secrets, secrets) {
+		s.mu.Unlock()
+		return
+	}
+	s.secrets = secrets
+	subs := append([]chan struct{}(nil), s.subs...)
+	s.mu.Unlock()
+	notify(subs)
 }
 
 // Set replaces the credentials and notifies subscribers when they changed.
@@ -147,12 +289,32 @@ func (s *Store) FromEnv() (bool, error) {
 	return key != "", s.Set(key, secrets)
 }
 
+// Parts says what a Secret provides.
+type Parts int
+
+const (
+	// PartsAll: the API key (apiKey) and the signing secrets
+	// (webhookSigningSecrets), the single-Secret layout.
+	PartsAll Parts = iota
+	// PartsAPIKey: only the API key; the manager's Secret when the signing
+	// secrets have their own.
+	PartsAPIKey
+	// PartsWebhookSecrets: only the signing secrets; the one Secret the
+	// webhook server may read.
+	PartsWebhookSecrets
+)
+
 // SecretReconciler keeps a Store in step with one Secret.
 type SecretReconciler struct {
 	Client    client.Client
 	Namespace string
 	Name      string
 	Store     *Store
+	// Provides is what the Secret holds (default both parts).
+	Provides Parts
+	// Reader reads the Secret (default Client); set it when the Secret is
+	// cached by another cache than the manager's.
+	Reader client.Reader
 	// SkipNameValidation lets tests start several managers.
 	SkipNameValidation bool
 }
@@ -161,19 +323,34 @@ type SecretReconciler struct {
 func (r *SecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
 	var sec corev1.Secret
-	if err := r.Client.Get(ctx, req.NamespacedName, &sec); err != nil {
+	reader := r.Reader
+	if reader == nil {
+		reader = r.Client
+	}
+	if err := reader.Get(ctx, req.NamespacedName, &sec); err != nil {
 		if apierrors.IsNotFound(err) {
 			logger.Info("Credentials Secret not found; keeping the current credentials")
+			if r.Provides != PartsWebhookSecrets {
+				r.Store.secretMissing(req.Namespace, req.Name)
+			}
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
-	secrets, err := ParseSecrets(string(sec.Data[KeyWebhookSigningSecrets]))
-	if err != nil {
-		logger.Error(err, "Invalid credentials Secret")
+	var secrets [][]byte
+	if r.Provides != PartsAPIKey {
+		var err error
+		if secrets, err = ParseSecrets(string(sec.Data[KeyWebhookSigningSecrets])); err != nil {
+			logger.Error(err, "Invalid credentials Secret")
+			return ctrl.Result{}, nil
+		}
+	}
+	if r.Provides == PartsWebhookSecrets {
+		r.Store.SetWebhookSecrets(secrets)
+		logger.Info("Loaded webhook signing secrets", "webhookSecrets", len(secrets))
 		return ctrl.Result{}, nil
 	}
-	if err := r.Store.Set(strings.TrimSpace(string(sec.Data[KeyAPIKey])), secrets); err != nil {
+	if err := r.Store.setFromSecret(&sec, secrets, r.Provides == PartsAll); err != nil {
 		// The error names the problem (for example a live key without
 		// --allow-live-mode) and never the key.
 		logger.Error(err, "Refusing the credentials Secret's API key")
@@ -183,7 +360,7 @@ func (r *SecretReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager watches only the one Secret.
+// SetupWithManager watches only the one Secret, in the manager's cache.
 func (r *SecretReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	key := types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
 	only := predicate.NewPredicateFuncs(func(o client.Object) bool { return client.ObjectKeyFromObject(o) == key })
@@ -199,16 +376,31 @@ func (r *SecretReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // Load reads the Secret once, directly (used at start-up before the cache
 // runs). A missing Secret is not an error.
 func Load(ctx context.Context, c client.Reader, ns, name string, s *Store) error {
+	return LoadParts(ctx, c, ns, name, s, PartsAll)
+}
+
+// LoadParts is Load for a Secret that holds only some parts.
+func LoadParts(ctx context.Context, c client.Reader, ns, name string, s *Store, parts Parts) error {
 	var sec corev1.Secret
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &sec); err != nil {
 		if apierrors.IsNotFound(err) {
+			if parts != PartsWebhookSecrets {
+				s.secretMissing(ns, name)
+			}
 			return nil
 		}
 		return fmt.Errorf("reading credentials Secret %s/%s: %w", ns, name, err)
 	}
-	secrets, err := ParseSecrets(string(sec.Data[KeyWebhookSigningSecrets]))
-	if err != nil {
-		return err
+	var secrets [][]byte
+	if parts != PartsAPIKey {
+		var err error
+		if secrets, err = ParseSecrets(string(sec.Data[KeyWebhookSigningSecrets])); err != nil {
+			return err
+		}
 	}
-	return s.Set(strings.TrimSpace(string(sec.Data[KeyAPIKey])), secrets)
+	if parts == PartsWebhookSecrets {
+		s.SetWebhookSecrets(secrets)
+		return nil
+	}
+	return s.setFromSecret(&sec, secrets, parts == PartsAll)
 }

@@ -41,6 +41,9 @@ type Options struct {
 	WebhookAddr string
 	// AdminAddr serves the test-clock and Dashboard controls.
 	AdminAddr string
+	// MetricsAddr is where the manager serves its metrics (plain HTTP);
+	// "" or "0" turns them off.
+	MetricsAddr string
 	// SamplesDir is applied with kubectl at start; "" skips it.
 	SamplesDir string
 	// ResyncPeriod of the reconcilers.
@@ -58,11 +61,14 @@ type Env struct {
 	StripeURL  string
 	WebhookURL string
 	AdminURL   string
+	// MetricsURL is the manager's metrics endpoint ("" when off).
+	MetricsURL string
 }
 
 const (
 	credentialsNamespace = "stripe-operator-system"
 	credentialsName      = "stripe-credentials"
+	webhookSecretName    = "stripe-webhook-secrets"
 )
 
 // Run starts everything, calls onReady (if set) once the samples are
@@ -78,6 +84,11 @@ func Run(ctx context.Context, o Options, onReady func(*Env)) error {
 		o.ResyncPeriod = 30 * time.Second
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(o.Out, "dev: "+format+"\n", args...) }
+	// Every port is checked before anything starts, so a busy one fails
+	// in a second with the flag to change, not after the API server is up.
+	if err := checkPorts(o); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return err
 	}
@@ -110,7 +121,7 @@ func Run(ctx context.Context, o Options, onReady func(*Env)) error {
 	if err := createCredentials(ctx, te.Client, secret); err != nil {
 		return err
 	}
-	webhookURL := "http://" + o.WebhookAddr + "/webhooks/stripe"
+	webhookURL := "http://" + dialable(o.WebhookAddr) + "/webhooks/stripe"
 	fake.AddWebhookEndpoint(webhookURL, secret)
 
 	adminLn, err := net.Listen("tcp", o.AdminAddr)
@@ -121,11 +132,16 @@ func Run(ctx context.Context, o Options, onReady func(*Env)) error {
 	go func() { _ = adminSrv.Serve(adminLn) }()
 	defer adminSrv.Close()
 
+	metricsAddr, metricsURL := "0", ""
+	if o.MetricsAddr != "" && o.MetricsAddr != "0" {
+		metricsAddr, metricsURL = o.MetricsAddr, "http://"+dialable(o.MetricsAddr)+"/metrics"
+	}
 	opts := app.Options{
-		MetricsAddr: "0", ProbeAddr: "0", WebhookAddr: o.WebhookAddr,
+		MetricsAddr: metricsAddr, ProbeAddr: "0", WebhookAddr: o.WebhookAddr,
 		WebhookTolerance: 300 * time.Second, WebhookMaxBodyBytes: 512 << 10,
 		StripeAPIURL: fake.URL(), CredentialsNamespace: credentialsNamespace, CredentialsName: credentialsName,
-		ResyncPeriod: o.ResyncPeriod, RunWebhookServer: true, SkipNameValidation: true,
+		WebhookSecretName: webhookSecretName,
+		ResyncPeriod:      o.ResyncPeriod, RunWebhookServer: true, SkipNameValidation: true,
 	}
 	mgrCtx, stopMgr := context.WithCancel(ctx)
 	defer stopMgr()
@@ -134,7 +150,7 @@ func Run(ctx context.Context, o Options, onReady func(*Env)) error {
 	go func() { mgrErr <- app.Run(mgrCtx, te.Config, opts) }()
 
 	env := &Env{Kubeconfig: kubeconfig, Kubectl: te.KubectlPath(), Client: te.Client, Fake: fake,
-		StripeURL: fake.URL(), WebhookURL: webhookURL, AdminURL: "http://" + adminLn.Addr().String()}
+		StripeURL: fake.URL(), WebhookURL: webhookURL, AdminURL: "http://" + dialable(adminLn.Addr().String()), MetricsURL: metricsURL}
 	if o.SamplesDir != "" {
 		say("applying %s", o.SamplesDir)
 		cmd := exec.CommandContext(ctx, env.Kubectl, "--kubeconfig", kubeconfig, "apply", "-f", o.SamplesDir)
@@ -163,12 +179,16 @@ func createCredentials(ctx context.Context, c client.Client, secret string) erro
 	if err := c.Create(ctx, ns); err != nil {
 		return fmt.Errorf("creating namespace: %w", err)
 	}
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNamespace, Name: credentialsName},
-		StringData: map[string]string{credentials.KeyAPIKey: "sk_test_local_dev_only", credentials.KeyWebhookSigningSecrets: secret + "\n"},
-	}
-	if err := c.Create(ctx, sec); err != nil {
-		return fmt.Errorf("creating credentials Secret: %w", err)
+	// The API key and the signing secrets in separate Secrets, as deployed.
+	for _, sec := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNamespace, Name: credentialsName},
+			StringData: map[string]string{credentials.KeyAPIKey: "sk_test_local_dev_only"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNamespace, Name: webhookSecretName},
+			StringData: map[string]string{credentials.KeyWebhookSigningSecrets: secret + "\n"}},
+	} {
+		if err := c.Create(ctx, sec); err != nil {
+			return fmt.Errorf("creating Secret %s: %w", sec.Name, err)
+		}
 	}
 	return nil
 }
@@ -248,6 +268,7 @@ func banner(w io.Writer, e *Env) {
    # or declare it: kubectl patch scus acme --type=merge -p '{"spec":{"defaultPaymentMethod":"pm_card_chargeCustomerFail"}}'
 
  Test-mode Stripe: %[4]s   Webhooks: %[5]s
+ Manager metrics:  %[6]s
 ================================================================================
-`, e.Kubeconfig, e.Kubectl, e.AdminURL, e.StripeURL, e.WebhookURL)
+`, e.Kubeconfig, e.Kubectl, e.AdminURL, e.StripeURL, e.WebhookURL, orOff(e.MetricsURL))
 }

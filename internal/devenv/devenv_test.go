@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,7 +68,7 @@ func TestDevRunsTheSamples(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
-			Dir: t.TempDir(), StripeAddr: freeAddr(t), WebhookAddr: freeAddr(t), AdminAddr: freeAddr(t),
+			Dir: t.TempDir(), StripeAddr: freeAddr(t), WebhookAddr: freeAddr(t), AdminAddr: freeAddr(t), MetricsAddr: freeAddr(t),
 			SamplesDir: filepath.Join(testenv.RepoRoot(), "config", "samples"), ResyncPeriod: 5 * time.Second, Out: out,
 		}, func(e *Env) { ready <- e })
 	}()
@@ -78,6 +81,18 @@ func TestDevRunsTheSamples(t *testing.T) {
 		t.Fatalf("dev did not start:\n%s", out.String())
 	}
 	g.Expect(out.String()).To(ContainSubstring("kubectl get stripe"))
+	// The banner's metrics URL serves the manager's metrics.
+	g.Expect(env.MetricsURL).NotTo(BeEmpty())
+	g.Expect(out.String()).To(ContainSubstring("Manager metrics:  " + env.MetricsURL))
+	g.Eventually(func() (string, error) {
+		resp, err := http.Get(env.MetricsURL)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}, 30*time.Second, 200*time.Millisecond).Should(ContainSubstring("controller_runtime_reconcile_total"))
 
 	key := types.NamespacedName{Namespace: "default", Name: "acme-pro"}
 	g.Eventually(func() error {
@@ -109,5 +124,48 @@ func TestDevRunsTheSamples(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 	case <-time.After(60 * time.Second):
 		t.Fatal("dev did not shut down")
+	}
+}
+
+// TestDevRefusesABusyPortBeforeStarting checks every port first and names
+// the flag to change, before the API server or anything else starts.
+func TestDevRefusesABusyPortBeforeStarting(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		flag string
+		o    func(addr string) Options
+	}{
+		{"--webhook-addr", func(a string) Options { return Options{WebhookAddr: a} }},
+		{"--metrics-addr", func(a string) Options { return Options{MetricsAddr: a} }},
+		{"--stripe-addr", func(a string) Options { return Options{StripeAddr: a} }},
+		{"--admin-addr", func(a string) Options { return Options{AdminAddr: a} }},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			out := &syncBuffer{}
+			o := Options{Dir: t.TempDir(), StripeAddr: freeAddr(t), WebhookAddr: freeAddr(t), AdminAddr: freeAddr(t), MetricsAddr: freeAddr(t), Out: out}
+			b := tc.o(busy.Addr().String())
+			switch {
+			case b.WebhookAddr != "":
+				o.WebhookAddr = b.WebhookAddr
+			case b.MetricsAddr != "":
+				o.MetricsAddr = b.MetricsAddr
+			case b.StripeAddr != "":
+				o.StripeAddr = b.StripeAddr
+			case b.AdminAddr != "":
+				o.AdminAddr = b.AdminAddr
+			}
+			start := time.Now()
+			err := Run(context.Background(), o, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.flag+" "+busy.Addr().String()) || !strings.Contains(err.Error(), "DEV_ARGS") {
+				t.Fatalf("want an error naming %s and DEV_ARGS, got %v", tc.flag, err)
+			}
+			if strings.Contains(out.String(), "kube-apiserver") || time.Since(start) > 5*time.Second {
+				t.Errorf("started something before checking ports:\n%s", out.String())
+			}
+		})
 	}
 }

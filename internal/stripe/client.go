@@ -69,6 +69,8 @@ type Client struct {
 	backend *stripego.Backends
 	limiter *limiter
 	log     logr.Logger
+	// gate stops calls while no accepted API key is held (credentials.go).
+	gate credentialsGate
 }
 
 var _ API = (*Client)(nil)
@@ -94,8 +96,9 @@ func KeyMode(key string) (string, error) {
 }
 
 // New builds a Client. It refuses live keys unless cfg.AllowLiveMode; an
-// empty key is allowed (calls fail with an Auth error) so the operator can
-// start before its credentials Secret exists.
+// empty key is allowed so the operator can start before its credentials
+// Secret exists, and then every call fails with a CredentialsMissing error
+// without a request.
 func New(cfg Config) (*Client, error) {
 	mode := "test"
 	if cfg.APIKey != "" {
@@ -149,6 +152,9 @@ func New(cfg Config) (*Client, error) {
 		c.log = logr.Discard()
 	}
 	c.api = client.New(cfg.APIKey, c.backend)
+	if cfg.APIKey == "" {
+		c.SetCredentialsProblem(CredentialsMissing, "No Stripe API key is configured.")
+	}
 	c.cfg.APIKey = "" // the key lives only inside stripe-go's client
 	return c, nil
 }
@@ -183,6 +189,7 @@ func (c *Client) SetAPIKey(key string) error {
 	c.mu.Lock()
 	c.api, c.mode = api, m
 	c.mu.Unlock()
+	c.gate.set(nil)
 	return nil
 }
 
@@ -307,6 +314,9 @@ func withOwner(owner Owner, m map[string]string) map[string]string {
 // included, so one hung request holds a reconcile worker for at most that
 // long; the caller's own deadline applies when it is earlier.
 func (c *Client) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	if err := c.checkCredentials(op); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	err := fn(ctx)
@@ -314,6 +324,7 @@ func (c *Client) call(ctx context.Context, op string, fn func(ctx context.Contex
 		return nil
 	}
 	e := classify(op, err)
+	c.noteAuthFailure(e)
 	c.log.V(1).Info("Stripe call failed", "op", op, "class", e.Class.String(), "status", e.HTTPStatus, "code", e.Code, "requestID", e.RequestID)
 	return e
 }

@@ -34,7 +34,7 @@ var (
 
 func register() {
 	registerOnce.Do(func() {
-		metrics.Registry.MustRegister(requestsTotal, requestDuration, limiterWait, idempotentReplays)
+		metrics.Registry.MustRegister(Collectors()...)
 	})
 }
 
@@ -67,3 +67,10 @@ func pathTemplate(p string) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// Collectors returns the package's Prometheus collectors (registered on
+// first use; the one list register uses), for tests that check the alert rules, the dashboard and the
+// README against what the operator registers.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{requestsTotal, requestDuration, limiterWait, idempotentReplays}
+}

@@ -366,7 +366,7 @@ func TestPrinterColumnsTableAPI(t *testing.T) {
 		row      string
 		cells    []string
 	}{
-		{"stripesubscriptions", []string{"Name", "Customer", "Status", "Ready", "Drift", "Payment", "Age"}, "acme-pro", nil},
+		{"stripesubscriptions", []string{"Name", "Customer", "Status", "Ready", "Drift", "Payment", "Age", "Reason", "Message"}, "acme-pro", nil},
 		{"stripecustomers", []string{"Name", "Email", "Customer-ID", "Ready", "Age"}, "acme", []string{"acme", "billing@acme.example"}},
 		{"stripeplans", []string{"Name", "Amount", "Currency", "Interval", "Price-ID", "Ready", "Age"}, "pro-monthly", []string{"pro-monthly", "2000", "usd", "month", "price_Test123", "True"}},
 	}
@@ -541,12 +541,13 @@ func TestKustomizeDefaultRendersAndApplies(t *testing.T) {
 		if ns := obj.GetNamespace(); ns != "" && ns != "stripe-operator-system" {
 			t.Errorf("%s %s in namespace %q, want stripe-operator-system", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), ns)
 		}
-		if d, ok := obj.(*appsv1.Deployment); ok {
+		if d, ok := obj.(*appsv1.Deployment); ok && d.Name == "stripe-operator-controller-manager" {
 			dep = d
 		}
 	}
-	// StripeCustomer, StripePlan, StripeSubscription, StripeBillingReport.
-	if kinds["CustomResourceDefinition"] != 4 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
+	// StripeCustomer, StripePlan, StripeSubscription, StripeBillingReport,
+	// StripeWebhookEndpoint.
+	if kinds["CustomResourceDefinition"] != 5 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
 		t.Errorf("rendered kinds = %v", kinds)
 	}
 	if dep == nil {
@@ -558,7 +559,7 @@ func TestKustomizeDefaultRendersAndApplies(t *testing.T) {
 	c := dep.Spec.Template.Spec.Containers[0]
 	g.Expect(c.Command).To(gomega.Equal([]string{"/manager"}))
 	g.Expect(c.Args).To(gomega.ContainElements("--leader-elect", "--metrics-bind-address=:8443",
-		"--health-probe-bind-address=:8081", "--webhook-bind-address=:8090"))
+		"--health-probe-bind-address=:8081", "--webhook-bind-address=0"))
 	sc := c.SecurityContext
 	g.Expect(sc).NotTo(gomega.BeNil())
 	g.Expect(*sc.RunAsNonRoot).To(gomega.BeTrue())

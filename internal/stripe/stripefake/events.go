@@ -45,6 +45,10 @@ type endpoint struct {
 	// in that version's shape.
 	apiVersion string
 	client     *http.Client
+	// enabled are the event types sent (nil or "*": all); disabled stops
+	// deliveries (webhook_endpoints.go). Guarded by mu.
+	enabled  []string
+	disabled bool
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -155,6 +159,9 @@ func (s *Server) emit(r *request, typ string, obj map[string]any, prev map[strin
 	s.events = append(s.events, e)
 	rendered := map[string][]byte{DefaultAPIVersion: b}
 	for _, ep := range s.endpoints {
+		if !ep.accepts(typ) {
+			continue
+		}
 		v := ep.apiVersion
 		if _, ok := rendered[v]; !ok {
 			rendered[v] = renderEvent(ev, v)

@@ -126,7 +126,9 @@ type Server struct {
 
 	events    []Event
 	endpoints []*endpoint
-	delivery  atomic.Pointer[Delivery]
+	// webhookEndpoints are the endpoints created through the API.
+	webhookEndpoints *webhookEndpointStore
+	delivery         atomic.Pointer[Delivery]
 
 	httpSrv  *http.Server
 	testSrv  *httptest.Server
@@ -591,6 +593,11 @@ func (s *Server) matchFault(method, path string) *faultEntry {
 func (s *Server) dispatch(r *request) (any, *apiError) {
 	p := r.path
 	n := len(p)
+	if p[0] == "webhook_endpoints" {
+		if out, err, ok := s.dispatchWebhookEndpoints(r); ok {
+			return out, err
+		}
+	}
 	switch {
 	case p[0] == "customers" && n == 1 && r.method == "POST":
 		return s.createCustomer(r)
