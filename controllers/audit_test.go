@@ -154,6 +154,7 @@ func TestBillingAuditSeededScenarios(t *testing.T) {
 
 	before := h.fake.Stats().TotalRequests()
 	report = h.auditNow(key, "2")
+
 	g.Expect(entryClasses(report)).To(Equal(map[string]billingv1alpha1.BillingClass{
 		ghost.ID:                       billingv1alpha1.BillingClassOrphanedUnexplained,
 		orphanSubID:                    billingv1alpha1.BillingClassOrphanedExpected,

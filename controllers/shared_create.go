@@ -16,6 +16,13 @@ type externalCreate struct {
 	// find looks the object up by the operator's metadata (a strongly
 	// consistent List call) and returns its ID, "" when there is none.
 	find func(ctx context.Context) (string, error)
+	// adopt looks, before a first create, for a live object that carries
+	// this resource's identity (instance, kind, namespace, name), as a
+	// cluster rebuilt from Git or a restored backup leaves behind, and
+	// returns its ID, "" when there is none. It uses Stripe's Search API,
+	// which is eventually consistent: it finds objects made long ago, which
+	// is what a rebuild leaves; find, not adopt, is the crash safety.
+	adopt func(ctx context.Context) (string, error)
 	// create calls Stripe under the idempotency key of intent (see
 	// stripe.IntentKey) and returns the new ID.
 	create func(ctx context.Context, intent string) (string, error)
@@ -43,25 +50,39 @@ type externalCreate struct {
 //     key. Fixing the card therefore takes effect on the next pass.
 //
 // It returns the Stripe ID.
-func createExternal(ctx context.Context, c client.Client, obj client.Object, ec externalCreate) (string, error) {
+func createExternal(ctx context.Context, c client.Client, obj client.Object, ec externalCreate) (id string, adopted bool, err error) {
 	logger := log.FromContext(ctx)
 	intent, pending := obj.GetAnnotations()[billingv1alpha1.AnnotationCreatePending]
-	if pending {
-		id, err := ec.find(ctx)
+	if !pending && ec.adopt != nil {
+		id, err := ec.adopt(ctx)
 		if err != nil {
-			return "", fmt.Errorf("looking up a possibly created Stripe object: %w", err)
+			return "", false, fmt.Errorf("looking for a Stripe object with this resource's identity: %w", err)
+		}
+		if id != "" {
+			logger.Info("Adopted the Stripe object that carries this resource's identity", "stripeID", id)
+			ec.record(id)
+			if err := ec.persistStatus(ctx); err != nil {
+				return "", false, fmt.Errorf("recording Stripe ID %s: %w", id, err)
+			}
+			return id, true, nil
+		}
+	}
+	if pending {
+		id, err = ec.find(ctx)
+		if err != nil {
+			return "", false, fmt.Errorf("looking up a possibly created Stripe object: %w", err)
 		}
 		if id != "" {
 			logger.Info("Recovered Stripe object created by an earlier pass", "stripeID", id)
-			return id, ec.finish(ctx, c, obj, id)
+			return id, false, ec.finish(ctx, c, obj, id)
 		}
 	} else {
 		intent = stripe.NewIntent()
 		if err := setCreatePending(ctx, c, obj, intent); err != nil {
-			return "", err
+			return "", false, err
 		}
 	}
-	id, err := ec.create(ctx, intent)
+	id, err = ec.create(ctx, intent)
 	if err != nil {
 		if stripe.AnswerStored(err) {
 			// Best effort: if this write fails, the next pass reuses the key,
@@ -70,10 +91,10 @@ func createExternal(ctx context.Context, c client.Client, obj client.Object, ec 
 				logger.V(1).Info("Could not start a new create intent", "error", perr.Error())
 			}
 		}
-		return "", err
+		return "", false, err
 	}
 	logger.Info("Created Stripe object", "stripeID", id)
-	return id, ec.finish(ctx, c, obj, id)
+	return id, false, ec.finish(ctx, c, obj, id)
 }
 
 // setCreatePending persists the create-pending annotation with intent.

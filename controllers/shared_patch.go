@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
-	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
 // patchMeta applies mutate to obj's metadata (finalizers, annotations) and
@@ -68,25 +67,6 @@ func keepTransitionTimes(orig, cur []metav1.Condition) []metav1.Condition {
 	return cur
 }
 
-// ownerOf identifies the Kubernetes object in Stripe calls (idempotency keys
-// and metadata).
-func ownerOf(obj client.Object) stripe.Owner {
-	return stripe.Owner{Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: string(obj.GetUID())}
-}
-
-// ownerMetadata is the metadata the operator writes on every Stripe object it
-// creates or adopts, merged over the spec's metadata.
-func ownerMetadata(obj client.Object, spec map[string]string) map[string]string {
-	m := make(map[string]string, len(spec)+3)
-	for k, v := range spec {
-		m[k] = v
-	}
-	m[billingv1alpha1.StripeMetadataNamespace] = obj.GetNamespace()
-	m[billingv1alpha1.StripeMetadataName] = obj.GetName()
-	m[billingv1alpha1.StripeMetadataUID] = string(obj.GetUID())
-	return m
-}
-
 // metadataDiff returns the metadata update that makes observed equal to
 // desired (keys not desired are removed with ""), or nil when equal.
 func metadataDiff(desired, observed map[string]string) map[string]string {
@@ -121,21 +101,4 @@ func ensureFinalizer(ctx context.Context, c client.Client, obj client.Object) er
 // releaseFinalizer removes the finalizer so the API server can delete obj.
 func releaseFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
 	return patchMeta(ctx, c, obj, func() { controllerutil.RemoveFinalizer(obj, billingv1alpha1.Finalizer) })
-}
-
-// desiredMetadata is the metadata a Stripe object should carry: the spec's
-// plus the operator's link-back keys. In Observe mode the operator never
-// wrote its keys, so they are not expected.
-func desiredMetadata(obj conditioned, spec map[string]string, observed map[string]string) map[string]string {
-	want := ownerMetadata(obj, spec)
-	if obj.GetManagementPolicy() == billingv1alpha1.ManagementPolicyObserve {
-		for _, k := range []string{billingv1alpha1.StripeMetadataNamespace, billingv1alpha1.StripeMetadataName, billingv1alpha1.StripeMetadataUID} {
-			if v, ok := observed[k]; ok {
-				want[k] = v
-			} else {
-				delete(want, k)
-			}
-		}
-	}
-	return want
 }

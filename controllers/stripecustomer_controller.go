@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"k8s.io/apimachinery/pkg/labels"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -32,6 +33,13 @@ type StripeCustomerReconciler struct {
 	ResyncPeriod time.Duration
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
+	// Instance is this operator instance's name (--instance-name), written
+	// into every Stripe object's identity; "" means DefaultInstance.
+	Instance string
+	// AdoptionSelector selects the namespaces where Stripe objects created
+	// outside the operator may be adopted; nil means
+	// DefaultAdoptionSelector.
+	AdoptionSelector labels.Selector
 	// MaxConcurrentReconciles is the number of workers; 0 means
 	// DefaultMaxConcurrentReconciles. All share the one Stripe limiter.
 	MaxConcurrentReconciles int
@@ -44,6 +52,7 @@ type StripeCustomerReconciler struct {
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripecustomers/finalizers,verbs=update
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // SetupWithManager registers the controller. It also watches
 // StripeSubscriptions, so a customer waiting to be deleted re-checks when a
@@ -119,7 +128,7 @@ func (r *StripeCustomerReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripeCustomer", klog.KObj(obj)))
-	s := &customerScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj)}
+	s := &customerScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj, r.Instance)}
 	defer func() {
 		result, retErr = finishPass(ctx, func(ctx context.Context) error { return r.persistStatus(ctx, s) }, s.skip, result, retErr)
 	}()
@@ -163,4 +172,8 @@ func (r *StripeCustomerReconciler) patchMeta(ctx context.Context, s *customerSco
 	s.orig = s.obj.Status.DeepCopy()
 	s.obj.Status = *want
 	return nil
+}
+
+func (r *StripeCustomerReconciler) adoption() adoptionPolicy {
+	return adoptionPolicy{reader: r.Client, selector: r.AdoptionSelector}
 }

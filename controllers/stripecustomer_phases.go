@@ -30,7 +30,20 @@ func (r *StripeCustomerReconciler) phaseFinalizer(ctx context.Context, s *custom
 func (r *StripeCustomerReconciler) phaseEnsure(ctx context.Context, s *customerScope) error {
 	st, spec := &s.obj.Status, &s.obj.Spec
 	if st.CustomerID == "" && spec.CustomerID != "" {
-		st.CustomerID = spec.CustomerID // adoption; metadata is written by phaseUpdate
+		// Adoption through the spec: only of a customer that carries this
+		// resource's identity, or none in a namespace selected for adoption.
+		cus, err := r.Stripe.GetCustomer(ctx, spec.CustomerID)
+		if stripe.IsNotFound(err) || (err == nil && cus.Deleted) {
+			return newSpecError(billingv1alpha1.ReasonNotFound, "Stripe customer %s named by spec.customerID does not exist or was deleted.", spec.CustomerID)
+		}
+		if err != nil {
+			return err
+		}
+		if err := r.adoption().check(ctx, s.obj, s.owner, "customer", cus.ID, cus.Metadata); err != nil {
+			return err
+		}
+		st.CustomerID, s.cus = cus.ID, cus // metadata is written by phaseUpdate
+		emit(r.Recorder, s.obj, false, "Adopted", fmt.Sprintf("Adopted Stripe customer %s.", cus.ID))
 	}
 	if st.CustomerID == "" {
 		if s.observeMode() {
@@ -41,13 +54,17 @@ func (r *StripeCustomerReconciler) phaseEnsure(ctx context.Context, s *customerS
 		}
 		markReconciling(s.obj, billingv1alpha1.ReasonCreating, "Creating the Stripe customer.")
 		params := customerCreateParams(spec)
-		id, err := createExternal(ctx, r.Client, s.obj, externalCreate{
+		id, adopted, err := createExternal(ctx, r.Client, s.obj, externalCreate{
 			find: func(ctx context.Context) (string, error) {
 				c, err := r.Stripe.FindCustomerByOwner(ctx, s.owner, s.obj.CreationTimestamp.Add(-time.Hour))
 				if err != nil || c == nil {
 					return "", err
 				}
 				return c.ID, nil
+			},
+			adopt: func(ctx context.Context) (string, error) {
+				found, err := r.Stripe.SearchCustomersByIdentity(ctx, s.owner)
+				return oldestOwnedHere(s.owner, found, func(c *stripe.Customer) (string, int64, map[string]string) { return c.ID, c.Created, c.Metadata }), err
 			},
 			create: func(ctx context.Context, intent string) (string, error) {
 				c, err := r.Stripe.CreateCustomer(ctx, s.owner, intent, params)
@@ -62,10 +79,17 @@ func (r *StripeCustomerReconciler) phaseEnsure(ctx context.Context, s *customerS
 		if err != nil {
 			return err
 		}
-		emit(r.Recorder, s.obj, false, "Created", fmt.Sprintf("Created Stripe customer %s.", id))
+		if adopted {
+			emit(r.Recorder, s.obj, false, "Adopted", fmt.Sprintf("Adopted Stripe customer %s, which carries this resource's identity.", id))
+		} else {
+			emit(r.Recorder, s.obj, false, "Created", fmt.Sprintf("Created Stripe customer %s.", id))
+		}
 	}
 	if err := clearCreatePending(ctx, r.Client, s.obj); err != nil {
 		return err
+	}
+	if s.cus != nil {
+		return nil
 	}
 	cus, err := r.Stripe.GetCustomer(ctx, st.CustomerID)
 	if stripe.IsNotFound(err) || (err == nil && cus.Deleted) {
@@ -98,7 +122,7 @@ func customerCreateParams(spec *billingv1alpha1.StripeCustomerSpec) stripe.Custo
 // customerDiff compares Stripe with the spec. Optional fields left empty in
 // the spec are not managed (an adopted customer keeps its email); metadata
 // is managed as a whole, including the operator's link-back keys.
-func customerDiff(obj *billingv1alpha1.StripeCustomer, cus *stripe.Customer) (stripe.CustomerParams, []string) {
+func customerDiff(obj *billingv1alpha1.StripeCustomer, owner stripe.Owner, cus *stripe.Customer) (stripe.CustomerParams, []string) {
 	spec := &obj.Spec
 	var p stripe.CustomerParams
 	var fields []string
@@ -115,7 +139,7 @@ func customerDiff(obj *billingv1alpha1.StripeCustomer, cus *stripe.Customer) (st
 	if attach, _ := paymentMethodWork(obj, cus); attach {
 		fields = append(fields, "defaultPaymentMethod")
 	}
-	if md := metadataDiff(desiredMetadata(obj, spec.Metadata.Map(), cus.Metadata), cus.Metadata); md != nil {
+	if md := metadataDiff(desiredMetadata(obj, owner, spec.Metadata.Map(), cus.Metadata), cus.Metadata); md != nil {
 		p.Metadata = md
 		fields = append(fields, "metadata")
 	}
@@ -150,7 +174,7 @@ func paymentMethodWork(obj *billingv1alpha1.StripeCustomer, cus *stripe.Customer
 
 // phaseUpdate writes what differs (Manage) or records it (Observe).
 func (r *StripeCustomerReconciler) phaseUpdate(ctx context.Context, s *customerScope) error {
-	params, fields := customerDiff(s.obj, s.cus)
+	params, fields := customerDiff(s.obj, s.owner, s.cus)
 	attach, record := paymentMethodWork(s.obj, s.cus)
 	if !attach {
 		s.obj.Status.DefaultPaymentMethod = record

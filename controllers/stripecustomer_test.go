@@ -127,7 +127,8 @@ func TestCustomerAdoptionAndObserveMode(t *testing.T) {
 	g := NewWithT(t)
 	h := startHarness(t, harnessOptions{})
 	ctx := context.Background()
-	other := stripe.Owner{Namespace: "elsewhere", Name: "x", UID: "not-ours"}
+	other := stripe.Owner{UID: "not-ours"} // no identity: made outside the operator
+	h.allowAdoption()
 	email := "existing@example.com"
 	existing, err := h.stripe.CreateCustomer(ctx, other, "", stripe.CustomerParams{Email: &email})
 	g.Expect(err).NotTo(HaveOccurred())

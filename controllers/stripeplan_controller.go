@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"k8s.io/apimachinery/pkg/labels"
 	"time"
 
 	"k8s.io/client-go/tools/record"
@@ -31,6 +32,13 @@ type StripePlanReconciler struct {
 	ResyncPeriod time.Duration
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
+	// Instance is this operator instance's name (--instance-name), written
+	// into every Stripe object's identity; "" means DefaultInstance.
+	Instance string
+	// AdoptionSelector selects the namespaces where Stripe objects created
+	// outside the operator may be adopted; nil means
+	// DefaultAdoptionSelector.
+	AdoptionSelector labels.Selector
 	// MaxConcurrentReconciles is the number of workers; 0 means
 	// DefaultMaxConcurrentReconciles. All share the one Stripe limiter.
 	MaxConcurrentReconciles int
@@ -42,6 +50,7 @@ type StripePlanReconciler struct {
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeplans/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeplans/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // SetupWithManager registers the controller.
 func (r *StripePlanReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -93,7 +102,7 @@ func (r *StripePlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripePlan", klog.KObj(obj)))
-	s := &planScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj)}
+	s := &planScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj, r.Instance)}
 	defer func() {
 		result, retErr = finishPass(ctx, func(ctx context.Context) error { return r.persistStatus(ctx, s) }, s.skip, result, retErr)
 	}()
@@ -126,4 +135,8 @@ func (r *StripePlanReconciler) persistStatus(ctx context.Context, s *planScope) 
 	}
 	s.orig = s.obj.Status.DeepCopy()
 	return nil
+}
+
+func (r *StripePlanReconciler) adoption() adoptionPolicy {
+	return adoptionPolicy{reader: r.Client, selector: r.AdoptionSelector}
 }

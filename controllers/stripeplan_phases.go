@@ -22,7 +22,18 @@ func (r *StripePlanReconciler) phaseFinalizer(ctx context.Context, s *planScope)
 func (r *StripePlanReconciler) phaseProduct(ctx context.Context, s *planScope) error {
 	st, spec := &s.obj.Status, &s.obj.Spec
 	if st.ProductID == "" && spec.ProductID != "" {
-		st.ProductID = spec.ProductID
+		p, err := r.Stripe.GetProduct(ctx, spec.ProductID)
+		if stripe.IsNotFound(err) {
+			return newSpecError(billingv1alpha1.ReasonNotFound, "Stripe product %s named by spec.productID does not exist.", spec.ProductID)
+		}
+		if err != nil {
+			return err
+		}
+		if err := r.adoption().check(ctx, s.obj, s.owner, "product", p.ID, p.Metadata); err != nil {
+			return err
+		}
+		st.ProductID, s.product = p.ID, p
+		emit(r.Recorder, s.obj, false, "Adopted", fmt.Sprintf("Adopted Stripe product %s.", p.ID))
 	}
 	if st.ProductID == "" {
 		if s.observeMode() {
@@ -33,13 +44,17 @@ func (r *StripePlanReconciler) phaseProduct(ctx context.Context, s *planScope) e
 		if spec.Product.Description != "" {
 			params.Description = &spec.Product.Description
 		}
-		id, err := createExternal(ctx, r.Client, s.obj, externalCreate{
+		id, adopted, err := createExternal(ctx, r.Client, s.obj, externalCreate{
 			find: func(ctx context.Context) (string, error) {
 				p, err := r.Stripe.FindProductByOwner(ctx, s.owner, s.obj.CreationTimestamp.Add(-time.Hour))
 				if err != nil || p == nil {
 					return "", err
 				}
 				return p.ID, nil
+			},
+			adopt: func(ctx context.Context) (string, error) {
+				found, err := r.Stripe.SearchProductsByIdentity(ctx, s.owner)
+				return oldestOwnedHere(s.owner, found, func(p *stripe.Product) (string, int64, map[string]string) { return p.ID, p.Created, p.Metadata }), err
 			},
 			create: func(ctx context.Context, intent string) (string, error) {
 				p, err := r.Stripe.CreateProduct(ctx, s.owner, intent, params)
@@ -54,10 +69,17 @@ func (r *StripePlanReconciler) phaseProduct(ctx context.Context, s *planScope) e
 		if err != nil {
 			return err
 		}
-		emit(r.Recorder, s.obj, false, "Created", fmt.Sprintf("Created Stripe product %s.", id))
+		if adopted {
+			emit(r.Recorder, s.obj, false, "Adopted", fmt.Sprintf("Adopted Stripe product %s, which carries this resource's identity.", id))
+		} else {
+			emit(r.Recorder, s.obj, false, "Created", fmt.Sprintf("Created Stripe product %s.", id))
+		}
 	}
 	if err := clearCreatePending(ctx, r.Client, s.obj); err != nil {
 		return err
+	}
+	if s.product != nil {
+		return nil
 	}
 	p, err := r.Stripe.GetProduct(ctx, st.ProductID)
 	if stripe.IsNotFound(err) {
@@ -85,7 +107,7 @@ func (r *StripePlanReconciler) phaseProductUpdate(ctx context.Context, s *planSc
 		t := true
 		p.Active, fields = &t, append(fields, "product.active")
 	}
-	if md := metadataDiff(desiredMetadata(s.obj, spec.Metadata.Map(), s.product.Metadata), s.product.Metadata); md != nil {
+	if md := metadataDiff(desiredMetadata(s.obj, s.owner, spec.Metadata.Map(), s.product.Metadata), s.product.Metadata); md != nil {
 		p.Metadata, fields = md, append(fields, "product.metadata")
 	}
 	if len(fields) == 0 {
@@ -178,7 +200,8 @@ func (r *StripePlanReconciler) findOrCreatePrice(ctx context.Context, s *planSco
 		return nil, err
 	}
 	for _, p := range prices {
-		if priceMatches(p, spec) && p.Metadata[billingv1alpha1.StripeMetadataUID] == s.owner.UID && p.LookupKey == spec.LookupKey {
+		own, _ := ownershipOf(s.owner, p.Metadata)
+		if priceMatches(p, spec) && (own == ownedHere || p.Metadata[billingv1alpha1.StripeMetadataUID] == s.owner.UID) && p.LookupKey == spec.LookupKey {
 			return p, nil
 		}
 	}

@@ -108,7 +108,8 @@ func TestPlanAdoptionObserveAndOrphan(t *testing.T) {
 	g := NewWithT(t)
 	h := startHarness(t, harnessOptions{})
 	ctx := context.Background()
-	other := stripe.Owner{Namespace: "elsewhere", Name: "x", UID: "not-ours"}
+	other := stripe.Owner{UID: "not-ours"} // no identity: made outside the operator
+	h.allowAdoption()
 	name := "Existing"
 	prod, err := h.stripe.CreateProduct(ctx, other, "", stripe.ProductParams{Name: &name})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/labels"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -54,6 +55,13 @@ type StripeSubscriptionReconciler struct {
 	ResyncPeriod time.Duration
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
+	// Instance is this operator instance's name (--instance-name), written
+	// into every Stripe object's identity; "" means DefaultInstance.
+	Instance string
+	// AdoptionSelector selects the namespaces where Stripe objects created
+	// outside the operator may be adopted; nil means
+	// DefaultAdoptionSelector.
+	AdoptionSelector labels.Selector
 	// MaxConcurrentReconciles is the number of workers; 0 means
 	// DefaultMaxConcurrentReconciles. All share the one Stripe limiter.
 	MaxConcurrentReconciles int
@@ -71,6 +79,9 @@ type StripeSubscriptionReconciler struct {
 	// in Stripe, so the cache never goes stale; it keeps a resync of an
 	// unchanged subscription at a single Stripe call.
 	prices sync.Map // price ID -> priceInfo
+	// customerTenants caches the owning namespace/name of customers named
+	// by spec.customerID ("" for a customer made outside the operator).
+	customerTenants sync.Map // customer ID -> string
 }
 
 type priceInfo struct {
@@ -83,6 +94,7 @@ type priceInfo struct {
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions/finalizers,verbs=update
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripecustomers;stripeplans,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // SetupWithManager registers the field indexes and the controller.
 func (r *StripeSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -240,7 +252,7 @@ func (r *StripeSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.R
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripeSubscription", klog.KObj(obj)))
-	s := &subscriptionScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj)}
+	s := &subscriptionScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj, r.Instance)}
 	defer func() {
 		result, retErr = finishPass(ctx, func(ctx context.Context) error { return r.persistStatus(ctx, s) }, s.skipStatus, result, retErr)
 	}()
@@ -314,4 +326,8 @@ func (r *StripeSubscriptionReconciler) event(obj *billingv1alpha1.StripeSubscrip
 		t = corev1.EventTypeWarning
 	}
 	r.Recorder.Event(obj, t, reason, msg)
+}
+
+func (r *StripeSubscriptionReconciler) adoption() adoptionPolicy {
+	return adoptionPolicy{reader: r.Client, selector: r.AdoptionSelector}
 }

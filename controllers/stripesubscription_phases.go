@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,6 +32,11 @@ func (r *StripeSubscriptionReconciler) phaseResolve(ctx context.Context, s *subs
 	spec := &s.obj.Spec
 	switch {
 	case spec.CustomerID != "":
+		if s.obj.Status.SubscriptionID == "" {
+			if err := r.checkCustomerTenant(ctx, s); err != nil {
+				return err
+			}
+		}
 		s.customerID, s.customerSettled = spec.CustomerID, true
 	case spec.CustomerRef != nil:
 		var c billingv1alpha1.StripeCustomer
@@ -101,6 +107,9 @@ func (r *StripeSubscriptionReconciler) phaseCreate(ctx context.Context, s *subsc
 			}
 			return fmt.Errorf("reading subscription %s to adopt it: %w", id, err)
 		}
+		if err := r.adoption().check(ctx, s.obj, s.owner, "subscription", sub.ID, sub.Metadata); err != nil {
+			return err
+		}
 		s.sub = sub
 		s.obj.Status.SubscriptionID = sub.ID
 		r.event(s.obj, false, "Adopted", fmt.Sprintf("Adopted Stripe subscription %s", sub.ID))
@@ -133,7 +142,21 @@ func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s
 			"Waiting for StripeCustomer %q to be Ready (its payment method in place) before creating the subscription.", spec.CustomerRef.Name)
 	}
 	created := false
-	id, err := createExternal(ctx, r.Client, s.obj, externalCreate{
+	var adopt func(ctx context.Context) (string, error)
+	if replaces == "" {
+		adopt = func(ctx context.Context) (string, error) {
+			found, err := r.Stripe.SearchSubscriptionsByIdentity(ctx, s.owner)
+			live := found[:0]
+			for _, f := range found {
+				if !subscriptionEnded(f.Status) {
+					live = append(live, f)
+				}
+			}
+			return oldestOwnedHere(s.owner, live, func(x *stripe.Subscription) (string, int64, map[string]string) { return x.ID, x.Created, x.Metadata }), err
+		}
+	}
+	id, adopted, err := createExternal(ctx, r.Client, s.obj, externalCreate{
+		adopt: adopt,
 		find: func(ctx context.Context) (string, error) {
 			found, err := r.Stripe.FindSubscriptionByOwner(ctx, s.owner, s.customerID)
 			if err != nil || found == nil {
@@ -154,7 +177,7 @@ func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s
 				PaymentBehavior:   string(paymentBehavior(spec)),
 				ProrationBehavior: string(prorationBehavior(spec)),
 				CancelAtPeriodEnd: spec.CancelAtPeriodEnd,
-				Metadata:          ownerMetadata(s.obj, spec.Metadata.Map()),
+				Metadata:          ownerMetadata(s.owner, spec.Metadata.Map()),
 			}
 			if replaces != "" {
 				p.Metadata[metadataReplaces] = replaces
@@ -183,6 +206,9 @@ func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s
 	}
 	// createExternal's metadata patches returned the persisted status.
 	s.orig = s.obj.Status.DeepCopy()
+	if adopted {
+		r.event(s.obj, false, "Adopted", fmt.Sprintf("Adopted Stripe subscription %s, which carries this resource's identity", id))
+	}
 	if created {
 		msg := fmt.Sprintf("Created Stripe subscription %s", id)
 		if replaces != "" {
@@ -297,7 +323,7 @@ func (r *StripeSubscriptionReconciler) phaseUpdate(ctx context.Context, s *subsc
 	spec := &s.obj.Spec
 	desiredMetadata := spec.Metadata.Map()
 	if !s.observeMode() {
-		desiredMetadata = ownerMetadata(s.obj, spec.Metadata.Map())
+		desiredMetadata = ownerMetadata(s.owner, spec.Metadata.Map())
 	}
 	s.diff = diffSubscription(spec, s.desired, desiredMetadata, s.observeMode(), s.sub)
 	if s.diff.empty() || s.observeMode() {
@@ -541,6 +567,34 @@ func (r *StripeSubscriptionReconciler) deleteExternal(ctx context.Context, s *su
 			return fmt.Errorf("canceling subscription %s: %w", id, err)
 		}
 		r.event(obj, false, "Canceled", fmt.Sprintf("Canceled Stripe subscription %s", id))
+	}
+	return nil
+}
+
+// checkCustomerTenant refuses, before a subscription is created or adopted,
+// a spec.customerID that belongs to a StripeCustomer of another namespace:
+// a tenant must not bill another tenant's customer. A customer made outside
+// the operator (no identity) may be referenced; it stays unmanaged. The
+// answer is cached per customer ID (a customer's identity does not move).
+func (r *StripeSubscriptionReconciler) checkCustomerTenant(ctx context.Context, s *subscriptionScope) error {
+	id := s.obj.Spec.CustomerID
+	ns, ok := r.customerTenants.Load(id)
+	if !ok {
+		cus, err := r.Stripe.GetCustomer(ctx, id)
+		if stripe.IsNotFound(err) || (err == nil && cus.Deleted) {
+			return newSpecError(billingv1alpha1.ReasonNotFound, "Stripe customer %s named by spec.customerID does not exist or was deleted.", id)
+		}
+		if err != nil {
+			return fmt.Errorf("reading customer %s: %w", id, err)
+		}
+		tenant := ""
+		if cus.Metadata[billingv1alpha1.StripeMetadataName] != "" {
+			tenant = cus.Metadata[billingv1alpha1.StripeMetadataNamespace] + "/" + cus.Metadata[billingv1alpha1.StripeMetadataName]
+		}
+		ns, _ = r.customerTenants.LoadOrStore(id, tenant)
+	}
+	if owner := ns.(string); owner != "" && !strings.HasPrefix(owner, s.obj.Namespace+"/") {
+		return newSpecError(ReasonOwnedElsewhere, "Stripe customer %s belongs to %s, another namespace; a subscription here cannot bill it.", id, owner)
 	}
 	return nil
 }

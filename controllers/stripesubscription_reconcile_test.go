@@ -50,7 +50,7 @@ func newDirectStripe(t testing.TB, rateLimit float64) *directStripe {
 	}
 	d := &directStripe{t: t, fake: fake, api: api, price: map[string]string{}}
 	ctx := context.Background()
-	owner := stripe.Owner{Namespace: "setup", Name: "setup", UID: "direct-setup"}
+	owner := stripe.Owner{UID: "direct-setup"} // no identity: objects made outside the operator
 	var pm string
 	cus, err := api.CreateCustomer(ctx, owner, "", stripe.CustomerParams{})
 	if err == nil {
@@ -372,7 +372,8 @@ func TestSubscriptionDirectStripeErrors(t *testing.T) {
 func TestSubscriptionDirectObserveMode(t *testing.T) {
 	g := NewWithT(t)
 	e := newDirectEnv(t)
-	existing, err := e.m.api.CreateSubscription(e.ctx, stripe.Owner{Namespace: "elsewhere", Name: "legacy", UID: "legacy-uid"}, "", stripe.SubscriptionCreateParams{
+	allowAdoption(t, e.ns)
+	existing, err := e.m.api.CreateSubscription(e.ctx, stripe.Owner{UID: "legacy-uid"}, "", stripe.SubscriptionCreateParams{
 		CustomerID: e.m.customerID, Items: []stripe.SubscriptionItemParams{{PriceID: e.m.price["basic"], Quantity: 2}},
 		Metadata: map[string]string{"team": "a"},
 	})

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
 	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
 )
 
@@ -253,10 +254,29 @@ func TestSubscriptionDashboardEditObserveAndManage(t *testing.T) {
 	h.waitReady(other)
 	h.delete(other)
 	h.waitGone(other)
-	id := other.Status.SubscriptionID
+	// What resource "source" left behind belongs to it: another resource
+	// cannot adopt it, not even to observe it.
 	writes := h.fake.Stats().Writes
+	taker := newSub("taker", func(s *billingv1alpha1.StripeSubscriptionSpec) {
+		s.SubscriptionID, s.ManagementPolicy = other.Status.SubscriptionID, billingv1alpha1.ManagementPolicyObserve
+	}, planItem("pro", 1))
+	h.create(taker)
+	h.waitCondition(taker, billingv1alpha1.ConditionStalled, "True", ReasonOwnedElsewhere)
+	g.Expect(condOf(taker, billingv1alpha1.ConditionStalled).Message).To(ContainSubstring(h.ns + "/source"))
+	g.Expect(h.fake.Stats().Writes).To(Equal(writes))
+
+	// A subscription made outside the operator may be observed once the
+	// namespace allows adoption.
 	var pro billingv1alpha1.StripePlan
 	g.Expect(h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "pro"}, &pro)).To(Succeed())
+	var cus billingv1alpha1.StripeCustomer
+	g.Expect(h.c.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "cus"}, &cus)).To(Succeed())
+	made, err := h.stripe.CreateSubscription(context.Background(), stripe.Owner{UID: "by-hand"}, "", stripe.SubscriptionCreateParams{
+		CustomerID: cus.Status.CustomerID, Items: []stripe.SubscriptionItemParams{{PriceID: pro.Status.PriceID, Quantity: 1}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	h.allowAdoption()
+	id := made.ID
+	writes = h.fake.Stats().Writes
 	observed := newSub("observed", func(s *billingv1alpha1.StripeSubscriptionSpec) {
 		s.SubscriptionID, s.ManagementPolicy = id, billingv1alpha1.ManagementPolicyObserve
 	}, planItem("pro", 1))

@@ -58,6 +58,8 @@ type StripeWebhookEndpointReconciler struct {
 	// Namespace is the operator's namespace: endpoints elsewhere are
 	// refused, as the operator may write only the Secret there.
 	Namespace string
+	// Instance is this operator instance's name (--instance-name).
+	Instance string
 	// ResyncPeriod; default 10m.
 	ResyncPeriod       time.Duration
 	SkipNameValidation bool
@@ -157,7 +159,7 @@ func (r *StripeWebhookEndpointReconciler) patchKeepStatus(ctx context.Context, o
 // converge creates, replaces or updates the endpoint and keeps the Secret
 // in step. It returns how soon the next pass is due (overlap end).
 func (r *StripeWebhookEndpointReconciler) converge(ctx context.Context, obj *billingv1alpha1.StripeWebhookEndpoint) (time.Duration, error) {
-	owner := ownerOf(obj)
+	owner := ownerOf(obj, r.Instance)
 	secret, err := r.secret(ctx, obj)
 	if err != nil {
 		return 0, err
@@ -253,7 +255,7 @@ func sortedCopy(s []string) []string {
 // replacement: during the overlap both endpoints deliver each event (the
 // same event ID twice, which the webhook server applies once).
 func (r *StripeWebhookEndpointReconciler) replace(ctx context.Context, obj *billingv1alpha1.StripeWebhookEndpoint, secret *corev1.Secret, cur *stripe.WebhookEndpoint, reason string) error {
-	owner := ownerOf(obj)
+	owner := ownerOf(obj, r.Instance)
 	st := &obj.Status
 	intent := obj.Annotations[billingv1alpha1.AnnotationCreatePending]
 	if intent == "" {
@@ -405,7 +407,7 @@ func (r *StripeWebhookEndpointReconciler) delete(ctx context.Context, obj *billi
 	if !controllerutil.ContainsFinalizer(obj, billingv1alpha1.Finalizer) {
 		return nil
 	}
-	owner := ownerOf(obj)
+	owner := ownerOf(obj, r.Instance)
 	ids := []string{obj.Status.EndpointID, obj.Status.PreviousEndpointID}
 	switch obj.Spec.DeletionPolicy {
 	case billingv1alpha1.WebhookEndpointDeletionPolicyOrphan:

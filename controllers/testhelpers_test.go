@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -84,9 +85,9 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	if o.wrapClient != nil {
 		c = o.wrapClient(c)
 	}
-	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
-	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
-	g.Expect((&StripeSubscriptionReconciler{Client: c, Stripe: sc, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: h.ns, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Instance: h.ns, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripeSubscriptionReconciler{Client: c, Stripe: sc, Instance: h.ns, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
 	if o.webhooks {
 		g.Expect(webhookserver.SetupIndexes(context.Background(), mgr)).To(Succeed())
 		ws := webhookserver.New(webhookserver.Options{Secrets: staticSecrets{[]byte(harnessWebhookSecret)},
@@ -224,3 +225,23 @@ func (c *crashingClient) didCrash() bool {
 	defer c.mu.Unlock()
 	return c.failed > 0
 }
+
+// allowAdoption labels ns so that Stripe objects made outside the operator
+// may be adopted there (DefaultAdoptionSelector).
+func allowAdoption(t *testing.T, ns string) {
+	t.Helper()
+	var n corev1.Namespace
+	ctx := context.Background()
+	if err := testClient().Get(ctx, client.ObjectKey{Name: ns}, &n); err != nil {
+		t.Fatal(err)
+	}
+	if n.Labels == nil {
+		n.Labels = map[string]string{}
+	}
+	n.Labels["billing.stripe-operator.io/adoption"] = "allowed"
+	if err := testClient().Update(ctx, &n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) allowAdoption() { allowAdoption(h.t, h.ns) }

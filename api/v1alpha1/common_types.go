@@ -31,6 +31,13 @@ type LocalObjectReference struct {
 // adopts. They are the lasting link from a Stripe object back to its resource
 // (Stripe prunes idempotency keys after 24 hours; metadata stays).
 const (
+	// StripeMetadataInstance names the operator instance (--instance-name)
+	// that owns the object; two clusters sharing one Stripe account need
+	// different instance names.
+	StripeMetadataInstance = "stripe-operator.io/instance"
+	// StripeMetadataKind is the owning resource's kind (StripeCustomer,
+	// StripePlan, StripeSubscription).
+	StripeMetadataKind      = "stripe-operator.io/kind"
 	StripeMetadataNamespace = "stripe-operator.io/namespace"
 	StripeMetadataName      = "stripe-operator.io/name"
 	StripeMetadataUID       = "stripe-operator.io/uid"

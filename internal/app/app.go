@@ -72,6 +72,9 @@ type Options struct {
 	StripeCallTimeout time.Duration
 	// MaxConcurrentReconciles is the number of workers per kind.
 	MaxConcurrentReconciles int
+	// AdoptionNamespaceSelector selects the namespaces where Stripe objects
+	// created outside the operator may be adopted.
+	AdoptionNamespaceSelector string
 	// PprofAddr serves net/http/pprof when set.
 	PprofAddr string
 	// InstanceName names this operator instance (its StripeBillingReport).
@@ -105,6 +108,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.WebhookSecretName, "webhook-secret-name", "stripe-webhook-secrets", "Name of the Secret with the webhook signing secrets (key webhookSigningSecrets), in the credentials namespace; the webhook server reads only this one. Set it to the credentials Secret's name to keep one Secret for both.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", 10*time.Minute, "How often every resource is compared with Stripe even without a change (jittered).")
 	fs.DurationVar(&o.StripeCallTimeout, "stripe-call-timeout", 20*time.Second, "Deadline of one Stripe call, stripe-go's retries included (shorter than the HTTP client's 80 s), so a hung call holds one worker for at most this long.")
+	fs.StringVar(&o.AdoptionNamespaceSelector, "adoption-namespace-selector", "billing.stripe-operator.io/adoption=allowed", "Label selector of the namespaces where Stripe objects created outside the operator (no identity metadata) may be adopted through a spec ID.")
 	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "", "Address to serve Go's pprof profiles on (for example 127.0.0.1:6060); empty disables it.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Workers per kind; all share the one Stripe rate limiter.")
 	fs.StringVar(&o.InstanceName, "instance-name", "default", "Name of this operator instance; its StripeBillingReport has this name. Two clusters sharing one Stripe account need different names.")

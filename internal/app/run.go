@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -51,6 +52,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Store: store, Provides: keyParts, SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the credentials watch: %w", err)
 	}
+	if o.AdoptionNamespaceSelector == "" {
+		o.AdoptionNamespaceSelector = controllers.DefaultAdoptionSelector
+	}
+	adoption, err := labels.Parse(o.AdoptionNamespaceSelector)
+	if err != nil {
+		return fmt.Errorf("--adoption-namespace-selector: %w", err)
+	}
 	inProcessWebhooks := o.RunWebhookServer && o.WebhookAddr != "0" && o.WebhookAddr != ""
 	if inProcessWebhooks && o.splitSecrets() {
 		if err := watchWebhookSecret(ctx, mgr, o, store); err != nil {
@@ -65,14 +73,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := (&controllers.StripeCustomerReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder:     mgr.GetEventRecorderFor("stripecustomer-controller"), //nolint:staticcheck // record.EventRecorder is what the reconcilers take
 		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[0]),
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripeCustomer controller: %w", err)
 	}
 	if err := (&controllers.StripePlanReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder:     mgr.GetEventRecorderFor("stripeplan-controller"), //nolint:staticcheck
 		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[1]),
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripePlan controller: %w", err)
 	}
@@ -80,7 +88,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := (&controllers.StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder:     mgr.GetEventRecorderFor("stripesubscription-controller"), //nolint:staticcheck
 		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[2]), Lists: subscriptionLists,
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripeSubscription controller: %w", err)
 	}
@@ -92,7 +100,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := (&controllers.StripeWebhookEndpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Stripe: sc,
 		Recorder:  mgr.GetEventRecorderFor("stripewebhookendpoint-controller"), //nolint:staticcheck
-		Namespace: o.CredentialsNamespace, ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation,
+		Namespace: o.CredentialsNamespace, Instance: o.InstanceName, ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripeWebhookEndpoint controller: %w", err)
 	}

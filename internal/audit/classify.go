@@ -33,8 +33,8 @@ const (
 // (billingv1alpha1.StripeMetadata*); the instance and kind keys are read
 // when present so that objects of another operator instance are left out.
 const (
-	MetadataInstance = billingv1alpha1.StripeMetadataPrefix + "instance"
-	MetadataKind     = billingv1alpha1.StripeMetadataPrefix + "kind"
+	MetadataInstance = billingv1alpha1.StripeMetadataInstance
+	MetadataKind     = billingv1alpha1.StripeMetadataKind
 	// MetadataOrphaned is written on a Stripe object when the operator
 	// leaves it behind under deletion policy Orphan: the time of the
 	// deletion, RFC 3339. The audit reads it to tell an expected orphan from

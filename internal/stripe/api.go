@@ -14,9 +14,17 @@ import (
 )
 
 // Owner identifies the Kubernetes object on whose behalf a call is made. Its
-// UID seeds idempotency keys and is written into the Stripe object's
-// metadata (stripe-operator.io/uid, /namespace, /name).
+// UID seeds idempotency keys. Its identity (instance, kind, namespace, name)
+// and UID are written into the metadata of every Stripe object the operator
+// creates (stripe-operator.io/instance, /kind, /namespace, /name, /uid): the
+// identity survives a rebuilt cluster or a restored backup, where the UID
+// does not.
 type Owner struct {
+	// Instance is the operator instance (--instance-name).
+	Instance string
+	// Kind is the resource kind (StripeCustomer, StripePlan,
+	// StripeSubscription).
+	Kind      string
 	Namespace string
 	Name      string
 	UID       string
@@ -234,6 +242,11 @@ type Customers interface {
 	// CreateCustomer creates a customer under the idempotency key of intent
 	// (see IntentKey); "" means a fresh key.
 	CreateCustomer(ctx context.Context, owner Owner, intent string, p CustomerParams) (*Customer, error)
+	// SearchCustomersByIdentity finds live customers carrying owner's
+	// identity with the Search API. Search is eventually consistent (about a
+	// minute): it finds objects made long ago, such as by a cluster that was
+	// rebuilt, never one just created.
+	SearchCustomersByIdentity(ctx context.Context, owner Owner) ([]*Customer, error)
 	UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error)
 	DeleteCustomer(ctx context.Context, owner Owner, id string) error
 	// AttachPaymentMethod attaches a PaymentMethod to a customer and returns
@@ -251,6 +264,9 @@ type Products interface {
 	FindProductByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Product, error)
 	// CreateProduct creates a product under the key of intent ("": fresh).
 	CreateProduct(ctx context.Context, owner Owner, intent string, p ProductParams) (*Product, error)
+	// SearchProductsByIdentity finds products carrying owner's identity
+	// with the Search API (eventually consistent).
+	SearchProductsByIdentity(ctx context.Context, owner Owner) ([]*Product, error)
 	UpdateProduct(ctx context.Context, owner Owner, id string, p ProductParams) (*Product, error)
 }
 
@@ -273,6 +289,9 @@ type Subscriptions interface {
 	// CreateSubscription creates a subscription under the key of intent
 	// ("": fresh).
 	CreateSubscription(ctx context.Context, owner Owner, intent string, p SubscriptionCreateParams) (*Subscription, error)
+	// SearchSubscriptionsByIdentity finds subscriptions (any status)
+	// carrying owner's identity with the Search API (eventually consistent).
+	SearchSubscriptionsByIdentity(ctx context.Context, owner Owner) ([]*Subscription, error)
 	UpdateSubscription(ctx context.Context, owner Owner, id string, p SubscriptionUpdateParams) (*Subscription, error)
 	CancelSubscription(ctx context.Context, owner Owner, id string, p SubscriptionCancelParams) (*Subscription, error)
 }

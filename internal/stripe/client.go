@@ -296,16 +296,43 @@ func setMetadata(p *stripego.Params, m map[string]string) {
 	}
 }
 
-// withOwner adds the operator's link-back metadata to a create's metadata.
+// Identity metadata keys (the same as the API's StripeMetadata* constants;
+// this package does not import the API types).
+const (
+	mdInstance  = "stripe-operator.io/instance"
+	mdKind      = "stripe-operator.io/kind"
+	mdNamespace = "stripe-operator.io/namespace"
+	mdName      = "stripe-operator.io/name"
+	mdUID       = "stripe-operator.io/uid"
+)
+
+// withOwner adds the operator's identity metadata to a create's metadata.
 func withOwner(owner Owner, m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+3)
+	out := make(map[string]string, len(m)+5)
 	for k, v := range m {
 		out[k] = v
 	}
-	out["stripe-operator.io/namespace"] = owner.Namespace
-	out["stripe-operator.io/name"] = owner.Name
-	out["stripe-operator.io/uid"] = owner.UID
+	if owner.Instance != "" {
+		out[mdInstance] = owner.Instance
+	}
+	if owner.Kind != "" {
+		out[mdKind] = owner.Kind
+	}
+	out[mdNamespace] = owner.Namespace
+	out[mdName] = owner.Name
+	out[mdUID] = owner.UID
 	return out
+}
+
+// identityQuery is the Search API query for owner's identity
+// (https://docs.stripe.com/search#query-fields-for-customers: metadata
+// fields, exact match, joined by AND).
+func identityQuery(owner Owner) string {
+	clause := func(k, v string) string {
+		return "metadata['" + k + "']:'" + strings.ReplaceAll(v, "'", "\\'") + "'"
+	}
+	return strings.Join([]string{clause(mdInstance, owner.Instance), clause(mdKind, owner.Kind),
+		clause(mdNamespace, owner.Namespace), clause(mdName, owner.Name)}, " AND ")
 }
 
 // call runs fn, classifying its error and logging the request ID.

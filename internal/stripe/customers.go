@@ -139,3 +139,19 @@ func (c *Client) AttachPaymentMethod(ctx context.Context, owner Owner, paymentMe
 	})
 	return out, err
 }
+
+// SearchCustomersByIdentity implements Customers.
+func (c *Client) SearchCustomersByIdentity(ctx context.Context, owner Owner) ([]*Customer, error) {
+	var out []*Customer
+	err := c.call(ctx, "search customers", func(ctx context.Context) error {
+		p := &stripego.CustomerSearchParams{SearchParams: stripego.SearchParams{Context: ctx, Query: identityQuery(owner), Limit: stripego.Int64(100)}}
+		it := c.sc().Customers.Search(p)
+		for it.Next() {
+			if cus := it.Customer(); !cus.Deleted {
+				out = append(out, toCustomer(cus))
+			}
+		}
+		return it.Err()
+	})
+	return out, err
+}

@@ -101,3 +101,17 @@ func (c *Client) UpdateProduct(ctx context.Context, owner Owner, id string, p Pr
 	})
 	return out, err
 }
+
+// SearchProductsByIdentity implements Products.
+func (c *Client) SearchProductsByIdentity(ctx context.Context, owner Owner) ([]*Product, error) {
+	var out []*Product
+	err := c.call(ctx, "search products", func(ctx context.Context) error {
+		p := &stripego.ProductSearchParams{SearchParams: stripego.SearchParams{Context: ctx, Query: identityQuery(owner), Limit: stripego.Int64(100)}}
+		it := c.sc().Products.Search(p)
+		for it.Next() {
+			out = append(out, toProduct(it.Product()))
+		}
+		return it.Err()
+	})
+	return out, err
+}

@@ -280,3 +280,17 @@ func (c *Client) GetInvoice(ctx context.Context, id string) (*Invoice, error) {
 	})
 	return out, err
 }
+
+// SearchSubscriptionsByIdentity implements Subscriptions.
+func (c *Client) SearchSubscriptionsByIdentity(ctx context.Context, owner Owner) ([]*Subscription, error) {
+	var out []*Subscription
+	err := c.call(ctx, "search subscriptions", func(ctx context.Context) error {
+		p := &stripego.SubscriptionSearchParams{SearchParams: stripego.SearchParams{Context: ctx, Query: identityQuery(owner), Limit: stripego.Int64(100)}}
+		it := c.sc().Subscriptions.Search(p)
+		for it.Next() {
+			out = append(out, toSubscription(it.Subscription()))
+		}
+		return it.Err()
+	})
+	return out, err
+}

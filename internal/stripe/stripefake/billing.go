@@ -25,6 +25,7 @@ type item struct {
 }
 
 type subscription struct {
+	indexedAt                      int64 // last write, for the Search API's delay
 	id, customer, status           string
 	items                          []*item
 	periodStart, periodEnd         int64
@@ -289,6 +290,7 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 		return nil, missing("customer", cid)
 	}
 	sub := &subscription{id: s.newID("sub"), customer: cid, collectionMethod: "charge_automatically", created: s.now.Unix()}
+	sub.indexedAt = s.now.Unix()
 	if err := s.parseItems(r, sub, false); err != nil {
 		return nil, err
 	}
@@ -527,6 +529,7 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	if m, ok := r.metadata(""); ok {
 		next.metadata = applyMeta(next.metadata, m)
 	}
+	next.indexedAt = s.now.Unix()
 	proration, _ := r.str("proration_behavior")
 	if proration == "" {
 		proration = "create_prorations"

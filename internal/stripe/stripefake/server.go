@@ -33,7 +33,7 @@ type Options struct {
 	Logger logr.Logger
 	// SearchIndexDelay is how long after a write an object stays invisible
 	// to the Search API (on the fake's clock); Stripe says "under a minute"
-	// and promises nothing.
+	// and promises nothing. 0 means one minute; negative means at once.
 	SearchIndexDelay time.Duration
 }
 
@@ -149,6 +149,12 @@ func New(opts Options) *Server {
 	s.delivery.Store(&Delivery{MaxAttempts: 8, RetryBackoff: 50 * time.Millisecond})
 	if s.log.GetSink() == nil {
 		s.log = logr.Discard()
+	}
+	switch {
+	case opts.SearchIndexDelay == 0:
+		s.opts.SearchIndexDelay = time.Minute
+	case opts.SearchIndexDelay < 0:
+		s.opts.SearchIndexDelay = 0
 	}
 	s.now = opts.Start
 	if s.now.IsZero() {
@@ -607,6 +613,8 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 		return s.searchCustomers(r)
 	case p[0] == "products" && n == 2 && p[1] == "search" && r.method == "GET":
 		return s.searchProducts(r)
+	case p[0] == "subscriptions" && n == 2 && p[1] == "search" && r.method == "GET":
+		return s.searchSubscriptions(r)
 	case p[0] == "customers" && n == 2 && r.method == "GET":
 		return s.getCustomer(p[1])
 	case p[0] == "customers" && n == 2 && r.method == "POST":
