@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -244,7 +245,7 @@ func (r *StripeCustomerReconciler) reconcileDelete(ctx context.Context, s *custo
 		return ctrl.Result{}, nil
 	}
 	id := s.obj.Status.CustomerID
-	deleteInStripe := id != "" && !s.observeMode() && s.obj.Spec.DeletionPolicy != billingv1alpha1.CustomerDeletionPolicyOrphan
+	deleteInStripe := id != "" && !s.observeMode() && s.obj.Spec.DeletionPolicy == billingv1alpha1.CustomerDeletionPolicyDelete
 	if deleteInStripe {
 		users, err := r.subscriptionsUsing(ctx, s.obj)
 		if err != nil {
@@ -254,6 +255,19 @@ func (r *StripeCustomerReconciler) reconcileDelete(ctx context.Context, s *custo
 			markReconciling(s.obj, billingv1alpha1.ReasonInUse, fmt.Sprintf(
 				"Waiting for StripeSubscription %s to be deleted before deleting Stripe customer %s.", strings.Join(users, ", "), id))
 			return ctrl.Result{RequeueAfter: inUseRecheck}, nil
+		}
+		// Deleting a Stripe customer cancels all its subscriptions at once,
+		// including ones no resource manages: refused while any is live.
+		live, err := r.liveSubscriptions(ctx, id)
+		if err != nil {
+			res, err, skip := failPass(ctx, s.obj, "delete", err, r.resync())
+			s.skip = skip
+			return res, err
+		}
+		if len(live) > 0 {
+			markStalled(s.obj, billingv1alpha1.ReasonInUse, fmt.Sprintf(
+				"deletionPolicy Delete would cancel the Stripe subscriptions of customer %s that have not ended: %s. Cancel them first, or set deletionPolicy: Orphan.", id, strings.Join(live, ", ")))
+			return ctrl.Result{RequeueAfter: r.resync()}, nil
 		}
 		if err := r.Stripe.DeleteCustomer(ctx, s.owner, id); err != nil && !stripe.IsNotFound(err) {
 			res, err, skip := failPass(ctx, s.obj, "delete", err, r.resync())
@@ -301,4 +315,21 @@ func stripeMessage(err error) string {
 		return se.Message
 	}
 	return err.Error()
+}
+
+// liveSubscriptions lists the IDs of a Stripe customer's subscriptions that
+// have not ended, in a stable order.
+func (r *StripeCustomerReconciler) liveSubscriptions(ctx context.Context, customerID string) ([]string, error) {
+	subs, err := r.Stripe.ListCustomerSubscriptions(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, sub := range subs {
+		if !subscriptionEnded(sub.Status) {
+			ids = append(ids, sub.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
 }

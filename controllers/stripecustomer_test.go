@@ -45,7 +45,7 @@ func (h *harness) defaultPMToken(customerID string) string {
 func TestCustomerCreateUpdateDriftDelete(t *testing.T) {
 	g := NewWithT(t)
 	h := startHarness(t, harnessOptions{})
-	cus := newCustomer("acme", nil)
+	cus := newCustomer("acme", func(s *billingv1alpha1.StripeCustomerSpec) { s.DeletionPolicy = billingv1alpha1.CustomerDeletionPolicyDelete })
 	h.create(cus)
 	h.waitReady(cus)
 	g.Expect(cus.Status.CustomerID).To(HavePrefix("cus_"))
@@ -181,7 +181,8 @@ func TestCustomerDeletionPolicies(t *testing.T) {
 	g.Expect(h.stripeCustomer(id).Deleted).To(BeFalse())
 
 	// Delete succeeds when the Stripe customer is already gone.
-	gone := newCustomer("gone", nil)
+	deletePolicy := func(s *billingv1alpha1.StripeCustomerSpec) { s.DeletionPolicy = billingv1alpha1.CustomerDeletionPolicyDelete }
+	gone := newCustomer("gone", deletePolicy)
 	h.create(gone)
 	h.waitReady(gone)
 	g.Expect(h.stripe.DeleteCustomer(context.Background(), stripe.Owner{UID: "test"}, gone.Status.CustomerID)).To(Succeed())
@@ -189,7 +190,7 @@ func TestCustomerDeletionPolicies(t *testing.T) {
 	h.waitGone(gone)
 
 	// A customer referenced by a subscription waits for it.
-	used := newCustomer("used", nil)
+	used := newCustomer("used", deletePolicy)
 	h.create(used)
 	h.waitReady(used)
 	sub := &billingv1alpha1.StripeSubscription{ObjectMeta: metav1.ObjectMeta{Name: "user"},

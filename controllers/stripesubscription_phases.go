@@ -144,8 +144,11 @@ func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s
 	created := false
 	var adopt func(ctx context.Context) (string, error)
 	if replaces == "" {
+		// The customer's subscriptions, listed: consistent at once, so a
+		// manifest re-applied seconds after its resource was deleted with
+		// CancelAtPeriodEnd finds its subscription again.
 		adopt = func(ctx context.Context) (string, error) {
-			found, err := r.Stripe.SearchSubscriptionsByIdentity(ctx, s.owner)
+			found, err := r.Stripe.ListCustomerSubscriptions(ctx, s.customerID)
 			live := found[:0]
 			for _, f := range found {
 				if !subscriptionEnded(f.Status) {
@@ -504,7 +507,7 @@ func (r *StripeSubscriptionReconciler) deleteExternal(ctx context.Context, s *su
 	}
 	policy := obj.Spec.DeletionPolicy
 	if policy == "" {
-		policy = billingv1alpha1.SubscriptionDeletionPolicyCancel
+		policy = billingv1alpha1.SubscriptionDeletionPolicyCancelAtPeriodEnd
 	}
 	if policy == billingv1alpha1.SubscriptionDeletionPolicyOrphan {
 		logger.Info("Deletion policy Orphan: leaving the Stripe subscription", "subscriptionID", obj.Status.SubscriptionID)

@@ -299,10 +299,11 @@ func TestSubscriptionDirectLifecycle(t *testing.T) {
 	e.mustReconcile("s1")
 	g.Expect(e.m.get(subID)).To(And(HaveField("CancelAtPeriodEnd", false), HaveField("PauseCollection", "")))
 
-	// Delete with the default policy Cancel.
+	// Delete with the default policy CancelAtPeriodEnd: the paid period
+	// runs out, nothing is canceled now.
 	g.Expect(testClient().Delete(e.ctx, e.fetch("s1"))).To(Succeed())
 	e.mustReconcile("s1")
-	g.Expect(e.m.get(subID).Status).To(Equal("canceled"))
+	g.Expect(e.m.get(subID)).To(And(HaveField("Status", "active"), HaveField("CancelAtPeriodEnd", true)))
 	err := testClient().Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "s1"}, &billingv1alpha1.StripeSubscription{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 }

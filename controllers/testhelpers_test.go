@@ -54,6 +54,10 @@ type harnessOptions struct {
 	fakeRateLimit float64
 	// callTimeout is the Stripe client's per-call deadline (default 20s).
 	callTimeout time.Duration
+	// instance is the operator instance (default: the test's namespace).
+	instance string
+	// fake shares another harness's test-mode Stripe.
+	fake *stripefake.Server
 }
 
 const harnessWebhookSecret = "whsec_harnessSecret0000000000"
@@ -72,7 +76,13 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		o.fakeRateLimit = -1
 	}
 	h := &harness{t: t, ns: newNamespace(t), c: testClient(), recorder: record.NewFakeRecorder(100000)}
-	h.fake = stripefake.NewTestServer(t, stripefake.Options{RateLimit: o.fakeRateLimit})
+	h.fake = o.fake
+	if h.fake == nil {
+		h.fake = stripefake.NewTestServer(t, stripefake.Options{RateLimit: o.fakeRateLimit})
+	}
+	if o.instance == "" {
+		o.instance = h.ns
+	}
 	sc, err := stripe.New(stripe.Config{APIKey: "sk_test_harness", BaseURL: h.fake.URL(), RateLimit: 1000, CallTimeout: o.callTimeout})
 	g.Expect(err).NotTo(HaveOccurred())
 	h.stripe = sc
@@ -85,9 +95,9 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	if o.wrapClient != nil {
 		c = o.wrapClient(c)
 	}
-	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: h.ns, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
-	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Instance: h.ns, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
-	g.Expect((&StripeSubscriptionReconciler{Client: c, Stripe: sc, Instance: h.ns, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripeSubscriptionReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
 	if o.webhooks {
 		g.Expect(webhookserver.SetupIndexes(context.Background(), mgr)).To(Succeed())
 		ws := webhookserver.New(webhookserver.Options{Secrets: staticSecrets{[]byte(harnessWebhookSecret)},

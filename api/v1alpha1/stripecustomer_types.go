@@ -60,9 +60,12 @@ type StripeCustomerSpec struct {
 	DefaultPaymentMethod string `json:"defaultPaymentMethod,omitempty"`
 
 	// deletionPolicy says what happens in Stripe when this resource is
-	// deleted: Delete deletes the customer, Orphan leaves it.
+	// deleted: Orphan (the default) leaves the customer, so re-applying the
+	// manifest binds to it again; Delete deletes it, which Stripe cannot
+	// undo, and is refused while the customer has any subscription that has
+	// not ended, whoever made it.
 	// +optional
-	// +kubebuilder:default=Delete
+	// +kubebuilder:default=Orphan
 	DeletionPolicy CustomerDeletionPolicy `json:"deletionPolicy,omitempty"`
 
 	// managementPolicy is Manage (the operator writes to Stripe) or Observe

@@ -153,9 +153,12 @@ type StripeSubscriptionSpec struct {
 	Metadata Metadata `json:"metadata,omitempty"`
 
 	// deletionPolicy says what happens in Stripe when this resource is
-	// deleted: Cancel, CancelAtPeriodEnd or Orphan.
+	// deleted: CancelAtPeriodEnd (the default) lets the paid period run out,
+	// and re-applying the manifest before it ends binds to the subscription
+	// again and resumes it; Cancel ends it at once (with a prorated final
+	// invoice), which cannot be undone; Orphan leaves it as it is.
 	// +optional
-	// +kubebuilder:default=Cancel
+	// +kubebuilder:default=CancelAtPeriodEnd
 	DeletionPolicy SubscriptionDeletionPolicy `json:"deletionPolicy,omitempty"`
 
 	// managementPolicy is Manage (the operator writes to Stripe) or Observe

@@ -289,9 +289,9 @@ type Subscriptions interface {
 	// CreateSubscription creates a subscription under the key of intent
 	// ("": fresh).
 	CreateSubscription(ctx context.Context, owner Owner, intent string, p SubscriptionCreateParams) (*Subscription, error)
-	// SearchSubscriptionsByIdentity finds subscriptions (any status)
-	// carrying owner's identity with the Search API (eventually consistent).
-	SearchSubscriptionsByIdentity(ctx context.Context, owner Owner) ([]*Subscription, error)
+	// ListCustomerSubscriptions lists every subscription of a customer, any
+	// status, 100 a page (a strongly consistent list).
+	ListCustomerSubscriptions(ctx context.Context, customerID string) ([]*Subscription, error)
 	UpdateSubscription(ctx context.Context, owner Owner, id string, p SubscriptionUpdateParams) (*Subscription, error)
 	CancelSubscription(ctx context.Context, owner Owner, id string, p SubscriptionCancelParams) (*Subscription, error)
 }

@@ -281,12 +281,14 @@ func (c *Client) GetInvoice(ctx context.Context, id string) (*Invoice, error) {
 	return out, err
 }
 
-// SearchSubscriptionsByIdentity implements Subscriptions.
-func (c *Client) SearchSubscriptionsByIdentity(ctx context.Context, owner Owner) ([]*Subscription, error) {
+// ListCustomerSubscriptions implements Subscriptions.
+func (c *Client) ListCustomerSubscriptions(ctx context.Context, customerID string) ([]*Subscription, error) {
 	var out []*Subscription
-	err := c.call(ctx, "search subscriptions", func(ctx context.Context) error {
-		p := &stripego.SubscriptionSearchParams{SearchParams: stripego.SearchParams{Context: ctx, Query: identityQuery(owner), Limit: stripego.Int64(100)}}
-		it := c.sc().Subscriptions.Search(p)
+	err := c.call(ctx, "list subscriptions", func(ctx context.Context) error {
+		p := &stripego.SubscriptionListParams{Customer: stripego.String(customerID), Status: stripego.String("all")}
+		p.Context = ctx
+		p.Limit = stripego.Int64(100)
+		it := c.sc().Subscriptions.List(p)
 		for it.Next() {
 			out = append(out, toSubscription(it.Subscription()))
 		}

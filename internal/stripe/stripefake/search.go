@@ -127,15 +127,3 @@ func (s *Server) searchProducts(r *request) (any, *apiError) {
 		return p.json(), matches(cl, map[string]string{"name": p.name, "active": active}, p.metadata)
 	})
 }
-
-// searchSubscriptions searches subscriptions of every status
-// (https://docs.stripe.com/search#query-fields-for-subscriptions).
-func (s *Server) searchSubscriptions(r *request) (any, *apiError) {
-	return s.search(r, "/v1/subscriptions/search", s.order["subscription"], func(id string, cl []searchClause) (map[string]any, bool) {
-		sub := s.subs[id]
-		if sub == nil || !s.searchable(sub.indexedAt) {
-			return nil, false
-		}
-		return s.subJSON(sub, nil), matches(cl, map[string]string{"status": sub.status}, sub.metadata)
-	})
-}

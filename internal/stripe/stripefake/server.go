@@ -613,8 +613,6 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 		return s.searchCustomers(r)
 	case p[0] == "products" && n == 2 && p[1] == "search" && r.method == "GET":
 		return s.searchProducts(r)
-	case p[0] == "subscriptions" && n == 2 && p[1] == "search" && r.method == "GET":
-		return s.searchSubscriptions(r)
 	case p[0] == "customers" && n == 2 && r.method == "GET":
 		return s.getCustomer(p[1])
 	case p[0] == "customers" && n == 2 && r.method == "POST":

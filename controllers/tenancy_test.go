@@ -1,0 +1,124 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// TestTenantsCannotTakeOverEachOther: resources of namespace b that name
+// namespace a's Stripe objects (subscription, customer, product) are
+// Stalled OwnedElsewhere, the message names only the owner, and Stripe sees
+// no write at all. An object made outside the operator is adopted only once
+// the namespace is labelled for adoption.
+func TestTenantsCannotTakeOverEachOther(t *testing.T) {
+	g := NewWithT(t)
+	a := startHarness(t, harnessOptions{instance: "shared"})
+	cus := a.billingSetup("pm_card_visa", map[string]int64{"pro": 2000})
+	sub := newSub("s", nil, planItem("pro", 1))
+	a.create(sub)
+	a.waitReady(sub)
+	var plan billingv1alpha1.StripePlan
+	g.Expect(a.c.Get(context.Background(), client.ObjectKey{Namespace: a.ns, Name: "pro"}, &plan)).To(Succeed())
+
+	b := startHarness(t, harnessOptions{instance: "shared", fake: a.fake})
+	writes := a.fake.Stats().Writes
+	steal := []conditioned{
+		newSub("steal-sub", func(s *billingv1alpha1.StripeSubscriptionSpec) {
+			s.SubscriptionID, s.CustomerRef, s.CustomerID = sub.Status.SubscriptionID, nil, cus.Status.CustomerID
+		}, billingv1alpha1.SubscriptionItem{PriceID: plan.Status.PriceID, Quantity: 1}),
+		newSub("bill-theirs", func(s *billingv1alpha1.StripeSubscriptionSpec) {
+			s.CustomerRef, s.CustomerID = nil, cus.Status.CustomerID
+		}, billingv1alpha1.SubscriptionItem{PriceID: plan.Status.PriceID, Quantity: 1}),
+		newCustomer("steal-cus", func(s *billingv1alpha1.StripeCustomerSpec) { s.CustomerID = cus.Status.CustomerID }),
+		newPlan("steal-plan", 2000, func(s *billingv1alpha1.StripePlanSpec) { s.ProductID = plan.Status.ProductID }),
+	}
+	for _, obj := range steal {
+		b.create(obj)
+	}
+	for _, obj := range steal {
+		b.waitCondition(obj, billingv1alpha1.ConditionStalled, "True", ReasonOwnedElsewhere)
+		msg := condOf(obj, billingv1alpha1.ConditionStalled).Message
+		g.Expect(msg).To(ContainSubstring(a.ns+"/"), "%s names the owner", obj.GetName())
+		g.Expect(msg).NotTo(ContainSubstring("@"), "no customer details leak")
+	}
+	time.Sleep(time.Second)
+	g.Expect(a.fake.Stats().Writes).To(Equal(writes), "no Stripe write at all")
+
+	// Made by hand, without identity: refused until the namespace allows it.
+	name := "Hand-made"
+	prod, err := b.stripe.CreateProduct(context.Background(), stripe.Owner{UID: "by-hand"}, "", stripe.ProductParams{Name: &name})
+	g.Expect(err).NotTo(HaveOccurred())
+	adopt := newPlan("adopt", 2000, func(s *billingv1alpha1.StripePlanSpec) { s.ProductID, s.Product.Name = prod.ID, name })
+	b.create(adopt)
+	b.waitCondition(adopt, billingv1alpha1.ConditionStalled, "True", ReasonOwnedElsewhere)
+	g.Expect(condOf(adopt, billingv1alpha1.ConditionStalled).Message).To(ContainSubstring("billing.stripe-operator.io/adoption=allowed"))
+	b.allowAdoption()
+	b.update(adopt, func() { adopt.Spec.Product.Description = "now allowed" }) // any change re-queues
+	b.waitReady(adopt)
+	g.Expect(adopt.Status.ProductID).To(Equal(prod.ID))
+}
+
+// TestDeletionDefaultsCanBeUndone: deleting every subscription of a
+// namespace (what deleting the namespace does) sets cancel_at_period_end on
+// each and cancels none; re-applying one before the period ends binds to
+// it again and resumes it. A customer with deletionPolicy Delete is not
+// deleted while Stripe still has a live subscription of it, whoever made
+// it, and is once that has ended.
+func TestDeletionDefaultsCanBeUndone(t *testing.T) {
+	g := NewWithT(t)
+	h := startHarness(t, harnessOptions{})
+	cus := h.billingSetup("pm_card_visa", map[string]int64{"pro": 2000})
+	var ids []string
+	for i := range 10 {
+		s := newSub(fmt.Sprintf("s%d", i), nil, planItem("pro", 1))
+		h.create(s)
+		h.waitReady(s)
+		g.Expect(s.Spec.DeletionPolicy).To(Equal(billingv1alpha1.SubscriptionDeletionPolicyCancelAtPeriodEnd), "the default")
+		ids = append(ids, s.Status.SubscriptionID)
+	}
+	g.Expect(h.c.DeleteAllOf(context.Background(), &billingv1alpha1.StripeSubscription{}, client.InNamespace(h.ns))).To(Succeed())
+	g.Eventually(func() int {
+		var l billingv1alpha1.StripeSubscriptionList
+		_ = h.c.List(context.Background(), &l, client.InNamespace(h.ns))
+		return len(l.Items)
+	}, 30*time.Second).Should(BeZero())
+	for _, id := range ids {
+		snap, _ := h.fake.Subscription(id)
+		g.Expect(snap.Status).To(Equal("active"), "%s is not canceled", id)
+		g.Expect(snap.CancelAtPeriodEnd).To(BeTrue(), "%s ends with its period", id)
+	}
+
+	// Re-applied a few seconds later: the same subscription, resumed.
+	creates := h.fake.Stats().Creates["subscription"]
+	again := newSub("s3", nil, planItem("pro", 1))
+	h.create(again)
+	h.waitReady(again)
+	g.Expect(again.Status.SubscriptionID).To(Equal(ids[3]))
+	g.Eventually(func() bool { snap, _ := h.fake.Subscription(ids[3]); return snap.CancelAtPeriodEnd }, 20*time.Second).Should(BeFalse())
+	g.Expect(h.fake.Stats().Creates["subscription"]).To(Equal(creates))
+	h.waitEvent("Adopted")
+
+	// Delete is refused while a live subscription exists, and proceeds once
+	// it has ended.
+	h.update(cus, func() { cus.Spec.DeletionPolicy = billingv1alpha1.CustomerDeletionPolicyDelete })
+	h.waitReady(cus)
+	h.delete(again)
+	h.waitGone(again)
+	h.delete(cus)
+	h.waitCondition(cus, billingv1alpha1.ConditionStalled, "True", billingv1alpha1.ReasonInUse)
+	g.Expect(condOf(cus, billingv1alpha1.ConditionStalled).Message).To(ContainSubstring(ids[0]))
+	g.Expect(h.stripeCustomer(cus.Status.CustomerID).Deleted).To(BeFalse())
+	for _, id := range ids {
+		g.Expect(h.fake.DashboardCancelSubscription(id)).To(Succeed())
+	}
+	h.waitGone(cus)
+	g.Expect(h.stripeCustomer(cus.Status.CustomerID).Deleted).To(BeTrue())
+}
