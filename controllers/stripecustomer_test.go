@@ -45,7 +45,9 @@ func (h *harness) defaultPMToken(customerID string) string {
 func TestCustomerCreateUpdateDriftDelete(t *testing.T) {
 	g := NewWithT(t)
 	h := startHarness(t, harnessOptions{})
-	cus := newCustomer("acme", func(s *billingv1alpha1.StripeCustomerSpec) { s.DeletionPolicy = billingv1alpha1.CustomerDeletionPolicyDelete })
+	cus := newCustomer("acme", func(s *billingv1alpha1.StripeCustomerSpec) {
+		s.DeletionPolicy = billingv1alpha1.CustomerDeletionPolicyDelete
+	})
 	h.create(cus)
 	h.waitReady(cus)
 	g.Expect(cus.Status.CustomerID).To(HavePrefix("cus_"))
@@ -181,7 +183,9 @@ func TestCustomerDeletionPolicies(t *testing.T) {
 	g.Expect(h.stripeCustomer(id).Deleted).To(BeFalse())
 
 	// Delete succeeds when the Stripe customer is already gone.
-	deletePolicy := func(s *billingv1alpha1.StripeCustomerSpec) { s.DeletionPolicy = billingv1alpha1.CustomerDeletionPolicyDelete }
+	deletePolicy := func(s *billingv1alpha1.StripeCustomerSpec) {
+		s.DeletionPolicy = billingv1alpha1.CustomerDeletionPolicyDelete
+	}
 	gone := newCustomer("gone", deletePolicy)
 	h.create(gone)
 	h.waitReady(gone)
