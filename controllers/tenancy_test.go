@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
@@ -121,4 +122,56 @@ func TestDeletionDefaultsCanBeUndone(t *testing.T) {
 	}
 	h.waitGone(cus)
 	g.Expect(h.stripeCustomer(cus.Status.CustomerID).Deleted).To(BeTrue())
+}
+
+// TestUpgradeBackfillsIdentity: Stripe objects made before identities
+// existed carry only namespace, name and uid, and their resources' stored
+// specs hold the old defaults. The new manager recognises them, backfills
+// the instance and kind keys on its next pass without creating anything,
+// and leaves each stored deletionPolicy as it is.
+func TestUpgradeBackfillsIdentity(t *testing.T) {
+	g := NewWithT(t)
+	e := newDirectEnv(t)
+	ctx := e.ctx
+	// A customer in today's (old) metadata shape, and its resource.
+	cus := newCustomer("old-cus", func(s *billingv1alpha1.StripeCustomerSpec) {
+		s.DeletionPolicy, s.DefaultPaymentMethod = billingv1alpha1.CustomerDeletionPolicyDelete, ""
+	})
+	cus.Namespace = e.ns
+	g.Expect(testClient().Create(ctx, cus)).To(Succeed())
+	old, err := e.m.api.CreateCustomer(ctx, stripe.Owner{Namespace: e.ns, Name: "old-cus", UID: string(cus.UID)}, "",
+		stripe.CustomerParams{Email: &cus.Spec.Email, Name: &cus.Spec.Name, Metadata: cus.Spec.Metadata.Map()})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(old.Metadata).NotTo(HaveKey(billingv1alpha1.StripeMetadataInstance))
+	cus.Status.CustomerID = old.ID
+	g.Expect(testClient().Status().Update(ctx, cus)).To(Succeed())
+
+	// A subscription likewise, with the old default policy Cancel stored.
+	sub := e.newSub("old-sub", func(s *billingv1alpha1.StripeSubscription) {
+		s.Spec.DeletionPolicy = billingv1alpha1.SubscriptionDeletionPolicyCancel
+	})
+	oldSub, err := e.m.api.CreateSubscription(ctx, stripe.Owner{Namespace: e.ns, Name: "old-sub", UID: string(sub.UID)}, "", stripe.SubscriptionCreateParams{
+		CustomerID: e.m.customerID, Items: []stripe.SubscriptionItemParams{{PriceID: e.m.price["basic"], Quantity: 2}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	sub.Status.SubscriptionID, sub.Status.CustomerID = oldSub.ID, e.m.customerID
+	g.Expect(testClient().Status().Update(ctx, sub)).To(Succeed())
+
+	creates := e.m.fake.Stats().Creates
+	cr := &StripeCustomerReconciler{Client: testClient(), Stripe: e.m.api, ResyncPeriod: time.Hour}
+	_, err = cr.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(cus)})
+	g.Expect(err).NotTo(HaveOccurred())
+	e.mustReconcile("old-sub")
+
+	got, err := e.m.api.GetCustomer(ctx, old.ID)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(got.Metadata).To(And(HaveKeyWithValue(billingv1alpha1.StripeMetadataInstance, DefaultInstance),
+		HaveKeyWithValue(billingv1alpha1.StripeMetadataKind, "StripeCustomer")))
+	g.Expect(e.m.get(oldSub.ID).Metadata).To(And(HaveKeyWithValue(billingv1alpha1.StripeMetadataInstance, DefaultInstance),
+		HaveKeyWithValue(billingv1alpha1.StripeMetadataKind, "StripeSubscription")))
+	g.Expect(e.m.fake.Stats().Creates).To(Equal(creates), "nothing created")
+	g.Expect(testClient().Get(ctx, client.ObjectKeyFromObject(cus), cus)).To(Succeed())
+	g.Expect(cus.Spec.DeletionPolicy).To(Equal(billingv1alpha1.CustomerDeletionPolicyDelete))
+	g.Expect(cus.Status.CustomerID).To(Equal(old.ID))
+	g.Expect(e.fetch("old-sub").Spec.DeletionPolicy).To(Equal(billingv1alpha1.SubscriptionDeletionPolicyCancel))
+	g.Expect(e.fetch("old-sub").Status.SubscriptionID).To(Equal(oldSub.ID))
 }
