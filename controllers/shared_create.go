@@ -18,10 +18,12 @@ type externalCreate struct {
 	find func(ctx context.Context) (string, error)
 	// adopt looks, before a first create, for a live object that carries
 	// this resource's identity (instance, kind, namespace, name), as a
-	// cluster rebuilt from Git or a restored backup leaves behind, and
-	// returns its ID, "" when there is none. It uses Stripe's Search API,
-	// which is eventually consistent: it finds objects made long ago, which
-	// is what a rebuild leaves; find, not adopt, is the crash safety.
+	// cluster rebuilt from Git, a restored backup or a re-applied manifest
+	// leaves behind, and returns its ID, "" when there is none. Customers
+	// and products are found with Stripe's Search API, which is eventually
+	// consistent (it finds objects made long ago, which is what a rebuild
+	// leaves); a subscription through its customer's listed subscriptions.
+	// find, not adopt, is the crash safety.
 	adopt func(ctx context.Context) (string, error)
 	// create calls Stripe under the idempotency key of intent (see
 	// stripe.IntentKey) and returns the new ID.
@@ -36,6 +38,8 @@ type externalCreate struct {
 // the operator is killed between the Stripe call and the status write, and
 // never lets a saved failure stick:
 //
+//  0. Before a first create, a live object with this resource's identity is
+//     adopted instead (adopted reports it).
 //  1. If obj carries the create-pending annotation, an earlier pass may have
 //     created the object without recording it: find it by metadata and
 //     record it instead of creating.
