@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -199,4 +200,37 @@ func oldestOwnedHere[T any](owner stripe.Owner, objs []T, meta func(T) (id strin
 		}
 	}
 	return best
+}
+
+// onlyIdentityBackfill reports whether a metadata update md does nothing
+// but add identity keys the object lacks (objects written before a key
+// existed): bookkeeping on upgrade, not drift.
+func onlyIdentityBackfill(md, observed map[string]string) bool {
+	if len(md) == 0 {
+		return false
+	}
+	for k, v := range md {
+		if _, had := observed[k]; had || v == "" || !slices.Contains(identityKeys, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// identityFieldName names an identity backfill among changed fields.
+const identityFieldName = "identity metadata"
+
+// metadataField names a metadata update for events: an identity backfill
+// is told apart from a metadata change (drift or spec).
+func metadataField(name string, md, observed map[string]string) string {
+	if onlyIdentityBackfill(md, observed) {
+		return identityFieldName
+	}
+	return name
+}
+
+// onlyBackfilled reports whether the changed fields are only an identity
+// backfill: an update, never a DriftCorrected warning.
+func onlyBackfilled(fields []string) bool {
+	return len(fields) == 1 && fields[0] == identityFieldName
 }

@@ -142,7 +142,7 @@ func customerDiff(obj *billingv1alpha1.StripeCustomer, owner stripe.Owner, cus *
 	}
 	if md := metadataDiff(desiredMetadata(obj, owner, spec.Metadata.Map(), cus.Metadata), cus.Metadata); md != nil {
 		p.Metadata = md
-		fields = append(fields, "metadata")
+		fields = append(fields, metadataField("metadata", md, cus.Metadata))
 	}
 	return p, fields
 }
@@ -214,7 +214,7 @@ func (r *StripeCustomerReconciler) phaseUpdate(ctx context.Context, s *customerS
 		s.obj.Status.DefaultPaymentMethod = &billingv1alpha1.PaymentMethodStatus{ID: attached, Source: want}
 	}
 	msg := fmt.Sprintf("Updated %s of Stripe customer %s.", strings.Join(fields, ", "), cus.ID)
-	if s.obj.Status.ObservedGeneration == s.obj.Generation && s.orig.CustomerID != "" {
+	if s.obj.Status.ObservedGeneration == s.obj.Generation && s.orig.CustomerID != "" && !onlyBackfilled(fields) {
 		// The spec did not change since the last successful pass: Stripe
 		// was edited behind the operator's back.
 		emit(r.Recorder, s.obj, true, "DriftCorrected", "Stripe differed from the spec and was corrected: "+strings.Join(fields, ", ")+".")

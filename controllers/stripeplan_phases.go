@@ -108,7 +108,7 @@ func (r *StripePlanReconciler) phaseProductUpdate(ctx context.Context, s *planSc
 		p.Active, fields = &t, append(fields, "product.active")
 	}
 	if md := metadataDiff(desiredMetadata(s.obj, s.owner, spec.Metadata.Map(), s.product.Metadata), s.product.Metadata); md != nil {
-		p.Metadata, fields = md, append(fields, "product.metadata")
+		p.Metadata, fields = md, append(fields, metadataField("product.metadata", md, s.product.Metadata))
 	}
 	if len(fields) == 0 {
 		return nil
@@ -129,7 +129,7 @@ func (r *StripePlanReconciler) phaseProductUpdate(ctx context.Context, s *planSc
 // announce records an update: DriftCorrected when the spec did not change
 // since the last successful pass (someone edited Stripe), else Updated.
 func (r *StripePlanReconciler) announce(s *planScope, fields []string) {
-	if s.obj.Status.ObservedGeneration == s.obj.Generation {
+	if s.obj.Status.ObservedGeneration == s.obj.Generation && !onlyBackfilled(fields) {
 		emit(r.Recorder, s.obj, true, "DriftCorrected", "Stripe differed from the spec and was corrected: "+strings.Join(fields, ", ")+".")
 		return
 	}

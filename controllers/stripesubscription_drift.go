@@ -59,6 +59,9 @@ type difference struct {
 	// rollover marks an item still on a plan's earlier price: the plan
 	// changed, not Stripe.
 	rollover bool
+	// backfill marks identity metadata an older object lacks: bookkeeping
+	// on upgrade, not drift.
+	backfill bool
 }
 
 // subscriptionDiff is everything that differs between the declaration and a
@@ -82,10 +85,11 @@ func (d *subscriptionDiff) texts() []string {
 	return out
 }
 
-// onlyRollover reports whether every difference is a plan price rollover.
+// onlyRollover reports whether every difference is expected rather than
+// drift: a plan price rollover or an identity backfill.
 func (d *subscriptionDiff) onlyRollover() bool {
 	for _, x := range d.differences {
-		if !x.rollover {
+		if !x.rollover && !x.backfill {
 			return false
 		}
 	}
@@ -240,7 +244,11 @@ func diffSubscription(spec *billingv1alpha1.StripeSubscriptionSpec, desired []de
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		d.add(false, "metadata differs in keys %s", strings.Join(keys, ", "))
+		if onlyIdentityBackfill(md, observedMetadata) {
+			d.differences = append(d.differences, difference{text: "identity metadata " + strings.Join(keys, ", ") + " added", backfill: true})
+		} else {
+			d.add(false, "metadata differs in keys %s", strings.Join(keys, ", "))
+		}
 		d.params.Metadata = md
 	}
 	return d

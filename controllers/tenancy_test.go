@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -143,7 +144,8 @@ func TestUpgradeBackfillsIdentity(t *testing.T) {
 		stripe.CustomerParams{Email: &cus.Spec.Email, Name: &cus.Spec.Name, Metadata: cus.Spec.Metadata.Map()})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(old.Metadata).NotTo(HaveKey(billingv1alpha1.StripeMetadataInstance))
-	cus.Status.CustomerID = old.ID
+	// Reconciled before the upgrade: status observed the current generation.
+	cus.Status.CustomerID, cus.Status.ObservedGeneration = old.ID, cus.Generation
 	g.Expect(testClient().Status().Update(ctx, cus)).To(Succeed())
 
 	// A subscription likewise, with the old default policy Cancel stored.
@@ -153,11 +155,13 @@ func TestUpgradeBackfillsIdentity(t *testing.T) {
 	oldSub, err := e.m.api.CreateSubscription(ctx, stripe.Owner{Namespace: e.ns, Name: "old-sub", UID: string(sub.UID)}, "", stripe.SubscriptionCreateParams{
 		CustomerID: e.m.customerID, Items: []stripe.SubscriptionItemParams{{PriceID: e.m.price["basic"], Quantity: 2}}})
 	g.Expect(err).NotTo(HaveOccurred())
-	sub.Status.SubscriptionID, sub.Status.CustomerID = oldSub.ID, e.m.customerID
+	sub.Status.SubscriptionID, sub.Status.CustomerID, sub.Status.ObservedGeneration = oldSub.ID, e.m.customerID, sub.Generation
 	g.Expect(testClient().Status().Update(ctx, sub)).To(Succeed())
 
 	creates := e.m.fake.Stats().Creates
-	cr := &StripeCustomerReconciler{Client: testClient(), Stripe: e.m.api, ResyncPeriod: time.Hour}
+	rec := record.NewFakeRecorder(100)
+	e.r.Recorder = rec
+	cr := &StripeCustomerReconciler{Client: testClient(), Stripe: e.m.api, Recorder: rec, ResyncPeriod: time.Hour}
 	_, err = cr.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(cus)})
 	g.Expect(err).NotTo(HaveOccurred())
 	e.mustReconcile("old-sub")
@@ -174,4 +178,15 @@ func TestUpgradeBackfillsIdentity(t *testing.T) {
 	g.Expect(cus.Status.CustomerID).To(Equal(old.ID))
 	g.Expect(e.fetch("old-sub").Spec.DeletionPolicy).To(Equal(billingv1alpha1.SubscriptionDeletionPolicyCancel))
 	g.Expect(e.fetch("old-sub").Status.SubscriptionID).To(Equal(oldSub.ID))
+
+	// A second pass of each, as after the upgrade's first: the backfill is
+	// bookkeeping, never reported as drift.
+	_, err = cr.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(cus)})
+	g.Expect(err).NotTo(HaveOccurred())
+	e.mustReconcile("old-sub")
+	close(rec.Events)
+	for ev := range rec.Events {
+		g.Expect(ev).NotTo(ContainSubstring("DriftCorrected"))
+	}
+	g.Expect(cond(e.fetch("old-sub"), billingv1alpha1.ConditionBillingDrift).Reason).NotTo(Equal(billingv1alpha1.ReasonDriftCorrected))
 }
