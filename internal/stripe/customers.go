@@ -54,7 +54,7 @@ func (c *Client) FindCustomerByOwner(ctx context.Context, owner Owner, createdAf
 		}
 		it := c.sc().Customers.List(p)
 		for it.Next() {
-			if cus := it.Customer(); cus.Metadata["stripe-operator.io/uid"] == owner.UID {
+			if cus := it.Customer(); cus.Metadata[mdUID] == owner.UID {
 				out = toCustomer(cus)
 				return nil
 			}

@@ -23,9 +23,7 @@ func toPrice(p *stripego.Price) *Price {
 func (c *Client) GetPrice(ctx context.Context, id string) (*Price, error) {
 	var out *Price
 	err := c.call(ctx, "get price", func(ctx context.Context) error {
-		p := &stripego.PriceParams{}
-		setup(ctx, &p.Params, "")
-		pr, err := c.sc().Prices.Get(id, p)
+		pr, err := c.getPrice(ctx, id)
 		if err != nil {
 			return err
 		}

@@ -21,9 +21,7 @@ func productParams(p ProductParams) *stripego.ProductParams {
 func (c *Client) GetProduct(ctx context.Context, id string) (*Product, error) {
 	var out *Product
 	err := c.call(ctx, "get product", func(ctx context.Context) error {
-		p := &stripego.ProductParams{}
-		setup(ctx, &p.Params, "")
-		prod, err := c.sc().Products.Get(id, p)
+		prod, err := c.getProduct(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -45,7 +43,7 @@ func (c *Client) FindProductByOwner(ctx context.Context, owner Owner, createdAft
 		}
 		it := c.sc().Products.List(p)
 		for it.Next() {
-			if prod := it.Product(); prod.Metadata["stripe-operator.io/uid"] == owner.UID {
+			if prod := it.Product(); prod.Metadata[mdUID] == owner.UID {
 				out = toProduct(prod)
 				return nil
 			}

@@ -96,6 +96,16 @@ func (c *Client) getSubscription(ctx context.Context, id string) (*stripego.Subs
 	return c.sc().Subscriptions.Get(id, p)
 }
 
+// subscriptionResult is what a write returned for this request, read again
+// when Stripe replayed an earlier answer, with all its invoice lines.
+func (c *Client) subscriptionResult(ctx context.Context, s *stripego.Subscription) (*Subscription, error) {
+	s, err := current(s.LastResponse, s, func() (*stripego.Subscription, error) { return c.getSubscription(ctx, s.ID) })
+	if err != nil {
+		return nil, err
+	}
+	return c.toSubscriptionWithLines(ctx, s)
+}
+
 // toSubscriptionWithLines converts s and completes its latest invoice's
 // lines: Stripe embeds at most 10 lines in an invoice and sets has_more for
 // the rest (https://docs.stripe.com/api/invoices/object#invoice_object-lines).
@@ -133,7 +143,7 @@ func (c *Client) FindSubscriptionByOwner(ctx context.Context, owner Owner, custo
 		p.Limit = stripego.Int64(100)
 		it := c.sc().Subscriptions.List(p)
 		for it.Next() {
-			if s := it.Subscription(); s.Metadata["stripe-operator.io/uid"] == owner.UID {
+			if s := it.Subscription(); s.Metadata[mdUID] == owner.UID {
 				out = toSubscription(s)
 				return nil
 			}
@@ -176,10 +186,7 @@ func (c *Client) CreateSubscription(ctx context.Context, owner Owner, intent str
 		if err != nil {
 			return err
 		}
-		if s, err = current(s.LastResponse, s, func() (*stripego.Subscription, error) { return c.getSubscription(ctx, s.ID) }); err != nil {
-			return err
-		}
-		out, err = c.toSubscriptionWithLines(ctx, s)
+		out, err = c.subscriptionResult(ctx, s)
 		return err
 	})
 	return out, err
@@ -234,10 +241,7 @@ func (c *Client) UpdateSubscription(ctx context.Context, owner Owner, id string,
 		if err != nil {
 			return err
 		}
-		if s, err = current(s.LastResponse, s, func() (*stripego.Subscription, error) { return c.getSubscription(ctx, id) }); err != nil {
-			return err
-		}
-		out, err = c.toSubscriptionWithLines(ctx, s)
+		out, err = c.subscriptionResult(ctx, s)
 		return err
 	})
 	return out, err
@@ -253,10 +257,7 @@ func (c *Client) CancelSubscription(ctx context.Context, owner Owner, id string,
 		if err != nil {
 			return err
 		}
-		if s, err = current(s.LastResponse, s, func() (*stripego.Subscription, error) { return c.getSubscription(ctx, id) }); err != nil {
-			return err
-		}
-		out, err = c.toSubscriptionWithLines(ctx, s)
+		out, err = c.subscriptionResult(ctx, s)
 		return err
 	})
 	return out, err

@@ -143,7 +143,7 @@ func (c *Client) ListWebhookEndpointsByOwner(ctx context.Context, owner Owner) (
 		it := c.sc().WebhookEndpoints.List(p)
 		out = nil
 		for it.Next() {
-			if w := it.WebhookEndpoint(); w.Metadata["stripe-operator.io/uid"] == owner.UID {
+			if w := it.WebhookEndpoint(); w.Metadata[mdUID] == owner.UID {
 				out = append([]*WebhookEndpoint{toWebhookEndpoint(w)}, out...)
 			}
 		}

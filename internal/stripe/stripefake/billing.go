@@ -671,14 +671,9 @@ func (s *Server) listInvoiceLines(r *request, id string) (any, *apiError) {
 	if !ok {
 		return nil, missing("invoice", id)
 	}
-	limit := int64(10)
-	if l, ok, err := r.int("limit"); err != nil {
+	limit, err := r.limit()
+	if err != nil {
 		return nil, err
-	} else if ok {
-		if l < 1 || l > 100 {
-			return nil, invalid("limit", "This value must be between 1 and 100.")
-		}
-		limit = l
 	}
 	after, _ := r.str("starting_after")
 	start := 0

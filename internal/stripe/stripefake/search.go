@@ -68,14 +68,9 @@ func (s *Server) search(r *request, url string, ids []string, match func(id stri
 	if err != nil {
 		return nil, err
 	}
-	limit := int64(10)
-	if l, ok, err := r.int("limit"); err != nil {
+	limit, err := r.limit()
+	if err != nil {
 		return nil, err
-	} else if ok {
-		if l < 1 || l > 100 {
-			return nil, invalid("limit", "This value must be between 1 and 100.")
-		}
-		limit = l
 	}
 	start := 0
 	if p, ok := r.str("page"); ok && p != "" {

@@ -343,6 +343,21 @@ func (r *request) str(k string) (string, bool) {
 	return v[0], true
 }
 
+// limit is a list's page size: 10 by default, 1 to 100
+// (https://docs.stripe.com/api/pagination).
+func (r *request) limit() (int64, *apiError) {
+	l, ok, err := r.int("limit")
+	switch {
+	case err != nil:
+		return 0, err
+	case !ok:
+		return 10, nil
+	case l < 1 || l > 100:
+		return 0, invalid("limit", "This value must be between 1 and 100.")
+	}
+	return l, nil
+}
+
 func (r *request) int(k string) (int64, bool, *apiError) {
 	v, ok := r.str(k)
 	if !ok {
@@ -676,14 +691,9 @@ func (s *Server) list(r *request, urlPath string, ids []string, render func(id s
 	if err := checkCursor(r, kindOfList(urlPath), ids); err != nil {
 		return nil, err
 	}
-	limit := int64(10)
-	if l, ok, err := r.int("limit"); err != nil {
+	limit, err := r.limit()
+	if err != nil {
 		return nil, err
-	} else if ok {
-		if l < 1 || l > 100 {
-			return nil, invalid("limit", "This value must be between 1 and 100.")
-		}
-		limit = l
 	}
 	after, _ := r.str("starting_after")
 	data := []map[string]any{}

@@ -1,9 +1,6 @@
 package stripefake
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Test clocks (https://docs.stripe.com/billing/testing/test-clocks and
 // https://docs.stripe.com/api/test_clocks). A customer created with
@@ -104,5 +101,3 @@ func (s *Server) TestClockIDs() []string {
 	}
 	return out
 }
-
-var _ = fmt.Sprintf
