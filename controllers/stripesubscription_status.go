@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
@@ -35,7 +36,31 @@ func unixTime(sec int64) *metav1.Time {
 // setObservedStatus copies what Stripe reports into status. The webhook
 // server writes the same fields from events; both writers use an optimistic
 // lock, and the reconciler always writes what a fresh read of Stripe says.
+// When the read changes what status shows, readAt becomes the read's
+// Stripe time, so the webhook server never applies an event older than it
+// over it (a read that changes nothing keeps the older readAt, which is
+// still a time when Stripe held that state, and writes nothing).
 func setObservedStatus(st *billingv1alpha1.StripeSubscriptionStatus, sub *stripe.Subscription) {
+	before := observedFields(st)
+	copyObserved(st, sub)
+	if sub.ReadAt != 0 && (st.ReadAt == nil || !equality.Semantic.DeepEqual(before, observedFields(st))) {
+		st.ReadAt = unixTime(sub.ReadAt)
+	}
+}
+
+// observedFields is the part of status copied from Stripe's subscription.
+func observedFields(st *billingv1alpha1.StripeSubscriptionStatus) billingv1alpha1.StripeSubscriptionStatus {
+	c := *st
+	c.CommonStatus, c.LastEvent, c.ReadAt, c.DeferredEvent, c.ExpectedAmount = billingv1alpha1.CommonStatus{}, nil, nil, nil, nil
+	if c.LatestInvoice != nil {
+		inv := *c.LatestInvoice
+		inv.LastEvent = nil
+		c.LatestInvoice = &inv
+	}
+	return c
+}
+
+func copyObserved(st *billingv1alpha1.StripeSubscriptionStatus, sub *stripe.Subscription) {
 	st.SubscriptionID = sub.ID
 	if sub.CustomerID != "" {
 		st.CustomerID = sub.CustomerID

@@ -26,8 +26,10 @@ func TestSubscriptionBasilEndpointEndToEnd(t *testing.T) {
 	sub := newSub("s", nil, planItem("pro", 1))
 	h.create(sub)
 	h.waitReady(sub)
-	g.Eventually(func() *billingv1alpha1.EventRef { h.get(sub); return sub.Status.LastEvent }, 30*time.Second).ShouldNot(BeNil(),
-		"basil subscription events are applied")
+	// Basil subscription events reach their subscription (a payload the
+	// server could not place would be answered "ignored").
+	g.Eventually(func() []string { return h.outcomesOf("customer.subscription.created") }, 30*time.Second).ShouldNot(BeEmpty())
+	g.Expect(h.outcomesOf("customer.subscription.created")).To(HaveEach(BeElementOf(placedOutcomes)), "basil subscription events are placed")
 
 	// The card declines at renewal.
 	h.update(cus, func() { cus.Spec.DefaultPaymentMethod = "pm_card_chargeCustomerFail" })
@@ -36,13 +38,11 @@ func TestSubscriptionBasilEndpointEndToEnd(t *testing.T) {
 	h.waitStripeStatus(sub, "past_due")
 	h.waitCondition(sub, billingv1alpha1.ConditionPaymentFailed, "True", billingv1alpha1.ReasonPaymentDeclined)
 	snap := h.snapshot(sub)
-	g.Eventually(func() string {
-		h.get(sub)
-		if sub.Status.LatestInvoice == nil || sub.Status.LatestInvoice.LastEvent == nil {
-			return ""
-		}
-		return sub.Status.LatestInvoice.ID
-	}, 30*time.Second).Should(Equal(snap.LatestInvoice.ID), "basil invoice events reach the subscription")
+	g.Eventually(func() string { h.get(sub); return sub.Status.LatestInvoice.ID }, 30*time.Second).Should(Equal(snap.LatestInvoice.ID))
+	// Basil invoice events (the subscription under
+	// parent.subscription_details) reach the subscription.
+	g.Expect(h.outcomesOf("invoice.payment_failed")).NotTo(BeEmpty())
+	g.Expect(h.outcomesOf("invoice.payment_failed")).To(HaveEach(BeElementOf(placedOutcomes)), "basil invoice events are placed")
 	g.Expect(sub.Status.LatestInvoice.Currency).To(Equal("usd"))
 	g.Expect(condOf(sub, billingv1alpha1.ConditionPaymentFailed).Message).To(ContainSubstring("(20.00 USD)"))
 

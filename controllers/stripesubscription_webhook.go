@@ -12,7 +12,8 @@ import (
 
 // webhookEventApplied passes updates in which the webhook server applied a
 // Stripe event: status.lastEvent (subscription events) or
-// latestInvoice.lastEvent (invoice events) moved. The reconciler then looks
+// latestInvoice.lastEvent (invoice events) moved, or it recorded an event
+// it could not place against the operator's last read (deferredEvent). The reconciler then looks
 // at Stripe soon after a change made there (a Dashboard edit is corrected
 // or reported without waiting for the resync). Status-only changes are
 // otherwise filtered out; the reconciler's own status writes keep both
@@ -29,6 +30,7 @@ func webhookEventApplied() predicate.Predicate {
 				return false
 			}
 			return !equality.Semantic.DeepEqual(o.Status.LastEvent, n.Status.LastEvent) ||
+				!equality.Semantic.DeepEqual(o.Status.DeferredEvent, n.Status.DeferredEvent) ||
 				!equality.Semantic.DeepEqual(invoiceMarker(o.Status.LatestInvoice), invoiceMarker(n.Status.LatestInvoice))
 		},
 	}

@@ -1,10 +1,15 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	corev1 "k8s.io/api/core/v1"
+	"io"
+	"net/http"
 	"net/http/httptest"
+
+	corev1 "k8s.io/api/core/v1"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +43,7 @@ type harness struct {
 	recorder *record.FakeRecorder
 	mu       sync.Mutex
 	seen     []string
+	outcomes map[string][]string // event type -> the webhook server's answers
 }
 
 type harnessOptions struct {
@@ -102,7 +108,7 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		g.Expect(webhookserver.SetupIndexes(context.Background(), mgr)).To(Succeed())
 		ws := webhookserver.New(webhookserver.Options{Secrets: staticSecrets{[]byte(harnessWebhookSecret)},
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: h.recorder})
-		srv := httptest.NewServer(ws.Handler())
+		srv := httptest.NewServer(h.recordOutcomes(ws.Handler()))
 		t.Cleanup(srv.Close)
 		if o.webhookAPIVersion == "" {
 			o.webhookAPIVersion = stripefake.DefaultAPIVersion
@@ -255,3 +261,47 @@ func allowAdoption(t *testing.T, ns string) {
 }
 
 func (h *harness) allowAdoption() { allowAdoption(h.t, h.ns) }
+
+// recordOutcomes wraps the webhook server's handler and records, per event
+// type, the outcome it answered (applied, duplicate, out_of_order, ...).
+func (h *harness) recordOutcomes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := &answerRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		var ev struct{ Type string }
+		var ans struct{ Outcome string }
+		_ = json.Unmarshal(body, &ev)
+		_ = json.Unmarshal(rec.body.Bytes(), &ans)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.outcomes == nil {
+			h.outcomes = map[string][]string{}
+		}
+		h.outcomes[ev.Type] = append(h.outcomes[ev.Type], ans.Outcome)
+	})
+}
+
+type answerRecorder struct {
+	http.ResponseWriter
+	body bytes.Buffer
+}
+
+func (a *answerRecorder) Write(b []byte) (int, error) {
+	a.body.Write(b)
+	return a.ResponseWriter.Write(b)
+}
+
+// placedOutcomes are the answers of an event the webhook server matched
+// to its subscription and judged: applied, or recorded against what
+// status already showed.
+var placedOutcomes = []string{webhookserver.OutcomeApplied, webhookserver.OutcomeDuplicate,
+	webhookserver.OutcomeOutOfOrder, webhookserver.OutcomeDeferred, webhookserver.OutcomeSuperseded}
+
+// outcomesOf returns the webhook server's answers to events of type typ.
+func (h *harness) outcomesOf(typ string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.outcomes[typ]...)
+}

@@ -36,6 +36,11 @@ const (
 	// subscription's latest invoice.
 	OutcomeSuperseded = "superseded"
 	OutcomeIgnored    = "ignored"
+	// OutcomeDeferred: the event was created within a second of the
+	// operator's last read of Stripe (status.readAt), so it may be older
+	// than what status shows. It is recorded in status.deferredEvent, which
+	// makes the operator read Stripe again, and not applied.
+	OutcomeDeferred = "deferred"
 )
 
 // SetupIndexes registers the status.subscriptionID field index; call once
@@ -149,7 +154,7 @@ func (s *Server) persist(ctx context.Context, obj *billingv1alpha1.StripeSubscri
 	for attempt := 1; ; attempt++ {
 		before := obj.Status.DeepCopy()
 		outcome := mut(obj)
-		if outcome != OutcomeApplied || equality.Semantic.DeepEqual(before, &obj.Status) {
+		if (outcome != OutcomeApplied && outcome != OutcomeDeferred) || equality.Semantic.DeepEqual(before, &obj.Status) {
 			countOutcome(outcome, ev)
 			return outcome, nil
 		}
@@ -208,6 +213,8 @@ func countOutcome(outcome string, ev *event) {
 		outOfOrder.Inc()
 	case OutcomeSuperseded:
 		superseded.Inc()
+	case OutcomeDeferred:
+		deferred.Inc()
 	case OutcomeIgnored:
 		ignored.WithLabelValues("other_subscription").Inc()
 	}
@@ -240,6 +247,77 @@ func judge(m *billingv1alpha1.EventRef, ev *event) verdict {
 		return tie
 	}
 	return newer
+}
+
+// readSkew is how far apart, in seconds, Stripe's clocks may stamp an
+// event's created and an answer's Date for the same moment.
+const readSkew = 1
+
+// judgeRead places ev against status.readAt, the Stripe time of the
+// operator's read that status shows (nil: status holds no read). An event
+// created more than readSkew seconds before it is older than the read; one
+// within readSkew of it or in the same second may be either (both have
+// one-second resolution), so it is a tie; a later one is newer.
+func judgeRead(readAt *metav1.Time, ev *event) verdict {
+	switch {
+	case readAt == nil:
+		return newer
+	case ev.Created < readAt.Unix()-readSkew:
+		return older
+	case ev.Created <= readAt.Unix():
+		return tie
+	}
+	return newer
+}
+
+// readGuard places an event its stream would apply against the operator's
+// last read. ok false: the event is older than the read (OutcomeOutOfOrder).
+// Otherwise, after the mutation applied the event, finish settles a tie:
+// an event that changes nothing status shows agrees with the read and is
+// applied (its stream's marker moves); one that would change it may be
+// older than the read, so the change is undone, the event is recorded in
+// status.deferredEvent (the operator's watch wakes on it and reads Stripe
+// again) and a redelivery of it is a duplicate.
+type readGuard struct {
+	st     *billingv1alpha1.StripeSubscriptionStatus
+	before *billingv1alpha1.StripeSubscriptionStatus // set on a tie
+}
+
+func guardRead(st *billingv1alpha1.StripeSubscriptionStatus, ev *event) (g readGuard, ok bool) {
+	g.st = st
+	switch judgeRead(st.ReadAt, ev) {
+	case older:
+		return g, false
+	case tie:
+		g.before = st.DeepCopy()
+	}
+	return g, true
+}
+
+func (g readGuard) finish(ev *event) string {
+	if g.before == nil || sameObserved(g.before, g.st) {
+		return OutcomeApplied
+	}
+	*g.st = *g.before
+	if g.st.DeferredEvent != nil && g.st.DeferredEvent.ID == ev.ID {
+		return OutcomeDuplicate
+	}
+	g.st.DeferredEvent = &billingv1alpha1.EventRef{ID: ev.ID, Type: ev.Type, Created: ev.Created}
+	return OutcomeDeferred
+}
+
+// sameObserved tells whether a and b show the same Stripe state, markers
+// and the conditions derived from that state aside.
+func sameObserved(a, b *billingv1alpha1.StripeSubscriptionStatus) bool {
+	strip := func(st *billingv1alpha1.StripeSubscriptionStatus) *billingv1alpha1.StripeSubscriptionStatus {
+		c := st.DeepCopy()
+		c.LastEvent, c.DeferredEvent, c.Conditions = nil, nil, nil
+		if c.LatestInvoice != nil {
+			c.LatestInvoice.LastEvent = nil
+		}
+		return c
+	}
+	return equality.Semantic.DeepEqual(strip(a), strip(b))
 }
 
 // advance is the marker after applying ev.
@@ -285,6 +363,10 @@ func subscriptionMutation(ev *event) mutation {
 				return OutcomeOutOfOrder
 			}
 		}
+		guard, ok := guardRead(st, ev)
+		if !ok {
+			return OutcomeOutOfOrder
+		}
 		st.SubscriptionID = so.ID
 		st.StripeStatus = so.Status
 		if ev.Type == "customer.subscription.deleted" && !terminal(so.Status) {
@@ -304,7 +386,7 @@ func subscriptionMutation(ev *event) mutation {
 		st.PauseCollection = so.PauseCollection
 		st.LastEvent = advance(st.LastEvent, ev)
 		setPaymentFailed(obj)
-		return OutcomeApplied
+		return guard.finish(ev)
 	}
 }
 
@@ -360,6 +442,10 @@ func invoiceMutation(ev *event) mutation {
 				return OutcomeOutOfOrder
 			}
 		}
+		guard, ok := guardRead(st, ev)
+		if !ok {
+			return OutcomeOutOfOrder
+		}
 		inv := &billingv1alpha1.InvoiceStatus{
 			ID: in.ID, Status: in.Status, AmountDue: in.AmountDue, AmountPaid: in.AmountPaid, Currency: in.Currency,
 			AttemptCount: in.AttemptCount, NextPaymentAttempt: unixTime(in.NextPaymentAttempt),
@@ -372,7 +458,7 @@ func invoiceMutation(ev *event) mutation {
 		paymentFacts(inv, cur, in, ev.Type)
 		st.LatestInvoice = inv
 		setPaymentFailed(obj)
-		return OutcomeApplied
+		return guard.finish(ev)
 	}
 }
 

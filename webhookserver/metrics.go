@@ -17,6 +17,7 @@ var (
 	outOfOrder   = prometheus.NewCounter(prometheus.CounterOpts{Name: "stripe_webhook_events_out_of_order_total", Help: "Events older than the state they would overwrite, skipped."})
 	ignored      = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stripe_webhook_events_ignored_total", Help: "Events acknowledged without effect, by reason."}, []string{"reason"})
 	applied      = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stripe_webhook_events_applied_total", Help: "Events applied to a StripeSubscription, by type."}, []string{"type"})
+	deferred     = prometheus.NewCounter(prometheus.CounterOpts{Name: "stripe_webhook_events_deferred_total", Help: "Events created within a second of the operator's last read of Stripe, recorded for it to read again instead of applied."})
 	superseded   = prometheus.NewCounter(prometheus.CounterOpts{Name: "stripe_webhook_events_superseded_total", Help: "Events about an invoice older than the latest one, acknowledged without a write."})
 	conflicts    = prometheus.NewCounter(prometheus.CounterOpts{Name: "stripe_webhook_status_conflicts_total", Help: "Status writes that conflicted and were retried on a fresh read."})
 	byVersion    = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stripe_webhook_events_by_api_version_total", Help: "Verified events by the API version of their payload (unknown versions as other)."}, []string{"api_version"})
@@ -35,7 +36,7 @@ func registerMetrics() {
 // Server is built), for tests that check the alert rules, the dashboard and
 // the README against what the operator registers.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{received, verified, rejected, duplicates, outOfOrder, superseded, conflicts, byVersion, ignored, applied, failed, processing}
+	return []prometheus.Collector{received, verified, rejected, duplicates, outOfOrder, deferred, superseded, conflicts, byVersion, ignored, applied, failed, processing}
 }
 
 // Stripe's named releases (a breaking-change version each, then monthly

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -271,4 +272,61 @@ func findCond(obj *billingv1alpha1.StripeSubscription, typ string) *metav1.Condi
 		}
 	}
 	return nil
+}
+
+// TestEventsAgainstTheOperatorsRead: status written from a read of Stripe
+// (status.readAt) is newer than any event created before that read, so such
+// an event never overwrites it; an event from the read's second that would
+// change status may be older or newer, so it is recorded for the operator
+// to read again (status.deferredEvent) and not applied; one that agrees
+// with the read moves the marker; a later event applies.
+func TestEventsAgainstTheOperatorsRead(t *testing.T) {
+	g := NewWithT(t)
+	r := newRig(t)
+	obj := r.newSubscription("sub_read1")
+	t0 := r.now.Unix()
+	// The operator read the subscription at t0: active, quantity 2.
+	obj = r.get(obj)
+	obj.Status.StripeStatus = "active"
+	obj.Status.CustomerID = "cus_test1"
+	obj.Status.Items = []billingv1alpha1.ObservedItem{{ItemID: "si_1", PriceID: "price_test1", Quantity: 2}}
+	obj.Status.CurrentPeriodStart, obj.Status.CurrentPeriodEnd = unixTime(1700000000), unixTime(1702592000)
+	readAt := metav1.NewTime(time.Unix(t0, 0))
+	obj.Status.ReadAt = &readAt
+	g.Expect(env.Client.Status().Update(context.Background(), obj)).To(Succeed())
+	r.waitCached(obj)
+	before := r.c.writes.Load()
+
+	// Created two seconds before the read: older than it.
+	_, outcome := r.postOutcome(subEvent("evt_r0", "customer.subscription.updated", t0-2, obj, "incomplete", 1, true, "2023-10-16"))
+	g.Expect(outcome).To(Equal(OutcomeOutOfOrder))
+	g.Expect(r.c.writes.Load()).To(Equal(before), "an event older than the read must not write")
+
+	// Created in the read's second, and it would change status: recorded, not applied.
+	_, outcome = r.postOutcome(subEvent("evt_r1", "customer.subscription.created", t0, obj, "incomplete", 1, true, "2023-10-16"))
+	g.Expect(outcome).To(Equal(OutcomeDeferred))
+	got := r.get(obj)
+	g.Expect(got.Status.StripeStatus).To(Equal("active"))
+	g.Expect(got.Status.Items[0].Quantity).To(Equal(int64(2)))
+	g.Expect(got.Status.LastEvent).To(BeNil())
+	g.Expect(got.Status.DeferredEvent).To(Equal(&billingv1alpha1.EventRef{ID: "evt_r1", Type: "customer.subscription.created", Created: t0}))
+	r.waitCached(obj)
+	_, outcome = r.postOutcome(subEvent("evt_r1", "customer.subscription.created", t0, obj, "incomplete", 1, true, "2023-10-16"))
+	g.Expect(outcome).To(Equal(OutcomeDuplicate))
+
+	// Created a second before the read (within the clocks' skew) and
+	// agreeing with it: applied, the marker moves, status is unchanged.
+	_, outcome = r.postOutcome(subEvent("evt_r2", "customer.subscription.updated", t0-1, obj, "active", 2, true, "2023-10-16"))
+	g.Expect(outcome).To(Equal(OutcomeApplied))
+	got = r.get(obj)
+	g.Expect(got.Status.StripeStatus).To(Equal("active"))
+	g.Expect(got.Status.LastEvent.ID).To(Equal("evt_r2"))
+
+	// Created after the read: newer, applied.
+	r.waitCached(obj)
+	_, outcome = r.postOutcome(subEvent("evt_r3", "customer.subscription.updated", t0+1, obj, "past_due", 3, true, "2023-10-16"))
+	g.Expect(outcome).To(Equal(OutcomeApplied))
+	got = r.get(obj)
+	g.Expect(got.Status.StripeStatus).To(Equal("past_due"))
+	g.Expect(got.Status.Items[0].Quantity).To(Equal(int64(3)))
 }

@@ -317,6 +317,19 @@ type StripeSubscriptionStatus struct {
 	// events are ordered per invoice by latestInvoice.lastEvent.
 	// +optional
 	LastEvent *EventRef `json:"lastEvent,omitempty"`
+	// readAt is Stripe's time (the Date of its answer, to the second) of
+	// the operator's read that the observed fields above come from: Stripe
+	// held that state then. The webhook server does not apply a subscription
+	// or invoice event created before it, and for an event created within a
+	// second of it, which may be older or newer than the read, it records
+	// the event and the operator reads Stripe again.
+	// +optional
+	ReadAt *metav1.Time `json:"readAt,omitempty"`
+	// deferredEvent is the newest subscription or invoice event the webhook
+	// server recorded without applying, because it was created within a
+	// second of readAt; the operator reads Stripe again when it moves.
+	// +optional
+	DeferredEvent *EventRef `json:"deferredEvent,omitempty"`
 
 	CommonStatus `json:",inline"`
 }

@@ -750,6 +750,15 @@ func (in *StripeSubscriptionStatus) DeepCopyInto(out *StripeSubscriptionStatus) 
 		*out = new(EventRef)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.ReadAt != nil {
+		in, out := &in.ReadAt, &out.ReadAt
+		*out = (*in).DeepCopy()
+	}
+	if in.DeferredEvent != nil {
+		in, out := &in.DeferredEvent, &out.DeferredEvent
+		*out = new(EventRef)
+		(*in).DeepCopyInto(*out)
+	}
 	in.CommonStatus.DeepCopyInto(&out.CommonStatus)
 }
 

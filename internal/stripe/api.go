@@ -141,6 +141,9 @@ type Subscription struct {
 	Created          int64
 	// LatestInvoice is expanded on every read.
 	LatestInvoice *Invoice
+	// ReadAt is Stripe's time of the answer this state came from (its Date
+	// header, Unix seconds), 0 when unknown (an object from a list).
+	ReadAt int64
 }
 
 // InvoiceLine is one line of an invoice.

@@ -364,6 +364,19 @@ func replayed(r *stripego.APIResponse) bool {
 // current returns what a write returned, unless Stripe replayed a saved
 // response: that is the answer to an earlier request, not the state now, so
 // the object is read again.
+// answeredAt is Stripe's time of an answer: every API response carries an
+// HTTP Date header (RFC 9110 section 6.6.1), to the second. 0 when absent.
+func answeredAt(r *stripego.APIResponse) int64 {
+	if r == nil {
+		return 0
+	}
+	t, err := http.ParseTime(r.Header.Get("Date"))
+	if err != nil {
+		return 0
+	}
+	return t.Unix()
+}
+
 func current[T any](resp *stripego.APIResponse, obj T, get func() (T, error)) (T, error) {
 	if !replayed(resp) {
 		return obj, nil

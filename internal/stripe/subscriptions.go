@@ -111,6 +111,7 @@ func (c *Client) subscriptionResult(ctx context.Context, s *stripego.Subscriptio
 // the rest (https://docs.stripe.com/api/invoices/object#invoice_object-lines).
 func (c *Client) toSubscriptionWithLines(ctx context.Context, s *stripego.Subscription) (*Subscription, error) {
 	out := toSubscription(s)
+	out.ReadAt = answeredAt(s.LastResponse)
 	if out.LatestInvoice != nil && s.LatestInvoice.Lines != nil && s.LatestInvoice.Lines.HasMore {
 		lines, err := c.invoiceLines(ctx, s.LatestInvoice.ID)
 		if err != nil {

@@ -501,6 +501,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 	s.reqCount++
 	req.reqID = fmt.Sprintf("req_fake%08d", s.reqCount)
 	w.Header().Set("Request-Id", req.reqID)
+	// Every answer carries the HTTP Date header (RFC 9110 section 6.6.1),
+	// on the clock that also stamps events' created
+	// (https://docs.stripe.com/api/events/object#event_object-created).
+	w.Header().Set("Date", s.now.UTC().Format(http.TimeFormat))
 	var fingerprint string
 	if write {
 		s.stats.Writes++
