@@ -51,26 +51,26 @@ func markOrphaned(ctx context.Context, kind, id string, update func() error) err
 	}
 }
 
-func (r *StripeCustomerReconciler) markOrphaned(ctx context.Context, s *customerScope) error {
-	id := s.obj.Status.CustomerID
+func (x *customerExternal) markOrphaned(ctx context.Context) error {
+	id := x.obj.Status.CustomerID
 	return markOrphaned(ctx, audit.KindCustomer, id, func() error {
-		_, err := r.Stripe.UpdateCustomer(ctx, s.owner, id, stripe.CustomerParams{Metadata: orphanMarker(s.obj)})
+		_, err := x.r.Stripe.UpdateCustomer(ctx, x.owner, id, stripe.CustomerParams{Metadata: orphanMarker(x.obj)})
 		return err
 	})
 }
 
-func (r *StripePlanReconciler) markOrphaned(ctx context.Context, s *planScope) error {
-	if id := s.obj.Status.PriceID; id != "" {
+func (x *planExternal) markOrphaned(ctx context.Context) error {
+	if id := x.obj.Status.PriceID; id != "" {
 		if err := markOrphaned(ctx, audit.KindPrice, id, func() error {
-			_, err := r.Stripe.UpdatePrice(ctx, s.owner, id, stripe.PriceUpdateParams{Metadata: orphanMarker(s.obj)})
+			_, err := x.r.Stripe.UpdatePrice(ctx, x.owner, id, stripe.PriceUpdateParams{Metadata: orphanMarker(x.obj)})
 			return err
 		}); err != nil {
 			return err
 		}
 	}
-	id := s.obj.Status.ProductID
+	id := x.obj.Status.ProductID
 	return markOrphaned(ctx, audit.KindProduct, id, func() error {
-		_, err := r.Stripe.UpdateProduct(ctx, s.owner, id, stripe.ProductParams{Metadata: orphanMarker(s.obj)})
+		_, err := x.r.Stripe.UpdateProduct(ctx, x.owner, id, stripe.ProductParams{Metadata: orphanMarker(x.obj)})
 		return err
 	})
 }

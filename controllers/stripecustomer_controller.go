@@ -7,7 +7,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -103,77 +102,16 @@ func (r *StripeCustomerReconciler) all(ctx context.Context, _ client.Object) []r
 	return reqs
 }
 
-func (r *StripeCustomerReconciler) resync() time.Duration { return resyncOr(r.ResyncPeriod) }
-
-// customerScope is what one pass knows about one StripeCustomer.
-type customerScope struct {
-	obj   *billingv1alpha1.StripeCustomer
-	orig  *billingv1alpha1.StripeCustomerStatus
-	owner stripe.Owner
-	// cus is the Stripe customer as last read or written.
-	cus *stripe.Customer
-	// drift names the fields where Stripe differs from the spec.
-	drift []string
-	skip  bool
-}
-
-func (s *customerScope) observeMode() bool {
-	return s.obj.GetManagementPolicy() == billingv1alpha1.ManagementPolicyObserve
-}
-
-// Reconcile runs the phases over one StripeCustomer and writes status once.
-func (r *StripeCustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	obj := &billingv1alpha1.StripeCustomer{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripeCustomer", klog.KObj(obj)))
-	s := &customerScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj, r.Instance)}
-	defer func() {
-		result, retErr = finishPass(ctx, func(ctx context.Context) error { return r.persistStatus(ctx, s) }, s.skip, result, retErr)
-	}()
-	if !obj.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, s)
-	}
-	return runPhases(ctx, s, []phase[*customerScope]{
-		{"finalizer", r.phaseFinalizer},
-		{"ensure", r.phaseEnsure},
-		{"update", r.phaseUpdate},
-		{"report", r.phaseReport},
-	}, r.resync(), r.fail)
-}
-
-// fail turns a phase error into conditions and a result.
-func (r *StripeCustomerReconciler) fail(ctx context.Context, s *customerScope, phaseName string, err error) (ctrl.Result, error) {
-	res, err, skip := failPass(ctx, s.obj, phaseName, err, r.resync())
-	s.skip = skip
-	return res, err
-}
-
-func (r *StripeCustomerReconciler) persistStatus(ctx context.Context, s *customerScope) error {
-	if err := patchStatus(ctx, r.Client, s.obj, s.orig,
-		func(o client.Object) any { return &o.(*billingv1alpha1.StripeCustomer).Status },
-		func(o client.Object, st any) {
-			o.(*billingv1alpha1.StripeCustomer).Status = *st.(*billingv1alpha1.StripeCustomerStatus).DeepCopy()
-		}); err != nil {
-		return err
-	}
-	s.orig = s.obj.Status.DeepCopy()
-	return nil
-}
-
-// patchMeta persists a metadata change without losing the status computed
-// so far in memory (a patch response overwrites the object).
-func (r *StripeCustomerReconciler) patchMeta(ctx context.Context, s *customerScope, mutate func()) error {
-	want := s.obj.Status.DeepCopy()
-	if err := patchMeta(ctx, r.Client, s.obj, mutate); err != nil {
-		return err
-	}
-	s.orig = s.obj.Status.DeepCopy()
-	s.obj.Status = *want
-	return nil
-}
-
-func (r *StripeCustomerReconciler) adoption() adoptionPolicy {
-	return adoptionPolicy{reader: r.Client, selector: r.AdoptionSelector}
+// Reconcile runs one pass of the managed-resource core over one
+// StripeCustomer.
+func (r *StripeCustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector},
+		managedKind[*billingv1alpha1.StripeCustomer]{
+			logKey:    "stripeCustomer",
+			newObject: func() *billingv1alpha1.StripeCustomer { return &billingv1alpha1.StripeCustomer{} },
+			status:    func(o *billingv1alpha1.StripeCustomer) any { return &o.Status },
+			connect: func(p *pass[*billingv1alpha1.StripeCustomer]) external {
+				return &customerExternal{r: r, pass: p}
+			},
+		}).Reconcile(ctx, req)
 }

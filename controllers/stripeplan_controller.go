@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/record"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -78,65 +77,13 @@ func (r *StripePlanReconciler) all(ctx context.Context, _ client.Object) []recon
 	return reqs
 }
 
-func (r *StripePlanReconciler) resync() time.Duration { return resyncOr(r.ResyncPeriod) }
-
-// planScope is what one pass knows about one StripePlan.
-type planScope struct {
-	obj     *billingv1alpha1.StripePlan
-	orig    *billingv1alpha1.StripePlanStatus
-	owner   stripe.Owner
-	product *stripe.Product
-	price   *stripe.Price
-	drift   []string
-	skip    bool
-}
-
-func (s *planScope) observeMode() bool {
-	return s.obj.GetManagementPolicy() == billingv1alpha1.ManagementPolicyObserve
-}
-
-// Reconcile runs the phases over one StripePlan and writes status once.
-func (r *StripePlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	obj := &billingv1alpha1.StripePlan{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripePlan", klog.KObj(obj)))
-	s := &planScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj, r.Instance)}
-	defer func() {
-		result, retErr = finishPass(ctx, func(ctx context.Context) error { return r.persistStatus(ctx, s) }, s.skip, result, retErr)
-	}()
-	if !obj.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, s)
-	}
-	return runPhases(ctx, s, []phase[*planScope]{
-		{"finalizer", r.phaseFinalizer},
-		{"product", r.phaseProduct},
-		{"productUpdate", r.phaseProductUpdate},
-		{"price", r.phasePrice},
-		{"report", r.phaseReport},
-	}, r.resync(), r.fail)
-}
-
-// fail turns a phase error into conditions and a result.
-func (r *StripePlanReconciler) fail(ctx context.Context, s *planScope, phaseName string, err error) (ctrl.Result, error) {
-	res, err, skip := failPass(ctx, s.obj, phaseName, err, r.resync())
-	s.skip = skip
-	return res, err
-}
-
-func (r *StripePlanReconciler) persistStatus(ctx context.Context, s *planScope) error {
-	if err := patchStatus(ctx, r.Client, s.obj, s.orig,
-		func(o client.Object) any { return &o.(*billingv1alpha1.StripePlan).Status },
-		func(o client.Object, st any) {
-			o.(*billingv1alpha1.StripePlan).Status = *st.(*billingv1alpha1.StripePlanStatus).DeepCopy()
-		}); err != nil {
-		return err
-	}
-	s.orig = s.obj.Status.DeepCopy()
-	return nil
-}
-
-func (r *StripePlanReconciler) adoption() adoptionPolicy {
-	return adoptionPolicy{reader: r.Client, selector: r.AdoptionSelector}
+// Reconcile runs one pass of the managed-resource core over one StripePlan.
+func (r *StripePlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector},
+		managedKind[*billingv1alpha1.StripePlan]{
+			logKey:    "stripePlan",
+			newObject: func() *billingv1alpha1.StripePlan { return &billingv1alpha1.StripePlan{} },
+			status:    func(o *billingv1alpha1.StripePlan) any { return &o.Status },
+			connect:   func(p *pass[*billingv1alpha1.StripePlan]) external { return &planExternal{r: r, pass: p} },
+		}).Reconcile(ctx, req)
 }

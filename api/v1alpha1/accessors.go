@@ -11,6 +11,9 @@ func (c *StripeCustomer) GetConditions() []metav1.Condition { return c.Status.Co
 // SetConditions replaces the status conditions.
 func (c *StripeCustomer) SetConditions(conds []metav1.Condition) { c.Status.Conditions = conds }
 
+// GetObservedGeneration returns the generation last reconciled.
+func (c *StripeCustomer) GetObservedGeneration() int64 { return c.Status.ObservedGeneration }
+
 // SetObservedGeneration records the generation last reconciled.
 func (c *StripeCustomer) SetObservedGeneration(g int64) { c.Status.ObservedGeneration = g }
 
@@ -25,6 +28,9 @@ func (p *StripePlan) GetConditions() []metav1.Condition { return p.Status.Condit
 // SetConditions replaces the status conditions.
 func (p *StripePlan) SetConditions(conds []metav1.Condition) { p.Status.Conditions = conds }
 
+// GetObservedGeneration returns the generation last reconciled.
+func (p *StripePlan) GetObservedGeneration() int64 { return p.Status.ObservedGeneration }
+
 // SetObservedGeneration records the generation last reconciled.
 func (p *StripePlan) SetObservedGeneration(g int64) { p.Status.ObservedGeneration = g }
 
@@ -38,6 +44,9 @@ func (s *StripeSubscription) GetConditions() []metav1.Condition { return s.Statu
 
 // SetConditions replaces the status conditions.
 func (s *StripeSubscription) SetConditions(conds []metav1.Condition) { s.Status.Conditions = conds }
+
+// GetObservedGeneration returns the generation last reconciled.
+func (s *StripeSubscription) GetObservedGeneration() int64 { return s.Status.ObservedGeneration }
 
 // SetObservedGeneration records the generation last reconciled.
 func (s *StripeSubscription) SetObservedGeneration(g int64) { s.Status.ObservedGeneration = g }

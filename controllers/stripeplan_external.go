@@ -1,0 +1,299 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// planExternal is the StripePlan kind's external client for one pass: the
+// Stripe product bound through status.productID, and its one active
+// recurring price (status.priceID).
+type planExternal struct {
+	r *StripePlanReconciler
+	*pass[*billingv1alpha1.StripePlan]
+	product *stripe.Product
+	price   *stripe.Price
+	// What Observe found to differ: the product's update, the price's
+	// in-place update, and whether the terms need a new price.
+	productParams stripe.ProductParams
+	priceParams   stripe.PriceUpdateParams
+	productFields []string
+	priceFields   []string
+	newPrice      bool
+}
+
+// Observe reads the product and the price and compares them with the spec.
+func (x *planExternal) Observe(ctx context.Context) (observation, error) {
+	st := &x.obj.Status
+	if st.ProductID == "" {
+		return observation{}, nil
+	}
+	if x.product == nil || x.product.ID != st.ProductID {
+		p, err := x.r.Stripe.GetProduct(ctx, st.ProductID)
+		if stripe.IsNotFound(err) {
+			return observation{}, newSpecError(billingv1alpha1.ReasonNotFound, "Stripe product %s does not exist.", st.ProductID)
+		}
+		if err != nil {
+			return observation{}, err
+		}
+		x.product = p
+	}
+	x.diffProduct()
+	if err := x.observePrice(ctx); err != nil {
+		return observation{}, err
+	}
+	diff := append(append([]string(nil), x.productFields...), x.priceFields...)
+	return observation{bound: true, diff: diff, bookkeeping: onlyBackfilled(diff)}, nil
+}
+
+// diffProduct compares name, description, metadata and active.
+func (x *planExternal) diffProduct() {
+	spec := &x.obj.Spec.Product
+	var p stripe.ProductParams
+	var fields []string
+	if x.product.Name != spec.Name {
+		p.Name, fields = &spec.Name, append(fields, "product.name")
+	}
+	if spec.Description != "" && x.product.Description != spec.Description {
+		p.Description, fields = &spec.Description, append(fields, "product.description")
+	}
+	if !x.product.Active {
+		t := true
+		p.Active, fields = &t, append(fields, "product.active")
+	}
+	if md := metadataDiff(desiredMetadata(x.obj, x.owner, spec.Metadata.Map(), x.product.Metadata), x.product.Metadata); md != nil {
+		p.Metadata, fields = md, append(fields, metadataField("product.metadata", md, x.product.Metadata))
+	}
+	x.productParams, x.productFields = p, fields
+}
+
+// observePrice reads the recorded price. Prices are immutable: when its
+// terms are not the spec's (or there is none), Manage mode needs a new
+// price; Observe mode looks for an active one with the spec's terms.
+func (x *planExternal) observePrice(ctx context.Context) error {
+	spec, st := &x.obj.Spec.Price, &x.obj.Status
+	if st.PriceID != "" {
+		p, err := x.r.Stripe.GetPrice(ctx, st.PriceID)
+		if err != nil && !stripe.IsNotFound(err) {
+			return err
+		}
+		if err == nil && priceMatches(p, spec) {
+			x.price = p
+			x.diffPriceInPlace()
+			return nil
+		}
+		if err == nil && x.observeMode() {
+			x.price = p
+			x.priceFields = append(x.priceFields, "price (amount, currency or interval)")
+			return nil
+		}
+	}
+	if x.observeMode() {
+		prices, err := x.r.Stripe.ListPrices(ctx, x.product.ID, true)
+		if err != nil {
+			return err
+		}
+		for _, p := range prices {
+			if priceMatches(p, spec) {
+				x.price = p
+				st.PriceID = p.ID
+				return nil
+			}
+		}
+		x.priceFields = append(x.priceFields, "price (no active price with the spec's amount, currency and interval)")
+		return nil
+	}
+	x.newPrice = true
+	x.priceFields = append(x.priceFields, "price (amount, currency or interval)")
+	return nil
+}
+
+// diffPriceInPlace compares the lookup key and active, both mutable.
+func (x *planExternal) diffPriceInPlace() {
+	spec := &x.obj.Spec.Price
+	var p stripe.PriceUpdateParams
+	var fields []string
+	if x.price.LookupKey != spec.LookupKey {
+		lk := spec.LookupKey
+		p.LookupKey, p.TransferLookupKey, fields = &lk, lk != "", append(fields, "price.lookupKey")
+	}
+	if !x.price.Active {
+		t := true
+		p.Active, fields = &t, append(fields, "price.active")
+	}
+	x.priceParams, x.priceFields = p, fields
+}
+
+// Creation adopts spec.productID, or creates the product once.
+func (x *planExternal) Creation() creation {
+	spec := &x.obj.Spec
+	params := stripe.ProductParams{Name: &spec.Product.Name, Metadata: spec.Product.Metadata.Map()}
+	if spec.Product.Description != "" {
+		params.Description = &spec.Product.Description
+	}
+	return creation{
+		what: "product", specID: spec.ProductID, specField: "spec.productID",
+		read: func(ctx context.Context, id string) (map[string]string, error) {
+			p, err := x.r.Stripe.GetProduct(ctx, id)
+			if stripe.IsNotFound(err) {
+				return nil, newSpecError(billingv1alpha1.ReasonNotFound, "Stripe product %s named by spec.productID does not exist.", id)
+			}
+			if err != nil {
+				return nil, err
+			}
+			x.product = p
+			return p.Metadata, nil
+		},
+		externalCreate: externalCreate{
+			find: func(ctx context.Context) (string, error) {
+				p, err := x.r.Stripe.FindProductByOwner(ctx, x.owner, x.obj.CreationTimestamp.Add(-time.Hour))
+				if err != nil || p == nil {
+					return "", err
+				}
+				return p.ID, nil
+			},
+			adopt: func(ctx context.Context) (string, error) {
+				found, err := x.r.Stripe.SearchProductsByIdentity(ctx, x.owner)
+				return oldestOwnedHere(x.owner, found, func(p *stripe.Product) (string, int64, map[string]string) { return p.ID, p.Created, p.Metadata }), err
+			},
+			create: func(ctx context.Context, intent string) (string, error) {
+				p, err := x.r.Stripe.CreateProduct(ctx, x.owner, intent, params)
+				if err != nil {
+					return "", err
+				}
+				x.product = p
+				return p.ID, nil
+			},
+			record: func(id string) { x.obj.Status.ProductID = id },
+		},
+	}
+}
+
+// Update writes the product's and the price's differences; new terms make
+// a new price (found first by a strongly consistent list, so a crash never
+// makes two), the lookup key moves to it, and the old one is archived.
+func (x *planExternal) Update(ctx context.Context) error {
+	if len(x.productFields) > 0 {
+		prod, err := x.r.Stripe.UpdateProduct(ctx, x.owner, x.product.ID, x.productParams)
+		if err != nil {
+			return err
+		}
+		x.product = prod
+	}
+	if !x.newPrice {
+		if len(x.priceFields) == 0 {
+			return nil
+		}
+		price, err := x.r.Stripe.UpdatePrice(ctx, x.owner, x.price.ID, x.priceParams)
+		if err != nil {
+			return err
+		}
+		x.price = price
+		return nil
+	}
+	st := &x.obj.Status
+	old := st.PriceID
+	p, err := x.findOrCreatePrice(ctx)
+	if err != nil {
+		return err
+	}
+	x.price = p
+	st.PriceID = p.ID
+	if old != "" && old != p.ID {
+		st.PreviousPriceIDs = append(st.PreviousPriceIDs, old)
+		f := false
+		if _, err := x.r.Stripe.UpdatePrice(ctx, x.owner, old, stripe.PriceUpdateParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
+			return err
+		}
+		x.event(false, "PriceRolledOver", fmt.Sprintf("Created price %s for the new terms and archived %s.", p.ID, old))
+	}
+	return x.persistStatus(ctx)
+}
+
+// priceMatches reports whether a Stripe price has the spec's immutable
+// terms.
+func priceMatches(p *stripe.Price, spec *billingv1alpha1.PriceSpec) bool {
+	count := spec.IntervalCount
+	if count == 0 {
+		count = 1
+	}
+	return p.Currency == spec.Currency && p.UnitAmount == spec.UnitAmount &&
+		p.Interval == string(spec.Interval) && p.IntervalCount == count
+}
+
+// findOrCreatePrice reuses an active price of the product that has the
+// spec's terms and was created for this resource (a crash after the create
+// call), else creates one.
+func (x *planExternal) findOrCreatePrice(ctx context.Context) (*stripe.Price, error) {
+	spec := &x.obj.Spec.Price
+	prices, err := x.r.Stripe.ListPrices(ctx, x.product.ID, true)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range prices {
+		own, _ := ownershipOf(x.owner, p.Metadata)
+		if priceMatches(p, spec) && (own == ownedHere || p.Metadata[billingv1alpha1.StripeMetadataUID] == x.owner.UID) && p.LookupKey == spec.LookupKey {
+			return p, nil
+		}
+	}
+	if x.obj.Spec.ProductID != "" {
+		// Adoption: an active price with the spec's terms is the plan's.
+		for _, p := range prices {
+			if priceMatches(p, spec) && (spec.LookupKey == "" || p.LookupKey == spec.LookupKey) {
+				return p, nil
+			}
+		}
+	}
+	count := spec.IntervalCount
+	if count == 0 {
+		count = 1
+	}
+	p, err := x.r.Stripe.CreatePrice(ctx, x.owner, stripe.PriceCreateParams{
+		ProductID: x.product.ID, Currency: spec.Currency, UnitAmount: spec.UnitAmount,
+		Interval: string(spec.Interval), IntervalCount: count, LookupKey: spec.LookupKey,
+		TransferLookupKey: spec.LookupKey != "", Metadata: x.obj.Spec.Product.Metadata.Map(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	x.event(false, "Created", fmt.Sprintf("Created Stripe price %s.", p.ID))
+	return p, nil
+}
+
+// Report sets Synced and Ready.
+func (x *planExternal) Report(_ context.Context, drift []string, _ bool) {
+	markSynced(x.obj)
+	if len(drift) > 0 {
+		markNotReady(x.obj, billingv1alpha1.ReasonDrifted, fmt.Sprintf("Stripe product %s differs from the spec in: %s (Observe mode reports, never writes).",
+			x.product.ID, strings.Join(drift, ", ")))
+		return
+	}
+	markReady(x.obj, fmt.Sprintf("Stripe product %s and price %s match the spec.", x.product.ID, x.price.ID))
+}
+
+// Delete applies the deletion policy: Archive deactivates the price and
+// the product (Stripe keeps them for existing subscriptions and invoices);
+// Orphan leaves them, marked as left behind.
+func (x *planExternal) Delete(ctx context.Context) (bool, time.Duration, error) {
+	if x.obj.Spec.DeletionPolicy == billingv1alpha1.PlanDeletionPolicyOrphan {
+		return true, 0, x.markOrphaned(ctx)
+	}
+	f := false
+	if id := x.obj.Status.PriceID; id != "" {
+		if _, err := x.r.Stripe.UpdatePrice(ctx, x.owner, id, stripe.PriceUpdateParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
+			return false, 0, err
+		}
+	}
+	if id := x.obj.Status.ProductID; id != "" {
+		if _, err := x.r.Stripe.UpdateProduct(ctx, x.owner, id, stripe.ProductParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
+			return false, 0, err
+		}
+	}
+	x.event(false, "Archived", "Archived the Stripe price and product.")
+	return true, 0, nil
+}
