@@ -168,7 +168,9 @@ func (p *pass[O]) observeMode() bool {
 }
 
 // event records a Kubernetes Event about the resource.
-func (p *pass[O]) event(warning bool, reason, msg string) { emit(p.core.recorder, p.obj, warning, reason, msg) }
+func (p *pass[O]) event(warning bool, reason, msg string) {
+	emit(p.core.recorder, p.obj, warning, reason, msg)
+}
 
 // Reconcile runs one pass over one resource and writes its status once.
 func (m *managedReconciler[O]) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
