@@ -75,10 +75,10 @@ func (x *planExternal) markOrphaned(ctx context.Context) error {
 	})
 }
 
-func (r *StripeSubscriptionReconciler) markOrphaned(ctx context.Context, s *subscriptionScope) error {
+func (s *subscriptionScope) markOrphaned(ctx context.Context) error {
 	id := s.obj.Status.SubscriptionID
 	return markOrphaned(ctx, audit.KindSubscription, id, func() error {
-		_, err := r.Stripe.UpdateSubscription(ctx, s.owner, id, stripe.SubscriptionUpdateParams{Metadata: orphanMarker(s.obj)})
+		_, err := s.r.Stripe.UpdateSubscription(ctx, s.owner, id, stripe.SubscriptionUpdateParams{Metadata: orphanMarker(s.obj)})
 		return err
 	})
 }

@@ -1,24 +1,33 @@
-// Package controllers holds one reconciler per billing kind
-// (StripeCustomer, StripePlan, StripeSubscription).
+// Package controllers reconciles the billing kinds (StripeCustomer,
+// StripePlan, StripeSubscription) with Stripe through one managed-resource
+// core (managed.go), on the pattern of crossplane-runtime's managed
+// reconciler.
 //
-// Every reconciler follows the same shape, written once in the shared_*.go
-// files:
+// The core runs every pass of every kind:
 //
-//   - Reconcile loads the object into a scope, runs a short list of named
-//     phase functions over it and, in one deferred step, patches status with
-//     an optimistic lock (so the webhook server's status writes are never
-//     erased) only when it changed.
-//   - Crash-safe create (createExternal): the create-pending annotation is
-//     persisted before the Stripe create call, the create carries a
-//     deterministic idempotency key, the new ID is written to status right
-//     after, and a pass that finds the annotation without an ID looks the
-//     Stripe object up by the operator's metadata (a List call, never the
-//     eventually consistent Search API) before it would create anything.
-//   - Observe, then act: the Stripe object is read and compared with the spec
-//     field by field; only differences are written (never in Observe mode).
+//   - Reconcile loads the object into a pass (the scope), runs four named
+//     phases (finalizer, observe, update, report) and, in one deferred step,
+//     patches status with an optimistic lock (so the webhook server's status
+//     writes are never erased) only when it changed. That write carries the
+//     conditions and observedGeneration.
+//   - Binding: a Stripe object named in the spec is adopted only when it
+//     carries this resource's identity, or none in a namespace selected for
+//     adoption (identity.go); in Observe mode the object is found, never
+//     created; otherwise it is created exactly once (shared_create.go): a
+//     live object with this resource's identity is adopted first, the
+//     create-pending annotation with the create's intent is persisted before
+//     the call, and a pass that finds the annotation without an ID looks the
+//     object up by metadata (a List call, never the eventually consistent
+//     Search API) before it would create anything.
+//   - Observe, then act: the kind reads Stripe and compares it field by
+//     field; only differences are written, never in Observe mode, where they
+//     are reported. A correction made under an unchanged spec is
+//     DriftCorrected.
 //   - Conditions follow kstatus: Ready, Synced, and the abnormal-true
-//     Reconciling and Stalled, which are removed when false.
-//     observedGeneration is set when a pass succeeds. Messages are stable
-//     between identical passes: Stripe request IDs go to logs only.
-//   - A finalizer applies the kind's deletionPolicy.
+//     Reconciling and Stalled, which are removed when false. Messages are
+//     stable between identical passes: Stripe request IDs go to logs only.
+//   - A finalizer (Manage mode) applies the kind's deletionPolicy.
+//
+// A kind brings its API type and an external client: Observe, Creation,
+// Update, Report and Delete (stripe*_external.go), plus its own diff.
 package controllers

@@ -7,13 +7,16 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
@@ -197,6 +200,9 @@ func (m *managedReconciler[O]) Reconcile(ctx context.Context, req ctrl.Request) 
 
 // fail turns a phase error into conditions and a result.
 func (m *managedReconciler[O]) fail(ctx context.Context, p *pass[O], phaseName string, err error) (ctrl.Result, error) {
+	if h, ok := p.ext.(interface{ beforeFailure() }); ok {
+		h.beforeFailure()
+	}
 	res, err, skip := failPass(ctx, p.obj, phaseName, err, m.resync)
 	p.skip = skip
 	return res, err
@@ -394,4 +400,27 @@ func (p *pass[O]) clearCreatePending(ctx context.Context) error {
 		delete(ann, billingv1alpha1.AnnotationCreatePending)
 		p.obj.SetAnnotations(ann)
 	})
+}
+
+// enqueueAll maps any event to a request for every object of list's kind
+// (after the Stripe credentials changed, every resource is looked at again).
+func enqueueAll(c client.Reader, list client.ObjectList) handler.MapFunc {
+	return func(ctx context.Context, _ client.Object) []reconcile.Request {
+		l := list.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, l); err != nil {
+			log.FromContext(ctx).Error(err, "Listing resources to enqueue")
+			return nil
+		}
+		items, err := meta.ExtractList(l)
+		if err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(items))
+		for _, it := range items {
+			if o, ok := it.(client.Object); ok {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
+			}
+		}
+		return reqs
+	}
 }

@@ -46,7 +46,7 @@ func resyncScope() *subscriptionScope {
 	obj := &billingv1alpha1.StripeSubscription{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s", UID: "uid-1", Generation: 2}}
 	setObservedStatus(&obj.Status, listedSub(1))
 	obj.Status.ObservedGeneration = 2
-	return &subscriptionScope{obj: obj}
+	return &subscriptionScope{pass: &pass[*billingv1alpha1.StripeSubscription]{obj: obj}}
 }
 
 func TestListedSubscriptionRules(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -69,7 +68,7 @@ func (r *StripeCustomerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, deletionStarted()))).
 		WithOptions(controllerOptions(r.SkipNameValidation, r.MaxConcurrentReconciles))
 	if r.CredentialsChanged != nil {
-		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(r.all)))
+		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(enqueueAll(r.Client, &billingv1alpha1.StripeCustomerList{}))))
 	}
 	return b.Complete(r)
 }
@@ -87,19 +86,6 @@ func customerOfSubscription(_ context.Context, o client.Object) []reconcile.Requ
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: sub.Namespace, Name: sub.Spec.CustomerRef.Name}}}
-}
-
-func (r *StripeCustomerReconciler) all(ctx context.Context, _ client.Object) []reconcile.Request {
-	var list billingv1alpha1.StripeCustomerList
-	if err := r.List(ctx, &list); err != nil {
-		log.FromContext(ctx).Error(err, "Listing StripeCustomers to enqueue")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return reqs
 }
 
 // Reconcile runs one pass of the managed-resource core over one

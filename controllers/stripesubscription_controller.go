@@ -8,11 +8,9 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -116,7 +114,7 @@ func (r *StripeSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error 
 			builder.WithPredicates(customerIDChanged())).
 		WithOptions(controllerOptions(r.SkipNameValidation, r.MaxConcurrentReconciles))
 	if r.CredentialsChanged != nil {
-		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(r.allSubscriptions)))
+		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(enqueueAll(r.Client, &billingv1alpha1.StripeSubscriptionList{}))))
 	}
 	return b.Complete(r)
 }
@@ -192,10 +190,6 @@ func (r *StripeSubscriptionReconciler) subscriptionsForCustomer(ctx context.Cont
 	return r.listRequests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{subscriptionCustomerRefIndex: o.GetName()})
 }
 
-func (r *StripeSubscriptionReconciler) allSubscriptions(ctx context.Context, _ client.Object) []reconcile.Request {
-	return r.listRequests(ctx)
-}
-
 func (r *StripeSubscriptionReconciler) listRequests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	var list billingv1alpha1.StripeSubscriptionList
 	if err := r.List(ctx, &list, opts...); err != nil {
@@ -209,15 +203,12 @@ func (r *StripeSubscriptionReconciler) listRequests(ctx context.Context, opts ..
 	return reqs
 }
 
-func (r *StripeSubscriptionReconciler) resync() time.Duration { return resyncOr(r.ResyncPeriod) }
-
-// subscriptionScope is what one pass knows about one StripeSubscription.
+// subscriptionScope is the StripeSubscription kind's external client for
+// one pass: what the pass knows about one StripeSubscription and its Stripe
+// subscription (status.subscriptionID).
 type subscriptionScope struct {
-	obj *billingv1alpha1.StripeSubscription
-	// orig is the status as last read from or written to the API server;
-	// the deferred patch sends the difference with an optimistic lock.
-	orig  *billingv1alpha1.StripeSubscriptionStatus
-	owner stripe.Owner
+	r *StripeSubscriptionReconciler
+	*pass[*billingv1alpha1.StripeSubscription]
 
 	// Resolved declaration. customerSettled is false while a referenced
 	// StripeCustomer is not Ready for its current generation (its payment
@@ -231,85 +222,40 @@ type subscriptionScope struct {
 	sub *stripe.Subscription
 	// ended is true when sub is canceled or incomplete_expired (or gone).
 	ended bool
-	// diff is what differed from the declaration this pass; applied tells
-	// whether the update call removed it (Manage mode).
-	diff    subscriptionDiff
-	applied bool
-	// skipStatus skips the deferred status patch (the object is gone, or a
-	// conflict showed the cached copy is stale).
-	skipStatus bool
+	// replaces is the ended subscription a requested recreate replaces;
+	// recreated tells that this pass created its replacement.
+	replaces  string
+	recreated bool
+	// diff is what differed from the declaration this pass.
+	diff subscriptionDiff
 }
 
-func (s *subscriptionScope) observeMode() bool {
-	return s.obj.GetManagementPolicy() == billingv1alpha1.ManagementPolicyObserve
+// Reconcile runs one pass of the managed-resource core over one
+// StripeSubscription.
+func (r *StripeSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector},
+		managedKind[*billingv1alpha1.StripeSubscription]{
+			logKey:    "stripeSubscription",
+			newObject: func() *billingv1alpha1.StripeSubscription { return &billingv1alpha1.StripeSubscription{} },
+			status:    func(o *billingv1alpha1.StripeSubscription) any { return &o.Status },
+			connect: func(p *pass[*billingv1alpha1.StripeSubscription]) external {
+				return &subscriptionScope{r: r, pass: p}
+			},
+		}).Reconcile(ctx, req)
 }
 
-// Reconcile runs the phases over one StripeSubscription and writes status
-// once at the end.
-func (r *StripeSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	obj := &billingv1alpha1.StripeSubscription{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripeSubscription", klog.KObj(obj)))
-	s := &subscriptionScope{obj: obj, orig: obj.Status.DeepCopy(), owner: ownerOf(obj, r.Instance)}
-	defer func() {
-		result, retErr = finishPass(ctx, func(ctx context.Context) error { return r.persistStatus(ctx, s) }, s.skipStatus, result, retErr)
-	}()
-
-	if !obj.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, s)
-	}
-	return runPhases(ctx, s, []phase[*subscriptionScope]{
-		{"finalizer", r.phaseFinalizer},
-		{"resolve", r.phaseResolve},
-		{"create", r.phaseCreate},
-		{"observe", r.phaseObserve},
-		{"prices", r.phasePrices},
-		{"update", r.phaseUpdate},
-		{"report", r.phaseReport},
-	}, r.resync(), r.fail)
-}
-
-// fail records a phase error in conditions, keeping whatever was read from
-// Stripe this pass in status. A conflict means the cached object is stale
-// (the webhook server or a person wrote it): requeue quietly and let the
-// next pass start from the fresh object.
-func (r *StripeSubscriptionReconciler) fail(ctx context.Context, s *subscriptionScope, phaseName string, err error) (ctrl.Result, error) {
+// beforeFailure keeps in status whatever was read from Stripe this pass
+// when a later phase fails.
+func (s *subscriptionScope) beforeFailure() {
 	if s.sub != nil {
 		setObservedStatus(&s.obj.Status, s.sub)
 	}
-	res, err, skip := failPass(ctx, s.obj, phaseName, err, r.resync())
-	s.skipStatus = skip
-	return res, err
 }
 
-// persistStatus writes the status difference now (optimistic lock) and
-// makes the written status the new baseline.
-func (r *StripeSubscriptionReconciler) persistStatus(ctx context.Context, s *subscriptionScope) error {
-	before := s.orig
-	if err := patchStatus(ctx, r.Client, s.obj, s.orig,
-		func(o client.Object) any { return &o.(*billingv1alpha1.StripeSubscription).Status },
-		func(o client.Object, st any) {
-			o.(*billingv1alpha1.StripeSubscription).Status = *st.(*billingv1alpha1.StripeSubscriptionStatus).DeepCopy()
-		}); err != nil {
-		return err
-	}
-	s.orig = s.obj.Status.DeepCopy()
-	r.paymentFailedEvent(s.obj, before)
-	return nil
-}
-
-// patchMetaKeepStatus persists a metadata change without losing the status
-// computed so far in memory (a patch response overwrites the object).
-func (r *StripeSubscriptionReconciler) patchMetaKeepStatus(ctx context.Context, s *subscriptionScope, mutate func()) error {
-	want := s.obj.Status.DeepCopy()
-	if err := patchMeta(ctx, r.Client, s.obj, mutate); err != nil {
-		return err
-	}
-	s.orig = s.obj.Status.DeepCopy()
-	s.obj.Status = *want
-	return nil
+// statusWritten records the PaymentFailed Warning once the status that
+// reports a new failure is written.
+func (s *subscriptionScope) statusWritten(before *billingv1alpha1.StripeSubscription) {
+	s.r.paymentFailedEvent(s.obj, &before.Status)
 }
 
 func conflictBackoff() time.Duration {
@@ -318,16 +264,5 @@ func conflictBackoff() time.Duration {
 
 // event records a Kubernetes Event when a recorder is configured.
 func (r *StripeSubscriptionReconciler) event(obj *billingv1alpha1.StripeSubscription, warning bool, reason, msg string) {
-	if r.Recorder == nil {
-		return
-	}
-	t := corev1.EventTypeNormal
-	if warning {
-		t = corev1.EventTypeWarning
-	}
-	r.Recorder.Event(obj, t, reason, msg)
-}
-
-func (r *StripeSubscriptionReconciler) adoption() adoptionPolicy {
-	return adoptionPolicy{reader: r.Client, selector: r.AdoptionSelector}
+	emit(r.Recorder, obj, warning, reason, msg)
 }

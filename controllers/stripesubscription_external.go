@@ -4,31 +4,22 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
-// phaseFinalizer adds the finalizer in Manage mode (Observe mode never
-// writes to Stripe, so there is nothing to do on deletion).
-func (r *StripeSubscriptionReconciler) phaseFinalizer(ctx context.Context, s *subscriptionScope) error {
-	if s.observeMode() || controllerutil.ContainsFinalizer(s.obj, billingv1alpha1.Finalizer) {
-		return nil
-	}
-	return r.patchMetaKeepStatus(ctx, s, func() { controllerutil.AddFinalizer(s.obj, billingv1alpha1.Finalizer) })
-}
-
-// phaseResolve resolves the customer and the items' prices from the
-// references. A missing reference stalls (a watch re-triggers the pass when
-// it appears); a reference without its Stripe ID yet waits.
-func (r *StripeSubscriptionReconciler) phaseResolve(ctx context.Context, s *subscriptionScope) error {
+// resolve resolves the customer and the items' prices from the references.
+// A missing reference stalls (a watch re-triggers the pass when it
+// appears); a reference without its Stripe ID yet waits.
+func (s *subscriptionScope) resolve(ctx context.Context) error {
+	r := s.r
 	spec := &s.obj.Spec
 	switch {
 	case spec.CustomerID != "":
@@ -82,72 +73,158 @@ func (r *StripeSubscriptionReconciler) phaseResolve(ctx context.Context, s *subs
 	return nil
 }
 
-// phaseCreate makes sure a Stripe subscription is recorded in status:
-// adopting spec.subscriptionID, finding the one created for this resource
-// (Observe mode), or creating one exactly once (Manage mode).
-func (r *StripeSubscriptionReconciler) phaseCreate(ctx context.Context, s *subscriptionScope) error {
-	if s.obj.Status.SubscriptionID != "" {
-		// The ID may have reached status another way than through
-		// createExternal (the webhook server can record it first): the
-		// create intent is over either way.
-		if _, pending := s.obj.GetAnnotations()[billingv1alpha1.AnnotationCreatePending]; !pending {
-			return nil
-		}
-		return r.patchMetaKeepStatus(ctx, s, func() {
-			ann := s.obj.GetAnnotations()
-			delete(ann, billingv1alpha1.AnnotationCreatePending)
-			s.obj.SetAnnotations(ann)
-		})
+// Observe resolves the declaration, reads the bound subscription (from a
+// whole list on a resync, when allowed), notes a final state, applies the
+// recreate annotation and compares Stripe with the declaration.
+func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
+	r := s.r
+	if err := s.resolve(ctx); err != nil {
+		return observation{}, err
 	}
-	if id := s.obj.Spec.SubscriptionID; id != "" {
-		sub, err := r.Stripe.GetSubscription(ctx, id)
-		if err != nil {
-			if stripe.IsNotFound(err) {
-				return newSpecError(billingv1alpha1.ReasonNotFound, "Subscription %s named by spec.subscriptionID does not exist in Stripe.", id)
+	id := s.obj.Status.SubscriptionID
+	if id == "" {
+		return observation{}, nil
+	}
+	switch {
+	case s.sub != nil && s.sub.ID == id:
+		r.noteObserved(s) // this pass created, adopted or found it
+	default:
+		if s.sub = r.listedSubscription(ctx, s); s.sub == nil {
+			sub, err := r.Stripe.GetSubscription(ctx, id)
+			switch {
+			case stripe.IsNotFound(err):
+				s.ended = true
+			case err != nil:
+				return observation{}, fmt.Errorf("reading subscription %s: %w", id, err)
+			default:
+				s.sub = sub
 			}
-			return fmt.Errorf("reading subscription %s to adopt it: %w", id, err)
 		}
-		if err := r.adoption().check(ctx, s.obj, s.owner, "subscription", sub.ID, sub.Metadata); err != nil {
-			return err
-		}
-		s.sub = sub
-		s.obj.Status.SubscriptionID = sub.ID
-		r.event(s.obj, false, "Adopted", fmt.Sprintf("Adopted Stripe subscription %s", sub.ID))
-		return nil
 	}
-	if s.observeMode() {
-		found, err := r.Stripe.FindSubscriptionByOwner(ctx, s.owner, s.customerID)
-		if err != nil {
-			return fmt.Errorf("looking up the subscription of this resource: %w", err)
-		}
-		if found == nil {
-			return newSpecError(billingv1alpha1.ReasonNotFound, "Observe mode found no Stripe subscription for this resource and never creates one; set spec.subscriptionID to observe an existing subscription.")
-		}
-		s.sub = found
-		s.obj.Status.SubscriptionID = found.ID
-		return nil
+	s.ended = s.sub == nil || subscriptionEnded(s.sub.Status)
+	if replaces, err := s.recreateRequest(ctx); replaces != "" || err != nil {
+		return observation{replaces: replaces}, err
 	}
-	return r.createSubscription(ctx, s, "")
+	if err := s.prices(ctx); err != nil {
+		return observation{}, err
+	}
+	if s.ended {
+		return observation{bound: true}, nil
+	}
+	if s.sub.CustomerID != "" && s.sub.CustomerID != s.customerID {
+		return observation{}, newSpecError(billingv1alpha1.ReasonInvalidSpec, "Subscription %s belongs to customer %s in Stripe but the spec names customer %s; a subscription cannot move to another customer.", s.sub.ID, s.sub.CustomerID, s.customerID)
+	}
+	spec := &s.obj.Spec
+	desiredMetadata := spec.Metadata.Map()
+	if !s.observeMode() {
+		desiredMetadata = ownerMetadata(s.owner, spec.Metadata.Map())
+	}
+	s.diff = diffSubscription(spec, s.desired, desiredMetadata, s.observeMode(), s.sub)
+	return observation{bound: true, diff: s.diff.texts(), bookkeeping: s.diff.onlyRollover()}, nil
 }
 
-// createSubscription creates the Stripe subscription through the crash-safe
-// createExternal. replaces names an ended subscription being recreated ("" on
-// a first create).
-func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s *subscriptionScope, replaces string) error {
-	spec := &s.obj.Spec
-	if !s.customerSettled {
-		// Creating now could charge before the customer's default payment
-		// method is attached, leaving the subscription incomplete.
-		return newWaitError(billingv1alpha1.ReasonWaitingForCustomer, waitRecheck,
-			"Waiting for StripeCustomer %q to be Ready (its payment method in place) before creating the subscription.", spec.CustomerRef.Name)
+// recreateRequest applies the recreate annotation: on an ended
+// subscription in Manage mode it returns the ended ID to replace; otherwise
+// it records why the request is ignored and removes it. A granted request
+// is removed once this pass recorded the replacement (only then, so a crash
+// in between keeps the request).
+func (s *subscriptionScope) recreateRequest(ctx context.Context) (string, error) {
+	v, ok := s.obj.GetAnnotations()[billingv1alpha1.AnnotationRecreate]
+	switch {
+	case !ok:
+		return "", nil
+	case s.recreated:
+	case !s.ended:
+		s.r.event(s.obj, true, "RecreateIgnored", fmt.Sprintf("Ignored %s: subscription %s has not ended (status %s); only an ended subscription is recreated", billingv1alpha1.AnnotationRecreate, s.sub.ID, s.sub.Status))
+	case s.observeMode():
+		s.r.event(s.obj, true, "RecreateIgnored", fmt.Sprintf("Ignored %s: Observe mode never creates a subscription", billingv1alpha1.AnnotationRecreate))
+	case v != "true":
+		s.r.event(s.obj, true, "RecreateIgnored", fmt.Sprintf("Ignored %s: its value must be \"true\"", billingv1alpha1.AnnotationRecreate))
+	default:
+		old := s.obj.Status.SubscriptionID
+		log.FromContext(ctx).Info("Recreating ended subscription on request", "endedSubscription", old)
+		s.sub, s.replaces = nil, old
+		return old, nil
 	}
-	created := false
-	var adopt func(ctx context.Context) (string, error)
-	if replaces == "" {
+	// Done or ignored: the request is over.
+	return "", s.patchMeta(ctx, func() {
+		ann := s.obj.GetAnnotations()
+		delete(ann, billingv1alpha1.AnnotationRecreate)
+		s.obj.SetAnnotations(ann)
+	})
+}
+
+// Creation adopts spec.subscriptionID, finds in Observe mode the
+// subscription created for this resource, or creates one exactly once (a
+// replacement, after a recreate request).
+func (s *subscriptionScope) Creation() creation {
+	r, spec := s.r, &s.obj.Spec
+	c := creation{
+		what: "subscription", specID: spec.SubscriptionID, specField: "spec.subscriptionID",
+		read: func(ctx context.Context, id string) (map[string]string, error) {
+			sub, err := r.Stripe.GetSubscription(ctx, id)
+			if err != nil {
+				if stripe.IsNotFound(err) {
+					return nil, newSpecError(billingv1alpha1.ReasonNotFound, "Subscription %s named by spec.subscriptionID does not exist in Stripe.", id)
+				}
+				return nil, fmt.Errorf("reading subscription %s to adopt it: %w", id, err)
+			}
+			s.sub = sub
+			return sub.Metadata, nil
+		},
+		observeFind: func(ctx context.Context) (string, error) {
+			found, err := r.Stripe.FindSubscriptionByOwner(ctx, s.owner, s.customerID)
+			if err != nil || found == nil {
+				return "", err
+			}
+			s.sub = found
+			return found.ID, nil
+		},
+		ready: func() error {
+			if !s.customerSettled {
+				// Creating now could charge before the customer's default
+				// payment method is attached, leaving the subscription
+				// incomplete.
+				return newWaitError(billingv1alpha1.ReasonWaitingForCustomer, waitRecheck,
+					"Waiting for StripeCustomer %q to be Ready (its payment method in place) before creating the subscription.", spec.CustomerRef.Name)
+			}
+			return nil
+		},
+		externalCreate: externalCreate{
+			find: func(ctx context.Context) (string, error) {
+				found, err := r.Stripe.FindSubscriptionByOwner(ctx, s.owner, s.customerID)
+				if err != nil || found == nil {
+					return "", err
+				}
+				if s.replaces != "" && (found.ID == s.replaces || found.Metadata[metadataReplaces] != s.replaces) {
+					return "", nil // the ended subscription, not its replacement
+				}
+				s.sub = found
+				return found.ID, nil
+			},
+			create: func(ctx context.Context, intent string) (string, error) {
+				sub, err := r.Stripe.CreateSubscription(ctx, s.owner, intent, s.createParams())
+				if err != nil {
+					return "", fmt.Errorf("creating subscription: %w", err)
+				}
+				s.sub = sub
+				return sub.ID, nil
+			},
+			record: func(id string) {
+				s.obj.Status.SubscriptionID = id
+				s.obj.Status.CustomerID = s.customerID
+				if s.sub != nil && s.sub.ID == id {
+					setObservedStatus(&s.obj.Status, s.sub)
+				}
+				s.recreated = s.replaces != ""
+			},
+		},
+	}
+	if s.replaces == "" {
 		// The customer's subscriptions, listed: consistent at once, so a
 		// manifest re-applied seconds after its resource was deleted with
 		// CancelAtPeriodEnd finds its subscription again.
-		adopt = func(ctx context.Context) (string, error) {
+		c.adopt = func(ctx context.Context) (string, error) {
 			found, err := r.Stripe.ListCustomerSubscriptions(ctx, s.customerID)
 			live := found[:0]
 			for _, f := range found {
@@ -157,124 +234,39 @@ func (r *StripeSubscriptionReconciler) createSubscription(ctx context.Context, s
 			}
 			return oldestOwnedHere(s.owner, live, func(x *stripe.Subscription) (string, int64, map[string]string) { return x.ID, x.Created, x.Metadata }), err
 		}
+	} else {
+		c.createdNote = "replacing ended subscription " + s.replaces
 	}
-	id, adopted, err := createExternal(ctx, r.Client, s.obj, externalCreate{
-		adopt: adopt,
-		find: func(ctx context.Context) (string, error) {
-			found, err := r.Stripe.FindSubscriptionByOwner(ctx, s.owner, s.customerID)
-			if err != nil || found == nil {
-				return "", err
-			}
-			if replaces != "" && (found.ID == replaces || found.Metadata[metadataReplaces] != replaces) {
-				return "", nil // the ended subscription, not its replacement
-			}
-			s.sub = found
-			return found.ID, nil
-		},
-		create: func(ctx context.Context, intent string) (string, error) {
-			p := stripe.SubscriptionCreateParams{
-				CustomerID:        s.customerID,
-				TrialPeriodDays:   spec.TrialPeriodDays,
-				CollectionMethod:  string(collectionMethod(spec)),
-				DaysUntilDue:      spec.DaysUntilDue,
-				PaymentBehavior:   string(paymentBehavior(spec)),
-				ProrationBehavior: string(prorationBehavior(spec)),
-				CancelAtPeriodEnd: spec.CancelAtPeriodEnd,
-				Metadata:          ownerMetadata(s.owner, spec.Metadata.Map()),
-			}
-			if replaces != "" {
-				p.Metadata[metadataReplaces] = replaces
-			}
-			for _, d := range s.desired {
-				p.Items = append(p.Items, stripe.SubscriptionItemParams{PriceID: d.PriceID, Quantity: d.Quantity})
-			}
-			sub, err := r.Stripe.CreateSubscription(ctx, s.owner, intent, p)
-			if err != nil {
-				return "", fmt.Errorf("creating subscription: %w", err)
-			}
-			s.sub, created = sub, true
-			return sub.ID, nil
-		},
-		record: func(id string) {
-			s.obj.Status.SubscriptionID = id
-			s.obj.Status.CustomerID = s.customerID
-			if s.sub != nil && s.sub.ID == id {
-				setObservedStatus(&s.obj.Status, s.sub)
-			}
-		},
-		persistStatus: func(ctx context.Context) error { return r.persistStatus(ctx, s) },
-	})
-	if err != nil {
-		return err
-	}
-	// createExternal's metadata patches returned the persisted status.
-	s.orig = s.obj.Status.DeepCopy()
-	if adopted {
-		r.event(s.obj, false, "Adopted", fmt.Sprintf("Adopted Stripe subscription %s, which carries this resource's identity", id))
-	}
-	if created {
-		msg := fmt.Sprintf("Created Stripe subscription %s", id)
-		if replaces != "" {
-			msg += " replacing ended subscription " + replaces
-		}
-		r.event(s.obj, false, "Created", msg)
-	}
-	return nil
+	return c
 }
 
-// phaseObserve reads the subscription (unless this pass just created or
-// adopted it), notes a final state, and applies the recreate annotation.
-func (r *StripeSubscriptionReconciler) phaseObserve(ctx context.Context, s *subscriptionScope) error {
-	if s.sub != nil {
-		r.noteObserved(s)
-	} else if s.sub = r.listedSubscription(ctx, s); s.sub == nil {
-		sub, err := r.Stripe.GetSubscription(ctx, s.obj.Status.SubscriptionID)
-		switch {
-		case stripe.IsNotFound(err):
-			s.ended = true
-		case err != nil:
-			return fmt.Errorf("reading subscription %s: %w", s.obj.Status.SubscriptionID, err)
-		default:
-			s.sub = sub
-		}
+// createParams are the create call's fields.
+func (s *subscriptionScope) createParams() stripe.SubscriptionCreateParams {
+	spec := &s.obj.Spec
+	p := stripe.SubscriptionCreateParams{
+		CustomerID:        s.customerID,
+		TrialPeriodDays:   spec.TrialPeriodDays,
+		CollectionMethod:  string(collectionMethod(spec)),
+		DaysUntilDue:      spec.DaysUntilDue,
+		PaymentBehavior:   string(paymentBehavior(spec)),
+		ProrationBehavior: string(prorationBehavior(spec)),
+		CancelAtPeriodEnd: spec.CancelAtPeriodEnd,
+		Metadata:          ownerMetadata(s.owner, spec.Metadata.Map()),
 	}
-	if s.sub != nil && subscriptionEnded(s.sub.Status) {
-		s.ended = true
+	if s.replaces != "" {
+		p.Metadata[metadataReplaces] = s.replaces
 	}
-
-	v, ok := s.obj.GetAnnotations()[billingv1alpha1.AnnotationRecreate]
-	if !ok {
-		return nil
+	for _, d := range s.desired {
+		p.Items = append(p.Items, stripe.SubscriptionItemParams{PriceID: d.PriceID, Quantity: d.Quantity})
 	}
-	switch {
-	case !s.ended:
-		r.event(s.obj, true, "RecreateIgnored", fmt.Sprintf("Ignored %s: subscription %s has not ended (status %s); only an ended subscription is recreated", billingv1alpha1.AnnotationRecreate, s.sub.ID, s.sub.Status))
-	case s.observeMode():
-		r.event(s.obj, true, "RecreateIgnored", fmt.Sprintf("Ignored %s: Observe mode never creates a subscription", billingv1alpha1.AnnotationRecreate))
-	case v != "true":
-		r.event(s.obj, true, "RecreateIgnored", fmt.Sprintf("Ignored %s: its value must be \"true\"", billingv1alpha1.AnnotationRecreate))
-	default:
-		old := s.obj.Status.SubscriptionID
-		log.FromContext(ctx).Info("Recreating ended subscription on request", "endedSubscription", old)
-		s.sub = nil
-		if err := r.createSubscription(ctx, s, old); err != nil {
-			return err
-		}
-		s.ended = s.sub != nil && subscriptionEnded(s.sub.Status)
-	}
-	// The annotation is removed only after the new subscription is recorded,
-	// so a crash in between keeps the request.
-	return r.patchMetaKeepStatus(ctx, s, func() {
-		ann := s.obj.GetAnnotations()
-		delete(ann, billingv1alpha1.AnnotationRecreate)
-		s.obj.SetAnnotations(ann)
-	})
+	return p
 }
 
-// phasePrices resolves each declared price's unit amount and currency
-// (cache, then the subscription's items, then Stripe) and computes the
-// expected amount of a full period.
-func (r *StripeSubscriptionReconciler) phasePrices(ctx context.Context, s *subscriptionScope) error {
+// prices resolves each declared price's unit amount and currency (cache,
+// then the subscription's items, then Stripe) and computes the expected
+// amount of a full period.
+func (s *subscriptionScope) prices(ctx context.Context) error {
+	r := s.r
 	if s.sub != nil {
 		for _, it := range s.sub.Items {
 			if it.Currency != "" {
@@ -313,51 +305,22 @@ func (r *StripeSubscriptionReconciler) priceInfo(ctx context.Context, id string)
 	return info, nil
 }
 
-// phaseUpdate compares Stripe with the declaration and, in Manage mode,
-// applies every difference in one update call with the spec's proration
-// behavior.
-func (r *StripeSubscriptionReconciler) phaseUpdate(ctx context.Context, s *subscriptionScope) error {
-	if s.ended || s.sub == nil {
-		return nil
-	}
-	if s.sub.CustomerID != "" && s.sub.CustomerID != s.customerID {
-		return newSpecError(billingv1alpha1.ReasonInvalidSpec, "Subscription %s belongs to customer %s in Stripe but the spec names customer %s; a subscription cannot move to another customer.", s.sub.ID, s.sub.CustomerID, s.customerID)
-	}
-	spec := &s.obj.Spec
-	desiredMetadata := spec.Metadata.Map()
-	if !s.observeMode() {
-		desiredMetadata = ownerMetadata(s.owner, spec.Metadata.Map())
-	}
-	s.diff = diffSubscription(spec, s.desired, desiredMetadata, s.observeMode(), s.sub)
-	if s.diff.empty() || s.observeMode() {
-		return nil
-	}
-	updated, err := r.Stripe.UpdateSubscription(ctx, s.owner, s.sub.ID, s.diff.params)
+// Update applies every difference in one update call with the spec's
+// proration behavior.
+func (s *subscriptionScope) Update(ctx context.Context) error {
+	updated, err := s.r.Stripe.UpdateSubscription(ctx, s.owner, s.sub.ID, s.diff.params)
 	if err != nil {
 		return fmt.Errorf("updating subscription %s: %w", s.sub.ID, err)
 	}
-	s.sub, s.applied = updated, true
-	r.noteObserved(s)
-	if s.driftCorrected() {
-		r.event(s.obj, false, "DriftCorrected", "Corrected Stripe subscription "+updated.ID+": "+joinDifferences(s.diff.texts()))
-	} else {
-		r.event(s.obj, false, "Updated", "Updated Stripe subscription "+updated.ID+": "+joinDifferences(s.diff.texts()))
-	}
+	s.sub = updated
+	s.r.noteObserved(s)
 	return nil
 }
 
-// driftCorrected tells whether the applied change undid a change made in
-// Stripe (rather than applying a new spec or a plan's price rollover): the
-// spec is the one the last successful pass applied.
-func (s *subscriptionScope) driftCorrected() bool {
-	st := s.obj.Status
-	return s.applied && st.ObservedGeneration != 0 && st.ObservedGeneration == s.obj.Generation && !s.diff.onlyRollover()
-}
-
-// phaseReport writes the observed state and the BillingDrift,
-// PaymentFailed, Synced and Ready conditions.
-func (r *StripeSubscriptionReconciler) phaseReport(ctx context.Context, s *subscriptionScope) error {
-	obj := s.obj
+// Report writes the observed state and the BillingDrift, PaymentFailed,
+// Synced and Ready conditions.
+func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected bool) {
+	r, obj := s.r, s.obj
 	st := &obj.Status
 	if s.sub != nil {
 		setObservedStatus(st, s.sub)
@@ -375,15 +338,12 @@ func (r *StripeSubscriptionReconciler) phaseReport(ctx context.Context, s *subsc
 	if s.sub != nil {
 		pay = paymentCondition(s.sub)
 	}
-	// Its Warning Event is recorded by persistStatus once the status that
+	// Its Warning Event is recorded by statusWritten once the status that
 	// reports the failure is written.
 	setCondition(obj, billingv1alpha1.ConditionPaymentFailed, pay.status, pay.reason, pay.message)
 
 	// BillingDrift.
-	var uncorrected []string
-	if s.observeMode() {
-		uncorrected = s.diff.texts()
-	}
+	uncorrected := append([]string(nil), drift...)
 	var note string
 	if s.sub != nil && !s.ended {
 		var invDrift string
@@ -400,12 +360,12 @@ func (r *StripeSubscriptionReconciler) phaseReport(ctx context.Context, s *subsc
 			uncorrected = append(uncorrected, fmt.Sprintf("subscription %s was canceled in Stripe", s.sub.ID))
 		}
 	}
-	prevDrift := findCondition(s.orig.Conditions, billingv1alpha1.ConditionBillingDrift)
+	prevDrift := findCondition(s.orig.Status.Conditions, billingv1alpha1.ConditionBillingDrift)
 	switch {
 	case len(uncorrected) > 0:
 		setCondition(obj, billingv1alpha1.ConditionBillingDrift, metav1.ConditionTrue, billingv1alpha1.ReasonDrifted,
 			"Stripe differs from the declaration: "+joinDifferences(uncorrected)+".")
-	case s.driftCorrected():
+	case corrected:
 		setCondition(obj, billingv1alpha1.ConditionBillingDrift, metav1.ConditionFalse, billingv1alpha1.ReasonDriftCorrected,
 			"Stripe had drifted from the declaration and was corrected: "+joinDifferences(s.diff.texts())+".")
 	case prevDrift != nil && prevDrift.Reason == billingv1alpha1.ReasonDriftCorrected && prevDrift.ObservedGeneration == obj.Generation:
@@ -423,13 +383,13 @@ func (r *StripeSubscriptionReconciler) phaseReport(ctx context.Context, s *subsc
 	if s.ended {
 		msg := fmt.Sprintf("Subscription %s has ended in Stripe (%s) and is not recreated automatically; annotate the resource with %s=true to create a new subscription.",
 			st.SubscriptionID, endedState(s.sub), billingv1alpha1.AnnotationRecreate)
-		if !findConditionIs(s.orig.Conditions, billingv1alpha1.ConditionStalled, billingv1alpha1.ReasonSubscriptionEnded) {
+		if !findConditionIs(s.orig.Status.Conditions, billingv1alpha1.ConditionStalled, billingv1alpha1.ReasonSubscriptionEnded) {
 			r.event(obj, true, billingv1alpha1.ReasonSubscriptionEnded, msg)
 		}
 		setCondition(obj, billingv1alpha1.ConditionSynced, metav1.ConditionFalse, billingv1alpha1.ReasonSubscriptionEnded, msg)
 		markStalled(obj, billingv1alpha1.ReasonSubscriptionEnded, msg)
 		obj.SetObservedGeneration(obj.Generation)
-		return nil
+		return
 	}
 	markSynced(obj)
 	switch {
@@ -447,7 +407,6 @@ func (r *StripeSubscriptionReconciler) phaseReport(ctx context.Context, s *subsc
 	if reason, msg, stalled := subscriptionNeedsPerson(s.sub, pay); stalled {
 		markStalled(obj, reason, msg)
 	}
-	return nil
 }
 
 func readyMessage(sub *stripe.Subscription) string {
@@ -482,36 +441,25 @@ func findConditionIs(conds []metav1.Condition, t, reason string) bool {
 	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == reason
 }
 
-// reconcileDelete applies the deletion policy and releases the finalizer.
-func (r *StripeSubscriptionReconciler) reconcileDelete(ctx context.Context, s *subscriptionScope) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(s.obj, billingv1alpha1.Finalizer) {
-		s.skipStatus = true
-		return ctrl.Result{}, nil
-	}
-	if err := r.deleteExternal(ctx, s); err != nil {
-		return r.fail(ctx, s, "delete", err)
-	}
-	if err := releaseFinalizer(ctx, r.Client, s.obj); err != nil {
-		return r.fail(ctx, s, "release", err)
-	}
-	s.skipStatus = true
-	return ctrl.Result{}, nil
+// Delete applies the deletion policy: CancelAtPeriodEnd (the default) sets
+// cancel_at_period_end, so re-applying the manifest before the period ends
+// resumes the subscription; Cancel cancels at once (invoicing and prorating
+// what is owed); Orphan leaves it, marked as left behind.
+func (s *subscriptionScope) Delete(ctx context.Context) (bool, time.Duration, error) {
+	return true, 0, s.deleteExternal(ctx)
 }
 
-func (r *StripeSubscriptionReconciler) deleteExternal(ctx context.Context, s *subscriptionScope) error {
+func (s *subscriptionScope) deleteExternal(ctx context.Context) error {
+	r := s.r
 	logger := log.FromContext(ctx)
 	obj := s.obj
-	if s.observeMode() {
-		logger.Info("Observe mode: leaving the Stripe subscription alone on deletion")
-		return nil
-	}
 	policy := obj.Spec.DeletionPolicy
 	if policy == "" {
 		policy = billingv1alpha1.SubscriptionDeletionPolicyCancelAtPeriodEnd
 	}
 	if policy == billingv1alpha1.SubscriptionDeletionPolicyOrphan {
 		logger.Info("Deletion policy Orphan: leaving the Stripe subscription", "subscriptionID", obj.Status.SubscriptionID)
-		return r.markOrphaned(ctx, s)
+		return s.markOrphaned(ctx)
 	}
 	id := obj.Status.SubscriptionID
 	if id == "" {
@@ -524,7 +472,7 @@ func (r *StripeSubscriptionReconciler) deleteExternal(ctx context.Context, s *su
 		// A create may have succeeded without its ID being recorded.
 		customerID := obj.Status.CustomerID
 		if customerID == "" {
-			if err := r.phaseResolve(ctx, s); err != nil {
+			if err := s.resolve(ctx); err != nil {
 				logger.Info("Cannot resolve the customer to look for a subscription created before a crash; releasing", "error", err.Error())
 				return nil
 			}
