@@ -77,6 +77,9 @@ type StripeSubscriptionReconciler struct {
 	// in Stripe, so the cache never goes stale; it keeps a resync of an
 	// unchanged subscription at a single Stripe call.
 	prices sync.Map // price ID -> priceInfo
+	// identities remembers each customer's identity-bearing subscriptions
+	// for the lookup before a create (see subscriptionIdentities).
+	identities subscriptionIdentities
 	// customerTenants caches the owning namespace/name of customers named
 	// by spec.customerID ("" for a customer made outside the operator).
 	customerTenants sync.Map // customer ID -> string

@@ -215,29 +215,52 @@ func (s *subscriptionScope) Creation() creation {
 				s.obj.Status.CustomerID = s.customerID
 				if s.sub != nil && s.sub.ID == id {
 					setObservedStatus(&s.obj.Status, s.sub)
+					r.identities.add(s.customerID, s.sub)
 				}
 				s.recreated = s.replaces != ""
 			},
 		},
 	}
 	if s.replaces == "" {
-		// The customer's subscriptions, listed: consistent at once, so a
-		// manifest re-applied seconds after its resource was deleted with
-		// CancelAtPeriodEnd finds its subscription again.
-		c.adopt = func(ctx context.Context) (string, error) {
-			found, err := r.Stripe.ListCustomerSubscriptions(ctx, s.customerID)
-			live := found[:0]
-			for _, f := range found {
-				if !subscriptionEnded(f.Status) {
-					live = append(live, f)
-				}
-			}
-			return oldestOwnedHere(s.owner, live, func(x *stripe.Subscription) (string, int64, map[string]string) { return x.ID, x.Created, x.Metadata }), err
-		}
+		c.adopt = s.lookupIdentity
 	} else {
 		c.createdNote = "replacing ended subscription " + s.replaces
 	}
 	return c
+}
+
+// lookupIdentity finds, before a first create, the oldest live
+// subscription of the customer that carries this resource's identity. The
+// customer's subscriptions are listed (consistent at once, so a manifest
+// re-applied seconds after its resource was deleted with CancelAtPeriodEnd
+// finds its subscription again) once per process and customer
+// (subscriptionIdentities); a match is read again, since the snapshot may
+// predate its end.
+func (s *subscriptionScope) lookupIdentity(ctx context.Context) (string, error) {
+	r := s.r
+	list := func(ctx context.Context) ([]*stripe.Subscription, error) {
+		return r.Stripe.ListCustomerSubscriptions(ctx, s.customerID)
+	}
+	for {
+		found, err := r.identities.candidates(ctx, s.customerID, list)
+		if err != nil {
+			return "", err
+		}
+		id := oldestOwnedHere(s.owner, found, func(x *stripe.Subscription) (string, int64, map[string]string) { return x.ID, x.Created, x.Metadata })
+		if id == "" {
+			return "", nil
+		}
+		sub, err := r.Stripe.GetSubscription(ctx, id)
+		switch {
+		case stripe.IsNotFound(err) || (err == nil && subscriptionEnded(sub.Status)):
+			r.identities.drop(s.customerID, id)
+			continue
+		case err != nil:
+			return "", err
+		}
+		s.sub = sub
+		return id, nil
+	}
 }
 
 // createParams are the create call's fields.
