@@ -77,6 +77,9 @@ type StripeSubscriptionReconciler struct {
 	// in Stripe, so the cache never goes stale; it keeps a resync of an
 	// unchanged subscription at a single Stripe call.
 	prices sync.Map // price ID -> priceInfo
+	// reads remembers, per resource, the status markers of this process's
+	// last read of its subscription (see statusCarriesNews).
+	reads sync.Map // UID -> readMark
 	// identities remembers each customer's identity-bearing subscriptions
 	// for the lookup before a create (see subscriptionIdentities).
 	identities subscriptionIdentities
@@ -231,6 +234,9 @@ type subscriptionScope struct {
 	recreated bool
 	// diff is what differed from the declaration this pass.
 	diff subscriptionDiff
+	// fromStatus: this pass took the subscription from status, which an
+	// invoice event just brought up to date, instead of reading Stripe.
+	fromStatus bool
 }
 
 // Reconcile runs one pass of the managed-resource core over one

@@ -85,6 +85,11 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 	if id == "" {
 		return observation{}, nil
 	}
+	if s.sub == nil && r.statusCarriesNews(s.obj) {
+		s.sub, s.fromStatus = subscriptionFromStatus(&s.obj.Status), true
+		s.ended = subscriptionEnded(s.sub.Status)
+		return observation{bound: true}, s.prices(ctx)
+	}
 	switch {
 	case s.sub != nil && s.sub.ID == id:
 		r.noteObserved(s) // this pass created, adopted or found it
@@ -345,11 +350,18 @@ func (s *subscriptionScope) Update(ctx context.Context) error {
 func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected bool) {
 	r, obj := s.r, s.obj
 	st := &obj.Status
-	if s.sub != nil {
+	switch {
+	case s.fromStatus:
+		// Status is the source this pass; BillingDrift keeps the last read's
+		// verdict.
+	case s.sub != nil:
 		setObservedStatus(st, s.sub)
-	} else if s.ended {
+	case s.ended:
 		st.StripeStatus = ""
 		st.LatestInvoice = nil
+	}
+	if s.sub != nil && !s.fromStatus {
+		r.noteRead(obj.UID, obj)
 	}
 	if st.CustomerID == "" {
 		st.CustomerID = s.customerID
@@ -365,7 +377,50 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 	// reports the failure is written.
 	setCondition(obj, billingv1alpha1.ConditionPaymentFailed, pay.status, pay.reason, pay.message)
 
-	// BillingDrift.
+	// BillingDrift: judged on what this pass read; a pass that took status
+	// keeps the last read's verdict.
+	prevDrift := findCondition(s.orig.Status.Conditions, billingv1alpha1.ConditionBillingDrift)
+	drifted := s.fromStatus && prevDrift != nil && prevDrift.Status == metav1.ConditionTrue
+	if !s.fromStatus {
+		drifted = s.reportDrift(drift, corrected, prevDrift)
+	}
+
+	// Synced, Stalled, Ready.
+	if s.ended {
+		msg := fmt.Sprintf("Subscription %s has ended in Stripe (%s) and is not recreated automatically; annotate the resource with %s=true to create a new subscription.",
+			st.SubscriptionID, endedState(s.sub), billingv1alpha1.AnnotationRecreate)
+		if !findConditionIs(s.orig.Status.Conditions, billingv1alpha1.ConditionStalled, billingv1alpha1.ReasonSubscriptionEnded) {
+			r.event(obj, true, billingv1alpha1.ReasonSubscriptionEnded, msg)
+		}
+		setCondition(obj, billingv1alpha1.ConditionSynced, metav1.ConditionFalse, billingv1alpha1.ReasonSubscriptionEnded, msg)
+		markStalled(obj, billingv1alpha1.ReasonSubscriptionEnded, msg)
+		obj.SetObservedGeneration(obj.Generation)
+		return
+	}
+	markSynced(obj)
+	switch {
+	case s.observeMode() && drifted:
+		markNotReady(obj, billingv1alpha1.ReasonDrifted, "Stripe differs from the declaration; Observe mode reports and does not correct it.")
+	case pay.status == metav1.ConditionTrue:
+		markNotReady(obj, pay.reason, pay.message)
+	case s.sub.Status == subStatusPaused:
+		markNotReady(obj, billingv1alpha1.ReasonPaused, "The subscription is paused in Stripe (its trial ended without a payment method).")
+	case s.sub.Status == subStatusActive || s.sub.Status == subStatusTrialing:
+		markReady(obj, readyMessage(s.sub))
+	default:
+		markNotReady(obj, billingv1alpha1.ReasonNotActive, fmt.Sprintf("The subscription is %s in Stripe.", s.sub.Status))
+	}
+	if reason, msg, stalled := subscriptionNeedsPerson(s.sub, pay); stalled {
+		markStalled(obj, reason, msg)
+	}
+}
+
+// reportDrift sets BillingDrift from this pass's read: what Observe mode
+// left uncorrected, an invoice that bills other than declared, an ended
+// subscription; or the correction this pass made. It reports whether
+// Stripe differs from the declaration.
+func (s *subscriptionScope) reportDrift(drift []string, corrected bool, prevDrift *metav1.Condition) bool {
+	obj, st := s.obj, &s.obj.Status
 	uncorrected := append([]string(nil), drift...)
 	var note string
 	if s.sub != nil && !s.ended {
@@ -383,7 +438,6 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 			uncorrected = append(uncorrected, fmt.Sprintf("subscription %s was canceled in Stripe", s.sub.ID))
 		}
 	}
-	prevDrift := findCondition(s.orig.Status.Conditions, billingv1alpha1.ConditionBillingDrift)
 	switch {
 	case len(uncorrected) > 0:
 		setCondition(obj, billingv1alpha1.ConditionBillingDrift, metav1.ConditionTrue, billingv1alpha1.ReasonDrifted,
@@ -402,34 +456,7 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 		setCondition(obj, billingv1alpha1.ConditionBillingDrift, metav1.ConditionFalse, billingv1alpha1.ReasonInSync, msg)
 	}
 
-	// Synced, Stalled, Ready.
-	if s.ended {
-		msg := fmt.Sprintf("Subscription %s has ended in Stripe (%s) and is not recreated automatically; annotate the resource with %s=true to create a new subscription.",
-			st.SubscriptionID, endedState(s.sub), billingv1alpha1.AnnotationRecreate)
-		if !findConditionIs(s.orig.Status.Conditions, billingv1alpha1.ConditionStalled, billingv1alpha1.ReasonSubscriptionEnded) {
-			r.event(obj, true, billingv1alpha1.ReasonSubscriptionEnded, msg)
-		}
-		setCondition(obj, billingv1alpha1.ConditionSynced, metav1.ConditionFalse, billingv1alpha1.ReasonSubscriptionEnded, msg)
-		markStalled(obj, billingv1alpha1.ReasonSubscriptionEnded, msg)
-		obj.SetObservedGeneration(obj.Generation)
-		return
-	}
-	markSynced(obj)
-	switch {
-	case s.observeMode() && len(uncorrected) > 0:
-		markNotReady(obj, billingv1alpha1.ReasonDrifted, "Stripe differs from the declaration; Observe mode reports and does not correct it.")
-	case pay.status == metav1.ConditionTrue:
-		markNotReady(obj, pay.reason, pay.message)
-	case s.sub.Status == subStatusPaused:
-		markNotReady(obj, billingv1alpha1.ReasonPaused, "The subscription is paused in Stripe (its trial ended without a payment method).")
-	case s.sub.Status == subStatusActive || s.sub.Status == subStatusTrialing:
-		markReady(obj, readyMessage(s.sub))
-	default:
-		markNotReady(obj, billingv1alpha1.ReasonNotActive, fmt.Sprintf("The subscription is %s in Stripe.", s.sub.Status))
-	}
-	if reason, msg, stalled := subscriptionNeedsPerson(s.sub, pay); stalled {
-		markStalled(obj, reason, msg)
-	}
+	return len(uncorrected) > 0
 }
 
 func readyMessage(sub *stripe.Subscription) string {

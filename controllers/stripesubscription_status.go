@@ -33,6 +33,14 @@ func unixTime(sec int64) *metav1.Time {
 	return &t
 }
 
+// unixOf is the inverse of unixTime (0 for nil).
+func unixOf(t *metav1.Time) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.Unix()
+}
+
 // setObservedStatus copies what Stripe reports into status. The webhook
 // server writes the same fields from events; both writers use an optimistic
 // lock, and the reconciler always writes what a fresh read of Stripe says.

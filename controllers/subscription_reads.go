@@ -1,0 +1,85 @@
+package controllers
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// readMark is what a subscription's status held when this process last read
+// the subscription from Stripe (or got it back from a write).
+type readMark struct {
+	at             time.Time
+	generation     int64
+	subscriptionID string
+	lastEvent      *billingv1alpha1.EventRef
+	deferred       *billingv1alpha1.EventRef
+	invoiceEvent   *billingv1alpha1.EventRef
+}
+
+// noteRead remembers the markers of the status a pass that read Stripe
+// wrote.
+func (r *StripeSubscriptionReconciler) noteRead(uid types.UID, obj *billingv1alpha1.StripeSubscription) {
+	st := &obj.Status
+	r.reads.Store(uid, readMark{at: time.Now(), generation: obj.Generation, subscriptionID: st.SubscriptionID,
+		lastEvent: st.LastEvent.DeepCopy(), deferred: st.DeferredEvent.DeepCopy(), invoiceEvent: invoiceMarker(st.LatestInvoice).DeepCopy()})
+}
+
+// statusCarriesNews tells whether this pass may take the subscription from
+// status instead of reading Stripe: it was woken by the webhook server's
+// write of an invoice event, whose state status now shows, and nothing else
+// changed since this process last read Stripe. That is, the spec is the one
+// the last successful pass applied; no subscription event was applied and
+// none was deferred since (a customer.subscription.updated can carry a
+// Dashboard edit that status does not show, such as metadata); no request
+// annotation is pending; and the last read is younger than the resync
+// period (a resync always reads). When in doubt, it reads. A pass that uses
+// status moves the remembered invoice marker, so the next resync reads.
+func (r *StripeSubscriptionReconciler) statusCarriesNews(obj *billingv1alpha1.StripeSubscription) bool {
+	v, ok := r.reads.Load(obj.UID)
+	if !ok {
+		return false
+	}
+	m := v.(readMark)
+	st := &obj.Status
+	ann := obj.GetAnnotations()
+	_, pending := ann[billingv1alpha1.AnnotationCreatePending]
+	_, recreate := ann[billingv1alpha1.AnnotationRecreate]
+	synced := findCondition(st.Conditions, billingv1alpha1.ConditionSynced)
+	inv := invoiceMarker(st.LatestInvoice)
+	if pending || recreate || m.generation != obj.Generation || st.ObservedGeneration != obj.Generation ||
+		synced == nil || synced.Status != "True" || synced.ObservedGeneration != obj.Generation ||
+		m.subscriptionID != st.SubscriptionID || time.Since(m.at) >= resyncOr(r.ResyncPeriod) ||
+		!equality.Semantic.DeepEqual(m.lastEvent, st.LastEvent) || !equality.Semantic.DeepEqual(m.deferred, st.DeferredEvent) ||
+		inv == nil || equality.Semantic.DeepEqual(m.invoiceEvent, inv) {
+		return false
+	}
+	m.invoiceEvent = inv.DeepCopy()
+	r.reads.Store(obj.UID, m)
+	return true
+}
+
+// subscriptionFromStatus is the subscription as status shows it, for a
+// pass that trusts status (statusCarriesNews): what the conditions are
+// derived from. It carries no metadata and no invoice lines, so it is never
+// diffed against the spec.
+func subscriptionFromStatus(st *billingv1alpha1.StripeSubscriptionStatus) *stripe.Subscription {
+	sub := &stripe.Subscription{ID: st.SubscriptionID, CustomerID: st.CustomerID, Status: st.StripeStatus,
+		CancelAtPeriodEnd: st.CancelAtPeriodEnd, PauseCollection: st.PauseCollection,
+		CurrentPeriodStart: unixOf(st.CurrentPeriodStart), CurrentPeriodEnd: unixOf(st.CurrentPeriodEnd),
+		CancelAt: unixOf(st.CancelAt), CanceledAt: unixOf(st.CanceledAt), TrialEnd: unixOf(st.TrialEnd)}
+	for _, it := range st.Items {
+		sub.Items = append(sub.Items, stripe.SubscriptionItem{ID: it.ItemID, PriceID: it.PriceID, Quantity: it.Quantity})
+	}
+	if in := st.LatestInvoice; in != nil {
+		sub.LatestInvoice = &stripe.Invoice{ID: in.ID, Status: in.Status, AmountDue: in.AmountDue, AmountPaid: in.AmountPaid,
+			Currency: in.Currency, AttemptCount: in.AttemptCount, NextPaymentAttempt: unixOf(in.NextPaymentAttempt),
+			HostedInvoiceURL: in.HostedInvoiceURL, BillingReason: in.BillingReason, PaymentError: in.PaymentError,
+			PaymentIntentStatus: in.PaymentIntentStatus, Created: unixOf(in.Created)}
+	}
+	return sub
+}
