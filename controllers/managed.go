@@ -140,6 +140,16 @@ type managedConfig struct {
 	adoptionSelector labels.Selector
 }
 
+// managedKindOf is the core's view of the kind whose API type is T.
+func managedKindOf[T any, O interface {
+	*T
+	managedObject
+}](logKey string, connect func(*pass[O]) external) managedKind[O] {
+	return managedKind[O]{logKey: logKey, connect: connect,
+		newObject: func() O { return O(new(T)) },
+		status:    func(o O) any { return reflect.ValueOf(o).Elem().FieldByName("Status").Addr().Interface() }}
+}
+
 func newManaged[O managedObject](cfg managedConfig, kind managedKind[O]) *managedReconciler[O] {
 	return &managedReconciler[O]{client: cfg.client, recorder: cfg.recorder, resync: resyncOr(cfg.resync), instance: cfg.instance,
 		adoption: adoptionPolicy{reader: cfg.client, selector: cfg.adoptionSelector}, kind: kind}

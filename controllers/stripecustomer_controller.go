@@ -92,12 +92,6 @@ func customerOfSubscription(_ context.Context, o client.Object) []reconcile.Requ
 // StripeCustomer.
 func (r *StripeCustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector},
-		managedKind[*billingv1alpha1.StripeCustomer]{
-			logKey:    "stripeCustomer",
-			newObject: func() *billingv1alpha1.StripeCustomer { return &billingv1alpha1.StripeCustomer{} },
-			status:    func(o *billingv1alpha1.StripeCustomer) any { return &o.Status },
-			connect: func(p *pass[*billingv1alpha1.StripeCustomer]) external {
-				return &customerExternal{r: r, pass: p}
-			},
-		}).Reconcile(ctx, req)
+		managedKindOf[billingv1alpha1.StripeCustomer]("stripeCustomer", func(p *pass[*billingv1alpha1.StripeCustomer]) external { return &customerExternal{r: r, pass: p} }),
+	).Reconcile(ctx, req)
 }

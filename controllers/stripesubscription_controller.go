@@ -243,14 +243,8 @@ type subscriptionScope struct {
 // StripeSubscription.
 func (r *StripeSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector},
-		managedKind[*billingv1alpha1.StripeSubscription]{
-			logKey:    "stripeSubscription",
-			newObject: func() *billingv1alpha1.StripeSubscription { return &billingv1alpha1.StripeSubscription{} },
-			status:    func(o *billingv1alpha1.StripeSubscription) any { return &o.Status },
-			connect: func(p *pass[*billingv1alpha1.StripeSubscription]) external {
-				return &subscriptionScope{r: r, pass: p}
-			},
-		}).Reconcile(ctx, req)
+		managedKindOf[billingv1alpha1.StripeSubscription]("stripeSubscription", func(p *pass[*billingv1alpha1.StripeSubscription]) external { return &subscriptionScope{r: r, pass: p} }),
+	).Reconcile(ctx, req)
 }
 
 // beforeFailure keeps in status whatever was read from Stripe this pass
