@@ -1,7 +1,8 @@
-// Package controllers reconciles the billing kinds (StripeCustomer,
-// StripePlan, StripeSubscription) with Stripe through one managed-resource
-// core (managed.go), on the pattern of crossplane-runtime's managed
-// reconciler.
+// Package controllers reconciles the kinds that manage Stripe objects
+// (StripeCustomer, StripePlan, StripeSubscription, StripeWebhookEndpoint)
+// through one managed-resource core (managed.go), on the pattern of
+// crossplane-runtime's managed reconciler. The billing audit
+// (StripeBillingReport) only reads, and has its own reconciler.
 //
 // The core runs every pass of every kind:
 //
@@ -29,5 +30,6 @@
 //   - A finalizer (Manage mode) applies the kind's deletionPolicy.
 //
 // A kind brings its API type and an external client: Observe, Creation,
-// Update, Report and Delete (stripe*_external.go), plus its own diff.
+// Update, Report and Delete (stripe*_external.go, and the webhook
+// endpoint's in its controller file), plus its own diff.
 package controllers

@@ -200,12 +200,20 @@ func (m *managedReconciler[O]) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return m.reconcileDelete(ctx, p)
 	}
-	return runPhases(ctx, p, []phase[*pass[O]]{
+	result, err := runPhases(ctx, p, []phase[*pass[O]]{
 		{"finalizer", m.phaseFinalizer},
 		{"observe", m.phaseObserve},
 		{"update", m.phaseUpdate},
 		{"report", m.phaseReport},
 	}, m.resync, m.fail)
+	// A kind may need the next pass before the resync (a rotation's
+	// overlap ends).
+	if h, ok := p.ext.(interface{ nextPass() time.Duration }); ok && err == nil {
+		if d := h.nextPass(); d > 0 && d < result.RequeueAfter {
+			result.RequeueAfter = d
+		}
+	}
+	return result, err
 }
 
 // fail turns a phase error into conditions and a result.

@@ -13,12 +13,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
@@ -87,142 +84,215 @@ func (r *StripeWebhookEndpointReconciler) now() time.Time {
 	return time.Now()
 }
 
-// Reconcile converges one StripeWebhookEndpoint.
-func (r *StripeWebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	obj := &billingv1alpha1.StripeWebhookEndpoint{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripeWebhookEndpoint", klog.KObj(obj)))
-	orig := obj.Status.DeepCopy()
-	skip := false
-	persist := func(ctx context.Context) error {
-		if err := patchStatus(ctx, r.Client, obj, orig,
-			func(o client.Object) any { return &o.(*billingv1alpha1.StripeWebhookEndpoint).Status },
-			func(o client.Object, st any) {
-				o.(*billingv1alpha1.StripeWebhookEndpoint).Status = *st.(*billingv1alpha1.StripeWebhookEndpointStatus).DeepCopy()
-			}); err != nil {
-			return err
-		}
-		orig = obj.Status.DeepCopy()
-		return nil
-	}
-	defer func() { result, retErr = finishPass(ctx, persist, skip, result, retErr) }()
-	resync := resyncOr(r.ResyncPeriod)
+// Reconcile runs one pass of the managed-resource core over one
+// StripeWebhookEndpoint.
+func (r *StripeWebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance},
+		managedKindOf[billingv1alpha1.StripeWebhookEndpoint]("stripeWebhookEndpoint", func(p *pass[*billingv1alpha1.StripeWebhookEndpoint]) external {
+			return &webhookEndpointExternal{r: r, pass: p}
+		}),
+	).Reconcile(ctx, req)
+}
 
-	if !obj.DeletionTimestamp.IsZero() {
-		err := r.delete(ctx, obj)
-		skip = true
-		if err != nil {
-			res, err, _ := failPass(ctx, obj, "delete", err, resync)
-			skip = false
-			return res, err
-		}
-		return ctrl.Result{}, nil
-	}
+// webhookEndpointExternal is the StripeWebhookEndpoint kind's external
+// client for one pass: the Stripe endpoint bound through status.endpointID,
+// and its signing secret in the webhook Secret.
+type webhookEndpointExternal struct {
+	r *StripeWebhookEndpointReconciler
+	*pass[*billingv1alpha1.StripeWebhookEndpoint]
+	secret *corev1.Secret
+	cur    *stripe.WebhookEndpoint
+	// reason is why the endpoint must be replaced ("" when it need not).
+	reason string
+	// params is the update Observe found needed; overlapOver tells that
+	// the last rotation's overlap has ended (the previous endpoint goes).
+	params      stripe.WebhookEndpointParams
+	updates     bool
+	overlapOver bool
+	// next is how soon the next pass is due (the overlap's end).
+	next time.Duration
+}
+
+// Observe reads the Secret and the endpoint, and decides whether the
+// endpoint must be replaced (created anew), updated, or its last rotation's
+// overlap ended.
+func (x *webhookEndpointExternal) Observe(ctx context.Context) (observation, error) {
+	obj, r := x.obj, x.r
 	if obj.Namespace != r.Namespace {
-		markStalled(obj, billingv1alpha1.ReasonInvalidSpec, fmt.Sprintf("StripeWebhookEndpoints are managed only in the operator's namespace %s, where the webhook Secret lives.", r.Namespace))
-		return ctrl.Result{}, nil
+		return observation{}, newSpecError(billingv1alpha1.ReasonInvalidSpec, "StripeWebhookEndpoints are managed only in the operator's namespace %s, where the webhook Secret lives.", r.Namespace)
 	}
-	if !controllerutil.ContainsFinalizer(obj, billingv1alpha1.Finalizer) {
-		if err := r.patchKeepStatus(ctx, obj, func() { controllerutil.AddFinalizer(obj, billingv1alpha1.Finalizer) }); err != nil {
-			res, err, s := failPass(ctx, obj, "finalizer", err, resync)
-			skip = s
-			return res, err
-		}
-	}
-	after, err := r.converge(ctx, obj)
-	if err != nil {
-		res, err, s := failPass(ctx, obj, "converge", err, resync)
-		skip = s
-		return res, err
-	}
-	markSynced(obj)
-	markReady(obj, fmt.Sprintf("Webhook endpoint %s sends %d event types in API version %s to the URL; its signing secret is in Secret %s.",
-		obj.Status.EndpointID, len(obj.Status.EnabledEvents), obj.Status.APIVersion, obj.Spec.SecretRef.Name))
-	if after > 0 && after < resync {
-		return ctrl.Result{RequeueAfter: after}, nil
-	}
-	return ctrl.Result{RequeueAfter: jitter(resync)}, nil
-}
-
-// patchKeepStatus persists metadata without losing the in-memory status.
-func (r *StripeWebhookEndpointReconciler) patchKeepStatus(ctx context.Context, obj *billingv1alpha1.StripeWebhookEndpoint, mutate func()) error {
-	want := obj.Status.DeepCopy()
-	if err := patchMeta(ctx, r.Client, obj, mutate); err != nil {
-		return err
-	}
-	obj.Status = *want
-	return nil
-}
-
-// converge creates, replaces or updates the endpoint and keeps the Secret
-// in step. It returns how soon the next pass is due (overlap end).
-func (r *StripeWebhookEndpointReconciler) converge(ctx context.Context, obj *billingv1alpha1.StripeWebhookEndpoint) (time.Duration, error) {
-	owner := ownerOf(obj, r.Instance)
 	secret, err := r.secret(ctx, obj)
 	if err != nil {
-		return 0, err
+		return observation{}, err
 	}
+	x.secret = secret
 	st := &obj.Status
-	var cur *stripe.WebhookEndpoint
-	if st.EndpointID != "" {
-		cur, err = r.Stripe.GetWebhookEndpoint(ctx, st.EndpointID)
+	if st.EndpointID != "" && (x.cur == nil || x.cur.ID != st.EndpointID) {
+		x.cur, err = r.Stripe.GetWebhookEndpoint(ctx, st.EndpointID)
 		if stripe.ClassOf(err) == stripe.ClassNotFound {
-			cur, err = nil, nil // deleted in Stripe: replace it
+			x.cur, err = nil, nil // deleted in Stripe: replace it
 		}
 		if err != nil {
-			return 0, err
+			return observation{}, err
 		}
 	}
 	rotate := obj.Annotations[billingv1alpha1.AnnotationRotateSecret]
-	reason := ""
+	x.reason = ""
 	switch {
-	case cur == nil && st.EndpointID == "":
-		reason = "create"
-	case cur == nil:
-		reason = "the endpoint was deleted in Stripe"
+	case x.cur == nil && st.EndpointID == "":
+		x.reason = "create"
+	case x.cur == nil:
+		x.reason = "the endpoint was deleted in Stripe"
 	case len(secret.Data[obj.Name+secretKeyCurrentSuffix]) == 0:
-		reason = "its signing secret is missing from the Secret"
-	case cur.APIVersion != obj.Spec.APIVersion:
-		reason = fmt.Sprintf("its API version %s differs from %s (Stripe sets it only on create)", orDefault(cur.APIVersion), obj.Spec.APIVersion)
+		x.reason = "its signing secret is missing from the Secret"
+	case x.cur.APIVersion != obj.Spec.APIVersion:
+		x.reason = fmt.Sprintf("its API version %s differs from %s (Stripe sets it only on create)", orDefault(x.cur.APIVersion), obj.Spec.APIVersion)
 	case rotate != "" && rotate != st.RotatedFor:
-		reason = "rotation requested"
+		x.reason = "rotation requested"
 	}
-	if reason != "" {
-		if err := r.replace(ctx, obj, secret, cur, reason); err != nil {
-			return 0, err
-		}
-		cur, err = r.Stripe.GetWebhookEndpoint(ctx, st.EndpointID)
-		if err != nil {
-			return 0, err
-		}
-	} else if params, differs := r.updateParams(obj, cur); differs {
-		if cur, err = r.Stripe.UpdateWebhookEndpoint(ctx, owner, cur.ID, params); err != nil {
-			return 0, err
-		}
+	if x.reason != "" {
+		return observation{replaces: st.EndpointID}, nil
 	}
-	st.URL, st.EnabledEvents, st.APIVersion, st.EndpointStatus = cur.URL, cur.EnabledEvents, orDefault(cur.APIVersion), cur.Status
-	if rotate != "" {
-		st.RotatedFor = rotate
+	var diff []string
+	if x.params, x.updates = r.updateParams(obj, x.cur); x.updates {
+		diff = append(diff, "url, description, enabled events or enabled")
 	}
-
-	// The overlap of the last rotation.
+	drift := len(diff) > 0
+	x.overlapOver, x.next = false, 0
 	if st.PreviousEndpointID != "" {
 		if st.OverlapEnd != nil && r.now().Before(st.OverlapEnd.Time) {
-			return st.OverlapEnd.Sub(r.now()) + time.Second, nil
+			x.next = st.OverlapEnd.Sub(r.now()) + time.Second
+		} else {
+			x.overlapOver = true
+			diff = append(diff, "previous endpoint "+st.PreviousEndpointID+" (its overlap ended)")
 		}
-		if err := r.Stripe.DeleteWebhookEndpoint(ctx, owner, st.PreviousEndpointID); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
-			return 0, err
+	}
+	// The end of an overlap is bookkeeping, never a correction.
+	return observation{bound: true, diff: diff, bookkeeping: !drift}, nil
+}
+
+// Creation creates a new endpoint from the spec. Stripe shows an endpoint's
+// signing secret only in the answer to its create, so an existing endpoint
+// cannot be adopted; a create whose answer was lost is retried under the
+// same intent, whose replay carries that secret (see
+// stripe.Client.CreateWebhookEndpoint).
+func (x *webhookEndpointExternal) Creation() creation {
+	c := creation{what: "webhook endpoint", externalCreate: externalCreate{
+		find:   func(context.Context) (string, error) { return "", nil },
+		create: x.replace,
+		record: func(id string) { x.obj.Status.EndpointID = id },
+	}}
+	if id := x.obj.Status.EndpointID; id != "" {
+		c.createdNote = "replacing " + id + " (" + x.reason + ")"
+	}
+	return c
+}
+
+// replace creates a new endpoint from the spec, puts its secret into the
+// Secret before anything else records it, keeps the old endpoint and secret
+// until the overlap ends, and deletes any other endpoint of this resource
+// (left by a crash, or an overlap cut short by another rotation).
+//
+// Stripe's API has no call to roll an endpoint's secret, so a rotation is a
+// replacement: during the overlap both endpoints deliver each event (the
+// same event ID twice, which the webhook server applies once).
+func (x *webhookEndpointExternal) replace(ctx context.Context, intent string) (string, error) {
+	obj, r, cur := x.obj, x.r, x.cur
+	st := &obj.Status
+	created, err := r.Stripe.CreateWebhookEndpoint(ctx, x.owner, intent, stripe.WebhookEndpointParams{
+		URL: obj.Spec.URL, Description: obj.Spec.Description, APIVersion: obj.Spec.APIVersion, EnabledEvents: sortedCopy(obj.Spec.EnabledEvents),
+	})
+	if err != nil {
+		return "", err
+	}
+	if created.Secret == "" {
+		return "", errors.New("stripe returned no signing secret for the new webhook endpoint")
+	}
+	overlap := obj.Spec.SecretOverlap.Duration
+	keepOld := cur != nil && cur.ID != created.ID && overlap > 0
+	if err := r.writeSecret(ctx, x.secret, func(d map[string][]byte) {
+		if keepOld {
+			d[obj.Name+secretKeyPreviousSuffix] = d[obj.Name+secretKeyCurrentSuffix]
+		} else {
+			delete(d, obj.Name+secretKeyPreviousSuffix)
 		}
-		if err := r.writeSecret(ctx, secret, func(d map[string][]byte) { delete(d, obj.Name+secretKeyPreviousSuffix) }); err != nil {
-			return 0, err
+		d[obj.Name+secretKeyCurrentSuffix] = []byte(created.Secret)
+	}); err != nil {
+		return "", err
+	}
+	// Endpoints of this resource other than the new one and the one kept
+	// for the overlap go.
+	keep := map[string]bool{created.ID: true}
+	if keepOld {
+		keep[cur.ID] = true
+	}
+	all, err := r.Stripe.ListWebhookEndpointsByOwner(ctx, x.owner)
+	if err != nil {
+		return "", err
+	}
+	for _, w := range all {
+		if !keep[w.ID] {
+			if err := r.Stripe.DeleteWebhookEndpoint(ctx, x.owner, w.ID); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
+				return "", err
+			}
 		}
-		emit(r.Recorder, obj, false, "OverlapEnded", fmt.Sprintf("Removed the previous endpoint %s and its signing secret.", st.PreviousEndpointID))
+	}
+	now := metav1.NewTime(r.now().UTC().Truncate(time.Second))
+	if st.EndpointID != "" {
+		st.LastRotation = &now
+		x.event(false, "SecretRotated", fmt.Sprintf("Replaced webhook endpoint %s by %s: %s.", st.EndpointID, created.ID, x.reason))
+	}
+	st.PreviousEndpointID, st.OverlapEnd = "", nil
+	if keepOld {
+		end := metav1.NewTime(now.Add(overlap))
+		st.PreviousEndpointID, st.OverlapEnd = cur.ID, &end
+	}
+	if rotate := obj.Annotations[billingv1alpha1.AnnotationRotateSecret]; rotate != "" {
+		st.RotatedFor = rotate
+	}
+	x.cur = nil // read again by the next Observe
+	return created.ID, nil
+}
+
+// Update applies the spec's URL, description and events, and ends the last
+// rotation's overlap: the previous endpoint and its secret go.
+func (x *webhookEndpointExternal) Update(ctx context.Context) error {
+	obj, r := x.obj, x.r
+	st := &obj.Status
+	if x.updates {
+		cur, err := r.Stripe.UpdateWebhookEndpoint(ctx, x.owner, x.cur.ID, x.params)
+		if err != nil {
+			return err
+		}
+		x.cur = cur
+	}
+	if x.overlapOver {
+		if err := r.Stripe.DeleteWebhookEndpoint(ctx, x.owner, st.PreviousEndpointID); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
+			return err
+		}
+		if err := r.writeSecret(ctx, x.secret, func(d map[string][]byte) { delete(d, obj.Name+secretKeyPreviousSuffix) }); err != nil {
+			return err
+		}
+		x.event(false, "OverlapEnded", fmt.Sprintf("Removed the previous endpoint %s and its signing secret.", st.PreviousEndpointID))
 		st.PreviousEndpointID, st.OverlapEnd = "", nil
 	}
-	return 0, nil
+	return nil
 }
+
+// Report records what Stripe holds and sets Synced and Ready.
+func (x *webhookEndpointExternal) Report(context.Context, []string, bool) {
+	obj, st := x.obj, &x.obj.Status
+	st.URL, st.EnabledEvents, st.APIVersion, st.EndpointStatus = x.cur.URL, x.cur.EnabledEvents, orDefault(x.cur.APIVersion), x.cur.Status
+	if rotate := obj.Annotations[billingv1alpha1.AnnotationRotateSecret]; rotate != "" {
+		st.RotatedFor = rotate
+	}
+	markSynced(obj)
+	markReady(obj, fmt.Sprintf("Webhook endpoint %s sends %d event types in API version %s to the URL; its signing secret is in Secret %s.",
+		st.EndpointID, len(st.EnabledEvents), st.APIVersion, obj.Spec.SecretRef.Name))
+}
+
+// nextPass is how soon the next pass is due: the overlap's end.
+func (x *webhookEndpointExternal) nextPass() time.Duration { return x.next }
 
 func orDefault(v string) string {
 	if v == "" {
@@ -244,92 +314,6 @@ func sortedCopy(s []string) []string {
 	out := append([]string(nil), s...)
 	sort.Strings(out)
 	return out
-}
-
-// replace creates a new endpoint from the spec, puts its secret into the
-// Secret before anything else records it, keeps the old endpoint and secret
-// until the overlap ends, and deletes any other endpoint of this resource
-// (left by a crash, or an overlap cut short by another rotation).
-//
-// Stripe's API has no call to roll an endpoint's secret, so a rotation is a
-// replacement: during the overlap both endpoints deliver each event (the
-// same event ID twice, which the webhook server applies once).
-func (r *StripeWebhookEndpointReconciler) replace(ctx context.Context, obj *billingv1alpha1.StripeWebhookEndpoint, secret *corev1.Secret, cur *stripe.WebhookEndpoint, reason string) error {
-	owner := ownerOf(obj, r.Instance)
-	st := &obj.Status
-	intent := obj.Annotations[billingv1alpha1.AnnotationCreatePending]
-	if intent == "" {
-		intent = stripe.NewIntent()
-		if err := r.patchKeepStatus(ctx, obj, func() {
-			if obj.Annotations == nil {
-				obj.Annotations = map[string]string{}
-			}
-			obj.Annotations[billingv1alpha1.AnnotationCreatePending] = intent
-		}); err != nil {
-			return err
-		}
-	}
-	created, err := r.Stripe.CreateWebhookEndpoint(ctx, owner, intent, stripe.WebhookEndpointParams{
-		URL: obj.Spec.URL, Description: obj.Spec.Description, APIVersion: obj.Spec.APIVersion, EnabledEvents: sortedCopy(obj.Spec.EnabledEvents),
-	})
-	if err != nil {
-		return err
-	}
-	if created.Secret == "" {
-		return errors.New("stripe returned no signing secret for the new webhook endpoint")
-	}
-	overlap := obj.Spec.SecretOverlap.Duration
-	keepOld := cur != nil && cur.ID != created.ID && overlap > 0
-	if err := r.writeSecret(ctx, secret, func(d map[string][]byte) {
-		if keepOld {
-			d[obj.Name+secretKeyPreviousSuffix] = d[obj.Name+secretKeyCurrentSuffix]
-		} else {
-			delete(d, obj.Name+secretKeyPreviousSuffix)
-		}
-		d[obj.Name+secretKeyCurrentSuffix] = []byte(created.Secret)
-	}); err != nil {
-		return err
-	}
-	// Endpoints of this resource other than the new one and the one kept
-	// for the overlap go.
-	keep := map[string]bool{created.ID: true}
-	if keepOld {
-		keep[cur.ID] = true
-	}
-	all, err := r.Stripe.ListWebhookEndpointsByOwner(ctx, owner)
-	if err != nil {
-		return err
-	}
-	for _, w := range all {
-		if !keep[w.ID] {
-			if err := r.Stripe.DeleteWebhookEndpoint(ctx, owner, w.ID); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
-				return err
-			}
-		}
-	}
-	now := metav1.NewTime(r.now().UTC().Truncate(time.Second))
-	if st.EndpointID != "" {
-		st.LastRotation = &now
-		emit(r.Recorder, obj, false, "SecretRotated", fmt.Sprintf("Replaced webhook endpoint %s by %s: %s.", st.EndpointID, created.ID, reason))
-	} else {
-		emit(r.Recorder, obj, false, "Created", fmt.Sprintf("Created webhook endpoint %s.", created.ID))
-	}
-	st.PreviousEndpointID, st.OverlapEnd = "", nil
-	if keepOld {
-		end := metav1.NewTime(now.Add(overlap))
-		st.PreviousEndpointID, st.OverlapEnd = cur.ID, &end
-	}
-	st.EndpointID = created.ID
-	// The status is written before the intent is dropped: a crash in
-	// between leaves an intent whose replay returns this same endpoint.
-	if err := patchStatus(ctx, r.Client, obj, &billingv1alpha1.StripeWebhookEndpointStatus{},
-		func(o client.Object) any { return &o.(*billingv1alpha1.StripeWebhookEndpoint).Status },
-		func(o client.Object, s any) {
-			o.(*billingv1alpha1.StripeWebhookEndpoint).Status = *s.(*billingv1alpha1.StripeWebhookEndpointStatus).DeepCopy()
-		}); err != nil {
-		return err
-	}
-	return r.patchKeepStatus(ctx, obj, func() { delete(obj.Annotations, billingv1alpha1.AnnotationCreatePending) })
 }
 
 // secret reads the webhook Secret, which must exist.
@@ -401,25 +385,24 @@ func aggregateSecrets(d map[string][]byte) []byte {
 	return []byte(strings.Join(lines, "\n") + "\n")
 }
 
-// delete applies the deletion policy, removes the endpoint's secrets from
-// the Secret and lets the resource go.
-func (r *StripeWebhookEndpointReconciler) delete(ctx context.Context, obj *billingv1alpha1.StripeWebhookEndpoint) error {
-	if !controllerutil.ContainsFinalizer(obj, billingv1alpha1.Finalizer) {
-		return nil
-	}
-	owner := ownerOf(obj, r.Instance)
+// Delete applies the deletion policy (Delete by default, Disable, Orphan)
+// to the endpoint and the one kept for an overlap, and removes their
+// secrets from the Secret.
+func (x *webhookEndpointExternal) Delete(ctx context.Context) (bool, time.Duration, error) {
+	obj, r := x.obj, x.r
 	ids := []string{obj.Status.EndpointID, obj.Status.PreviousEndpointID}
 	switch obj.Spec.DeletionPolicy {
 	case billingv1alpha1.WebhookEndpointDeletionPolicyOrphan:
+		return true, 0, nil
 	case billingv1alpha1.WebhookEndpointDeletionPolicyDisable:
 		disabled := true
 		for _, id := range ids {
 			if id == "" {
 				continue
 			}
-			if _, err := r.Stripe.UpdateWebhookEndpoint(ctx, owner, id, stripe.WebhookEndpointParams{URL: obj.Status.URL, Description: obj.Spec.Description,
+			if _, err := r.Stripe.UpdateWebhookEndpoint(ctx, x.owner, id, stripe.WebhookEndpointParams{URL: obj.Status.URL, Description: obj.Spec.Description,
 				EnabledEvents: obj.Status.EnabledEvents, Disabled: &disabled}); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
-				return err
+				return false, 0, err
 			}
 		}
 	default:
@@ -427,20 +410,18 @@ func (r *StripeWebhookEndpointReconciler) delete(ctx context.Context, obj *billi
 			if id == "" {
 				continue
 			}
-			if err := r.Stripe.DeleteWebhookEndpoint(ctx, owner, id); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
-				return err
+			if err := r.Stripe.DeleteWebhookEndpoint(ctx, x.owner, id); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
+				return false, 0, err
 			}
 		}
 	}
-	if obj.Spec.DeletionPolicy != billingv1alpha1.WebhookEndpointDeletionPolicyOrphan {
-		if sec, err := r.secret(ctx, obj); err == nil {
-			if err := r.writeSecret(ctx, sec, func(d map[string][]byte) {
-				delete(d, obj.Name+secretKeyCurrentSuffix)
-				delete(d, obj.Name+secretKeyPreviousSuffix)
-			}); err != nil {
-				return err
-			}
+	if sec, err := r.secret(ctx, obj); err == nil {
+		if err := r.writeSecret(ctx, sec, func(d map[string][]byte) {
+			delete(d, obj.Name+secretKeyCurrentSuffix)
+			delete(d, obj.Name+secretKeyPreviousSuffix)
+		}); err != nil {
+			return false, 0, err
 		}
 	}
-	return patchMeta(ctx, r.Client, obj, func() { controllerutil.RemoveFinalizer(obj, billingv1alpha1.Finalizer) })
+	return true, 0, nil
 }

@@ -192,6 +192,9 @@ func (w *StripeWebhookEndpoint) SetConditions(conds []metav1.Condition) { w.Stat
 // SetObservedGeneration records the generation last reconciled.
 func (w *StripeWebhookEndpoint) SetObservedGeneration(g int64) { w.Status.ObservedGeneration = g }
 
+// GetObservedGeneration returns the generation last reconciled.
+func (w *StripeWebhookEndpoint) GetObservedGeneration() int64 { return w.Status.ObservedGeneration }
+
 // GetManagementPolicy is always Manage: the operator owns the endpoints it
 // creates.
 func (w *StripeWebhookEndpoint) GetManagementPolicy() ManagementPolicy { return ManagementPolicyManage }
