@@ -299,6 +299,12 @@ func (m *managedReconciler[O]) bind(ctx context.Context, p *pass[O], replaces st
 	markReconciling(p.obj, billingv1alpha1.ReasonCreating, fmt.Sprintf("Creating the Stripe %s.", c.what))
 	ec := c.externalCreate
 	ec.persistStatus = p.persistStatus
+	made := false
+	ec.create = func(ctx context.Context, intent string) (string, error) {
+		id, err := c.create(ctx, intent)
+		made = err == nil
+		return id, err
+	}
 	id, adopted, err := createExternal(ctx, m.client, p.obj, ec)
 	if err != nil {
 		return err
@@ -306,6 +312,8 @@ func (m *managedReconciler[O]) bind(ctx context.Context, p *pass[O], replaces st
 	// createExternal's metadata patches returned the persisted status.
 	p.orig = p.obj.DeepCopyObject().(O)
 	switch {
+	case !adopted && !made:
+		// Recovered: an earlier pass created it (createExternal logs it).
 	case adopted:
 		p.event(false, "Adopted", fmt.Sprintf("Adopted Stripe %s %s, which carries this resource's identity.", c.what, id))
 	case c.createdNote != "":
