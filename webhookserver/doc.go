@@ -14,8 +14,9 @@
 // (missing_header, malformed_header, no_valid_signature, timestamp_too_old,
 // timestamp_in_future), are logged and counted; the body is never logged.
 //
-// Events are decoded with fastjson into the few fields the operator needs,
-// in every API version's shape from 2023-10-16 to Dahlia (see event.go and
+// Events are decoded in one streaming pass (go-faster/jx) into the few
+// fields the operator needs, skipping and validating the rest, in every API
+// version's shape from 2023-10-16 to Dahlia (see event.go and
 // the README): an invoice's subscription in subscription or
 // parent.subscription_details, the period on the subscription or its items,
 // the payment state on the expanded payment intent or the invoice payments.

@@ -3,9 +3,12 @@ package webhookserver
 import (
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
+	"sync"
 
-	"github.com/valyala/fastjson"
+	"github.com/go-faster/jx"
 )
 
 // event is the part of a Stripe event the operator reads. It holds the raw
@@ -168,48 +171,64 @@ func (so *subscriptionObject) period() (start, end int64) {
 
 var errNotEvent = errors.New("body is not a Stripe event")
 
-// parsers reuses fastjson parsers (and their memory) across requests.
-var parsers fastjson.ParserPool
-
-// decodeEvent parses an event and the fields the operator reads from it,
+// decodeEvent reads an event and the fields the operator reads from it,
 // tolerant of unknown fields and API versions, strict about the types of the
-// fields it reads (as encoding/json would be). Each object is walked once
-// (Visit), reading the keys of interest as they come; a repeated key's last
-// value counts, as with encoding/json.
+// fields it reads (as encoding/json would be).
+//
+// It makes one pass over the body with go-faster/jx's streaming decoder:
+// the members of interest are read as they come, every other value is
+// skipped, and skipping validates it, so a body that is not JSON is refused
+// as a whole, as before. Stripe sends "type" after "data", so data.object is
+// read as both a subscription and an invoice (the two share only id and
+// status), each with its own type errors, and the event's type then picks
+// one. A repeated key's last value counts, as with encoding/json.
 func decodeEvent(body []byte) (*event, error) {
-	p := parsers.Get()
-	defer parsers.Put(p)
-	root, err := p.ParseBytes(body)
-	if err != nil {
-		return nil, err
-	}
-	if root.Type() != fastjson.TypeObject {
+	d := decoders.Get().(*jx.Decoder)
+	defer func() {
+		d.ResetBytes(nil) // keep no reference to the body
+		decoders.Put(d)
+	}()
+	d.ResetBytes(body)
+	if d.Next() != jx.Object {
+		if err := d.Validate(); err != nil {
+			return nil, err
+		}
 		return nil, errNotEvent
 	}
 	var (
-		r    reader
-		ev   = &event{}
-		data *fastjson.Value
+		r  reader
+		ev = &event{}
+		o  = &objectFields{}
 	)
-	rootObj, _ := root.Object()
-	rootObj.Visit(func(k []byte, v *fastjson.Value) {
+	err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
+		var err error
 		switch string(k) {
 		case "id":
-			ev.ID = r.str("id", v)
+			ev.ID, err = r.str(d, "id")
 		case "object":
-			ev.Object = r.str("object", v)
+			ev.Object, err = r.str(d, "object")
 		case "type":
-			ev.Type = r.str("type", v)
+			ev.Type, err = r.str(d, "type")
 		case "api_version":
-			ev.APIVersion = r.str("api_version", v)
+			ev.APIVersion, err = r.str(d, "api_version")
 		case "created":
-			ev.Created = r.int("created", v)
+			ev.Created, err = r.int(d, "created")
 		case "livemode":
-			ev.Livemode = r.bool("livemode", v)
+			ev.Livemode, err = r.bool(d, "livemode")
 		case "data":
-			data = v
+			*o = objectFields{}
+			err = o.data(d)
+		default:
+			err = d.Skip()
 		}
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Skip(); err != io.EOF {
+		return nil, errTrailingData
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -219,320 +238,408 @@ func decodeEvent(body []byte) (*event, error) {
 	// The object: a field of an unexpected type makes the object
 	// unreadable (the event is acknowledged and counted, since a
 	// redelivery would carry the same payload), not the event.
-	var or reader
-	var obj *fastjson.Object
-	or.each(or.obj("data", data), func(k []byte, v *fastjson.Value) {
-		if string(k) == "object" {
-			obj = or.obj("object", v)
-		}
-	})
+	objErr := o.shapeR.err
 	switch {
 	case strings.HasPrefix(ev.Type, "customer.subscription."):
-		ev.Sub = or.subscription(obj)
+		ev.Sub = &o.sub
+		if objErr == nil {
+			objErr = o.subR.err
+		}
 	case strings.HasPrefix(ev.Type, "invoice."):
-		ev.Inv = or.invoice(obj)
+		ev.Inv = &o.inv
+		if objErr == nil {
+			objErr = o.invR.err
+		}
 	}
-	if or.err != nil {
-		ev.Sub, ev.Inv, ev.ObjectErr = nil, nil, or.err
+	if objErr != nil {
+		ev.Sub, ev.Inv, ev.ObjectErr = nil, nil, objErr
 	}
 	return ev, nil
 }
 
+var errTrailingData = errors.New("data after the event")
+
+// decoders reuses decoders. Not jx's own pool: its PutDecoder keeps the
+// last input as the decoder's buffer.
+var decoders = sync.Pool{New: func() any { return &jx.Decoder{} }}
+
+// objectFields is data.object read as both shapes, each with its own first
+// type error; shapeR holds a type error of data or data.object themselves.
+type objectFields struct {
+	shapeR reader
+	sub    subscriptionObject
+	subR   reader
+	inv    invoiceObject
+	invR   reader
+}
+
+// data reads the event's data member.
+func (o *objectFields) data(d *jx.Decoder) error {
+	_, err := o.shapeR.object(d, "data", func(d *jx.Decoder, k []byte) error {
+		if string(k) != "object" {
+			return d.Skip()
+		}
+		*o = objectFields{shapeR: o.shapeR}
+		_, err := o.shapeR.object(d, "object", o.member)
+		return err
+	})
+	return err
+}
+
+// member reads one member of data.object into the shape(s) that have it.
+func (o *objectFields) member(d *jx.Decoder, k []byte) error {
+	so, sr := &o.sub, &o.subR
+	in, ir := &o.inv, &o.invR
+	var err error
+	switch string(k) {
+	// Both shapes.
+	case "id", "status":
+		var one reader
+		var s string
+		s, err = one.str(d, string(k))
+		if string(k) == "id" {
+			so.ID, in.ID = s, s
+		} else {
+			so.Status, in.Status = s, s
+		}
+		sr.keep(one.err)
+		ir.keep(one.err)
+
+	// Subscription.
+	case "customer":
+		so.Customer, _, err = sr.expandable(d, "customer", "customer.id", nil)
+	case "latest_invoice":
+		so.LatestInvoice, _, err = sr.expandable(d, "latest_invoice", "latest_invoice.id", nil)
+	case "current_period_start":
+		so.CurrentPeriodStart, err = sr.int(d, "current_period_start")
+	case "current_period_end":
+		so.CurrentPeriodEnd, err = sr.int(d, "current_period_end")
+	case "cancel_at_period_end":
+		so.CancelAtPeriodEnd, err = sr.bool(d, "cancel_at_period_end")
+	case "cancel_at":
+		so.CancelAt, err = sr.int(d, "cancel_at")
+	case "canceled_at":
+		so.CanceledAt, err = sr.int(d, "canceled_at")
+	case "trial_end":
+		so.TrialEnd, err = sr.int(d, "trial_end")
+	case "pause_collection":
+		so.PauseCollection = ""
+		_, err = sr.object(d, "pause_collection", func(d *jx.Decoder, k []byte) error {
+			if string(k) != "behavior" {
+				return d.Skip()
+			}
+			var err error
+			so.PauseCollection, err = sr.str(d, "pause_collection.behavior")
+			return err
+		})
+	case "metadata":
+		so.Metadata, err = sr.strMap(d, "metadata")
+	case "items":
+		so.Items = nil
+		_, err = sr.object(d, "items", func(d *jx.Decoder, k []byte) error {
+			if string(k) != "data" {
+				return d.Skip()
+			}
+			so.Items = nil
+			return sr.array(d, "items.data", func(d *jx.Decoder) error {
+				it, err := sr.item(d)
+				so.Items = append(so.Items, it)
+				return err
+			})
+		})
+
+	// Invoice.
+	case "subscription":
+		in.Subscription, _, err = ir.expandable(d, "subscription", "subscription.id", nil)
+	case "subscription_details":
+		in.SubscriptionMetadata = nil
+		_, err = ir.object(d, "subscription_details", func(d *jx.Decoder, k []byte) error {
+			if string(k) != "metadata" {
+				return d.Skip()
+			}
+			var err error
+			in.SubscriptionMetadata, err = ir.strMap(d, "subscription_details.metadata")
+			return err
+		})
+	case "parent":
+		in.ParentSubscription, in.ParentMetadata = "", nil
+		_, err = ir.object(d, "parent", func(d *jx.Decoder, k []byte) error {
+			if string(k) != "subscription_details" {
+				return d.Skip()
+			}
+			in.ParentSubscription, in.ParentMetadata = "", nil
+			_, err := ir.object(d, "parent.subscription_details", func(d *jx.Decoder, k []byte) error {
+				var err error
+				switch string(k) {
+				case "subscription":
+					in.ParentSubscription, _, err = ir.expandable(d, "parent.subscription_details.subscription", "parent.subscription_details.subscription.id", nil)
+				case "metadata":
+					in.ParentMetadata, err = ir.strMap(d, "parent.subscription_details.metadata")
+				default:
+					err = d.Skip()
+				}
+				return err
+			})
+			return err
+		})
+	case "amount_due":
+		in.AmountDue, err = ir.int(d, "amount_due")
+	case "amount_paid":
+		in.AmountPaid, err = ir.int(d, "amount_paid")
+	case "currency":
+		in.Currency, err = ir.str(d, "currency")
+	case "attempt_count":
+		in.AttemptCount, err = ir.int(d, "attempt_count")
+	case "next_payment_attempt":
+		in.NextPaymentAttempt, err = ir.int(d, "next_payment_attempt")
+	case "hosted_invoice_url":
+		in.HostedInvoiceURL, err = ir.str(d, "hosted_invoice_url")
+	case "billing_reason":
+		in.BillingReason, err = ir.str(d, "billing_reason")
+	case "created":
+		in.Created, err = ir.int(d, "created")
+	case "payment_intent":
+		in.PaymentIntent, err = ir.paymentIntent(d, "payment_intent")
+	case "payments":
+		in.Payments = nil
+		_, err = ir.object(d, "payments", func(d *jx.Decoder, k []byte) error {
+			if string(k) != "data" {
+				return d.Skip()
+			}
+			in.Payments = nil
+			return ir.array(d, "payments.data", func(d *jx.Decoder) error {
+				p, err := ir.invoicePayment(d)
+				in.Payments = append(in.Payments, p)
+				return err
+			})
+		})
+	default:
+		err = d.Skip()
+	}
+	return err
+}
+
 // reader reads typed values and keeps the first type error. A missing or
-// null value reads as the zero value; a value of another type is an error
-// naming the field.
+// null value reads as the zero value; a value of another type is skipped and
+// recorded as an error naming the field. The error its methods return is
+// the decoder's: the body is not JSON.
 type reader struct{ err error }
 
-func (r *reader) fail(key string, want string) {
+func (r *reader) keep(err error) {
 	if r.err == nil {
-		r.err = fmt.Errorf("field %q is not %s", key, want)
+		r.err = err
 	}
 }
 
-func isNull(v *fastjson.Value) bool { return v == nil || v.Type() == fastjson.TypeNull }
-
-// each calls fn for every member of o (nil: none).
-func (r *reader) each(o *fastjson.Object, fn func(k []byte, v *fastjson.Value)) {
-	if o != nil {
-		o.Visit(fn)
-	}
+// mismatch records that key is not of the type want and skips its value.
+func (r *reader) mismatch(d *jx.Decoder, key string, want string) error {
+	r.keep(fmt.Errorf("field %q is not %s", key, want))
+	return d.Skip()
 }
 
-func (r *reader) obj(key string, v *fastjson.Value) *fastjson.Object {
-	if isNull(v) {
-		return nil
+// object calls fn for every member of the object at d; it reports whether
+// there was an object (null: none).
+func (r *reader) object(d *jx.Decoder, key string, fn func(d *jx.Decoder, k []byte) error) (bool, error) {
+	switch d.Next() {
+	case jx.Object:
+		return true, d.ObjBytes(fn)
+	case jx.Null:
+		return false, d.Null()
 	}
-	o, err := v.Object()
-	if err != nil {
-		r.fail(key, "an object")
-		return nil
-	}
-	return o
+	return false, r.mismatch(d, key, "an object")
 }
 
-func (r *reader) arr(key string, v *fastjson.Value) []*fastjson.Value {
-	if isNull(v) {
-		return nil
+// array calls fn for every element of the array at d (null: none).
+func (r *reader) array(d *jx.Decoder, key string, fn func(d *jx.Decoder) error) error {
+	switch d.Next() {
+	case jx.Array:
+		return d.Arr(fn)
+	case jx.Null:
+		return d.Null()
 	}
-	a, err := v.Array()
-	if err != nil {
-		r.fail(key, "an array")
-	}
-	return a
+	return r.mismatch(d, key, "an array")
 }
 
-func (r *reader) str(key string, v *fastjson.Value) string {
-	if isNull(v) {
-		return ""
+func (r *reader) str(d *jx.Decoder, key string) (string, error) {
+	switch d.Next() {
+	case jx.String:
+		return d.Str()
+	case jx.Null:
+		return "", d.Null()
 	}
-	b, err := v.StringBytes()
-	if err != nil {
-		r.fail(key, "a string")
-	}
-	return string(b)
+	return "", r.mismatch(d, key, "a string")
 }
 
-func (r *reader) int(key string, v *fastjson.Value) int64 {
-	if isNull(v) {
-		return 0
+// int reads an integer as encoding/json reads one into an int64: a JSON
+// number that strconv.ParseInt accepts (no fraction, no exponent, no
+// overflow).
+func (r *reader) int(d *jx.Decoder, key string) (int64, error) {
+	switch d.Next() {
+	case jx.Number:
+		raw, err := d.Raw()
+		if err != nil {
+			return 0, err
+		}
+		n, perr := strconv.ParseInt(string(raw), 10, 64)
+		if perr != nil {
+			r.keep(fmt.Errorf("field %q is not an integer", key))
+		}
+		return n, nil
+	case jx.Null:
+		return 0, d.Null()
 	}
-	n, err := v.Int64()
-	if err != nil {
-		r.fail(key, "an integer")
-	}
-	return n
+	return 0, r.mismatch(d, key, "an integer")
 }
 
-func (r *reader) bool(key string, v *fastjson.Value) bool {
-	if isNull(v) {
-		return false
+func (r *reader) bool(d *jx.Decoder, key string) (bool, error) {
+	switch d.Next() {
+	case jx.Bool:
+		return d.Bool()
+	case jx.Null:
+		return false, d.Null()
 	}
-	b, err := v.Bool()
-	if err != nil {
-		r.fail(key, "a boolean")
-	}
-	return b
+	return false, r.mismatch(d, key, "a boolean")
 }
 
 // expandable reads a value that is an ID or, expanded, the object; it
-// returns the ID and the object (nil unless expanded).
-func (r *reader) expandable(key string, v *fastjson.Value) (string, *fastjson.Object) {
-	switch {
-	case isNull(v):
-		return "", nil
-	case v.Type() == fastjson.TypeString:
-		b, _ := v.StringBytes()
-		return string(b), nil
-	case v.Type() == fastjson.TypeObject:
-		o, _ := v.Object()
-		id := ""
-		o.Visit(func(k []byte, f *fastjson.Value) {
+// returns the ID and whether the object was expanded. member, if not nil,
+// is called for the expanded object's members other than id.
+func (r *reader) expandable(d *jx.Decoder, key, idKey string, member func(d *jx.Decoder, k []byte) error) (id string, expanded bool, err error) {
+	switch d.Next() {
+	case jx.String:
+		id, err = d.Str()
+		return id, false, err
+	case jx.Null:
+		return "", false, d.Null()
+	case jx.Object:
+		err = d.ObjBytes(func(d *jx.Decoder, k []byte) error {
 			if string(k) == "id" {
-				id = r.str(key+".id", f)
+				var err error
+				id, err = r.str(d, idKey)
+				return err
 			}
+			if member != nil {
+				return member(d, k)
+			}
+			return d.Skip()
 		})
-		return id, o
+		return id, true, err
 	}
-	r.fail(key, "an ID or an object")
-	return "", nil
+	return "", false, r.mismatch(d, key, "an ID or an object")
 }
 
-func (r *reader) strMap(key string, v *fastjson.Value) map[string]string {
-	o := r.obj(key, v)
-	if o == nil {
-		return nil
+// strMap reads an object of strings (null: nil; {}: empty).
+func (r *reader) strMap(d *jx.Decoder, key string) (map[string]string, error) {
+	switch d.Next() {
+	case jx.Null:
+		return nil, d.Null()
+	case jx.Object:
+		m := map[string]string{}
+		err := d.ObjBytes(func(d *jx.Decoder, k []byte) error {
+			switch d.Next() {
+			case jx.String:
+				v, err := d.Str()
+				m[string(k)] = v
+				return err
+			case jx.Null:
+				m[string(k)] = ""
+				return d.Null()
+			}
+			return r.mismatch(d, key+"."+string(k), "a string")
+		})
+		return m, err
 	}
-	m := make(map[string]string, o.Len())
-	o.Visit(func(k []byte, val *fastjson.Value) {
-		m[string(k)] = r.str(key+"."+string(k), val)
-	})
-	return m
+	return nil, r.mismatch(d, key, "an object")
 }
 
-func (r *reader) subscription(o *fastjson.Object) *subscriptionObject {
-	so := &subscriptionObject{}
-	r.each(o, func(k []byte, v *fastjson.Value) {
-		switch string(k) {
-		case "id":
-			so.ID = r.str("id", v)
-		case "status":
-			so.Status = r.str("status", v)
-		case "customer":
-			so.Customer, _ = r.expandable("customer", v)
-		case "latest_invoice":
-			so.LatestInvoice, _ = r.expandable("latest_invoice", v)
-		case "current_period_start":
-			so.CurrentPeriodStart = r.int("current_period_start", v)
-		case "current_period_end":
-			so.CurrentPeriodEnd = r.int("current_period_end", v)
-		case "cancel_at_period_end":
-			so.CancelAtPeriodEnd = r.bool("cancel_at_period_end", v)
-		case "cancel_at":
-			so.CancelAt = r.int("cancel_at", v)
-		case "canceled_at":
-			so.CanceledAt = r.int("canceled_at", v)
-		case "trial_end":
-			so.TrialEnd = r.int("trial_end", v)
-		case "pause_collection":
-			so.PauseCollection = ""
-			r.each(r.obj("pause_collection", v), func(k []byte, v *fastjson.Value) {
-				if string(k) == "behavior" {
-					so.PauseCollection = r.str("pause_collection.behavior", v)
-				}
-			})
-		case "metadata":
-			so.Metadata = r.strMap("metadata", v)
-		case "items":
-			so.Items = nil
-			r.each(r.obj("items", v), func(k []byte, v *fastjson.Value) {
-				if string(k) != "data" {
-					return
-				}
-				so.Items = nil
-				for _, it := range r.arr("items.data", v) {
-					so.Items = append(so.Items, r.item(it))
-				}
-			})
-		}
-	})
-	return so
-}
-
-func (r *reader) item(v *fastjson.Value) subscriptionItem {
+func (r *reader) item(d *jx.Decoder) (subscriptionItem, error) {
 	var it subscriptionItem
-	r.each(r.obj("items.data[]", v), func(k []byte, v *fastjson.Value) {
+	_, err := r.object(d, "items.data[]", func(d *jx.Decoder, k []byte) error {
+		var err error
 		switch string(k) {
 		case "id":
-			it.ID = r.str("items.data[].id", v)
+			it.ID, err = r.str(d, "items.data[].id")
 		case "quantity":
-			it.Quantity = r.int("items.data[].quantity", v)
+			it.Quantity, err = r.int(d, "items.data[].quantity")
 		case "current_period_start":
-			it.CurrentPeriodStart = r.int("items.data[].current_period_start", v)
+			it.CurrentPeriodStart, err = r.int(d, "items.data[].current_period_start")
 		case "current_period_end":
-			it.CurrentPeriodEnd = r.int("items.data[].current_period_end", v)
+			it.CurrentPeriodEnd, err = r.int(d, "items.data[].current_period_end")
 		case "price":
 			it.PriceID = ""
-			r.each(r.obj("items.data[].price", v), func(k []byte, v *fastjson.Value) {
-				if string(k) == "id" {
-					it.PriceID = r.str("items.data[].price.id", v)
+			_, err = r.object(d, "items.data[].price", func(d *jx.Decoder, k []byte) error {
+				if string(k) != "id" {
+					return d.Skip()
 				}
+				var err error
+				it.PriceID, err = r.str(d, "items.data[].price.id")
+				return err
 			})
+		default:
+			err = d.Skip()
 		}
+		return err
 	})
-	return it
+	return it, err
 }
 
-func (r *reader) paymentIntent(o *fastjson.Object) *paymentIntent {
-	if o == nil {
-		return nil
-	}
-	pi := &paymentIntent{}
-	o.Visit(func(k []byte, v *fastjson.Value) {
+// paymentIntent reads an expandable payment intent: nil unless expanded.
+func (r *reader) paymentIntent(d *jx.Decoder, key string) (*paymentIntent, error) {
+	var pi paymentIntent
+	id, expanded, err := r.expandable(d, key, key+".id", func(d *jx.Decoder, k []byte) error {
+		var err error
 		switch string(k) {
-		case "id":
-			pi.ID = r.str("payment_intent.id", v)
 		case "status":
-			pi.Status = r.str("payment_intent.status", v)
+			pi.Status, err = r.str(d, key+".status")
 		case "last_payment_error":
 			pi.ErrorCode, pi.DeclineCode = "", ""
-			r.each(r.obj("last_payment_error", v), func(k []byte, v *fastjson.Value) {
+			_, err = r.object(d, key+".last_payment_error", func(d *jx.Decoder, k []byte) error {
+				var err error
 				switch string(k) {
 				case "code":
-					pi.ErrorCode = r.str("last_payment_error.code", v)
+					pi.ErrorCode, err = r.str(d, key+".last_payment_error.code")
 				case "decline_code":
-					pi.DeclineCode = r.str("last_payment_error.decline_code", v)
+					pi.DeclineCode, err = r.str(d, key+".last_payment_error.decline_code")
+				default:
+					err = d.Skip()
 				}
+				return err
 			})
+		default:
+			err = d.Skip()
 		}
+		return err
 	})
-	return pi
+	if !expanded {
+		return nil, err
+	}
+	pi.ID = id
+	return &pi, err
 }
 
-func (r *reader) invoice(o *fastjson.Object) *invoiceObject {
-	in := &invoiceObject{}
-	r.each(o, func(k []byte, v *fastjson.Value) {
-		switch string(k) {
-		case "id":
-			in.ID = r.str("id", v)
-		case "subscription":
-			in.Subscription, _ = r.expandable("subscription", v)
-		case "subscription_details":
-			in.SubscriptionMetadata = nil
-			r.each(r.obj("subscription_details", v), func(k []byte, v *fastjson.Value) {
-				if string(k) == "metadata" {
-					in.SubscriptionMetadata = r.strMap("subscription_details.metadata", v)
-				}
-			})
-		case "parent":
-			in.ParentSubscription, in.ParentMetadata = "", nil
-			r.each(r.obj("parent", v), func(k []byte, v *fastjson.Value) {
-				if string(k) != "subscription_details" {
-					return
-				}
-				in.ParentSubscription, in.ParentMetadata = "", nil
-				r.each(r.obj("parent.subscription_details", v), func(k []byte, v *fastjson.Value) {
-					switch string(k) {
-					case "subscription":
-						in.ParentSubscription, _ = r.expandable("parent.subscription_details.subscription", v)
-					case "metadata":
-						in.ParentMetadata = r.strMap("parent.subscription_details.metadata", v)
-					}
-				})
-			})
-		case "status":
-			in.Status = r.str("status", v)
-		case "amount_due":
-			in.AmountDue = r.int("amount_due", v)
-		case "amount_paid":
-			in.AmountPaid = r.int("amount_paid", v)
-		case "currency":
-			in.Currency = r.str("currency", v)
-		case "attempt_count":
-			in.AttemptCount = r.int("attempt_count", v)
-		case "next_payment_attempt":
-			in.NextPaymentAttempt = r.int("next_payment_attempt", v)
-		case "hosted_invoice_url":
-			in.HostedInvoiceURL = r.str("hosted_invoice_url", v)
-		case "billing_reason":
-			in.BillingReason = r.str("billing_reason", v)
-		case "created":
-			in.Created = r.int("created", v)
-		case "payment_intent":
-			_, pi := r.expandable("payment_intent", v)
-			in.PaymentIntent = r.paymentIntent(pi)
-		case "payments":
-			in.Payments = nil
-			r.each(r.obj("payments", v), func(k []byte, v *fastjson.Value) {
-				if string(k) != "data" {
-					return
-				}
-				in.Payments = nil
-				for _, p := range r.arr("payments.data", v) {
-					in.Payments = append(in.Payments, r.invoicePayment(p))
-				}
-			})
-		}
-	})
-	return in
-}
-
-func (r *reader) invoicePayment(v *fastjson.Value) invoicePayment {
+func (r *reader) invoicePayment(d *jx.Decoder) (invoicePayment, error) {
 	var p invoicePayment
-	r.each(r.obj("payments.data[]", v), func(k []byte, v *fastjson.Value) {
+	_, err := r.object(d, "payments.data[]", func(d *jx.Decoder, k []byte) error {
+		var err error
 		switch string(k) {
 		case "is_default":
-			p.IsDefault = r.bool("payments.data[].is_default", v)
+			p.IsDefault, err = r.bool(d, "payments.data[].is_default")
 		case "status":
-			p.Status = r.str("payments.data[].status", v)
+			p.Status, err = r.str(d, "payments.data[].status")
 		case "payment":
 			p.Intent = nil
-			r.each(r.obj("payments.data[].payment", v), func(k []byte, v *fastjson.Value) {
-				if string(k) == "payment_intent" {
-					_, pi := r.expandable("payments.data[].payment.payment_intent", v)
-					p.Intent = r.paymentIntent(pi)
+			_, err = r.object(d, "payments.data[].payment", func(d *jx.Decoder, k []byte) error {
+				if string(k) != "payment_intent" {
+					return d.Skip()
 				}
+				var err error
+				p.Intent, err = r.paymentIntent(d, "payments.data[].payment.payment_intent")
+				return err
 			})
+		default:
+			err = d.Skip()
 		}
+		return err
 	})
-	return p
+	return p, err
 }

@@ -2,11 +2,14 @@ package webhookserver
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	. "github.com/onsi/gomega"
@@ -119,7 +122,8 @@ func TestParseSignatureHeader(t *testing.T) {
 		" t=1 , v1=" + strings.Repeat("ab", 32):             true,
 	}
 	for h, ok := range cases {
-		_, err := parseSignatureHeader(h)
+		var sh signatureHeader
+		err := parseSignatureHeader(h, &sh)
 		if (err == nil) != ok {
 			t.Errorf("parseSignatureHeader(%q) error = %v, want ok=%v", h, err, ok)
 		}
@@ -141,8 +145,56 @@ func TestDecodeEventTolerant(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(ev.Sub).To(BeNil())
 	g.Expect(ev.ObjectErr).To(MatchError(ContainSubstring(`"status"`)))
-	for _, bad := range []string{`{}`, `{"id":"x","type":"a"}`, `[]`, `{"id":"evt_1","object":"charge","type":"a"}`, `nope`} {
+	// data.object is read as both shapes before "type" (which Stripe sends
+	// last) picks one: a type error in a field only the other shape has
+	// does not make the object unreadable.
+	ev, err = decodeEvent([]byte(`{"id":"evt_3","data":{"object":{"id":"sub_1","amount_due":"x","status":"active"}},"type":"customer.subscription.updated"}`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ev.ObjectErr).NotTo(HaveOccurred())
+	g.Expect(ev.Sub.Status).To(Equal("active"))
+	ev, err = decodeEvent([]byte(`{"id":"evt_4","data":{"object":{"id":"in_1","items":7,"subscription":"sub_1","amount_due":500}},"type":"invoice.paid"}`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(ev.ObjectErr).NotTo(HaveOccurred())
+	g.Expect(ev.Inv.subscriptionID()).To(Equal("sub_1"))
+	g.Expect(ev.Inv.AmountDue).To(Equal(int64(500)))
+	// Not JSON anywhere, even in a member the operator skips, or anything
+	// after the event: the body is refused.
+	for _, bad := range []string{`{}`, `{"id":"x","type":"a"}`, `[]`, `{"id":"evt_1","object":"charge","type":"a"}`, `nope`,
+		`{"id":"evt_1","type":"a","data":{"object":{"x":[1,]}}}`, `{"id":"evt_1","type":"a","request":{"id":"req_1"` + "\x01" + `}}`,
+		`{"id":"evt_1","type":"a"} {}`, `{"id":"evt_1","type":"a"}x`, `{"id":"evt_1","type":"a","created":01}`} {
 		_, err := decodeEvent([]byte(bad))
 		g.Expect(err).To(HaveOccurred(), bad)
+	}
+}
+
+// TestReadBody: the body is read whole whatever the declared length says,
+// and the reader's limit still applies.
+func TestReadBody(t *testing.T) {
+	body := bytes.Repeat([]byte("abcdefgh"), 600) // 4800 bytes
+	for _, tc := range []struct {
+		name     string
+		declared int64
+	}{
+		{"exact", int64(len(body))},
+		{"unknown", -1},
+		{"declared short", 10},
+		{"declared long", 1 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readBody(struct{ io.Reader }{bytes.NewReader(body)}, tc.declared)
+			if err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("readBody = %d bytes, %v; want %d bytes", len(got), err, len(body))
+			}
+			got, err = readBody(iotest.OneByteReader(bytes.NewReader(body)), tc.declared)
+			if err != nil || !bytes.Equal(got, body) {
+				t.Fatalf("readBody (one byte at a time) = %d bytes, %v", len(got), err)
+			}
+		})
+	}
+	rec := httptest.NewRecorder()
+	_, err := readBody(http.MaxBytesReader(rec, io.NopCloser(bytes.NewReader(body)), 1000), int64(len(body)))
+	var tooLarge *http.MaxBytesError
+	if !errors.As(err, &tooLarge) {
+		t.Fatalf("over the limit: err = %v, want *http.MaxBytesError", err)
 	}
 }
