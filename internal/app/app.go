@@ -13,7 +13,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -24,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
@@ -132,7 +130,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	metricsOpts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics, TLSOpts: tlsOpts}
 	if o.SecureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metricsAuthFilter
 	}
 	return ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        Scheme,
@@ -151,26 +149,6 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			},
 		}},
 	})
-}
-
-// slimCachedObject drops what the operator never reads from cached objects:
-// managedFields and kubectl's last-applied-configuration annotation (a full
-// copy of the manifest). Every write from a cached object is a patch or a
-// status update, so neither is ever written back without them.
-func slimCachedObject(obj any) (any, error) {
-	o, err := cache.TransformStripManagedFields()(obj)
-	if err != nil {
-		return nil, err
-	}
-	if m, ok := o.(metav1.Object); ok {
-		if ann := m.GetAnnotations(); ann != nil {
-			if _, has := ann[corev1.LastAppliedConfigAnnotation]; has {
-				delete(ann, corev1.LastAppliedConfigAnnotation)
-				m.SetAnnotations(ann)
-			}
-		}
-	}
-	return o, nil
 }
 
 // webhookSecret returns the name of the Secret with the signing secrets.

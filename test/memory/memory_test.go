@@ -63,6 +63,22 @@ func rssMiB(pid int) (float64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
+func procStatus(b *testing.B, pid int, keys ...string) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		for _, k := range keys {
+			if strings.HasPrefix(l, k) {
+				out = append(out, strings.Join(strings.Fields(l), " "))
+			}
+		}
+	}
+	return out
+}
+
 // scrape reads one gauge from a Prometheus text endpoint.
 func scrape(b *testing.B, url, name string) float64 {
 	resp, err := http.Get(url)
@@ -240,6 +256,14 @@ func BenchmarkManagerRSS(b *testing.B) {
 	b.ReportMetric(rss, "RSS-MiB")
 	b.ReportMetric(rss/objs*1000, "MiB/1k-objects")
 	b.ReportMetric(rss/100, "x-limit-100MiB")
+	// Where the resident memory is: the binary's pages (RssFile), the Go
+	// heap and stacks (RssAnon), and what the heap holds for reuse.
+	status := procStatus(b, cmd.Process.Pid, "RssAnon:", "RssFile:")
+	var gostats []string
+	for _, m := range []string{"heap_alloc", "heap_inuse", "heap_idle", "heap_released", "stack_inuse", "next_gc"} {
+		gostats = append(gostats, fmt.Sprintf("%s %.1f", m, scrape(b, "http://"+metricsAddr+"/metrics", "go_memstats_"+m+"_bytes")/(1<<20)))
+	}
+	b.Logf("%s; Go (MiB): %s", strings.Join(status, ", "), strings.Join(gostats, ", "))
 	b.Logf("manager RSS after the first full pass over %d subscriptions + %d customers: %.1f MiB (%.2f MiB per 1,000 objects; limit 100 MiB at 10,000 + 1,000), Go heap in use %.1f MiB, pass took %s",
 		n, customers, rss, rss/objs*1000, heap, pass.Round(time.Second))
 	for i := 0; i < b.N; i++ {
