@@ -74,6 +74,13 @@ func (t *interner) intern(s *string) {
 	t.m[*s] = *s
 }
 
+// value shares a string-typed field (an enum such as a policy).
+func value[S ~string](t *interner, v *S) {
+	s := string(*v)
+	t.intern(&s)
+	*v = S(s)
+}
+
 func (t *interner) strings(ss []string) {
 	for i := range ss {
 		t.intern(&ss[i])
@@ -84,7 +91,7 @@ func (t *interner) strings(ss []string) {
 // by rebuilding it (map keys cannot be replaced in place).
 func (t *interner) stringMap(in map[string]string, shareValues bool) map[string]string {
 	if len(in) == 0 {
-		return in
+		return nil
 	}
 	out := make(map[string]string, len(in))
 	for k, v := range in {
@@ -100,9 +107,7 @@ func (t *interner) stringMap(in map[string]string, shareValues bool) map[string]
 func (t *interner) conditions(cs []metav1.Condition) {
 	for i := range cs {
 		t.intern(&cs[i].Type)
-		s := string(cs[i].Status)
-		t.intern(&s)
-		cs[i].Status = metav1.ConditionStatus(s)
+		value(t, &cs[i].Status)
 		t.intern(&cs[i].Reason)
 		t.intern(&cs[i].Message)
 	}
@@ -123,10 +128,12 @@ func (t *interner) object(obj any) {
 		m.SetNamespace(ns)
 		fin := m.GetFinalizers()
 		t.strings(fin)
-		if l := m.GetLabels(); len(l) > 0 {
+		// An empty map is kept as nil, as an object without any decodes:
+		// it still holds its buckets.
+		if l := m.GetLabels(); l != nil {
 			m.SetLabels(t.stringMap(l, true))
 		}
-		if a := m.GetAnnotations(); len(a) > 0 {
+		if a := m.GetAnnotations(); a != nil {
 			m.SetAnnotations(t.stringMap(a, false))
 		}
 		refs := m.GetOwnerReferences()
@@ -141,6 +148,11 @@ func (t *interner) object(obj any) {
 		t.intern(&o.Kind)
 		t.ref(o.Spec.CustomerRef)
 		t.intern(&o.Spec.CustomerID)
+		value(t, &o.Spec.ProrationBehavior)
+		value(t, &o.Spec.CollectionMethod)
+		value(t, &o.Spec.PaymentBehavior)
+		value(t, &o.Spec.DeletionPolicy)
+		value(t, &o.Spec.ManagementPolicy)
 		for i := range o.Spec.Items {
 			t.ref(o.Spec.Items[i].PlanRef)
 			t.intern(&o.Spec.Items[i].PriceID)
@@ -173,10 +185,17 @@ func (t *interner) object(obj any) {
 		t.intern(&o.APIVersion)
 		t.intern(&o.Kind)
 		t.intern(&o.Spec.DefaultPaymentMethod)
+		value(t, &o.Spec.DeletionPolicy)
+		value(t, &o.Spec.ManagementPolicy)
+		if pm := o.Status.DefaultPaymentMethod; pm != nil {
+			t.intern(&pm.Source)
+		}
 		t.conditions(o.Status.Conditions)
 	case *billingv1alpha1.StripePlan:
 		t.intern(&o.APIVersion)
 		t.intern(&o.Kind)
+		value(t, &o.Spec.DeletionPolicy)
+		value(t, &o.Spec.ManagementPolicy)
 		t.conditions(o.Status.Conditions)
 	}
 }

@@ -22,7 +22,7 @@ func decodedSubscription(name string) *billingv1alpha1.StripeSubscription {
 			Labels:        map[string]string{fresh("team"): fresh("growth")},
 			Annotations:   map[string]string{fresh(corev1.LastAppliedConfigAnnotation): "{}", fresh("note"): fresh("x")},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
-		Spec: billingv1alpha1.StripeSubscriptionSpec{CustomerRef: &billingv1alpha1.LocalObjectReference{Name: fresh("acme")},
+		Spec: billingv1alpha1.StripeSubscriptionSpec{DeletionPolicy: billingv1alpha1.SubscriptionDeletionPolicy(fresh("CancelAtPeriodEnd")), CustomerRef: &billingv1alpha1.LocalObjectReference{Name: fresh("acme")},
 			Items: []billingv1alpha1.SubscriptionItem{{PlanRef: &billingv1alpha1.LocalObjectReference{Name: fresh("basic")}, Quantity: 1}}},
 		Status: billingv1alpha1.StripeSubscriptionStatus{SubscriptionID: fresh("sub_" + name), StripeStatus: fresh("active"),
 			LatestInvoice: &billingv1alpha1.InvoiceStatus{Status: fresh("paid"), Currency: fresh("usd")},
@@ -71,6 +71,20 @@ func TestSlimCachedObjectSharesRepeatedStrings(t *testing.T) {
 	}
 	if sameBytes(a.Status.SubscriptionID, b.Status.SubscriptionID) {
 		t.Error("distinct values share memory")
+	}
+}
+
+// TestSlimCachedObjectDropsEmptyMaps checks that an object left with no
+// annotations (only last-applied) keeps none, as one decoded without any.
+func TestSlimCachedObjectDropsEmptyMaps(t *testing.T) {
+	o := decodedSubscription("one")
+	delete(o.Annotations, "note")
+	o.Labels = map[string]string{}
+	if _, err := slimCachedObject(o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Annotations != nil || o.Labels != nil {
+		t.Errorf("annotations %#v, labels %#v; want nil", o.Annotations, o.Labels)
 	}
 }
 
