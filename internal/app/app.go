@@ -18,6 +18,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -132,7 +133,14 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	if o.SecureMetrics {
 		metricsOpts.FilterProvider = metricsAuthFilter
 	}
-	return ctrl.NewManager(cfg, ctrl.Options{
+	// client-go's event correlator keeps three LRU caches (aggregation,
+	// spam filter, log dedup) of 4,096 entries by default, one entry per
+	// object that had an Event: about 5 MiB once thousands of resources
+	// have had one. A quarter of that still aggregates and rate-limits the
+	// Events of the 1,024 most recent objects.
+	broadcaster := record.NewBroadcaster(record.WithCorrelatorOptions(record.CorrelatorOptions{LRUCacheSize: eventCacheSize}))
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		EventBroadcaster:              broadcaster, //nolint:staticcheck // the manager below shuts it down with itself
 		Scheme:                        Scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
@@ -149,7 +157,31 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			},
 		}},
 	})
+	if err != nil {
+		broadcaster.Shutdown()
+		return nil, err
+	}
+	// A broadcaster given to the manager is not stopped by it.
+	if err := mgr.Add(shutdownOnStop(broadcaster.Shutdown)); err != nil {
+		broadcaster.Shutdown()
+		return nil, err
+	}
+	return mgr, nil
 }
+
+// eventCacheSize is the size of each of the event correlator's caches.
+const eventCacheSize = 1024
+
+// shutdownOnStop runs stop when the manager stops, leader or not.
+type shutdownOnStop func()
+
+func (s shutdownOnStop) Start(ctx context.Context) error {
+	<-ctx.Done()
+	s()
+	return nil
+}
+
+func (shutdownOnStop) NeedLeaderElection() bool { return false }
 
 // webhookSecret returns the name of the Secret with the signing secrets.
 func (o Options) webhookSecret() string {

@@ -1,8 +1,9 @@
 // Package memory measures the manager's resident memory with many
-// resources cached (make bench). It builds and runs the real manager binary
-// against envtest and the test-mode Stripe, waits until every resource has
-// been reconciled once (Ready for its generation), and reads the process's
-// RSS from /proc. BENCH_MEM_N is the number of StripeSubscriptions (default
+// resources cached (make bench). It builds the real manager binary as the
+// Dockerfile does, runs it with the Go runtime settings config/manager
+// ships (GOGC, GOMEMLIMIT) against envtest and the test-mode Stripe, waits
+// until every resource has been reconciled once (Ready for its
+// generation), and reads the process's RSS from /proc. BENCH_MEM_N is the number of StripeSubscriptions (default
 // 10,000), with one StripeCustomer per ten subscriptions; BENCH_MEM_PROFILE
 // names a file for the manager's heap profile.
 package memory
@@ -25,9 +26,11 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
@@ -79,6 +82,54 @@ func procStatus(b *testing.B, pid int, keys ...string) []string {
 	return out
 }
 
+// shippedRuntimeEnv returns the Go runtime environment (GO*) that
+// config/manager gives the manager container, resolving a value taken from
+// the container's resources as the kubelet does, so the benchmark runs the
+// binary exactly as deployed. The chart ships the same (test/chart).
+func shippedRuntimeEnv(b *testing.B) []string {
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "manager", "manager.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out []string
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var d appsv1.Deployment
+		if err := yaml.Unmarshal([]byte(doc), &d); err != nil {
+			b.Fatal(err)
+		}
+		if d.Kind != "Deployment" {
+			continue
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if c.Name != "manager" {
+				continue
+			}
+			for _, e := range c.Env {
+				if !strings.HasPrefix(e.Name, "GO") {
+					continue
+				}
+				switch {
+				case e.ValueFrom == nil:
+					out = append(out, e.Name+"="+e.Value)
+				case e.ValueFrom.ResourceFieldRef != nil:
+					q, ok := c.Resources.Limits[corev1.ResourceName(strings.TrimPrefix(e.ValueFrom.ResourceFieldRef.Resource, "limits."))]
+					if !ok || !strings.HasPrefix(e.ValueFrom.ResourceFieldRef.Resource, "limits.") {
+						b.Fatalf("config/manager: %s from %s, which the benchmark cannot resolve", e.Name, e.ValueFrom.ResourceFieldRef.Resource)
+					}
+					divisor := int64(1)
+					if d := e.ValueFrom.ResourceFieldRef.Divisor; !d.IsZero() {
+						divisor = d.Value()
+					}
+					out = append(out, fmt.Sprintf("%s=%d", e.Name, q.Value()/divisor))
+				default:
+					b.Fatalf("config/manager: %s has a source the benchmark cannot resolve", e.Name)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // scrape reads one gauge from a Prometheus text endpoint.
 func scrape(b *testing.B, url, name string) float64 {
 	resp, err := http.Get(url)
@@ -117,8 +168,10 @@ func BenchmarkManagerRSS(b *testing.B) {
 		b.Fatal(err)
 	}
 	bin := filepath.Join(dir, "manager")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
+	// Built as the Dockerfile builds it.
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/manager")
 	build.Dir = testenv.RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("building the manager: %v\n%s", err, out)
 	}
@@ -183,7 +236,10 @@ func BenchmarkManagerRSS(b *testing.B) {
 	cmd := exec.Command(bin, "--metrics-bind-address="+metricsAddr, "--metrics-secure=false", "--pprof-bind-address="+pprofAddr, "--health-probe-bind-address=0", "--webhook-bind-address=0",
 		"--stripe-api-url="+srv.URL, "--stripe-rate-limit=2000", "--resync-period=1h", "--max-concurrent-reconciles=8",
 		"--credentials-secret-namespace=mem", "--zap-log-level=error")
+	shipped := shippedRuntimeEnv(b)
+	b.Logf("Go runtime settings as config/manager ships them: %s", strings.Join(shipped, " "))
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "STRIPE_API_KEY=sk_test_memory")
+	cmd.Env = append(cmd.Env, shipped...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
