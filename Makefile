@@ -85,9 +85,10 @@ test-contract: stripe-mock ## Contract tests: every request shape through intern
 	STRIPE_MOCK_BIN="$(STRIPE_MOCK)" go test -count=1 -run 'Contract' ./internal/stripe/...
 
 .PHONY: bench
-bench: envtest ## Benchmarks, printed as ratios measured side by side.
+bench: envtest ## Benchmarks, then every ratio next to its limit (hack/benchratios).
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(ENVTEST_K8S_VERSION) $(SETUP_ENVTEST))" \
-	go test -run '^$$' -bench . -benchmem -benchtime=2s -timeout 60m ./internal/stripe/... ./webhookserver/... ./controllers/... ./test/memory/...
+	go test -run '^$$' -bench . -benchmem -benchtime=2s -timeout 60m ./internal/stripe/... ./webhookserver/... ./controllers/... ./test/memory/... \
+	| go run ./hack/benchratios
 
 .PHONY: fuzz
 fuzz: ## Fuzz the webhook signature parser and event decoder for 2 minutes each.

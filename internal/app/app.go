@@ -13,18 +13,17 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
@@ -132,9 +131,16 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	}
 	metricsOpts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics, TLSOpts: tlsOpts}
 	if o.SecureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metricsAuthFilter
 	}
-	return ctrl.NewManager(cfg, ctrl.Options{
+	// client-go's event correlator keeps three LRU caches (aggregation,
+	// spam filter, log dedup) of 4,096 entries by default, one entry per
+	// object that had an Event: about 5 MiB once thousands of resources
+	// have had one. A quarter of that still aggregates and rate-limits the
+	// Events of the 1,024 most recent objects.
+	broadcaster := record.NewBroadcaster(record.WithCorrelatorOptions(record.CorrelatorOptions{LRUCacheSize: eventCacheSize}))
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		EventBroadcaster:              broadcaster, //nolint:staticcheck // the manager below shuts it down with itself
 		Scheme:                        Scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
@@ -151,27 +157,31 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 			},
 		}},
 	})
-}
-
-// slimCachedObject drops what the operator never reads from cached objects:
-// managedFields and kubectl's last-applied-configuration annotation (a full
-// copy of the manifest). Every write from a cached object is a patch or a
-// status update, so neither is ever written back without them.
-func slimCachedObject(obj any) (any, error) {
-	o, err := cache.TransformStripManagedFields()(obj)
 	if err != nil {
+		broadcaster.Shutdown()
 		return nil, err
 	}
-	if m, ok := o.(metav1.Object); ok {
-		if ann := m.GetAnnotations(); ann != nil {
-			if _, has := ann[corev1.LastAppliedConfigAnnotation]; has {
-				delete(ann, corev1.LastAppliedConfigAnnotation)
-				m.SetAnnotations(ann)
-			}
-		}
+	// A broadcaster given to the manager is not stopped by it.
+	if err := mgr.Add(shutdownOnStop(broadcaster.Shutdown)); err != nil {
+		broadcaster.Shutdown()
+		return nil, err
 	}
-	return o, nil
+	return mgr, nil
 }
+
+// eventCacheSize is the size of each of the event correlator's caches.
+const eventCacheSize = 1024
+
+// shutdownOnStop runs stop when the manager stops, leader or not.
+type shutdownOnStop func()
+
+func (s shutdownOnStop) Start(ctx context.Context) error {
+	<-ctx.Done()
+	s()
+	return nil
+}
+
+func (shutdownOnStop) NeedLeaderElection() bool { return false }
 
 // webhookSecret returns the name of the Secret with the signing secrets.
 func (o Options) webhookSecret() string {

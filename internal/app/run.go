@@ -67,8 +67,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	changed := broadcast(ctx, store.Subscribe(), 3)
 	recv := func(c chan event.GenericEvent) <-chan event.GenericEvent { return c }
-	if err := webhookserver.SetupIndexes(ctx, mgr); err != nil {
-		return fmt.Errorf("indexing subscriptions: %w", err)
+	// The Stripe subscription ID index serves only the webhook server; with
+	// the receiver in its own Deployment (the chart's default) the manager
+	// does not keep it (two index entries and sets per subscription).
+	if inProcessWebhooks {
+		if err := webhookserver.SetupIndexes(ctx, mgr); err != nil {
+			return fmt.Errorf("indexing subscriptions: %w", err)
+		}
 	}
 	if err := (&controllers.StripeCustomerReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder:     mgr.GetEventRecorderFor("stripecustomer-controller"), //nolint:staticcheck // record.EventRecorder is what the reconcilers take

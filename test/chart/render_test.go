@@ -250,3 +250,39 @@ func TestChartValuesReachTheDeployments(t *testing.T) {
 		t.Errorf("the policy does not match the webhook server's service account: %v", vap)
 	}
 }
+
+// TestChartShipsTheGoRuntimeSettingsOfConfigManager checks that the chart
+// gives the manager the same Go runtime environment (GOGC, GOMEMLIMIT from
+// the memory limit) as config/manager, which the RSS benchmark
+// (test/memory) runs the manager with.
+func TestChartShipsTheGoRuntimeSettingsOfConfigManager(t *testing.T) {
+	goEnv := func(objs []*unstructured.Unstructured, name string) []string {
+		t.Helper()
+		d := find(objs, "Deployment", name)
+		if d == nil {
+			t.Fatalf("Deployment %s not found: %v", name, kinds(objs))
+		}
+		cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+		var out []string
+		for _, c := range cs {
+			c := c.(map[string]any)
+			if c["name"] != "manager" {
+				continue
+			}
+			env, _, _ := unstructured.NestedSlice(c, "env")
+			for _, e := range env {
+				e := e.(map[string]any)
+				if n := fmt.Sprint(e["name"]); strings.HasPrefix(n, "GO") {
+					out = append(out, fmt.Sprintf("%s=%v%v", n, e["value"], e["valueFrom"]))
+				}
+			}
+		}
+		sort.Strings(out)
+		return out
+	}
+	chart := goEnv(render(t, releaseNS, nil), releaseName+"-controller-manager")
+	kustomize := goEnv(kustomizeDefault(t), "stripe-operator-controller-manager")
+	if len(chart) == 0 || strings.Join(chart, "\n") != strings.Join(kustomize, "\n") {
+		t.Errorf("the manager's Go runtime environment differs:\nchart:     %v\nkustomize: %v", chart, kustomize)
+	}
+}
