@@ -93,7 +93,7 @@ func (s *Server) apply(ctx context.Context, ev *event) (string, error) {
 		ignored.WithLabelValues("unhandled_type").Inc()
 		return OutcomeIgnored, nil
 	}
-	target, err := s.findTarget(ctx, subID, md)
+	target, shared, err := s.findTarget(ctx, subID, md)
 	if err != nil {
 		return "", err
 	}
@@ -101,13 +101,32 @@ func (s *Server) apply(ctx context.Context, ev *event) (string, error) {
 		ignored.WithLabelValues("unmanaged").Inc()
 		return OutcomeIgnored, nil
 	}
+	if redelivered(&target.Status, ev) {
+		// Judged on the cached object, read without copying it.
+		countOutcome(OutcomeDuplicate, ev)
+		return OutcomeDuplicate, nil
+	}
+	if shared {
+		target = target.DeepCopy()
+	}
 	return s.persist(ctx, target, ev, mut)
 }
 
 // findTarget resolves the StripeSubscription an event concerns, or nil. It
-// reads the informer cache (a copy), and the API server only when the cache
-// does not know a name the metadata gives.
-func (s *Server) findTarget(ctx context.Context, subID string, md map[string]string) (*billingv1alpha1.StripeSubscription, error) {
+// reads the informer cache, and the API server only when the cache does not
+// know a name the metadata gives. shared reports an object the cache still
+// holds (read through the status.subscriptionID index without a copy): it
+// must be copied before it is changed.
+func (s *Server) findTarget(ctx context.Context, subID string, md map[string]string) (obj *billingv1alpha1.StripeSubscription, shared bool, err error) {
+	if subID != "" {
+		var list billingv1alpha1.StripeSubscriptionList
+		if err := s.opts.Client.List(ctx, &list, client.MatchingFields{IndexSubscriptionID: subID}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, false, fmt.Errorf("listing StripeSubscriptions by subscription ID: %w", err)
+		}
+		if len(list.Items) > 0 {
+			return &list.Items[0], true, nil
+		}
+	}
 	ns, name, uid := md[billingv1alpha1.StripeMetadataNamespace], md[billingv1alpha1.StripeMetadataName], md[billingv1alpha1.StripeMetadataUID]
 	if ns != "" && name != "" {
 		key := types.NamespacedName{Namespace: ns, Name: name}
@@ -120,22 +139,12 @@ func (s *Server) findTarget(ctx context.Context, subID string, md map[string]str
 		}
 		switch {
 		case err == nil && (uid == "" || string(obj.UID) == uid):
-			return obj, nil
+			return obj, false, nil
 		case err != nil && !apierrors.IsNotFound(err):
-			return nil, fmt.Errorf("reading StripeSubscription %s: %w", key, err)
+			return nil, false, fmt.Errorf("reading StripeSubscription %s: %w", key, err)
 		}
 	}
-	if subID == "" {
-		return nil, nil
-	}
-	var list billingv1alpha1.StripeSubscriptionList
-	if err := s.opts.Client.List(ctx, &list, client.MatchingFields{IndexSubscriptionID: subID}); err != nil {
-		return nil, fmt.Errorf("listing StripeSubscriptions by subscription ID: %w", err)
-	}
-	if len(list.Items) == 0 {
-		return nil, nil
-	}
-	return &list.Items[0], nil
+	return nil, false, nil
 }
 
 // persist applies ev to obj (read from the cache) and writes the status
@@ -247,6 +256,24 @@ func judge(m *billingv1alpha1.EventRef, ev *event) verdict {
 		return tie
 	}
 	return newer
+}
+
+// redelivered tells, reading st only, whether ev is one status already
+// holds: the marker of its stream (or its same-second IDs) names it, or it
+// is the deferred event. The mutations judge the same way; this lets a
+// duplicate, the common case of Stripe's redeliveries, cost no copy.
+func redelivered(st *billingv1alpha1.StripeSubscriptionStatus, ev *event) bool {
+	if st.DeferredEvent != nil && st.DeferredEvent.ID == ev.ID {
+		return true
+	}
+	switch {
+	case ev.Sub != nil:
+		return (st.SubscriptionID == "" || st.SubscriptionID == ev.Sub.ID) && judge(st.LastEvent, ev) == duplicate
+	case ev.Inv != nil:
+		cur := st.LatestInvoice
+		return cur != nil && cur.ID == ev.Inv.ID && judge(cur.LastEvent, ev) == duplicate
+	}
+	return false
 }
 
 // readSkew is how far apart, in seconds, Stripe's clocks may stamp an
