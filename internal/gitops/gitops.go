@@ -6,10 +6,12 @@
 package gitops
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"text/template"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -44,6 +46,26 @@ type Health struct {
 // resource_customizations/<group>/<kind> layout, under root.
 func KindDir(root, kind string) string {
 	return filepath.Join(root, CustomizationsDir, billingv1alpha1.GroupVersion.Group, kind)
+}
+
+// ScriptTemplate is the one source of every kind's health.lua, relative to
+// the repository root. Argo CD wants a script per kind; RenderScript makes
+// them, and a test keeps the shipped files equal to what it renders.
+const ScriptTemplate = "config/argocd/health.lua.tmpl"
+
+// RenderScript renders kind's health.lua from ScriptTemplate. A subscription
+// adds Suspended (paused in Stripe, or payment collection paused as
+// declared); every other kind's script is the common one.
+func RenderScript(root, kind string) ([]byte, error) {
+	t, err := template.ParseFiles(filepath.Join(root, ScriptTemplate))
+	if err != nil {
+		return nil, fmt.Errorf("reading the health check template: %w", err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, struct{ Suspended bool }{Suspended: kind == "StripeSubscription"}); err != nil {
+		return nil, fmt.Errorf("rendering the health check of %s: %w", kind, err)
+	}
+	return b.Bytes(), nil
 }
 
 // LoadScript reads the health.lua of kind.

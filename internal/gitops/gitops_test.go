@@ -17,7 +17,7 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
-var update = flag.Bool("update", false, "rewrite config/argocd/argocd-cm.yaml from the health.lua scripts")
+var update = flag.Bool("update", false, "rewrite the health.lua scripts from their template and config/argocd/argocd-cm.yaml from the scripts")
 
 // crdKinds lists the kinds of the generated CRDs.
 func crdKinds(t *testing.T) []string {
@@ -103,6 +103,31 @@ func TestArgoHealthTestsPass(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHealthScriptsAreRendered checks that every kind's shipped health.lua
+// is what its one template renders.
+func TestHealthScriptsAreRendered(t *testing.T) {
+	root := testenv.RepoRoot()
+	for _, kind := range crdKinds(t) {
+		want, err := RenderScript(root, kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(KindDir(root, kind), "health.lua")
+		if *update {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("%s differs from what %s renders: edit the template, then run go test ./internal/gitops -update", path, ScriptTemplate)
+		}
 	}
 }
 

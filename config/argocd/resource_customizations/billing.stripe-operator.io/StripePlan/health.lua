@@ -1,3 +1,4 @@
+-- Generated from config/argocd/health.lua.tmpl; edit that file, not this one.
 -- Argo CD health check for a stripe-operator resource. It follows the
 -- operator's kstatus conditions: Healthy only when Ready=True for the
 -- current generation; Degraded when Stalled=True (a person has to act) or a
