@@ -90,14 +90,6 @@ func metadataDiff(desired, observed map[string]string) map[string]string {
 	return diff
 }
 
-// ensureFinalizer adds the finalizer (persisted at once) unless present.
-func ensureFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
-	if controllerutil.ContainsFinalizer(obj, billingv1alpha1.Finalizer) {
-		return nil
-	}
-	return patchMeta(ctx, c, obj, func() { controllerutil.AddFinalizer(obj, billingv1alpha1.Finalizer) })
-}
-
 // releaseFinalizer removes the finalizer so the API server can delete obj.
 func releaseFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
 	return patchMeta(ctx, c, obj, func() { controllerutil.RemoveFinalizer(obj, billingv1alpha1.Finalizer) })

@@ -73,9 +73,6 @@ type subscriptionDiff struct {
 	itemsChanged bool
 }
 
-// empty reports whether Stripe matches the declaration.
-func (d *subscriptionDiff) empty() bool { return len(d.differences) == 0 }
-
 // texts returns the difference messages in order.
 func (d *subscriptionDiff) texts() []string {
 	out := make([]string, 0, len(d.differences))

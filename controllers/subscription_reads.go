@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
@@ -52,7 +53,7 @@ func (r *StripeSubscriptionReconciler) statusCarriesNews(obj *billingv1alpha1.St
 	synced := findCondition(st.Conditions, billingv1alpha1.ConditionSynced)
 	inv := invoiceMarker(st.LatestInvoice)
 	if pending || recreate || m.generation != obj.Generation || st.ObservedGeneration != obj.Generation ||
-		synced == nil || synced.Status != "True" || synced.ObservedGeneration != obj.Generation ||
+		synced == nil || synced.Status != metav1.ConditionTrue || synced.ObservedGeneration != obj.Generation ||
 		m.subscriptionID != st.SubscriptionID || time.Since(m.at) >= resyncOr(r.ResyncPeriod) ||
 		!equality.Semantic.DeepEqual(m.lastEvent, st.LastEvent) || !equality.Semantic.DeepEqual(m.deferred, st.DeferredEvent) ||
 		inv == nil || equality.Semantic.DeepEqual(m.invoiceEvent, inv) {
