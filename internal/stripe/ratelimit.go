@@ -15,10 +15,12 @@ type limiter struct {
 	rl       *rate.Limiter
 	mu       sync.Mutex
 	pauseEnd time.Time
+	// now reads the clock for a reservation; tests replace it.
+	now func() time.Time
 }
 
 func newLimiter(perSecond float64, burst int) *limiter {
-	return &limiter{rl: rate.NewLimiter(rate.Limit(perSecond), burst)}
+	return &limiter{rl: rate.NewLimiter(rate.Limit(perSecond), burst), now: time.Now}
 }
 
 // wait blocks until the call may go, or fails fast with a RateLimited *Error
@@ -40,7 +42,14 @@ func (l *limiter) wait(ctx context.Context) (time.Duration, error) {
 		case <-t.C:
 		}
 	}
-	r := l.rl.Reserve()
+	// The reservation's "now" is read under l.mu. rate.Limiter.Reserve reads
+	// time.Now() before taking its own lock, so under contention a caller
+	// holding an earlier instant can reserve after one holding a later
+	// instant; the bucket then moves its clock back and credits the same
+	// interval twice, letting slightly more than rate x t through.
+	l.mu.Lock()
+	r := l.rl.ReserveN(l.now(), 1)
+	l.mu.Unlock()
 	if !r.OK() {
 		return 0, &Error{Class: ClassRateLimited, RetryAfter: time.Second, Message: "client-side rate limit"}
 	}
