@@ -101,6 +101,9 @@ func (s *Server) apply(ctx context.Context, ev *event) (string, error) {
 		ignored.WithLabelValues("unmanaged").Inc()
 		return OutcomeIgnored, nil
 	}
+	if t, ours := s.written.newer(target); ours {
+		target, shared = t, true
+	}
 	if redelivered(&target.Status, ev) {
 		// Judged on the cached object, read without copying it.
 		countOutcome(OutcomeDuplicate, ev)
@@ -147,8 +150,10 @@ func (s *Server) findTarget(ctx context.Context, subID string, md map[string]str
 	return nil, false, nil
 }
 
-// persist applies ev to obj (read from the cache) and writes the status
-// when it changed, with the resourceVersion read (optimistic concurrency).
+// persist applies ev to obj (read from the cache, or this server's own last
+// write of it while the cache has not seen that write: ownWrites) and writes
+// the status when it changed, with the resourceVersion read (optimistic
+// concurrency).
 // A duplicate, an out-of-order event or an event about an older invoice
 // changes nothing and costs no write: the stream markers in the status
 // (lastEvent, latestInvoice.lastEvent) only move forward, so a cache that
@@ -167,9 +172,11 @@ func (s *Server) persist(ctx context.Context, obj *billingv1alpha1.StripeSubscri
 			countOutcome(outcome, ev)
 			return outcome, nil
 		}
+		replaced := obj.ResourceVersion
 		err := s.opts.Client.Status().Update(ctx, obj)
 		switch {
 		case err == nil:
+			s.written.record(replaced, obj, time.Now())
 			countOutcome(outcome, ev)
 			s.recordEvents(obj, before, ev)
 			return outcome, nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -70,7 +71,8 @@ func TestMain(m *testing.M) {
 // countingClient counts the writes the webhook server makes.
 type countingClient struct {
 	client.Client
-	writes atomic.Int64
+	writes    atomic.Int64
+	conflicts atomic.Int64
 }
 
 func (f *countingClient) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.PatchOption) error {
@@ -91,8 +93,11 @@ type countingStatus struct {
 // nothing).
 func (s *countingStatus) Update(ctx context.Context, o client.Object, opts ...client.SubResourceUpdateOption) error {
 	err := s.SubResourceWriter.Update(ctx, o, opts...)
-	if err == nil {
+	switch {
+	case err == nil:
 		s.f.writes.Add(1)
+	case apierrors.IsConflict(err):
+		s.f.conflicts.Add(1)
 	}
 	return err
 }

@@ -61,6 +61,9 @@ type Options struct {
 type Server struct {
 	opts Options
 	log  logr.Logger
+	// written holds this server's latest status writes until the informer
+	// cache has seen them.
+	written ownWrites
 }
 
 // New builds a Server.

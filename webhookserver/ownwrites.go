@@ -1,0 +1,83 @@
+package webhookserver
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+)
+
+// maxOwnWrites bounds how many written objects ownWrites holds at once.
+const maxOwnWrites = 4096
+
+// ownWrites remembers, per StripeSubscription, the object this server's last
+// status write returned, until the informer cache has caught up with it.
+//
+// Events for one subscription often arrive faster than the cache sees the
+// write of the one before (Stripe sends several per change, and retries).
+// Judged on the cache, the next event would be written with the replaced
+// resourceVersion, conflict, and cost a read and a second write. The object
+// the API server answered the write with is at least as new as the cache
+// whenever the cache still shows the resourceVersion that write replaced, so
+// it is used instead. resourceVersions are compared only for equality, as
+// they are opaque: once the cache shows anything else (this write, or one
+// by another writer), the cache is used again and the entry is dropped. A
+// stale entry costs at most a conflict and a fresh read, as a stale cache
+// would.
+type ownWrites struct {
+	mu sync.Mutex
+	m  map[types.UID]ownWrite
+}
+
+type ownWrite struct {
+	replaced string // the resourceVersion the write replaced
+	obj      *billingv1alpha1.StripeSubscription
+	at       time.Time
+}
+
+// newer returns this server's own later write of cached when the cache has
+// not seen it yet, else cached. The result is shared: copy it before
+// changing it.
+func (w *ownWrites) newer(cached *billingv1alpha1.StripeSubscription) (*billingv1alpha1.StripeSubscription, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.m[cached.UID]
+	switch {
+	case !ok:
+		return cached, false
+	case e.replaced == cached.ResourceVersion:
+		return e.obj, true
+	default:
+		delete(w.m, cached.UID)
+		return cached, false
+	}
+}
+
+// record notes a successful status write: written is the object the API
+// server answered with, replaced the resourceVersion it was written over.
+// written must not be changed afterwards.
+func (w *ownWrites) record(replaced string, written *billingv1alpha1.StripeSubscription, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[types.UID]ownWrite{}
+	}
+	if _, ok := w.m[written.UID]; !ok && len(w.m) >= maxOwnWrites {
+		// Full: the cache normally catches up within milliseconds, so
+		// entries this old are for objects no event has touched since.
+		for uid, e := range w.m {
+			if now.Sub(e.at) > 10*time.Second {
+				delete(w.m, uid)
+			}
+		}
+		for uid := range w.m {
+			if len(w.m) < maxOwnWrites {
+				break
+			}
+			delete(w.m, uid)
+		}
+	}
+	w.m[written.UID] = ownWrite{replaced: replaced, obj: written, at: now}
+}
