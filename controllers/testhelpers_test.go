@@ -107,7 +107,7 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	if o.webhooks {
 		g.Expect(webhookserver.SetupIndexes(context.Background(), mgr)).To(Succeed())
 		ws := webhookserver.New(webhookserver.Options{Secrets: staticSecrets{[]byte(harnessWebhookSecret)},
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: h.recorder})
+			Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Recorder: h.recorder})
 		srv := httptest.NewServer(h.recordOutcomes(ws.Handler()))
 		t.Cleanup(srv.Close)
 		if o.webhookAPIVersion == "" {

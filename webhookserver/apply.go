@@ -2,11 +2,14 @@ package webhookserver
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -14,7 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
@@ -43,15 +48,82 @@ const (
 	OutcomeDeferred = "deferred"
 )
 
-// SetupIndexes registers the status.subscriptionID field index; call once
-// per manager.
+// SetupIndexes adds the status.subscriptionID index to the manager's
+// StripeSubscription informer; call once per manager, and give the webhook
+// server the manager's cache (Options.Cache). The index sits on the
+// informer itself, not behind the client's field selectors, so that a
+// lookup is one map read with no copy and no reflection: every delivery,
+// duplicates included, makes one.
 func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(ctx, &billingv1alpha1.StripeSubscription{}, IndexSubscriptionID, func(o client.Object) []string {
-		if id := o.(*billingv1alpha1.StripeSubscription).Status.SubscriptionID; id != "" {
-			return []string{id}
+	inf, err := mgr.GetCache().GetInformer(ctx, &billingv1alpha1.StripeSubscription{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("getting the StripeSubscription informer: %w", err)
+	}
+	return inf.AddIndexers(toolscache.Indexers{IndexSubscriptionID: func(o any) ([]string, error) {
+		if s, ok := o.(*billingv1alpha1.StripeSubscription); ok && s.Status.SubscriptionID != "" {
+			return []string{s.Status.SubscriptionID}, nil
 		}
-		return nil
+		return nil, nil
+	}})
+}
+
+// subscriptionIndex finds the index SetupIndexes added, once. It is nil
+// when the cache's informer exposes no indexer (a cache restricted to some
+// namespaces combines one informer per namespace): lookups then scan the
+// cached list.
+func (s *Server) subscriptionIndex(ctx context.Context) (toolscache.Indexer, error) {
+	s.byIDOnce.Do(func() {
+		if s.opts.Cache == nil {
+			return
+		}
+		inf, err := s.opts.Cache.GetInformer(ctx, &billingv1alpha1.StripeSubscription{}, cache.BlockUntilSynced(false))
+		if err != nil {
+			s.byIDErr = fmt.Errorf("getting the StripeSubscription informer: %w", err)
+			return
+		}
+		ii, ok := inf.(interface{ GetIndexer() toolscache.Indexer })
+		if !ok {
+			return
+		}
+		if _, ok := ii.GetIndexer().GetIndexers()[IndexSubscriptionID]; !ok {
+			s.byIDErr = errors.New("the StripeSubscription informer has no subscription-ID index: call SetupIndexes")
+			return
+		}
+		s.byID = ii.GetIndexer()
 	})
+	return s.byID, s.byIDErr
+}
+
+// subscriptionsByID returns the cached StripeSubscriptions whose
+// status.subscriptionID is subID, shared with the cache (not copies).
+func (s *Server) subscriptionsByID(ctx context.Context, subID string) ([]*billingv1alpha1.StripeSubscription, error) {
+	idx, err := s.subscriptionIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*billingv1alpha1.StripeSubscription
+	if idx != nil {
+		objs, err := idx.ByIndex(IndexSubscriptionID, subID)
+		if err != nil {
+			return nil, fmt.Errorf("looking up StripeSubscriptions by subscription ID: %w", err)
+		}
+		for _, o := range objs {
+			if obj, ok := o.(*billingv1alpha1.StripeSubscription); ok {
+				out = append(out, obj)
+			}
+		}
+		return out, nil
+	}
+	var list billingv1alpha1.StripeSubscriptionList
+	if err := s.opts.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing StripeSubscriptions: %w", err)
+	}
+	for i := range list.Items {
+		if list.Items[i].Status.SubscriptionID == subID {
+			out = append(out, &list.Items[i])
+		}
+	}
+	return out, nil
 }
 
 // mutation applies one event to a StripeSubscription's status and returns
@@ -122,12 +194,12 @@ func (s *Server) apply(ctx context.Context, ev *event) (string, error) {
 // must be copied before it is changed.
 func (s *Server) findTarget(ctx context.Context, subID string, md map[string]string) (obj *billingv1alpha1.StripeSubscription, shared bool, err error) {
 	if subID != "" {
-		var list billingv1alpha1.StripeSubscriptionList
-		if err := s.opts.Client.List(ctx, &list, client.MatchingFields{IndexSubscriptionID: subID}, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, false, fmt.Errorf("listing StripeSubscriptions by subscription ID: %w", err)
+		objs, err := s.subscriptionsByID(ctx, subID)
+		if err != nil {
+			return nil, false, err
 		}
-		if len(list.Items) > 0 {
-			return &list.Items[0], true, nil
+		if len(objs) > 0 {
+			return objs[0], true, nil
 		}
 	}
 	ns, name, uid := md[billingv1alpha1.StripeMetadataNamespace], md[billingv1alpha1.StripeMetadataName], md[billingv1alpha1.StripeMetadataUID]
@@ -173,7 +245,11 @@ func (s *Server) persist(ctx context.Context, obj *billingv1alpha1.StripeSubscri
 			return outcome, nil
 		}
 		replaced := obj.ResourceVersion
-		err := s.opts.Client.Status().Update(ctx, obj)
+		patch, err := statusPatch(before, &obj.Status, replaced)
+		if err != nil {
+			return "", fmt.Errorf("writing the status of %s: %w", key, err)
+		}
+		err = s.opts.Client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
 		switch {
 		case err == nil:
 			s.written.record(replaced, obj, time.Now())
@@ -217,6 +293,35 @@ func (s *Server) persist(ctx context.Context, obj *billingv1alpha1.StripeSubscri
 		}
 		obj = fresh
 	}
+}
+
+// statusPatch is a JSON merge patch (RFC 7396) from before to after, under
+// "status", with resourceVersion as a precondition: the API server answers
+// 409 Conflict when the object has changed since it was read, as it does for
+// an update. Only the fields that changed are sent.
+func statusPatch(before, after *billingv1alpha1.StripeSubscriptionStatus, resourceVersion string) ([]byte, error) {
+	b, err := json.Marshal(before)
+	if err != nil {
+		return nil, err
+	}
+	a, err := json.Marshal(after)
+	if err != nil {
+		return nil, err
+	}
+	diff, err := jsonpatch.CreateMergePatch(b, a)
+	if err != nil {
+		return nil, err
+	}
+	rv, err := json.Marshal(resourceVersion)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(diff)+len(rv)+48)
+	out = append(out, `{"metadata":{"resourceVersion":`...)
+	out = append(out, rv...)
+	out = append(out, `},"status":`...)
+	out = append(out, diff...)
+	return append(out, '}'), nil
 }
 
 func countOutcome(outcome string, ev *event) {

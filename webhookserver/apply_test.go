@@ -104,8 +104,11 @@ func (s *countingStatus) Update(ctx context.Context, o client.Object, opts ...cl
 
 func (s *countingStatus) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
 	err := s.SubResourceWriter.Patch(ctx, o, p, opts...)
-	if err == nil {
+	switch {
+	case err == nil:
 		s.f.writes.Add(1)
+	case apierrors.IsConflict(err):
+		s.f.conflicts.Add(1)
 	}
 	return err
 }
@@ -128,7 +131,7 @@ func newRigWith(t *testing.T, wrap func(client.Client) client.Client) *rig {
 	c := &countingClient{Client: mgr.GetClient()}
 	reader := env.Client
 	r := &rig{t: t, c: c, reader: reader, now: time.Now(), recorder: record.NewFakeRecorder(1000)}
-	s := New(Options{Secrets: staticSecrets{[]byte(secretA)}, Client: wrap(c), APIReader: reader, Recorder: r.recorder, Now: func() time.Time { return r.now }})
+	s := New(Options{Secrets: staticSecrets{[]byte(secretA)}, Client: wrap(c), Cache: mgr.GetCache(), APIReader: reader, Recorder: r.recorder, Now: func() time.Time { return r.now }})
 	r.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(r.srv.Close)
 	return r

@@ -113,7 +113,9 @@ var sink []byte
 // connection and at 8 connections over 8 distinct subscriptions:
 //
 //   - raw: a bare merge-PATCH of one subscription's status, the API
-//     server's own ceiling for one write;
+//     server's own ceiling for one write: the same write a fresh event
+//     makes (its lastEvent and item quantity), on a subscription whose
+//     status has the same shape (one event was applied to it first);
 //   - fresh: signed events through the handler, each applied (a status
 //     write); every API request the server makes is counted, giving
 //     req/event, and the ceiling for fresh events is raw/s ÷ req/event;
@@ -159,7 +161,7 @@ func BenchmarkHandlerEndToEnd(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ours := httptest.NewServer(New(Options{Secrets: staticSecrets{[]byte(secretA)}, Client: writer, APIReader: direct,
+	ours := httptest.NewServer(New(Options{Secrets: staticSecrets{[]byte(secretA)}, Client: writer, Cache: mgr.GetCache(), APIReader: direct,
 		Recorder: &record.FakeRecorder{}}).Handler())
 	defer ours.Close()
 	secrets := [][]byte{[]byte(secretA)}
@@ -203,8 +205,16 @@ func BenchmarkHandlerEndToEnd(b *testing.B) {
 	}
 	raw := func(w int) error {
 		seq[w]++
-		patch := fmt.Sprintf(`{"status":{"lastEvent":{"id":"evt_raw%d","created":%d}}}`, seq[w], base+seq[w])
+		n := seq[w]
+		patch := fmt.Sprintf(`{"status":{"items":[{"itemID":"si_1","priceID":"price_test1","quantity":%d}],"lastEvent":{"id":"evt_raw%d_%d","created":%d}}}`,
+			n%5+1, w, n, base+n)
 		return writer.Status().Patch(ctx, rawObjs[w].DeepCopy(), client.RawPatch(types.MergePatchType, []byte(patch)))
+	}
+	// The raw subscriptions get the status shape an applied event gives.
+	for w := range conns {
+		if err := post(ours.URL, subEvent(fmt.Sprintf("evt_benchrawinit%d_%d", stamp, w), "customer.subscription.updated", base, rawObjs[w], "active", 1, true, "2023-10-16")); err != nil {
+			b.Fatal(err)
+		}
 	}
 
 	for i := 0; i < b.N; i++ {

@@ -23,11 +23,12 @@
 //
 // # Applying an event
 //
-// The target is found by the metadata the reconciler writes on every
-// subscription (stripe-operator.io/namespace, /name, /uid; invoices carry it
-// in their subscription details), else through the status.subscriptionID
-// field index (adopted subscriptions). Unmanaged subscriptions and unused
-// event types are acknowledged and counted as ignored.
+// The target is found through the status.subscriptionID index on the
+// StripeSubscription informer (SetupIndexes), else by the metadata the
+// reconciler writes on every subscription (stripe-operator.io/namespace,
+// /name, /uid; invoices carry it in their subscription details) for a
+// subscription whose ID status does not record yet. Unmanaged subscriptions
+// and unused event types are acknowledged and counted as ignored.
 //
 // Order, per stream: subscription events are judged against
 // status.lastEvent, each invoice's events against latestInvoice.lastEvent;
@@ -36,10 +37,13 @@
 // events are applied unless they would move the state back, and the IDs of
 // the marker's second are remembered (EventRef.sameSecondIDs).
 //
-// Writes: one Update of the status subresource carrying the resourceVersion
-// read from the informer cache (optimistic concurrency, so the reconciler's
-// conditions are never erased); a conflict is retried on a fresh read with
-// jittered backoff within Options.RetryBudget. 2xx is answered only after
+// Writes: one JSON merge patch of the status subresource with only the
+// fields that changed, carrying the resourceVersion read as a precondition
+// (optimistic concurrency, so the reconciler's conditions are never
+// erased). The object is read from the informer cache, or from this
+// server's own last write while the cache still shows the resourceVersion
+// that write replaced (ownwrites.go). A conflict is retried on a fresh read
+// with jittered backoff within Options.RetryBudget. 2xx is answered only after
 // the write; a failure answers 503 so Stripe redelivers. PaymentFailed is
 // derived from the status by internal/billing, as the reconciler derives it.
 // An applied event moves a marker, which wakes the reconciler.

@@ -249,11 +249,11 @@ type deletingStatus struct {
 	c client.Client
 }
 
-func (d deletingStatus) Update(ctx context.Context, o client.Object, opts ...client.SubResourceUpdateOption) error {
+func (d deletingStatus) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
 	if err := env.Client.Delete(ctx, o.DeepCopyObject().(client.Object)); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	return d.SubResourceWriter.Update(ctx, o, opts...)
+	return d.SubResourceWriter.Patch(ctx, o, p, opts...)
 }
 
 func TestDeletedBetweenLookupAndWriteIsUnmanaged(t *testing.T) {

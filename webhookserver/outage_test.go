@@ -119,7 +119,7 @@ func TestAPIServerDownAnswers503ThenRedeliveryApplies(t *testing.T) {
 	g.Expect(m.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
 
 	r := &rig{t: t, now: time.Now()}
-	s := New(Options{Secrets: staticSecrets{[]byte(secretA)}, Client: m.GetClient(), APIReader: m.GetAPIReader(), Now: func() time.Time { return r.now }})
+	s := New(Options{Secrets: staticSecrets{[]byte(secretA)}, Client: m.GetClient(), Cache: m.GetCache(), APIReader: m.GetAPIReader(), Now: func() time.Time { return r.now }})
 	r.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(r.srv.Close)
 

@@ -9,8 +9,13 @@ import (
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 )
 
-// maxOwnWrites bounds how many written objects ownWrites holds at once.
-const maxOwnWrites = 4096
+// maxOwnWrites bounds how many written objects ownWrites holds at once, and
+// ownWriteTTL how long one is kept: the informer cache normally catches up
+// within milliseconds, and an entry dropped early costs at most a conflict.
+const (
+	maxOwnWrites = 1024
+	ownWriteTTL  = 5 * time.Second
+)
 
 // ownWrites remembers, per StripeSubscription, the object this server's last
 // status write returned, until the informer cache has caught up with it.
@@ -27,8 +32,9 @@ const maxOwnWrites = 4096
 // stale entry costs at most a conflict and a fresh read, as a stale cache
 // would.
 type ownWrites struct {
-	mu sync.Mutex
-	m  map[types.UID]ownWrite
+	mu        sync.Mutex
+	m         map[types.UID]ownWrite
+	lastSweep time.Time
 }
 
 type ownWrite struct {
@@ -64,19 +70,20 @@ func (w *ownWrites) record(replaced string, written *billingv1alpha1.StripeSubsc
 	if w.m == nil {
 		w.m = map[types.UID]ownWrite{}
 	}
-	if _, ok := w.m[written.UID]; !ok && len(w.m) >= maxOwnWrites {
-		// Full: the cache normally catches up within milliseconds, so
-		// entries this old are for objects no event has touched since.
+	if now.Sub(w.lastSweep) > ownWriteTTL {
+		// Entries whose object no event has touched since are dropped, so
+		// that no copy of an object outlives the cache's own for long.
 		for uid, e := range w.m {
-			if now.Sub(e.at) > 10*time.Second {
+			if now.Sub(e.at) > ownWriteTTL {
 				delete(w.m, uid)
 			}
 		}
+		w.lastSweep = now
+	}
+	if _, ok := w.m[written.UID]; !ok && len(w.m) >= maxOwnWrites {
 		for uid := range w.m {
-			if len(w.m) < maxOwnWrites {
-				break
-			}
 			delete(w.m, uid)
+			break
 		}
 	}
 	w.m[written.UID] = ownWrite{replaced: replaced, obj: written, at: now}

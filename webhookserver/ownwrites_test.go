@@ -1,6 +1,7 @@
 package webhookserver
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -79,5 +80,55 @@ func TestOwnWritesIsBounded(t *testing.T) {
 	}
 	if len(w.m) > maxOwnWrites {
 		t.Fatalf("%d entries, want at most %d", len(w.m), maxOwnWrites)
+	}
+}
+
+// TestStatusPatch: the patch carries the resourceVersion precondition and
+// only what changed; a field that went away is deleted with null.
+func TestStatusPatch(t *testing.T) {
+	g := NewWithT(t)
+	before := &billingv1alpha1.StripeSubscriptionStatus{StripeStatus: "active", LatestInvoice: &billingv1alpha1.InvoiceStatus{ID: "in_1"}}
+	after := before.DeepCopy()
+	after.StripeStatus = "past_due"
+	after.LatestInvoice = nil
+	p, err := statusPatch(before, after, "42")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(p)).To(MatchJSON(`{"metadata":{"resourceVersion":"42"},"status":{"stripeStatus":"past_due","latestInvoice":null}}`))
+}
+
+// TestLookupReadsTheInformerIndex: with the manager's cache, a delivery
+// finds its subscription through the informer's own index (no List, no
+// copy); the scan of the cached list is only for caches without one.
+func TestLookupReadsTheInformerIndex(t *testing.T) {
+	g := NewWithT(t)
+	r := newRig(t)
+	obj := r.newSubscription("sub_idx_" + rand.String(8))
+	s := New(Options{Client: mgr.GetClient(), Cache: mgr.GetCache()})
+	idx, err := s.subscriptionIndex(context.Background())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(idx).NotTo(BeNil(), "the manager's informer has no usable subscription-ID index")
+	for _, srv := range []*Server{s, New(Options{Client: mgr.GetClient()})} {
+		got, err := srv.subscriptionsByID(context.Background(), obj.Status.SubscriptionID)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(got).To(HaveLen(1))
+		g.Expect(got[0].UID).To(Equal(obj.UID))
+	}
+}
+
+// TestOwnWritesExpire: an entry no later event looked at is dropped after
+// ownWriteTTL, so written objects do not outlive the cache's for long.
+func TestOwnWritesExpire(t *testing.T) {
+	var w ownWrites
+	now := time.Now()
+	obj := func(uid string) *billingv1alpha1.StripeSubscription {
+		return &billingv1alpha1.StripeSubscription{ObjectMeta: metav1.ObjectMeta{UID: types.UID(uid), ResourceVersion: "2"}}
+	}
+	w.record("1", obj("old"), now)
+	w.record("1", obj("new"), now.Add(2*ownWriteTTL))
+	if _, ok := w.m["old"]; ok {
+		t.Fatal("an entry older than ownWriteTTL was kept")
+	}
+	if _, ok := w.m["new"]; !ok {
+		t.Fatal("the new entry is missing")
 	}
 }

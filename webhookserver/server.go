@@ -7,17 +7,20 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 )
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions,verbs=get;list;watch
-// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions/status,verbs=get;update
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // Path is where Stripe posts events.
@@ -42,6 +45,9 @@ type Options struct {
 	Secrets SecretSource
 	// Client reads from the informer cache (dedup, lookups) and writes.
 	Client client.Client
+	// Cache is the informer cache Client reads, on which SetupIndexes
+	// registered the subscription-ID index.
+	Cache cache.Cache
 	// APIReader reads from the API server (the read before a write).
 	APIReader client.Reader
 	// Recorder records Kubernetes Events; optional.
@@ -64,6 +70,11 @@ type Server struct {
 	// written holds this server's latest status writes until the informer
 	// cache has seen them.
 	written ownWrites
+	// byID is the StripeSubscription informer's subscription-ID index,
+	// found on first use.
+	byIDOnce sync.Once
+	byID     toolscache.Indexer
+	byIDErr  error
 }
 
 // New builds a Server.

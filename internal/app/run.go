@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 func NewWebhookServer(mgr ctrl.Manager, o Options, secrets webhookserver.SecretSource) *webhookserver.Server {
 	return webhookserver.New(webhookserver.Options{
 		BindAddress: o.WebhookAddr, MaxBodyBytes: o.WebhookMaxBodyBytes, Tolerance: o.WebhookTolerance,
-		Secrets: secrets, Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+		Secrets: secrets, Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorderFor("stripe-webhook"), //nolint:staticcheck
 		Logger:   ctrl.Log.WithName("webhook"),
 	})

@@ -103,7 +103,7 @@ func asServiceAccount(t *testing.T, ns, name string) client.Client {
 }
 
 // checkWebhookServerConfined proves, as the webhook server's service
-// account, that it can write a StripeSubscription's status and nothing else
+// account, that it can patch a StripeSubscription's status and nothing else
 // of it: its RBAC grants no write on the resource itself (it records events
 // in status). Then, with a write on the resource granted on top (a broader
 // Role someone might add), the ValidatingAdmissionPolicy still lets it change
@@ -123,11 +123,15 @@ func checkWebhookServerConfined(t *testing.T, ns, serviceAccount string) {
 		return ws.Patch(ctx, sub.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(patch)))
 	}
 
-	// Its own RBAC: status may be updated; the resource may not be written.
+	// Its own RBAC: status may be patched (as the server writes it, with
+	// the resourceVersion as a precondition) but not replaced; the resource
+	// may not be written.
 	fresh := &billingv1alpha1.StripeSubscription{}
 	g.Expect(ws.Get(ctx, client.ObjectKeyFromObject(sub), fresh)).To(gomega.Succeed())
-	fresh.Status.StripeStatus = "active"
-	g.Expect(ws.Status().Update(ctx, fresh)).To(gomega.Succeed(), "status update")
+	g.Expect(ws.Status().Patch(ctx, fresh, client.RawPatch(types.MergePatchType,
+		[]byte(`{"metadata":{"resourceVersion":"`+fresh.ResourceVersion+`"},"status":{"stripeStatus":"active"}}`)))).To(gomega.Succeed(), "status patch")
+	fresh.Status.StripeStatus = "past_due"
+	g.Expect(apierrors.IsForbidden(ws.Status().Update(ctx, fresh))).To(gomega.BeTrue(), "RBAC refuses a status update")
 	for _, patch := range []string{`{"spec":{"cancelAtPeriodEnd":true}}`, `{"metadata":{"labels":{"team":"b"}}}`,
 		`{"metadata":{"annotations":{"billing.stripe-operator.io/last-event-id":"evt_1"}}}`} {
 		g.Expect(apierrors.IsForbidden(merge(patch))).To(gomega.BeTrue(), "RBAC refuses %s", patch)
