@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -72,7 +73,14 @@ func AssetsDir() (string, error) {
 
 // Start starts envtest with the generated CRDs and returns a client with the
 // billing scheme registered. Call Stop when done.
-func Start() (*Env, error) {
+func Start() (*Env, error) { return start(false) }
+
+// StartForScale starts an API server for benchmarks with 100,000 objects:
+// etcd may grow to 8 GiB (its default quota is 2 GiB) and does not fsync.
+// Never for tests of durability.
+func StartForScale() (*Env, error) { return start(true) }
+
+func start(scale bool) (*Env, error) {
 	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
@@ -84,6 +92,12 @@ func Start() (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
+	}
+	if scale {
+		te.ControlPlane.Etcd = &envtest.Etcd{}
+		te.ControlPlane.Etcd.Configure().
+			Set("quota-backend-bytes", strconv.FormatInt(8<<30, 10)).
+			Set("unsafe-no-fsync", "true")
 	}
 	cfg, err := te.Start()
 	if err != nil {
