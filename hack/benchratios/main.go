@@ -70,7 +70,7 @@ func main() {
 				continue
 			}
 			measured[name+" "+f[i+1]] = v
-			if name == "BenchmarkManagerRSS" && (f[i+1] == "RSS-MiB" || f[i+1] == "MiB/1k-objects") {
+			if name == "BenchmarkManagerRSS" && (f[i+1] == "RSS-MiB" || f[i+1] == "MiB/1k-objects" || f[i+1] == "subscriptions") {
 				extra[name] += fmt.Sprintf(" %s %s", f[i], f[i+1])
 			}
 		}

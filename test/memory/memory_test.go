@@ -374,6 +374,7 @@ func BenchmarkManagerRSS(b *testing.B) {
 	b.ReportMetric(heap, "heap-inuse-MiB")
 	b.ReportMetric(rss, "RSS-MiB")
 	b.ReportMetric(rss/objs*1000, "MiB/1k-objects")
+	b.ReportMetric(float64(n), "subscriptions")
 	if n == 10000 {
 		// The limit is set for 10,000 subscriptions + 1,000 customers.
 		b.ReportMetric(rss/100, "x-limit-100MiB")
