@@ -86,5 +86,8 @@ func (w *ownWrites) record(replaced string, written *billingv1alpha1.StripeSubsc
 			break
 		}
 	}
+	// Kept only to be judged and patched; managedFields (which the cache's
+	// transform drops too) would only hold memory.
+	written.ManagedFields = nil
 	w.m[written.UID] = ownWrite{replaced: replaced, obj: written, at: now}
 }
