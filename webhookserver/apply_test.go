@@ -164,6 +164,9 @@ func (r *rig) newSubscription(subID string) *billingv1alpha1.StripeSubscription 
 			Items: []billingv1alpha1.SubscriptionItem{{PriceID: "price_test1", Quantity: 1}}},
 	}
 	g.Expect(env.Client.Create(ctx, obj)).To(Succeed())
+	// Unique per run, so that go test -count=N never finds two resources
+	// with one subscription ID in the shared API server.
+	subID += "_" + rand.String(6)
 	obj.Status.SubscriptionID = subID
 	g.Expect(env.Client.Status().Update(ctx, obj)).To(Succeed())
 	// Wait for the cache (and its index) to see the status.

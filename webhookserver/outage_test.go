@@ -128,7 +128,7 @@ func TestAPIServerDownAnswers503ThenRedeliveryApplies(t *testing.T) {
 		var got = obj.DeepCopy()
 		_ = m.GetClient().Get(ctx, client.ObjectKeyFromObject(obj), got)
 		return got.Status.SubscriptionID
-	}, 10*time.Second).Should(Equal("sub_down1"))
+	}, 10*time.Second).Should(Equal(obj.Status.SubscriptionID))
 	body := subEvent("evt_down1", "customer.subscription.updated", r.now.Unix(), obj, "active", 4, true, "2023-10-16")
 
 	proxy.down()
