@@ -67,31 +67,29 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}})
 }
 
-// subscriptionIndex finds the index SetupIndexes added, once. It is nil
-// when the cache's informer exposes no indexer (a cache restricted to some
-// namespaces combines one informer per namespace): lookups then scan the
-// cached list.
+// subscriptionIndex finds the index SetupIndexes added; once found (or
+// found missing), the answer is kept; an error is not, so the next delivery
+// asks again. It is nil when the cache's informer exposes no indexer (a
+// cache restricted to some namespaces combines one informer per namespace):
+// lookups then scan the cached list.
 func (s *Server) subscriptionIndex(ctx context.Context) (toolscache.Indexer, error) {
-	s.byIDOnce.Do(func() {
-		if s.opts.Cache == nil {
-			return
-		}
-		inf, err := s.opts.Cache.GetInformer(ctx, &billingv1alpha1.StripeSubscription{}, cache.BlockUntilSynced(false))
-		if err != nil {
-			s.byIDErr = fmt.Errorf("getting the StripeSubscription informer: %w", err)
-			return
-		}
-		ii, ok := inf.(interface{ GetIndexer() toolscache.Indexer })
-		if !ok {
-			return
-		}
+	s.byIDMu.Lock()
+	defer s.byIDMu.Unlock()
+	if s.byIDKnown || s.opts.Cache == nil {
+		return s.byID, nil
+	}
+	inf, err := s.opts.Cache.GetInformer(ctx, &billingv1alpha1.StripeSubscription{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, fmt.Errorf("getting the StripeSubscription informer: %w", err)
+	}
+	if ii, ok := inf.(interface{ GetIndexer() toolscache.Indexer }); ok {
 		if _, ok := ii.GetIndexer().GetIndexers()[IndexSubscriptionID]; !ok {
-			s.byIDErr = errors.New("the StripeSubscription informer has no subscription-ID index: call SetupIndexes")
-			return
+			return nil, errors.New("the StripeSubscription informer has no subscription-ID index: call SetupIndexes")
 		}
 		s.byID = ii.GetIndexer()
-	})
-	return s.byID, s.byIDErr
+	}
+	s.byIDKnown = true
+	return s.byID, nil
 }
 
 // subscriptionsByID returns the cached StripeSubscriptions whose

@@ -71,10 +71,10 @@ type Server struct {
 	// cache has seen them.
 	written ownWrites
 	// byID is the StripeSubscription informer's subscription-ID index,
-	// found on first use.
-	byIDOnce sync.Once
-	byID     toolscache.Indexer
-	byIDErr  error
+	// found on first use (byIDKnown).
+	byIDMu    sync.Mutex
+	byIDKnown bool
+	byID      toolscache.Indexer
 }
 
 // New builds a Server.
