@@ -280,6 +280,9 @@ func stillThere(ctx context.Context, api stripe.API, f audit.Finding) (bool, err
 
 // declared lists every StripeCustomer, StripePlan and StripeSubscription
 // as the classifier sees them.
+//
+// The lists share the cache's objects (no deep copy of every resource per
+// audit); they are only read, and an Event is recorded on them.
 func (r *BillingAuditReconciler) declared(ctx context.Context) ([]audit.Resource, map[audit.Identity]client.Object, error) {
 	var out []audit.Resource
 	objects := map[audit.Identity]client.Object{}
@@ -292,7 +295,7 @@ func (r *BillingAuditReconciler) declared(ctx context.Context) ([]audit.Resource
 		objects[res.ID] = obj
 	}
 	var customers billingv1alpha1.StripeCustomerList
-	if err := r.List(ctx, &customers); err != nil {
+	if err := r.List(ctx, &customers, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, fmt.Errorf("listing StripeCustomers: %w", err)
 	}
 	for i := range customers.Items {
@@ -301,7 +304,7 @@ func (r *BillingAuditReconciler) declared(ctx context.Context) ([]audit.Resource
 		add(c, audit.ResourceStripeCustomer, c.Status.Conditions, audit.Ref{Kind: audit.KindCustomer, ID: c.Status.CustomerID, MayEnd: deleting})
 	}
 	var plans billingv1alpha1.StripePlanList
-	if err := r.List(ctx, &plans); err != nil {
+	if err := r.List(ctx, &plans, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, fmt.Errorf("listing StripePlans: %w", err)
 	}
 	for i := range plans.Items {
@@ -314,7 +317,7 @@ func (r *BillingAuditReconciler) declared(ctx context.Context) ([]audit.Resource
 		add(p, audit.ResourceStripePlan, p.Status.Conditions, refs...)
 	}
 	var subs billingv1alpha1.StripeSubscriptionList
-	if err := r.List(ctx, &subs); err != nil {
+	if err := r.List(ctx, &subs, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, fmt.Errorf("listing StripeSubscriptions: %w", err)
 	}
 	for i := range subs.Items {

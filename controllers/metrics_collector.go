@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,9 +35,24 @@ var (
 // at scrape time from the manager's cache (no API server or Stripe call),
 // so a dashboard shows how many subscriptions drift or fail to pay and an
 // alert can fire on it.
+//
+// When Reader also implements CachedObjects, the objects are visited in the
+// cache's own store: a List, even without deep copies, copies every object
+// into a new Items array (about 130 MiB per scrape at 100,000
+// subscriptions).
 type ResourceCollector struct {
 	Reader client.Reader
 }
+
+// CachedObjects visits the cached objects of obj's kind, shared with the
+// cache: f must not change them or keep them. It returns ErrNoCachedStore,
+// having visited nothing, when the cache has no single store to visit.
+type CachedObjects interface {
+	EachCached(ctx context.Context, obj client.Object, f func(client.Object)) error
+}
+
+// ErrNoCachedStore: the objects must be listed instead.
+var ErrNoCachedStore = errors.New("no single cached store to visit")
 
 // Describe implements prometheus.Collector.
 func (c *ResourceCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -50,40 +66,54 @@ func (c *ResourceCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	lists := []struct {
 		kind string
+		obj  client.Object
 		list client.ObjectList
 		each func(client.ObjectList, func(conditioned))
 	}{
-		{"StripeCustomer", &billingv1alpha1.StripeCustomerList{}, func(l client.ObjectList, f func(conditioned)) {
+		{"StripeCustomer", &billingv1alpha1.StripeCustomer{}, &billingv1alpha1.StripeCustomerList{}, func(l client.ObjectList, f func(conditioned)) {
 			for i := range l.(*billingv1alpha1.StripeCustomerList).Items {
 				f(&l.(*billingv1alpha1.StripeCustomerList).Items[i])
 			}
 		}},
-		{"StripePlan", &billingv1alpha1.StripePlanList{}, func(l client.ObjectList, f func(conditioned)) {
+		{"StripePlan", &billingv1alpha1.StripePlan{}, &billingv1alpha1.StripePlanList{}, func(l client.ObjectList, f func(conditioned)) {
 			for i := range l.(*billingv1alpha1.StripePlanList).Items {
 				f(&l.(*billingv1alpha1.StripePlanList).Items[i])
 			}
 		}},
-		{"StripeSubscription", &billingv1alpha1.StripeSubscriptionList{}, func(l client.ObjectList, f func(conditioned)) {
+		{"StripeSubscription", &billingv1alpha1.StripeSubscription{}, &billingv1alpha1.StripeSubscriptionList{}, func(l client.ObjectList, f func(conditioned)) {
 			for i := range l.(*billingv1alpha1.StripeSubscriptionList).Items {
 				f(&l.(*billingv1alpha1.StripeSubscriptionList).Items[i])
 			}
 		}},
 	}
 	for _, k := range lists {
-		if err := c.Reader.List(ctx, k.list); err != nil {
-			log.FromContext(ctx).Error(err, "Listing resources for metrics", "kind", k.kind)
-			continue
-		}
 		total := 0
 		counts := map[string]int{}
-		k.each(k.list, func(o conditioned) {
+		count := func(o conditioned) {
 			total++
 			for _, cond := range o.GetConditions() {
 				if cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == o.GetGeneration() {
 					counts[cond.Type]++
 				}
 			}
-		})
+		}
+		err := ErrNoCachedStore
+		if cached, ok := c.Reader.(CachedObjects); ok {
+			err = cached.EachCached(ctx, k.obj, func(o client.Object) {
+				if co, ok := o.(conditioned); ok {
+					count(co)
+				}
+			})
+		}
+		if errors.Is(err, ErrNoCachedStore) {
+			if err = c.Reader.List(ctx, k.list); err == nil {
+				k.each(k.list, count)
+			}
+		}
+		if err != nil {
+			log.FromContext(ctx).Error(err, "Listing resources for metrics", "kind", k.kind)
+			continue
+		}
 		ch <- prometheus.MustNewConstMetric(resourcesDesc, prometheus.GaugeValue, float64(total), k.kind)
 		for _, t := range collectedConditions {
 			ch <- prometheus.MustNewConstMetric(conditionTrueDesc, prometheus.GaugeValue, float64(counts[t]), k.kind, t)
