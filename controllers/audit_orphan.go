@@ -54,7 +54,7 @@ func markOrphaned(ctx context.Context, kind, id string, update func() error) err
 func (x *customerExternal) markOrphaned(ctx context.Context) error {
 	id := x.obj.Status.CustomerID
 	return markOrphaned(ctx, audit.KindCustomer, id, func() error {
-		_, err := x.r.Stripe.UpdateCustomer(ctx, x.owner, id, stripe.CustomerParams{Metadata: orphanMarker(x.obj)})
+		_, err := x.writes.UpdateCustomer(ctx, x.owner, id, stripe.CustomerParams{Metadata: orphanMarker(x.obj)})
 		return err
 	})
 }
@@ -62,7 +62,7 @@ func (x *customerExternal) markOrphaned(ctx context.Context) error {
 func (x *planExternal) markOrphaned(ctx context.Context) error {
 	if id := x.obj.Status.PriceID; id != "" {
 		if err := markOrphaned(ctx, audit.KindPrice, id, func() error {
-			_, err := x.r.Stripe.UpdatePrice(ctx, x.owner, id, stripe.PriceUpdateParams{Metadata: orphanMarker(x.obj)})
+			_, err := x.writes.UpdatePrice(ctx, x.owner, id, stripe.PriceUpdateParams{Metadata: orphanMarker(x.obj)})
 			return err
 		}); err != nil {
 			return err
@@ -70,7 +70,7 @@ func (x *planExternal) markOrphaned(ctx context.Context) error {
 	}
 	id := x.obj.Status.ProductID
 	return markOrphaned(ctx, audit.KindProduct, id, func() error {
-		_, err := x.r.Stripe.UpdateProduct(ctx, x.owner, id, stripe.ProductParams{Metadata: orphanMarker(x.obj)})
+		_, err := x.writes.UpdateProduct(ctx, x.owner, id, stripe.ProductParams{Metadata: orphanMarker(x.obj)})
 		return err
 	})
 }
@@ -78,7 +78,7 @@ func (x *planExternal) markOrphaned(ctx context.Context) error {
 func (s *subscriptionScope) markOrphaned(ctx context.Context) error {
 	id := s.obj.Status.SubscriptionID
 	return markOrphaned(ctx, audit.KindSubscription, id, func() error {
-		_, err := s.r.Stripe.UpdateSubscription(ctx, s.owner, id, stripe.SubscriptionUpdateParams{Metadata: orphanMarker(s.obj)})
+		_, err := s.writes.UpdateSubscription(ctx, s.owner, id, stripe.SubscriptionUpdateParams{Metadata: orphanMarker(s.obj)})
 		return err
 	})
 }

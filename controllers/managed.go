@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -47,6 +48,10 @@ import (
 type managedObject interface {
 	conditioned
 	GetObservedGeneration() int64
+	// BoundStripeIDs lists the Stripe IDs the resource's status records as
+	// bound to it: the only objects a pass may write to, besides those the
+	// core binds during the pass (see writeGuard).
+	BoundStripeIDs() []string
 }
 
 // external is a kind's Stripe side for one resource during one pass.
@@ -117,6 +122,7 @@ type managedReconciler[O managedObject] struct {
 	resync   time.Duration
 	instance string
 	adoption adoptionPolicy
+	backend  stripeBackend
 	kind     managedKind[O]
 }
 
@@ -138,6 +144,9 @@ type managedConfig struct {
 	resync           time.Duration
 	instance         string
 	adoptionSelector labels.Selector
+	// stripe is the kind's Stripe client, reached for writes only through
+	// the pass's guard.
+	stripe stripeBackend
 }
 
 // managedKindOf is the core's view of the kind whose API type is T.
@@ -152,7 +161,7 @@ func managedKindOf[T any, O interface {
 
 func newManaged[O managedObject](cfg managedConfig, kind managedKind[O]) *managedReconciler[O] {
 	return &managedReconciler[O]{client: cfg.client, recorder: cfg.recorder, resync: resyncOr(cfg.resync), instance: cfg.instance,
-		adoption: adoptionPolicy{reader: cfg.client, selector: cfg.adoptionSelector}, kind: kind}
+		adoption: adoptionPolicy{reader: cfg.client, selector: cfg.adoptionSelector}, backend: cfg.stripe, kind: kind}
 }
 
 // pass is what one Reconcile knows about one resource: the scope the phases
@@ -169,6 +178,10 @@ type pass[O managedObject] struct {
 	drift     []string
 	corrected bool
 	ext       external
+	// guard decides which Stripe objects this pass may write to; writes is
+	// the only way a kind writes to Stripe.
+	guard  *writeGuard
+	writes guardedWrites
 	// skip skips the deferred status write (the object is gone, or a
 	// conflict showed the cached copy is stale).
 	skip bool
@@ -193,6 +206,12 @@ func (m *managedReconciler[O]) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues(m.kind.logKey, klog.KObj(obj)))
 	p := &pass[O]{obj: obj, orig: obj.DeepCopyObject().(O), owner: ownerOf(obj, m.instance), core: m}
+	p.guard = newWriteGuard(obj.BoundStripeIDs())
+	p.guard.check = func(ctx context.Context, what, id string, md map[string]string) error {
+		return m.adoption.check(ctx, p.obj, p.owner, what, id, md)
+	}
+	p.guard.read = m.backend.readMetadata
+	p.writes = guardedWrites{b: m.backend, g: p.guard}
 	p.ext = m.kind.connect(p)
 	defer func() {
 		result, retErr = finishPass(ctx, p.persistStatus, p.skip, result, retErr)
@@ -273,6 +292,8 @@ func (m *managedReconciler[O]) bind(ctx context.Context, p *pass[O], replaces st
 		if err := m.adoption.check(ctx, p.obj, p.owner, c.what, c.specID, md); err != nil {
 			return err
 		}
+		p.guard.bind(c.specID)
+		p.guard.observed(c.specID, md)
 		c.record(c.specID)
 		p.event(false, "Adopted", fmt.Sprintf("Adopted Stripe %s %s.", c.what, c.specID))
 		return nil
@@ -288,6 +309,7 @@ func (m *managedReconciler[O]) bind(ctx context.Context, p *pass[O], replaces st
 		if id == "" {
 			return newSpecError(billingv1alpha1.ReasonNotFound, "Observe mode found no Stripe %s for this resource and never creates one; set %s to observe an existing one.", c.what, c.specField)
 		}
+		p.guard.bind(id)
 		c.record(id)
 		return nil
 	}
@@ -299,6 +321,11 @@ func (m *managedReconciler[O]) bind(ctx context.Context, p *pass[O], replaces st
 	markReconciling(p.obj, billingv1alpha1.ReasonCreating, fmt.Sprintf("Creating the Stripe %s.", c.what))
 	ec := c.externalCreate
 	ec.persistStatus = p.persistStatus
+	// What the crash-recovery lookup finds under this resource's identity,
+	// or this pass creates, is bound (its ownership is checked again by the
+	// guard before any write).
+	record := ec.record
+	ec.record = func(id string) { p.guard.bind(id); record(id) }
 	made := false
 	ec.create = func(ctx context.Context, intent string) (string, error) {
 		id, err := c.create(ctx, intent)
@@ -364,11 +391,18 @@ func (m *managedReconciler[O]) reconcileDelete(ctx context.Context, p *pass[O]) 
 		return ctrl.Result{}, nil
 	}
 	if !p.observeMode() {
+		p.noteUnboundSpecID()
 		done, requeue, err := p.ext.Delete(ctx)
-		if err != nil {
+		var refused *refusedWrite
+		switch {
+		case errors.As(err, &refused):
+			// Not this resource's to touch: the deletion policy is not
+			// applied to it, and the resource goes.
+			p.event(true, reasonLeftAlone, fmt.Sprintf("Left Stripe %s %s alone on deletion: %s", refused.what, refused.id, refused.Error()))
+			log.FromContext(ctx).Info("Deletion left a Stripe object alone", "what", refused.what, "stripeID", refused.id, "why", refused.Error())
+		case err != nil:
 			return m.fail(ctx, p, "delete", err)
-		}
-		if !done {
+		case !done:
 			return ctrl.Result{RequeueAfter: requeue}, nil
 		}
 	}

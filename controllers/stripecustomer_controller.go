@@ -91,7 +91,7 @@ func customerOfSubscription(_ context.Context, o client.Object) []reconcile.Requ
 // Reconcile runs one pass of the managed-resource core over one
 // StripeCustomer.
 func (r *StripeCustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector},
+	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}},
 		managedKindOf[billingv1alpha1.StripeCustomer]("stripeCustomer", func(p *pass[*billingv1alpha1.StripeCustomer]) external { return &customerExternal{r: r, pass: p} }),
 	).Reconcile(ctx, req)
 }

@@ -46,6 +46,7 @@ func (x *customerExternal) Observe(ctx context.Context) (observation, error) {
 		}
 		x.cus = cus
 	}
+	x.guard.observed(x.cus.ID, x.cus.Metadata)
 	params, fields := customerDiff(x.obj, x.owner, x.cus)
 	attach, record := paymentMethodWork(x.obj, x.cus)
 	if !attach {
@@ -91,7 +92,7 @@ func (x *customerExternal) Creation() creation {
 				return oldestOwnedHere(x.owner, found, func(c *stripe.Customer) (string, int64, map[string]string) { return c.ID, c.Created, c.Metadata }), err
 			},
 			create: func(ctx context.Context, intent string) (string, error) {
-				c, err := x.r.Stripe.CreateCustomer(ctx, x.owner, intent, params)
+				c, err := x.writes.CreateCustomer(ctx, x.owner, intent, params)
 				if err != nil {
 					return "", err
 				}
@@ -180,7 +181,7 @@ func (x *customerExternal) Update(ctx context.Context) error {
 	params := x.params
 	var attached string
 	if x.attach {
-		id, err := x.r.Stripe.AttachPaymentMethod(ctx, x.owner, want, x.cus.ID)
+		id, err := x.writes.AttachPaymentMethod(ctx, x.owner, want, x.cus.ID)
 		if err != nil {
 			if stripe.ClassOf(err) == stripe.ClassTerminal || stripe.IsNotFound(err) {
 				return newSpecError(billingv1alpha1.ReasonInvalidSpec, "Stripe refused to attach spec.defaultPaymentMethod %s to customer %s: %s", want, x.cus.ID, stripeMessage(err))
@@ -190,7 +191,7 @@ func (x *customerExternal) Update(ctx context.Context) error {
 		attached = id
 		params.DefaultPaymentMethod = &attached
 	}
-	cus, err := x.r.Stripe.UpdateCustomer(ctx, x.owner, x.cus.ID, params)
+	cus, err := x.writes.UpdateCustomer(ctx, x.owner, x.cus.ID, params)
 	if err != nil {
 		return err
 	}
@@ -242,7 +243,7 @@ func (x *customerExternal) Delete(ctx context.Context) (bool, time.Duration, err
 				"deletionPolicy Delete would cancel the Stripe subscriptions of customer %s that have not ended: %s. Cancel them first, or set deletionPolicy: Orphan.", id, strings.Join(live, ", ")))
 			return false, x.core.resync, nil
 		}
-		if err := x.r.Stripe.DeleteCustomer(ctx, x.owner, id); err != nil && !stripe.IsNotFound(err) {
+		if err := x.writes.DeleteCustomer(ctx, x.owner, id); err != nil && !stripe.IsNotFound(err) {
 			return false, 0, err
 		}
 		x.event(false, "Deleted", fmt.Sprintf("Deleted Stripe customer %s.", id))

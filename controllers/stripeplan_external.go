@@ -43,6 +43,7 @@ func (x *planExternal) Observe(ctx context.Context) (observation, error) {
 		}
 		x.product = p
 	}
+	x.guard.observed(x.product.ID, x.product.Metadata)
 	x.diffProduct()
 	if err := x.observePrice(ctx); err != nil {
 		return observation{}, err
@@ -81,6 +82,9 @@ func (x *planExternal) observePrice(ctx context.Context) error {
 		p, err := x.r.Stripe.GetPrice(ctx, st.PriceID)
 		if err != nil && !stripe.IsNotFound(err) {
 			return err
+		}
+		if err == nil {
+			x.guard.observed(p.ID, p.Metadata)
 		}
 		if err == nil && priceMatches(p, spec) {
 			x.price = p
@@ -162,7 +166,7 @@ func (x *planExternal) Creation() creation {
 				return oldestOwnedHere(x.owner, found, func(p *stripe.Product) (string, int64, map[string]string) { return p.ID, p.Created, p.Metadata }), err
 			},
 			create: func(ctx context.Context, intent string) (string, error) {
-				p, err := x.r.Stripe.CreateProduct(ctx, x.owner, intent, params)
+				p, err := x.writes.CreateProduct(ctx, x.owner, intent, params)
 				if err != nil {
 					return "", err
 				}
@@ -179,7 +183,7 @@ func (x *planExternal) Creation() creation {
 // makes two), the lookup key moves to it, and the old one is archived.
 func (x *planExternal) Update(ctx context.Context) error {
 	if len(x.productFields) > 0 {
-		prod, err := x.r.Stripe.UpdateProduct(ctx, x.owner, x.product.ID, x.productParams)
+		prod, err := x.writes.UpdateProduct(ctx, x.owner, x.product.ID, x.productParams)
 		if err != nil {
 			return err
 		}
@@ -189,7 +193,7 @@ func (x *planExternal) Update(ctx context.Context) error {
 		if len(x.priceFields) == 0 {
 			return nil
 		}
-		price, err := x.r.Stripe.UpdatePrice(ctx, x.owner, x.price.ID, x.priceParams)
+		price, err := x.writes.UpdatePrice(ctx, x.owner, x.price.ID, x.priceParams)
 		if err != nil {
 			return err
 		}
@@ -207,7 +211,7 @@ func (x *planExternal) Update(ctx context.Context) error {
 	if old != "" && old != p.ID {
 		st.PreviousPriceIDs = append(st.PreviousPriceIDs, old)
 		f := false
-		if _, err := x.r.Stripe.UpdatePrice(ctx, x.owner, old, stripe.PriceUpdateParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
+		if _, err := x.writes.UpdatePrice(ctx, x.owner, old, stripe.PriceUpdateParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
 			return err
 		}
 		x.event(false, "PriceRolledOver", fmt.Sprintf("Created price %s for the new terms and archived %s.", p.ID, old))
@@ -253,7 +257,7 @@ func (x *planExternal) findOrCreatePrice(ctx context.Context) (*stripe.Price, er
 	if count == 0 {
 		count = 1
 	}
-	p, err := x.r.Stripe.CreatePrice(ctx, x.owner, stripe.PriceCreateParams{
+	p, err := x.writes.CreatePrice(ctx, x.owner, stripe.PriceCreateParams{
 		ProductID: x.product.ID, Currency: spec.Currency, UnitAmount: spec.UnitAmount,
 		Interval: string(spec.Interval), IntervalCount: count, LookupKey: spec.LookupKey,
 		TransferLookupKey: spec.LookupKey != "", Metadata: x.obj.Spec.Product.Metadata.Map(),
@@ -285,12 +289,12 @@ func (x *planExternal) Delete(ctx context.Context) (bool, time.Duration, error) 
 	}
 	f := false
 	if id := x.obj.Status.PriceID; id != "" {
-		if _, err := x.r.Stripe.UpdatePrice(ctx, x.owner, id, stripe.PriceUpdateParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
+		if _, err := x.writes.UpdatePrice(ctx, x.owner, id, stripe.PriceUpdateParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
 			return false, 0, err
 		}
 	}
 	if id := x.obj.Status.ProductID; id != "" {
-		if _, err := x.r.Stripe.UpdateProduct(ctx, x.owner, id, stripe.ProductParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
+		if _, err := x.writes.UpdateProduct(ctx, x.owner, id, stripe.ProductParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
 			return false, 0, err
 		}
 	}

@@ -242,7 +242,7 @@ type subscriptionScope struct {
 // Reconcile runs one pass of the managed-resource core over one
 // StripeSubscription.
 func (r *StripeSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector},
+	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}},
 		managedKindOf[billingv1alpha1.StripeSubscription]("stripeSubscription", func(p *pass[*billingv1alpha1.StripeSubscription]) external { return &subscriptionScope{r: r, pass: p} }),
 	).Reconcile(ctx, req)
 }

@@ -106,6 +106,9 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 			}
 		}
 	}
+	if s.sub != nil {
+		s.guard.observed(s.sub.ID, s.sub.Metadata)
+	}
 	s.ended = s.sub == nil || subscriptionEnded(s.sub.Status)
 	if replaces, err := s.recreateRequest(ctx); replaces != "" || err != nil {
 		return observation{replaces: replaces}, err
@@ -208,7 +211,7 @@ func (s *subscriptionScope) Creation() creation {
 				return found.ID, nil
 			},
 			create: func(ctx context.Context, intent string) (string, error) {
-				sub, err := r.Stripe.CreateSubscription(ctx, s.owner, intent, s.createParams())
+				sub, err := s.writes.CreateSubscription(ctx, s.owner, intent, s.createParams())
 				if err != nil {
 					return "", fmt.Errorf("creating subscription: %w", err)
 				}
@@ -336,7 +339,7 @@ func (r *StripeSubscriptionReconciler) priceInfo(ctx context.Context, id string)
 // Update applies every difference in one update call with the spec's
 // proration behavior.
 func (s *subscriptionScope) Update(ctx context.Context) error {
-	updated, err := s.r.Stripe.UpdateSubscription(ctx, s.owner, s.sub.ID, s.diff.params)
+	updated, err := s.writes.UpdateSubscription(ctx, s.owner, s.sub.ID, s.diff.params)
 	if err != nil {
 		return fmt.Errorf("updating subscription %s: %w", s.sub.ID, err)
 	}
@@ -511,10 +514,11 @@ func (s *subscriptionScope) deleteExternal(ctx context.Context) error {
 		logger.Info("Deletion policy Orphan: leaving the Stripe subscription", "subscriptionID", obj.Status.SubscriptionID)
 		return s.markOrphaned(ctx)
 	}
+	// Only the bound subscription (status), or one a crash left unrecorded
+	// under this resource's own identity, is acted on: never the one
+	// spec.subscriptionID names unless it was bound (the core's guard
+	// refuses any other write, and records that it left it alone).
 	id := obj.Status.SubscriptionID
-	if id == "" {
-		id = obj.Spec.SubscriptionID
-	}
 	if id == "" {
 		if _, pending := obj.GetAnnotations()[billingv1alpha1.AnnotationCreatePending]; !pending {
 			return nil // never created
@@ -532,7 +536,7 @@ func (s *subscriptionScope) deleteExternal(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("looking up a subscription created before a crash: %w", err)
 		}
-		if found == nil {
+		if found == nil || !s.guard.bindFound(s.owner, found.ID, found.Metadata) {
 			return nil
 		}
 		id = found.ID
@@ -544,6 +548,7 @@ func (s *subscriptionScope) deleteExternal(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading subscription %s before deletion: %w", id, err)
 	}
+	s.guard.observed(id, sub.Metadata)
 	if subscriptionEnded(sub.Status) {
 		logger.Info("Subscription already ended in Stripe", "subscriptionID", id, "status", sub.Status)
 		return nil
@@ -552,7 +557,7 @@ func (s *subscriptionScope) deleteExternal(ctx context.Context) error {
 	case billingv1alpha1.SubscriptionDeletionPolicyCancelAtPeriodEnd:
 		if !sub.CancelAtPeriodEnd {
 			yes := true
-			if _, err := r.Stripe.UpdateSubscription(ctx, s.owner, id, stripe.SubscriptionUpdateParams{CancelAtPeriodEnd: &yes}); err != nil {
+			if _, err := s.writes.UpdateSubscription(ctx, s.owner, id, stripe.SubscriptionUpdateParams{CancelAtPeriodEnd: &yes}); err != nil {
 				if stripe.IsNotFound(err) {
 					return nil
 				}
@@ -561,7 +566,7 @@ func (s *subscriptionScope) deleteExternal(ctx context.Context) error {
 		}
 		r.event(obj, false, "Canceled", fmt.Sprintf("Stripe subscription %s cancels at the end of the current period", id))
 	default:
-		if _, err := r.Stripe.CancelSubscription(ctx, s.owner, id, stripe.SubscriptionCancelParams{InvoiceNow: true, Prorate: true}); err != nil {
+		if _, err := s.writes.CancelSubscription(ctx, s.owner, id, stripe.SubscriptionCancelParams{InvoiceNow: true, Prorate: true}); err != nil {
 			if stripe.IsNotFound(err) {
 				return nil
 			}

@@ -87,7 +87,7 @@ func (r *StripeWebhookEndpointReconciler) now() time.Time {
 // Reconcile runs one pass of the managed-resource core over one
 // StripeWebhookEndpoint.
 func (r *StripeWebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance},
+	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, stripe: stripeBackend{endpoints: r.Stripe}},
 		managedKindOf[billingv1alpha1.StripeWebhookEndpoint]("stripeWebhookEndpoint", func(p *pass[*billingv1alpha1.StripeWebhookEndpoint]) external {
 			return &webhookEndpointExternal{r: r, pass: p}
 		}),
@@ -135,6 +135,9 @@ func (x *webhookEndpointExternal) Observe(ctx context.Context) (observation, err
 		if err != nil {
 			return observation{}, err
 		}
+	}
+	if x.cur != nil {
+		x.guard.observed(x.cur.ID, x.cur.Metadata)
 	}
 	rotate := obj.Annotations[billingv1alpha1.AnnotationRotateSecret]
 	x.reason = ""
@@ -199,7 +202,7 @@ func (x *webhookEndpointExternal) Creation() creation {
 func (x *webhookEndpointExternal) replace(ctx context.Context, intent string) (string, error) {
 	obj, r, cur := x.obj, x.r, x.cur
 	st := &obj.Status
-	created, err := r.Stripe.CreateWebhookEndpoint(ctx, x.owner, intent, stripe.WebhookEndpointParams{
+	created, err := x.writes.CreateWebhookEndpoint(ctx, x.owner, intent, stripe.WebhookEndpointParams{
 		URL: obj.Spec.URL, Description: obj.Spec.Description, APIVersion: obj.Spec.APIVersion, EnabledEvents: sortedCopy(obj.Spec.EnabledEvents),
 	})
 	if err != nil {
@@ -231,8 +234,10 @@ func (x *webhookEndpointExternal) replace(ctx context.Context, intent string) (s
 		return "", err
 	}
 	for _, w := range all {
-		if !keep[w.ID] {
-			if err := r.Stripe.DeleteWebhookEndpoint(ctx, x.owner, w.ID); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
+		// Listed by this resource's UID; deleted only when its identity
+		// confirms it is this resource's.
+		if !keep[w.ID] && x.guard.bindFound(x.owner, w.ID, w.Metadata) {
+			if err := x.writes.DeleteWebhookEndpoint(ctx, x.owner, w.ID); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
 				return "", err
 			}
 		}
@@ -260,14 +265,14 @@ func (x *webhookEndpointExternal) Update(ctx context.Context) error {
 	obj, r := x.obj, x.r
 	st := &obj.Status
 	if x.updates {
-		cur, err := r.Stripe.UpdateWebhookEndpoint(ctx, x.owner, x.cur.ID, x.params)
+		cur, err := x.writes.UpdateWebhookEndpoint(ctx, x.owner, x.cur.ID, x.params)
 		if err != nil {
 			return err
 		}
 		x.cur = cur
 	}
 	if x.overlapOver {
-		if err := r.Stripe.DeleteWebhookEndpoint(ctx, x.owner, st.PreviousEndpointID); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
+		if err := x.writes.DeleteWebhookEndpoint(ctx, x.owner, st.PreviousEndpointID); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
 			return err
 		}
 		if err := r.writeSecret(ctx, x.secret, func(d map[string][]byte) { delete(d, obj.Name+secretKeyPreviousSuffix) }); err != nil {
@@ -400,7 +405,7 @@ func (x *webhookEndpointExternal) Delete(ctx context.Context) (bool, time.Durati
 			if id == "" {
 				continue
 			}
-			if _, err := r.Stripe.UpdateWebhookEndpoint(ctx, x.owner, id, stripe.WebhookEndpointParams{URL: obj.Status.URL, Description: obj.Spec.Description,
+			if _, err := x.writes.UpdateWebhookEndpoint(ctx, x.owner, id, stripe.WebhookEndpointParams{URL: obj.Status.URL, Description: obj.Spec.Description,
 				EnabledEvents: obj.Status.EnabledEvents, Disabled: &disabled}); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
 				return false, 0, err
 			}
@@ -410,7 +415,7 @@ func (x *webhookEndpointExternal) Delete(ctx context.Context) (bool, time.Durati
 			if id == "" {
 				continue
 			}
-			if err := r.Stripe.DeleteWebhookEndpoint(ctx, x.owner, id); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
+			if err := x.writes.DeleteWebhookEndpoint(ctx, x.owner, id); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
 				return false, 0, err
 			}
 		}

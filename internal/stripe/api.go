@@ -278,6 +278,9 @@ type Prices interface {
 	GetPrice(ctx context.Context, id string) (*Price, error)
 	// ListPrices lists a product's prices, active ones only when activeOnly.
 	ListPrices(ctx context.Context, productID string, activeOnly bool) ([]*Price, error)
+	// PriceByLookupKey returns the price that holds a lookup key, nil when
+	// none does.
+	PriceByLookupKey(ctx context.Context, key string) (*Price, error)
 	CreatePrice(ctx context.Context, owner Owner, p PriceCreateParams) (*Price, error)
 	UpdatePrice(ctx context.Context, owner Owner, id string, p PriceUpdateParams) (*Price, error)
 }

@@ -52,6 +52,25 @@ func (c *Client) ListPrices(ctx context.Context, productID string, activeOnly bo
 	return out, err
 }
 
+// PriceByLookupKey implements Prices: the price, active or archived, that
+// holds lookup key key (nil when none). Stripe's price list filters by
+// lookup_keys (https://docs.stripe.com/api/prices/list#list_prices-lookup_keys),
+// and a lookup key is held by at most one price of an account.
+func (c *Client) PriceByLookupKey(ctx context.Context, key string) (*Price, error) {
+	var out *Price
+	err := c.call(ctx, "list prices by lookup key", func(ctx context.Context) error {
+		p := &stripego.PriceListParams{LookupKeys: stripego.StringSlice([]string{key})}
+		p.Context = ctx
+		p.Limit = stripego.Int64(1)
+		it := c.sc().Prices.List(p)
+		for it.Next() {
+			out = toPrice(it.Price())
+		}
+		return it.Err()
+	})
+	return out, err
+}
+
 // CreatePrice implements Prices. A price create is guarded by the caller's
 // strongly consistent ListPrices right before it, so each attempt gets a
 // fresh key.

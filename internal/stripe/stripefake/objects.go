@@ -3,6 +3,7 @@ package stripefake
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 )
 
@@ -356,9 +357,15 @@ func (s *Server) getPrice(id string) (any, *apiError) {
 func (s *Server) listPrices(r *request) (any, *apiError) {
 	pid, hasProduct := r.str("product")
 	active, hasActive := r.bool("active")
+	// lookup_keys filters by lookup key, archived prices included
+	// (https://docs.stripe.com/api/prices/list#list_prices-lookup_keys).
+	keys, hasKeys := r.strList("lookup_keys")
 	return s.list(r, "/v1/prices", s.order["price"], func(id string) (map[string]any, bool) {
 		p := s.prices[id]
 		if (hasProduct && p.product != pid) || (hasActive && p.active != active) {
+			return nil, false
+		}
+		if hasKeys && (p.lookupKey == "" || !slices.Contains(keys, p.lookupKey)) {
 			return nil, false
 		}
 		return p.json(), true

@@ -1,0 +1,353 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// The write guard: the core's one rule for every Stripe write.
+//
+// A pass writes only to a Stripe object that is
+//
+//   - bound to its resource: recorded in the resource's status when the
+//     pass began (BoundStripeIDs), or bound by the core during the pass (a
+//     spec-named object adopted after the ownership check, one found by the
+//     crash-recovery lookup under this resource's own identity, or one this
+//     pass created); and
+//   - owned here: its identity metadata, as read from Stripe during the
+//     pass, names this resource, or it carries none and the namespace is
+//     selected for adoption (adoptionPolicy.check, the same rule that
+//     decides adoption).
+//
+// Anything else is refused before a request is sent: a spec-named ID that
+// was never bound, was refused, or is owned elsewhere is never written, on
+// deletion included. Kinds reach Stripe writes only through their pass's
+// guardedWrites (p.writes); TestStripeWritesGoThroughTheGuard fails when
+// other code in this package calls a write method of the Stripe client.
+
+// refusedWrite is a write the guard refused. It unwraps to a spec error
+// (Stalled), so an update refused this way stalls the resource with the
+// reason.
+type refusedWrite struct {
+	what, id string
+	spec     *specError
+}
+
+func (e *refusedWrite) Error() string { return e.spec.msg }
+func (e *refusedWrite) Unwrap() error { return e.spec }
+
+// ReasonNotBound: a Stripe object is not bound to this resource, so the
+// operator does not write to it.
+const ReasonNotBound = "NotBound"
+
+// writeGuard records which Stripe IDs a pass may write to.
+type writeGuard struct {
+	// bound: IDs bound to the resource (status, or this pass's binding).
+	bound map[string]bool
+	// metadata read from Stripe this pass, by ID; a write's ownership check
+	// uses it instead of reading the object again.
+	metadata map[string]map[string]string
+	// allowed: IDs whose ownership check passed this pass.
+	allowed map[string]bool
+	// check is the ownership rule (adoptionPolicy.check for the resource).
+	check func(ctx context.Context, what, id string, md map[string]string) error
+	// read reads an object's metadata when the pass has not read it.
+	read func(ctx context.Context, what, id string) (map[string]string, error)
+}
+
+func newWriteGuard(bound []string) *writeGuard {
+	g := &writeGuard{bound: map[string]bool{}, metadata: map[string]map[string]string{}, allowed: map[string]bool{}}
+	for _, id := range bound {
+		if id != "" {
+			g.bound[id] = true
+		}
+	}
+	return g
+}
+
+// bind records id as bound by the core this pass (adopted after the
+// ownership check, found under this resource's identity, or created).
+func (g *writeGuard) bind(id string) {
+	if id != "" {
+		g.bound[id] = true
+	}
+}
+
+// bindFound binds an object found by a lookup under this resource's
+// identity, when its metadata confirms that identity. It reports whether
+// the object was bound.
+func (g *writeGuard) bindFound(owner stripe.Owner, id string, md map[string]string) bool {
+	if o, _ := ownershipOf(owner, md); o != ownedHere || id == "" {
+		return false
+	}
+	g.bound[id], g.metadata[id], g.allowed[id] = true, md, true
+	return true
+}
+
+// observed records an object's metadata as this pass read it from Stripe.
+func (g *writeGuard) observed(id string, md map[string]string) {
+	if id != "" {
+		g.metadata[id] = md
+	}
+}
+
+// isBound reports whether id is bound to the resource.
+func (g *writeGuard) isBound(id string) bool { return g.bound[id] }
+
+// allow returns nil when the pass may write to the Stripe object id (of the
+// given description, e.g. "subscription"), a *refusedWrite when it may not,
+// or the error of reading the object (a not-found among them: a write to it
+// would find nothing either).
+func (g *writeGuard) allow(ctx context.Context, what, id string) error {
+	if id == "" {
+		return &refusedWrite{what: what, spec: &specError{reason: ReasonNotBound, msg: fmt.Sprintf("No Stripe %s is bound to this resource.", what)}}
+	}
+	if !g.bound[id] {
+		return &refusedWrite{what: what, id: id, spec: &specError{reason: ReasonNotBound,
+			msg: fmt.Sprintf("Stripe %s %s is not bound to this resource (its status does not record it); the operator does not write to it.", what, id)}}
+	}
+	if g.allowed[id] {
+		return nil
+	}
+	md, ok := g.metadata[id]
+	if !ok {
+		var err error
+		if md, err = g.read(ctx, what, id); err != nil {
+			return err
+		}
+		g.metadata[id] = md
+	}
+	if err := g.check(ctx, what, id, md); err != nil {
+		var se *specError
+		if errors.As(err, &se) {
+			return &refusedWrite{what: what, id: id, spec: se}
+		}
+		return err // reading the namespace failed: try again later
+	}
+	g.allowed[id] = true
+	return nil
+}
+
+// stripeBackend is the Stripe client a kind's reconciler holds: stripe.API
+// for customers, plans and subscriptions, WebhookEndpoints for endpoints.
+type stripeBackend struct {
+	api       stripe.API
+	endpoints WebhookEndpoints
+}
+
+// readMetadata reads the metadata of a Stripe object for the guard.
+func (b stripeBackend) readMetadata(ctx context.Context, what, id string) (map[string]string, error) {
+	switch what {
+	case whatCustomer:
+		c, err := b.api.GetCustomer(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return c.Metadata, nil
+	case whatProduct:
+		p, err := b.api.GetProduct(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return p.Metadata, nil
+	case whatPrice:
+		p, err := b.api.GetPrice(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return p.Metadata, nil
+	case whatSubscription:
+		s, err := b.api.GetSubscription(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return s.Metadata, nil
+	case whatWebhookEndpoint:
+		w, err := b.endpoints.GetWebhookEndpoint(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return w.Metadata, nil
+	}
+	return nil, fmt.Errorf("no Stripe reader for %q", what)
+}
+
+// The descriptions of Stripe objects in guard checks, events and messages.
+const (
+	whatCustomer        = "customer"
+	whatProduct         = "product"
+	whatPrice           = "price"
+	whatSubscription    = "subscription"
+	whatWebhookEndpoint = "webhook endpoint"
+)
+
+// guardedWrites is every Stripe write the controllers make. Each checks
+// its target with the pass's guard first; a create binds what it made.
+type guardedWrites struct {
+	b stripeBackend
+	g *writeGuard
+}
+
+func (w guardedWrites) CreateCustomer(ctx context.Context, owner stripe.Owner, intent string, p stripe.CustomerParams) (*stripe.Customer, error) {
+	c, err := w.b.api.CreateCustomer(ctx, owner, intent, p)
+	if err == nil {
+		w.g.bindFound(owner, c.ID, c.Metadata)
+	}
+	return c, err
+}
+
+func (w guardedWrites) UpdateCustomer(ctx context.Context, owner stripe.Owner, id string, p stripe.CustomerParams) (*stripe.Customer, error) {
+	if err := w.g.allow(ctx, whatCustomer, id); err != nil {
+		return nil, err
+	}
+	return w.b.api.UpdateCustomer(ctx, owner, id, p)
+}
+
+func (w guardedWrites) DeleteCustomer(ctx context.Context, owner stripe.Owner, id string) error {
+	if err := w.g.allow(ctx, whatCustomer, id); err != nil {
+		return err
+	}
+	return w.b.api.DeleteCustomer(ctx, owner, id)
+}
+
+func (w guardedWrites) AttachPaymentMethod(ctx context.Context, owner stripe.Owner, paymentMethodID, customerID string) (string, error) {
+	if err := w.g.allow(ctx, whatCustomer, customerID); err != nil {
+		return "", err
+	}
+	return w.b.api.AttachPaymentMethod(ctx, owner, paymentMethodID, customerID)
+}
+
+func (w guardedWrites) CreateProduct(ctx context.Context, owner stripe.Owner, intent string, p stripe.ProductParams) (*stripe.Product, error) {
+	prod, err := w.b.api.CreateProduct(ctx, owner, intent, p)
+	if err == nil {
+		w.g.bindFound(owner, prod.ID, prod.Metadata)
+	}
+	return prod, err
+}
+
+func (w guardedWrites) UpdateProduct(ctx context.Context, owner stripe.Owner, id string, p stripe.ProductParams) (*stripe.Product, error) {
+	if err := w.g.allow(ctx, whatProduct, id); err != nil {
+		return nil, err
+	}
+	return w.b.api.UpdateProduct(ctx, owner, id, p)
+}
+
+// CreatePrice adds a price to a product: a write to that product's
+// catalogue, allowed only on the bound product.
+func (w guardedWrites) CreatePrice(ctx context.Context, owner stripe.Owner, p stripe.PriceCreateParams) (*stripe.Price, error) {
+	if err := w.g.allow(ctx, whatProduct, p.ProductID); err != nil {
+		return nil, err
+	}
+	if err := w.lookupKeyFree(ctx, "", p.LookupKey, p.TransferLookupKey); err != nil {
+		return nil, err
+	}
+	price, err := w.b.api.CreatePrice(ctx, owner, p)
+	if err == nil {
+		w.g.bindFound(owner, price.ID, price.Metadata)
+	}
+	return price, err
+}
+
+func (w guardedWrites) UpdatePrice(ctx context.Context, owner stripe.Owner, id string, p stripe.PriceUpdateParams) (*stripe.Price, error) {
+	if err := w.g.allow(ctx, whatPrice, id); err != nil {
+		return nil, err
+	}
+	if p.LookupKey != nil {
+		if err := w.lookupKeyFree(ctx, id, *p.LookupKey, p.TransferLookupKey); err != nil {
+			return nil, err
+		}
+	}
+	return w.b.api.UpdatePrice(ctx, owner, id, p)
+}
+
+// lookupKeyFree refuses a transfer_lookup_key that would take a lookup key
+// from a price this resource does not own: Stripe moves the key off the
+// price that holds it (https://docs.stripe.com/api/prices/create#create_price-transfer_lookup_key),
+// which is a write to that price, so the holder must pass the same rule.
+func (w guardedWrites) lookupKeyFree(ctx context.Context, target, key string, transfer bool) error {
+	if !transfer || key == "" {
+		return nil
+	}
+	holder, err := w.b.api.PriceByLookupKey(ctx, key)
+	if err != nil || holder == nil || holder.ID == target {
+		return err
+	}
+	if err := w.g.check(ctx, whatPrice, holder.ID, holder.Metadata); err != nil {
+		var se *specError
+		if errors.As(err, &se) {
+			return &refusedWrite{what: whatPrice, id: holder.ID, spec: &specError{reason: se.reason,
+				msg: fmt.Sprintf("Lookup key %q is held by Stripe price %s, which this resource does not own; the operator does not move it. %s", key, holder.ID, se.msg)}}
+		}
+		return err
+	}
+	return nil
+}
+
+// CreateSubscription bills a customer: the customer is checked by the
+// subscription kind's tenant rule (checkCustomerTenant) before any create.
+func (w guardedWrites) CreateSubscription(ctx context.Context, owner stripe.Owner, intent string, p stripe.SubscriptionCreateParams) (*stripe.Subscription, error) {
+	sub, err := w.b.api.CreateSubscription(ctx, owner, intent, p)
+	if err == nil {
+		w.g.bindFound(owner, sub.ID, sub.Metadata)
+	}
+	return sub, err
+}
+
+func (w guardedWrites) UpdateSubscription(ctx context.Context, owner stripe.Owner, id string, p stripe.SubscriptionUpdateParams) (*stripe.Subscription, error) {
+	if err := w.g.allow(ctx, whatSubscription, id); err != nil {
+		return nil, err
+	}
+	return w.b.api.UpdateSubscription(ctx, owner, id, p)
+}
+
+func (w guardedWrites) CancelSubscription(ctx context.Context, owner stripe.Owner, id string, p stripe.SubscriptionCancelParams) (*stripe.Subscription, error) {
+	if err := w.g.allow(ctx, whatSubscription, id); err != nil {
+		return nil, err
+	}
+	return w.b.api.CancelSubscription(ctx, owner, id, p)
+}
+
+func (w guardedWrites) CreateWebhookEndpoint(ctx context.Context, owner stripe.Owner, intent string, p stripe.WebhookEndpointParams) (*stripe.WebhookEndpoint, error) {
+	e, err := w.b.endpoints.CreateWebhookEndpoint(ctx, owner, intent, p)
+	if err == nil {
+		w.g.bindFound(owner, e.ID, e.Metadata)
+	}
+	return e, err
+}
+
+func (w guardedWrites) UpdateWebhookEndpoint(ctx context.Context, owner stripe.Owner, id string, p stripe.WebhookEndpointParams) (*stripe.WebhookEndpoint, error) {
+	if err := w.g.allow(ctx, whatWebhookEndpoint, id); err != nil {
+		return nil, err
+	}
+	return w.b.endpoints.UpdateWebhookEndpoint(ctx, owner, id, p)
+}
+
+func (w guardedWrites) DeleteWebhookEndpoint(ctx context.Context, owner stripe.Owner, id string) error {
+	if err := w.g.allow(ctx, whatWebhookEndpoint, id); err != nil {
+		return err
+	}
+	return w.b.endpoints.DeleteWebhookEndpoint(ctx, owner, id)
+}
+
+// leftAlone is the Event a deletion records for a Stripe object it did not
+// touch, and why.
+const reasonLeftAlone = "LeftAlone"
+
+// noteUnboundSpecID records, on deletion, that the Stripe object the spec
+// names was never bound to this resource and is left alone.
+func (p *pass[O]) noteUnboundSpecID() {
+	c := p.ext.Creation()
+	if c.specID == "" || p.guard.isBound(c.specID) {
+		return
+	}
+	why := "it was never bound to this resource"
+	if s := findCondition(p.obj.GetConditions(), billingv1alpha1.ConditionStalled); s != nil && s.Status == "True" {
+		why = fmt.Sprintf("it was never bound to this resource (refused: %s)", s.Reason)
+	}
+	p.event(true, reasonLeftAlone, fmt.Sprintf("Left Stripe %s %s named by %s alone: %s; the deletion policy applies only to objects this resource bound.",
+		c.what, c.specID, c.specField, why))
+}
