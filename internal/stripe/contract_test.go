@@ -147,7 +147,10 @@ var contractSteps = []contractStep{
 		if _, err := c.GetPrice(ctx, st.price); err != nil {
 			return err
 		}
-		_, err := c.ListPrices(ctx, st.product, true)
+		if _, err := c.ListPrices(ctx, st.product, true); err != nil {
+			return err
+		}
+		_, err := c.PriceByLookupKey(ctx, "pro")
 		return err
 	}},
 	{"create subscription", func(ctx context.Context, c *stripe.Client, st *contractState) error {
