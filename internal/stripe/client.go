@@ -81,6 +81,9 @@ type Client struct {
 	log     logr.Logger
 	// gate stops calls while no accepted API key is held (credentials.go).
 	gate credentialsGate
+	// lookups is the adoption lookup's Search state and list fallback
+	// (identity_lookup.go).
+	lookups identityLookups
 }
 
 var _ API = (*Client)(nil)
