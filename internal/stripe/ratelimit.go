@@ -50,8 +50,9 @@ const (
 
 // Resource backoff: the first resource-specific 429 backs the object off
 // for resourceBackoffMin (or Retry-After when longer); each further one in
-// a row doubles it, up to resourceBackoffMax. A call that succeeds for the
-// object ends the backoff.
+// a row doubles it, up to resourceBackoffMax. A write (POST, DELETE) that
+// succeeds for the object ends the backoff; a read does not, since Stripe's
+// per-object limits count changes (quantity updates, new invoices).
 const (
 	resourceBackoffMin = 2 * time.Second
 	resourceBackoffMax = 15 * time.Minute
@@ -310,7 +311,7 @@ func (t *instrumentedTransport) RoundTrip(req *http.Request) (*http.Response, er
 	if err == nil {
 		if resp.StatusCode == http.StatusTooManyRequests {
 			t.onTooManyRequests(resp, endpoint, resource)
-		} else if resp.StatusCode < 300 {
+		} else if resp.StatusCode < 300 && req.Method != http.MethodGet {
 			t.limiter.succeeded(resource)
 		}
 		status = itoa(resp.StatusCode)

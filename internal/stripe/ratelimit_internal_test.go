@@ -144,14 +144,36 @@ func TestResourceSpecificBacksOffOnlyThatObject(t *testing.T) {
 	if g, r := l.counts(); g != 0 || r != 1 {
 		t.Fatalf("counts: %d global pauses, %d resource backoffs; want 0 and 1", g, r)
 	}
-	// The interval grows while the 429s go on.
-	first := l.resources["subscriptions/sub_capped"].interval
+	// The interval grows while the 429s go on, reads in between (which
+	// succeed) notwithstanding.
 	l.mu.Lock()
+	first := l.resources["subscriptions/sub_capped"].interval
 	l.resources["subscriptions/sub_capped"].until = time.Time{} // the backoff has run out
 	l.mu.Unlock()
+	stub.answer = func(r *http.Request) (int, string) {
+		if r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/sub_capped") {
+			return 429, ReasonResourceSpecific
+		}
+		return 200, ""
+	}
+	if resp, err := do(t, tr, "GET", "/v1/subscriptions/sub_capped"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("read after the backoff: %v %v", resp, err)
+	}
 	resp, _ = do(t, tr, "POST", "/v1/subscriptions/sub_capped")
 	if got := retryAfter(resp.Header); got < 2*first {
 		t.Fatalf("second backoff %v; want at least twice the first (%v)", got, first)
+	}
+	// A write that goes through ends the backoff.
+	l.mu.Lock()
+	l.resources["subscriptions/sub_capped"].until = time.Time{}
+	l.mu.Unlock()
+	stub.answer = func(*http.Request) (int, string) { return 200, "" }
+	_, _ = do(t, tr, "POST", "/v1/subscriptions/sub_capped")
+	l.mu.Lock()
+	_, still := l.resources["subscriptions/sub_capped"]
+	l.mu.Unlock()
+	if still {
+		t.Fatal("a successful write did not end the backoff")
 	}
 }
 
