@@ -307,3 +307,52 @@ func TestAdoptionLookupFallsBackToLists(t *testing.T) {
 	g.Expect(found).To(HaveLen(1))
 	g.Expect(fake2.Stats().Requests["GET /v1/customers/search"]).To(Equal(1), "Search is asked again after a 500")
 }
+
+// TestResourceBackoffThroughClient: a subscription over Stripe's quantity
+// limit gets a RateLimited error naming resource-specific, with a backoff
+// as RetryAfter; further calls for it are answered at once without reaching
+// Stripe, while another subscription's update goes through.
+func TestResourceBackoffThroughClient(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, fake := newPair(t, stripefake.Options{RateLimit: -1, SubscriptionQuantityChangesPerHour: 1})
+	cus, err := c.CreateCustomer(ctx, owner, "", stripe.CustomerParams{})
+	g.Expect(err).NotTo(HaveOccurred())
+	prod, err := c.CreateProduct(ctx, owner, "", stripe.ProductParams{Name: str("Seat")})
+	g.Expect(err).NotTo(HaveOccurred())
+	price, err := c.CreatePrice(ctx, owner, stripe.PriceCreateParams{ProductID: prod.ID, Currency: "usd", UnitAmount: 500, Interval: "month", IntervalCount: 1})
+	g.Expect(err).NotTo(HaveOccurred())
+	days := int64(30)
+	newSub := func() *stripe.Subscription {
+		s, err := c.CreateSubscription(ctx, owner, "", stripe.SubscriptionCreateParams{CustomerID: cus.ID, CollectionMethod: "send_invoice", DaysUntilDue: &days,
+			Items: []stripe.SubscriptionItemParams{{PriceID: price.ID, Quantity: 1}}})
+		g.Expect(err).NotTo(HaveOccurred())
+		return s
+	}
+	capped, other := newSub(), newSub()
+	setQty := func(s *stripe.Subscription, n int64) error {
+		_, err := c.UpdateSubscription(ctx, owner, s.ID, stripe.SubscriptionUpdateParams{ProrationBehavior: "none",
+			Items: []stripe.SubscriptionItemUpdate{{ID: s.Items[0].ID, Quantity: n}}})
+		return err
+	}
+	g.Expect(setQty(capped, 2)).To(Succeed())
+	err = setQty(capped, 3)
+	var se *stripe.Error
+	g.Expect(errors.As(err, &se)).To(BeTrue(), "%v", err)
+	g.Expect(se.Class).To(Equal(stripe.ClassRateLimited))
+	g.Expect(se.RateLimitReason).To(Equal(stripe.ReasonResourceSpecific))
+	g.Expect(se.RetryAfter).To(BeNumerically(">=", 2*time.Second))
+	g.Expect(fake.Stats().RateLimitedByReason[stripefake.ReasonResourceSpecific]).To(Equal(1))
+
+	err = setQty(capped, 3)
+	g.Expect(stripe.ClassOf(err)).To(Equal(stripe.ClassRateLimited))
+	_, err = c.GetSubscription(ctx, capped.ID)
+	g.Expect(stripe.ClassOf(err)).To(Equal(stripe.ClassRateLimited), "reads of the object wait out the backoff too")
+	g.Expect(fake.Stats().RateLimitedByReason[stripefake.ReasonResourceSpecific]).To(Equal(1), "nothing reached Stripe during the backoff")
+	g.Expect(fake.Stats().Requests["POST /v1/subscriptions/{id}"]).To(Equal(2))
+
+	g.Expect(setQty(other, 2)).To(Succeed(), "another subscription is not held back")
+	global, backoffs := c.LimiterCounts()
+	g.Expect(global).To(BeZero())
+	g.Expect(backoffs).To(Equal(1))
+}

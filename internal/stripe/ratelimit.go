@@ -2,6 +2,7 @@ package stripe
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,9 +33,10 @@ import (
 // Retry-After (or one second); an endpoint reason pauses only that
 // endpoint, since Stripe counts the limit per endpoint; resource-specific
 // backs off only that object (its ID in the path, or the endpoint for a
-// create) for a growing interval, and a call for it fails at once with a
-// RateLimited *Error instead of waiting, so it never holds a worker or a
-// token that other callers need.
+// create) for a growing interval, and a call for it is answered at once,
+// without a request, by a 429 like Stripe's (a RateLimited *Error for the
+// caller) instead of waiting, so it never holds a worker or a token that
+// other callers need.
 
 // RateLimitedReasonHeader is the header naming the limit a 429 hit.
 const RateLimitedReasonHeader = "Stripe-Rate-Limited-Reason"
@@ -149,17 +151,10 @@ func (l *limiter) wait(ctx context.Context) (time.Duration, error) {
 }
 
 // waitFor is wait for one request: its endpoint's pause and bucket apply
-// too, and a request for a backed-off object fails at once.
+// too.
 func (l *limiter) waitFor(ctx context.Context, endpoint, resource string) (time.Duration, error) {
 	start := time.Now()
 	l.mu.Lock()
-	if b := l.resources[resource]; resource != "" && b != nil {
-		if left := time.Until(b.until); left > 0 {
-			l.mu.Unlock()
-			return 0, &Error{Class: ClassRateLimited, RetryAfter: left,
-				Message: "client-side backoff: Stripe limits requests for this object (" + ReasonResourceSpecific + ")"}
-		}
-	}
 	pause := time.Until(l.pauseEnd)
 	var fam *family
 	if endpoint != "" {
@@ -225,6 +220,16 @@ func (l *limiter) waitFor(ctx context.Context, endpoint, resource string) (time.
 		}
 	}
 	return time.Since(start), nil
+}
+
+// backedOff returns how long resource is still backed off, 0 when not.
+func (l *limiter) backedOff(resource string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.resources[resource]; b != nil {
+		return max(time.Until(b.until), 0)
+	}
+	return 0
 }
 
 // pauseFor stops all callers for d (a 429's Retry-After).
@@ -300,6 +305,9 @@ type instrumentedTransport struct {
 
 func (t *instrumentedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	endpoint, resource := endpointOf(req.Method, req.URL.Path), resourceOf(req.Method, req.URL.Path)
+	if left := t.limiter.backedOff(resource); left > 0 {
+		return backoffResponse(req, left), nil
+	}
 	waited, err := t.limiter.waitFor(req.Context(), endpoint, resource)
 	observeWait(waited)
 	if err != nil {
@@ -322,6 +330,24 @@ func (t *instrumentedTransport) RoundTrip(req *http.Request) (*http.Response, er
 	countCall(req.Context())
 	observeRequest(req.Method, pathTemplate(req.URL.Path), status, time.Since(start))
 	return resp, err
+}
+
+// backoffResponse is the answer to a request for a backed-off object,
+// made here without sending it: a 429 like the one Stripe gave, with the
+// time left as Retry-After and Stripe-Should-Retry: false, so stripe-go
+// hands it back at once instead of retrying it (as it would a transport
+// error), and the caller gets a RateLimited *Error.
+func backoffResponse(req *http.Request, left time.Duration) *http.Response {
+	body := `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Not sent: Stripe limits requests for this object (` +
+		ReasonResourceSpecific + `); the client backs it off."}}`
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Retry-After", strconv.Itoa(int((left+time.Second-1)/time.Second)))
+	h.Set(RateLimitedReasonHeader, ReasonResourceSpecific)
+	h.Set("Stripe-Should-Retry", "false")
+	return &http.Response{StatusCode: http.StatusTooManyRequests, Status: "429 Too Many Requests", Header: h,
+		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
 }
 
 // onTooManyRequests applies a 429 by its Stripe-Rate-Limited-Reason. A 429

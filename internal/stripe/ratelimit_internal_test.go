@@ -2,7 +2,6 @@ package stripe
 
 import (
 	"context"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -121,11 +120,12 @@ func TestResourceSpecificBacksOffOnlyThatObject(t *testing.T) {
 	if got := retryAfter(resp.Header); got < resourceBackoffMin {
 		t.Fatalf("the 429's Retry-After is %v; want the backoff, at least %v", got, resourceBackoffMin)
 	}
-	// The capped object fails fast, without a request.
-	_, err = do(t, tr, "GET", "/v1/subscriptions/sub_capped")
-	var se *Error
-	if !errors.As(err, &se) || se.Class != ClassRateLimited || se.RetryAfter <= 0 {
-		t.Fatalf("call for the backed-off subscription: got %v, want a RateLimited error with RetryAfter", err)
+	// The capped object is answered at once, without a request, by a 429
+	// stripe-go does not retry.
+	resp, err = do(t, tr, "GET", "/v1/subscriptions/sub_capped")
+	if err != nil || resp.StatusCode != 429 || retryAfter(resp.Header) < time.Second ||
+		resp.Header.Get(RateLimitedReasonHeader) != ReasonResourceSpecific || resp.Header.Get("Stripe-Should-Retry") != "false" {
+		t.Fatalf("call for the backed-off subscription: got %v %v, want a 429 with Retry-After", resp, err)
 	}
 	if n := stub.reached("GET /v1/subscriptions/sub_capped"); n != 0 {
 		t.Fatalf("a call for the backed-off subscription reached Stripe %d times", n)
