@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
@@ -137,4 +138,21 @@ func TestSearchUnavailableCreatesWithoutDuplicates(t *testing.T) {
 	g.Expect(h.stripe.SearchFallbacks()).To(BeNumerically(">=", 1))
 	g.Expect(st.Requests["GET /v1/customers/search"]+st.Requests["GET /v1/products/search"]).To(BeNumerically("<=", 3),
 		"after the account's first 400, Search is not asked again (the three resources may have asked at once)")
+}
+
+// TestConflictRetriedSoon: a 409 idempotency_key_in_use on a create, left
+// after stripe-go's own retries, is retried after a short backoff under the
+// same key: the customer is Ready long before the resync period (10
+// minutes here), and is created once.
+func TestConflictRetriedSoon(t *testing.T) {
+	g := NewWithT(t)
+	fake := stripefake.NewTestServer(t, stripefake.Options{RateLimit: -1})
+	fake.InjectFault(stripefake.Fault{Method: "POST", Path: "/v1/customers", Status: 409, Count: 3})
+	h := startHarness(t, harnessOptions{fake: fake, resync: 10 * time.Minute})
+	cus := newCustomer("busy", func(s *billingv1alpha1.StripeCustomerSpec) { s.DefaultPaymentMethod = "" })
+	h.create(cus)
+	h.waitReady(cus)
+	g.Expect(fake.Stats().Creates["customer"]).To(Equal(1))
+	g.Expect(meta.FindStatusCondition(cus.Status.Conditions, billingv1alpha1.ConditionStalled)).To(Or(BeNil(),
+		WithTransform(func(c *metav1.Condition) metav1.ConditionStatus { return c.Status }, Equal(metav1.ConditionFalse))))
 }
