@@ -218,7 +218,7 @@ func benchNamespace(b *testing.B) string {
 func newBenchBackend(b *testing.B) *benchBackend {
 	d := newDirectStripe(b, benchRate)
 	// The measured client: the shared limiter at Stripe test mode's rate.
-	limited, err := stripe.New(stripe.Config{APIKey: "sk_test_bench", BaseURL: d.fake.URL(), RateLimit: benchRate, Burst: 1})
+	limited, err := stripe.New(stripe.Config{APIKey: "sk_test_bench", BaseURL: d.fake.URL(), RateLimit: benchRate, Burst: 1, EndpointRateLimit: benchRate})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -44,6 +44,17 @@ const (
 	StripeMetadataPrefix    = "stripe-operator.io/"
 )
 
+// Stripe allows 50 metadata keys on an object. The operator writes up to 6
+// keys of its own on a customer, a product or a price (the five identity
+// keys and stripe-operator.io/orphaned) and up to 7 on a subscription (also
+// stripe-operator.io/replaces), so spec.metadata holds at most:
+const (
+	StripeMaxMetadataKeys           = 50
+	MaxUserMetadataKeysCustomer     = 44
+	MaxUserMetadataKeysPlan         = 44
+	MaxUserMetadataKeysSubscription = 43
+)
+
 // Annotations and the finalizer shared by all kinds.
 const (
 	// Finalizer holds a resource until its Stripe object is handled according
@@ -174,9 +185,11 @@ func (s *CommonStatus) GetConditions() []metav1.Condition { return s.Conditions 
 func (s *CommonStatus) SetConditions(c []metav1.Condition) { s.Conditions = c }
 
 // Metadata is a set of key-value pairs copied to the Stripe object's
-// metadata. Stripe allows 50 keys; the operator reserves three of them
-// (stripe-operator.io/namespace, /name and /uid).
-// +kubebuilder:validation:MaxProperties=47
+// metadata. Stripe allows 50 keys of at most 40 characters, with values of
+// at most 500 (https://docs.stripe.com/metadata). The operator writes keys
+// of its own under stripe-operator.io/ (the identity keys, and on some kinds
+// replaces and orphaned), so each kind's field bounds the number of keys at
+// 50 less the operator's most (MaxUserMetadataKeys*); a test counts them.
 // +kubebuilder:validation:XValidation:rule="self.all(k, size(k) > 0 && size(k) <= 40)",message="metadata keys must be 1 to 40 characters long"
 // +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('stripe-operator.io/'))",message="metadata keys starting with stripe-operator.io/ are reserved for the operator"
 // +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) > 0)",message="metadata values must not be empty: Stripe deletes a key whose value is empty; remove the key instead"

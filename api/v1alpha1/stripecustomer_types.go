@@ -44,8 +44,11 @@ type StripeCustomerSpec struct {
 	// +kubebuilder:validation:MaxLength=350
 	Description string `json:"description,omitempty"`
 
-	// metadata is copied to the Stripe customer's metadata.
+	// metadata is copied to the Stripe customer's metadata: at most 44
+	// keys, since Stripe allows 50 and the operator writes up to 6 of its
+	// own.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=44
 	Metadata Metadata `json:"metadata,omitempty"`
 
 	// defaultPaymentMethod is the ID of a Stripe PaymentMethod (pm_...) used

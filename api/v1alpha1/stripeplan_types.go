@@ -38,8 +38,11 @@ type ProductSpec struct {
 	// +kubebuilder:validation:MaxLength=1000
 	Description string `json:"description,omitempty"`
 
-	// metadata is copied to the Stripe product's and price's metadata.
+	// metadata is copied to the Stripe product's and price's metadata: at
+	// most 44 keys, since Stripe allows 50 and the operator writes up to 6
+	// of its own.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=44
 	Metadata Metadata `json:"metadata,omitempty"`
 }
 

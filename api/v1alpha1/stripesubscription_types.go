@@ -148,8 +148,11 @@ type StripeSubscriptionSpec struct {
 	// +optional
 	PauseCollection *PauseCollection `json:"pauseCollection,omitempty"`
 
-	// metadata is copied to the Stripe subscription's metadata.
+	// metadata is copied to the Stripe subscription's metadata: at most 43
+	// keys, since Stripe allows 50 and the operator writes up to 7 of its
+	// own.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=43
 	Metadata Metadata `json:"metadata,omitempty"`
 
 	// deletionPolicy says what happens in Stripe when this resource is

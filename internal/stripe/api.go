@@ -246,9 +246,10 @@ type Customers interface {
 	// (see IntentKey); "" means a fresh key.
 	CreateCustomer(ctx context.Context, owner Owner, intent string, p CustomerParams) (*Customer, error)
 	// SearchCustomersByIdentity finds live customers carrying owner's
-	// identity with the Search API. Search is eventually consistent (about a
-	// minute): it finds objects made long ago, such as by a cluster that was
-	// rebuilt, never one just created.
+	// identity with the Search API, or, where Search is unavailable or
+	// fails, in a list of all customers at most a minute old. Either is
+	// eventually consistent (about a minute): it finds objects made long
+	// ago, such as by a cluster that was rebuilt, never one just created.
 	SearchCustomersByIdentity(ctx context.Context, owner Owner) ([]*Customer, error)
 	UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error)
 	DeleteCustomer(ctx context.Context, owner Owner, id string) error
@@ -268,7 +269,8 @@ type Products interface {
 	// CreateProduct creates a product under the key of intent ("": fresh).
 	CreateProduct(ctx context.Context, owner Owner, intent string, p ProductParams) (*Product, error)
 	// SearchProductsByIdentity finds products carrying owner's identity
-	// with the Search API (eventually consistent).
+	// with the Search API, or a list at most a minute old where Search is
+	// unavailable or fails (eventually consistent).
 	SearchProductsByIdentity(ctx context.Context, owner Owner) ([]*Product, error)
 	UpdateProduct(ctx context.Context, owner Owner, id string, p ProductParams) (*Product, error)
 }

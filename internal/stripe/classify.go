@@ -64,13 +64,24 @@ func classify(op string, err error) *Error {
 	case e.HTTPStatus == http.StatusTooManyRequests:
 		e.Class = ClassRateLimited
 		e.RetryAfter = retryAfter(hdr)
+		e.RateLimitReason = hdr.Get(RateLimitedReasonHeader)
+	case e.HTTPStatus == http.StatusConflict:
+		// A 409 (idempotency_key_in_use: a request under the same key is
+		// still running, or another conflicting request) is about timing,
+		// not the request: Stripe saves nothing for it
+		// (https://docs.stripe.com/api/idempotent_requests), and stripe-go
+		// has already retried it. It is Retryable, so the reconcile comes
+		// back after the workqueue's short backoff, under the same key,
+		// and gets the finished request's saved answer. It is never an
+		// Idempotency (spec) error, which would stall the resource.
+		e.Class = ClassRetryable
 	case se.Type == stripego.ErrorTypeIdempotency:
 		e.Class = ClassIdempotency
 	case e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden:
 		e.Class = ClassAuth
 	case e.Code == string(stripego.ErrorCodeResourceMissing) || e.HTTPStatus == http.StatusNotFound:
 		e.Class = ClassNotFound
-	case e.HTTPStatus >= 500 || e.HTTPStatus == 0 || e.HTTPStatus == http.StatusConflict:
+	case e.HTTPStatus >= 500 || e.HTTPStatus == 0:
 		e.Class = ClassRetryable
 		if hdr.Get("Stripe-Should-Retry") == "false" {
 			e.Class = ClassTerminal

@@ -49,6 +49,16 @@ type Config struct {
 	RateLimit float64
 	// Burst is the limiter's burst; 0 means max(1, RateLimit/4).
 	Burst int
+	// EndpointRateLimit is requests per second to one endpoint (method and
+	// path, https://docs.stripe.com/rate-limits); 0 means 20, 80% of
+	// Stripe's 25, and a negative value turns per-endpoint pacing off. When
+	// RateLimit is above Stripe's live global limit (100/s), which only
+	// makes sense against a test double, 0 also means off.
+	EndpointRateLimit float64
+	// SearchRateLimit is requests per second to the Search API, all Search
+	// endpoints together; 0 means 16, 80% of Stripe's 20 (off when
+	// per-endpoint pacing is off), negative means off.
+	SearchRateLimit float64
 	// HTTPClient is the base HTTP client; nil means one with an 80 s timeout.
 	HTTPClient *http.Client
 	// CallTimeout is the deadline of one call, stripe-go's retries included;
@@ -71,6 +81,9 @@ type Client struct {
 	log     logr.Logger
 	// gate stops calls while no accepted API key is held (credentials.go).
 	gate credentialsGate
+	// lookups is the adoption lookup's Search state and list fallback
+	// (identity_lookup.go).
+	lookups identityLookups
 }
 
 var _ API = (*Client)(nil)
@@ -127,7 +140,14 @@ func New(cfg Config) (*Client, error) {
 	if base == nil {
 		base = &http.Client{Timeout: 80 * time.Second}
 	}
-	lim := newLimiter(cfg.RateLimit, cfg.Burst)
+	endpointRate, searchRate := cfg.EndpointRateLimit, cfg.SearchRateLimit
+	if endpointRate == 0 && cfg.RateLimit <= 100 {
+		endpointRate = 20
+	}
+	if searchRate == 0 && endpointRate > 0 {
+		searchRate = 16
+	}
+	lim := newLimiter(cfg.RateLimit, cfg.Burst).withEndpointRates(max(endpointRate, 0), max(searchRate, 0))
 	transport := base.Transport
 	if transport == nil {
 		transport = http.DefaultTransport
@@ -382,4 +402,10 @@ func current[T any](resp *stripego.APIResponse, obj T, get func() (T, error)) (T
 		return obj, nil
 	}
 	return get()
+}
+
+// LimiterCounts reports how many 429s paused every caller (global reasons)
+// and how many backed off a single object (resource-specific).
+func (c *Client) LimiterCounts() (globalPauses, resourceBackoffs int) {
+	return c.limiter.counts()
 }

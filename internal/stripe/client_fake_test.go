@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,7 +167,9 @@ func TestUpdatesAreNewIntents(t *testing.T) {
 func TestSavedErrorEndsTheIntent(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	c, fake := newPair(t, stripefake.Options{RateLimit: -1})
+	var mu sync.Mutex
+	wall := time.Now()
+	c, fake := newPair(t, stripefake.Options{RateLimit: -1, WallClock: func() time.Time { mu.Lock(); defer mu.Unlock(); return wall }})
 	fake.InjectFault(stripefake.Fault{Method: "POST", Path: "/v1/customers", Status: 500, Count: 1, AfterExecute: true})
 	intent := stripe.NewIntent()
 	p := stripe.CustomerParams{Email: str("a@example.com")}
@@ -183,8 +186,10 @@ func TestSavedErrorEndsTheIntent(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(found).NotTo(BeNil())
 	g.Expect(fake.Stats().Creates["customer"]).To(Equal(1))
-	// After 24 hours Stripe has pruned the key.
-	fake.AdvanceClock(24*time.Hour + time.Second)
+	// After 24 hours (wall time, not a test clock) Stripe has pruned the key.
+	mu.Lock()
+	wall = wall.Add(24*time.Hour + time.Second)
+	mu.Unlock()
 	_, err = c.CreateCustomer(ctx, owner, intent, p)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(fake.Stats().Creates["customer"]).To(Equal(2))
@@ -242,4 +247,112 @@ func TestRateLimitedAndRetryAfter(t *testing.T) {
 	g.Expect(stripe.IsRetryable(err)).To(BeTrue())
 	var se *stripe.Error
 	g.Expect(errors.As(err, &se)).To(BeTrue())
+}
+
+// TestAdoptionLookupFallsBackToLists: where Search is unavailable (an
+// account in India), the adoption lookup answers from a paged list of all
+// customers and products, filtered by identity; Search is not asked again
+// for a while, and lookups in the next minute share one list.
+func TestAdoptionLookupFallsBackToLists(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, fake := newPair(t, stripefake.Options{RateLimit: -1, SearchIndexDelay: -1})
+	fake.SetSearchUnavailable(true)
+	id := stripe.Owner{Instance: "i", Kind: "StripeCustomer", Namespace: "ns", Name: "acme", UID: "u1"}
+	other := id
+	other.Name, other.UID = "other", "u2"
+	for range 120 { // more than one page
+		_, err := c.CreateCustomer(ctx, stripe.Owner{Instance: "i", Kind: "StripeCustomer", Namespace: "ns", Name: "filler", UID: "f"}, "", stripe.CustomerParams{})
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	mine, err := c.CreateCustomer(ctx, id, "", stripe.CustomerParams{})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = c.CreateCustomer(ctx, other, "", stripe.CustomerParams{})
+	g.Expect(err).NotTo(HaveOccurred())
+	prodOwner := stripe.Owner{Instance: "i", Kind: "StripePlan", Namespace: "ns", Name: "pro", UID: "u3"}
+	prod, err := c.CreateProduct(ctx, prodOwner, "", stripe.ProductParams{Name: str("Pro")})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	found, err := c.SearchCustomersByIdentity(ctx, id)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(found).To(HaveLen(1))
+	g.Expect(found[0].ID).To(Equal(mine.ID))
+	products, err := c.SearchProductsByIdentity(ctx, prodOwner)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(products).To(HaveLen(1))
+	g.Expect(products[0].ID).To(Equal(prod.ID))
+	st := fake.Stats()
+	g.Expect(st.Requests["GET /v1/customers/search"]).To(Equal(1))
+	g.Expect(st.Requests["GET /v1/products/search"]).To(BeZero(), "Search is off for this client after the account's 400")
+	g.Expect(st.Requests["GET /v1/customers"]).To(Equal(2), "two pages")
+
+	// The next lookup within a minute shares the list.
+	found, err = c.SearchCustomersByIdentity(ctx, other)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(found).To(HaveLen(1))
+	g.Expect(fake.Stats().Requests["GET /v1/customers"]).To(Equal(2))
+	g.Expect(c.SearchFallbacks()).To(Equal(int64(1)))
+
+	// Search failing otherwise (a 500) falls back too, for that lookup only.
+	c2, fake2 := newPair(t, stripefake.Options{RateLimit: -1, SearchIndexDelay: -1})
+	mine2, err := c2.CreateCustomer(ctx, id, "", stripe.CustomerParams{})
+	g.Expect(err).NotTo(HaveOccurred())
+	fake2.InjectFault(stripefake.Fault{Path: "/v1/customers/search", Status: 500, Count: 3})
+	found, err = c2.SearchCustomersByIdentity(ctx, id)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(found).To(HaveLen(1))
+	g.Expect(found[0].ID).To(Equal(mine2.ID))
+	found, err = c2.SearchCustomersByIdentity(ctx, id)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(found).To(HaveLen(1))
+	g.Expect(fake2.Stats().Requests["GET /v1/customers/search"]).To(Equal(1), "Search is asked again after a 500")
+}
+
+// TestResourceBackoffThroughClient: a subscription over Stripe's quantity
+// limit gets a RateLimited error naming resource-specific, with a backoff
+// as RetryAfter; further calls for it are answered at once without reaching
+// Stripe, while another subscription's update goes through.
+func TestResourceBackoffThroughClient(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	c, fake := newPair(t, stripefake.Options{RateLimit: -1, SubscriptionQuantityChangesPerHour: 1})
+	cus, err := c.CreateCustomer(ctx, owner, "", stripe.CustomerParams{})
+	g.Expect(err).NotTo(HaveOccurred())
+	prod, err := c.CreateProduct(ctx, owner, "", stripe.ProductParams{Name: str("Seat")})
+	g.Expect(err).NotTo(HaveOccurred())
+	price, err := c.CreatePrice(ctx, owner, stripe.PriceCreateParams{ProductID: prod.ID, Currency: "usd", UnitAmount: 500, Interval: "month", IntervalCount: 1})
+	g.Expect(err).NotTo(HaveOccurred())
+	days := int64(30)
+	newSub := func() *stripe.Subscription {
+		s, err := c.CreateSubscription(ctx, owner, "", stripe.SubscriptionCreateParams{CustomerID: cus.ID, CollectionMethod: "send_invoice", DaysUntilDue: &days,
+			Items: []stripe.SubscriptionItemParams{{PriceID: price.ID, Quantity: 1}}})
+		g.Expect(err).NotTo(HaveOccurred())
+		return s
+	}
+	capped, other := newSub(), newSub()
+	setQty := func(s *stripe.Subscription, n int64) error {
+		_, err := c.UpdateSubscription(ctx, owner, s.ID, stripe.SubscriptionUpdateParams{ProrationBehavior: "none",
+			Items: []stripe.SubscriptionItemUpdate{{ID: s.Items[0].ID, Quantity: n}}})
+		return err
+	}
+	g.Expect(setQty(capped, 2)).To(Succeed())
+	err = setQty(capped, 3)
+	var se *stripe.Error
+	g.Expect(errors.As(err, &se)).To(BeTrue(), "%v", err)
+	g.Expect(se.Class).To(Equal(stripe.ClassRateLimited))
+	g.Expect(se.RateLimitReason).To(Equal(stripe.ReasonResourceSpecific))
+	g.Expect(se.RetryAfter).To(BeNumerically(">=", 2*time.Second))
+	g.Expect(fake.Stats().RateLimitedByReason[stripefake.ReasonResourceSpecific]).To(Equal(1))
+
+	err = setQty(capped, 3)
+	g.Expect(stripe.ClassOf(err)).To(Equal(stripe.ClassRateLimited))
+	_, err = c.GetSubscription(ctx, capped.ID)
+	g.Expect(stripe.ClassOf(err)).To(Equal(stripe.ClassRateLimited), "reads of the object wait out the backoff too")
+	g.Expect(fake.Stats().RateLimitedByReason[stripefake.ReasonResourceSpecific]).To(Equal(1), "nothing reached Stripe during the backoff")
+	g.Expect(fake.Stats().Requests["POST /v1/subscriptions/{id}"]).To(Equal(2))
+
+	g.Expect(setQty(other, 2)).To(Succeed(), "another subscription is not held back")
+	global, backoffs := c.LimiterCounts()
+	g.Expect(global).To(BeZero())
+	g.Expect(backoffs).To(Equal(1))
 }

@@ -129,6 +129,9 @@ func TestErrorClassification(t *testing.T) {
 		{400, `{"error":{"type":"idempotency_error","message":"Keys for idempotent requests..."}}`, stripe.ClassIdempotency},
 		{429, `{"error":{"type":"invalid_request_error","code":"rate_limit","message":"Too many requests"}}`, stripe.ClassRateLimited},
 		{500, `{"error":{"type":"api_error","message":"internal"}}`, stripe.ClassRetryable},
+		// A request under the same key still in flight: retried soon, never
+		// a spec error that stalls the resource.
+		{409, `{"error":{"type":"idempotency_error","code":"idempotency_key_in_use","message":"There is currently another in-progress request using this Idempotent Key"}}`, stripe.ClassRetryable},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%d", tc.status), func(t *testing.T) {

@@ -140,8 +140,20 @@ func (c *Client) AttachPaymentMethod(ctx context.Context, owner Owner, paymentMe
 	return out, err
 }
 
-// SearchCustomersByIdentity implements Customers.
+// SearchCustomersByIdentity implements Customers: the Search API, or a
+// list where Search is unavailable or fails (identity_lookup.go).
 func (c *Client) SearchCustomersByIdentity(ctx context.Context, owner Owner) ([]*Customer, error) {
+	if c.lookups.useSearch() {
+		out, err := c.searchCustomersByIdentity(ctx, owner)
+		if err == nil || !c.lookups.searchFailed(err) {
+			return out, err
+		}
+		c.log.V(1).Info("Search failed; looking the customer up in a list", "error", err.Error())
+	}
+	return c.customersByIdentityFromList(ctx, owner)
+}
+
+func (c *Client) searchCustomersByIdentity(ctx context.Context, owner Owner) ([]*Customer, error) {
 	var out []*Customer
 	err := c.call(ctx, "search customers", func(ctx context.Context) error {
 		p := &stripego.CustomerSearchParams{SearchParams: stripego.SearchParams{Context: ctx, Query: identityQuery(owner), Limit: stripego.Int64(100)}}

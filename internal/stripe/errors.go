@@ -63,6 +63,9 @@ type Error struct {
 	// RetryAfter is how long to wait before retrying (rate limits), 0 if
 	// unknown.
 	RetryAfter time.Duration
+	// RateLimitReason is a 429's Stripe-Rate-Limited-Reason (global-rate,
+	// endpoint-rate, resource-specific...), "" when Stripe gave none.
+	RateLimitReason string
 	// Op is the operation, such as "create customer".
 	Op  string
 	Err error

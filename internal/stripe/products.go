@@ -100,8 +100,20 @@ func (c *Client) UpdateProduct(ctx context.Context, owner Owner, id string, p Pr
 	return out, err
 }
 
-// SearchProductsByIdentity implements Products.
+// SearchProductsByIdentity implements Products: the Search API, or a list
+// where Search is unavailable or fails (identity_lookup.go).
 func (c *Client) SearchProductsByIdentity(ctx context.Context, owner Owner) ([]*Product, error) {
+	if c.lookups.useSearch() {
+		out, err := c.searchProductsByIdentity(ctx, owner)
+		if err == nil || !c.lookups.searchFailed(err) {
+			return out, err
+		}
+		c.log.V(1).Info("Search failed; looking the product up in a list", "error", err.Error())
+	}
+	return c.productsByIdentityFromList(ctx, owner)
+}
+
+func (c *Client) searchProductsByIdentity(ctx context.Context, owner Owner) ([]*Product, error) {
 	var out []*Product
 	err := c.call(ctx, "search products", func(ctx context.Context) error {
 		p := &stripego.ProductSearchParams{SearchParams: stripego.SearchParams{Context: ctx, Query: identityQuery(owner), Limit: stripego.Int64(100)}}

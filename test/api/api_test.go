@@ -429,6 +429,9 @@ var invalidCases = []struct {
 	{"stripeplan_card_number_product_name.yaml", []string{"spec.product.name", "card number"}},
 	{"stripeplan_card_number_lookup_key.yaml", []string{"spec.price.lookupKey", "card number"}},
 	{"stripesubscription_card_number_metadata_key.yaml", []string{"spec.metadata", "card number"}},
+	{"stripesubscription_44_metadata_keys.yaml", []string{"spec.metadata", "43"}},
+	{"stripecustomer_long_metadata_key.yaml", []string{"spec.metadata", "40 characters"}},
+	{"stripeplan_long_metadata_value.yaml", []string{"spec.product.metadata", "500"}},
 }
 
 // cardDigits are the digits of the test card numbers in the invalid

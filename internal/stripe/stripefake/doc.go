@@ -9,7 +9,10 @@
 // next advance), renews subscriptions, invoices and
 // retries payments, emits events delivered signed exactly as Stripe signs
 // them (retrying an endpoint that does not answer 2xx), and can inject
-// faults and rate limits.
+// faults and rate limits. It applies Stripe's limits with
+// Stripe-Rate-Limited-Reason (global, per endpoint, Search, per
+// subscription; limits.go), the 50-key metadata limit, idempotency windows
+// on wall time, and can switch Search off as for an account in India.
 //
 // Stripe's test PaymentMethods decide payments (see paymentmethods.go):
 // attaching one makes a new pm_...; pm_card_visa pays,

@@ -63,6 +63,9 @@ func matches(clauses []searchClause, fields map[string]string, meta map[string]s
 }
 
 func (s *Server) search(r *request, url string, ids []string, match func(id string, clauses []searchClause) (map[string]any, bool)) (any, *apiError) {
+	if s.searchOff {
+		return nil, searchUnavailable()
+	}
 	q, _ := r.str("query")
 	clauses, err := parseSearchQuery(q)
 	if err != nil {

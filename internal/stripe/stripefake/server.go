@@ -35,6 +35,26 @@ type Options struct {
 	// to the Search API (on the fake's clock); Stripe says "under a minute"
 	// and promises nothing. 0 means one minute; negative means at once.
 	SearchIndexDelay time.Duration
+	// EndpointRateLimit is requests per second to one endpoint (method and
+	// path); 0 means 25 (Stripe's) when RateLimit is not negative, else
+	// unlimited; negative means unlimited. See limits.go.
+	EndpointRateLimit float64
+	// SearchRateLimit is requests per second to all Search endpoints; 0
+	// means 20 (Stripe's) when RateLimit is not negative, else unlimited;
+	// negative means unlimited.
+	SearchRateLimit float64
+	// SubscriptionQuantityChangesPerHour limits quantity updates of one
+	// subscription per wall-clock hour; 0 means 200 (Stripe's).
+	SubscriptionQuantityChangesPerHour int
+	// SubscriptionInvoicesPerDay limits the invoices updates create for one
+	// subscription per wall-clock day; 0 means 20 (Stripe's).
+	SubscriptionInvoicesPerDay int
+	// SearchUnavailable starts the server with Search switched off (see
+	// SetSearchUnavailable).
+	SearchUnavailable bool
+	// WallClock is the real time (idempotency window, rate limit windows),
+	// as opposed to the test clock; nil means time.Now. Tests replace it.
+	WallClock func() time.Time
 }
 
 // Fault makes matching requests fail or slow down.
@@ -57,6 +77,9 @@ type Fault struct {
 	Latency time.Duration
 	// Timeout holds the request until the client gives up.
 	Timeout bool
+	// RateLimitedReason is the Stripe-Rate-Limited-Reason of a 429; ""
+	// means global-rate.
+	RateLimitedReason string
 	// AfterExecute makes a write execute first and then answer Status (a
 	// 500 after Stripe did the work). Stripe saves that answer under the
 	// request's idempotency key like any other response of an endpoint that
@@ -82,8 +105,10 @@ type Stats struct {
 	Objects map[string]int
 	// Replays is the number of idempotent replays served.
 	Replays int
-	// RateLimited is the number of 429s the rate limit answered.
+	// RateLimited is the number of 429s the rate limits answered.
 	RateLimited int
+	// RateLimitedByReason counts those 429s by Stripe-Rate-Limited-Reason.
+	RateLimitedByReason map[string]int
 }
 
 // idemEntry is a saved response to an idempotency key. Stripe keeps it for
@@ -108,6 +133,12 @@ type Server struct {
 	now     time.Time
 	seq     int
 	limiter *rate.Limiter
+	// limits are the per-endpoint and per-subscription limits (limits.go).
+	limits limits
+	// searchOff makes Search answer as for an account without it.
+	searchOff bool
+	// wall is the real time, for what Stripe runs on wall time.
+	wall func() time.Time
 
 	customers map[string]*customer
 	products  map[string]*product
@@ -144,7 +175,11 @@ func New(opts Options) *Server {
 		subs: map[string]*subscription{}, invoices: map[string]*invoice{}, order: map[string][]string{},
 		paymentMethods: map[string]*paymentMethod{}, testClocks: map[string]*testClock{},
 		idem: map[string]idemEntry{}, inFlight: map[string]bool{},
-		stats: Stats{Requests: map[string]int{}, Creates: map[string]int{}, Objects: map[string]int{}},
+		stats:  Stats{Requests: map[string]int{}, Creates: map[string]int{}, Objects: map[string]int{}, RateLimitedByReason: map[string]int{}},
+		limits: newLimits(opts), searchOff: opts.SearchUnavailable, wall: opts.WallClock,
+	}
+	if s.wall == nil {
+		s.wall = time.Now
 	}
 	s.delivery.Store(&Delivery{MaxAttempts: 8, RetryBackoff: 50 * time.Millisecond})
 	if s.log.GetSink() == nil {
@@ -255,7 +290,10 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := Stats{Requests: map[string]int{}, Creates: map[string]int{}, Objects: map[string]int{},
-		Writes: s.stats.Writes, Replays: s.stats.Replays, RateLimited: s.stats.RateLimited}
+		Writes: s.stats.Writes, Replays: s.stats.Replays, RateLimited: s.stats.RateLimited, RateLimitedByReason: map[string]int{}}
+	for k, v := range s.stats.RateLimitedByReason {
+		out.RateLimitedByReason[k] = v
+	}
 	for k, v := range s.stats.Requests {
 		out.Requests[k] = v
 	}
@@ -427,6 +465,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 	route := hr.Method + " " + routeTemplate(path)
 	write := hr.Method == http.MethodPost || hr.Method == http.MethodDelete
 	idemKey := hr.Header.Get("Idempotency-Key")
+	if hr.Method == http.MethodDelete {
+		// "All POST requests accept idempotency keys. Don't send idempotency
+		// keys in GET and DELETE requests because it has no effect. These
+		// requests are idempotent by definition."
+		// (https://docs.stripe.com/api/idempotent_requests): a DELETE runs
+		// every time, and nothing is saved or replayed under its key.
+		idemKey = ""
+	}
 	if write && idemKey != "" {
 		// A request whose key is in use by one still being served gets a
 		// 409 and nothing is saved: "if the request conflicted with another
@@ -468,7 +514,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 				if f.RetryAfter > 0 {
 					w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter.Round(time.Second)/time.Second)))
 				}
+				reason := f.RateLimitedReason
+				if reason == "" {
+					reason = ReasonGlobalRate
+				}
+				w.Header().Set(RateLimitedReasonHeader, reason)
 				writeErr(w, "", &apiError{status: 429, Type: "invalid_request_error", Code: "rate_limit", Message: "Too many requests hit the API too quickly."})
+				return
+			}
+			if f.Status == http.StatusConflict {
+				writeErr(w, "", &apiError{status: http.StatusConflict, Type: "idempotency_error", Code: "idempotency_key_in_use",
+					Message: "There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through). Please try again later."})
 				return
 			}
 			writeErr(w, "", &apiError{status: f.Status, Type: "api_error", Message: "An error occurred with our connection to Stripe."})
@@ -476,10 +532,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 		}
 	}
 	if s.limiter != nil && !s.limiter.Allow() {
-		s.mu.Lock()
-		s.stats.RateLimited++
-		s.mu.Unlock()
-		writeErr(w, "", &apiError{status: 429, Type: "invalid_request_error", Code: "rate_limit", Message: "Too many requests hit the API too quickly."})
+		s.rateLimited(w, ReasonGlobalRate, nil)
+		return
+	}
+	s.mu.Lock()
+	endpointOK := s.endpointAllows(route, len(path) == 2 && path[1] == "search")
+	s.mu.Unlock()
+	if !endpointOK {
+		s.rateLimited(w, ReasonEndpointRate, nil)
 		return
 	}
 	if hr.Header.Get("Authorization") == "" {
@@ -511,7 +571,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 		if req.idem != "" {
 			sum := sha256.Sum256([]byte(hr.Method + " " + hr.URL.Path + "?" + canonicalForm(hr.Form)))
 			fingerprint = hex.EncodeToString(sum[:])
-			if e, ok := s.idem[req.idem]; ok && s.now.Sub(e.saved) >= idempotencyTTL {
+			// The 24 hours are wall time: advancing a test clock moves the
+			// simulated date of billing, not Stripe's idempotency store.
+			if e, ok := s.idem[req.idem]; ok && s.wall().Sub(e.saved) >= idempotencyTTL {
 				delete(s.idem, req.idem) // pruned after 24 hours
 			}
 			if e, ok := s.idem[req.idem]; ok {
@@ -530,7 +592,25 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 			}
 		}
 	}
+	if aerr := s.checkMetadata(req); aerr != nil {
+		writeErr(w, req.reqID, aerr)
+		return
+	}
+	if aerr := s.resourceLimited(req); aerr != nil {
+		s.rateLimitedLocked(w, ReasonResourceSpecific, aerr)
+		return
+	}
+	var quantityChange bool
+	var invoicesBefore int
+	subUpdate := updatedSubscription(req)
+	if subUpdate != "" {
+		quantityChange = s.quantityChanged(req, s.subs[subUpdate])
+		invoicesBefore = s.invoicesOf(subUpdate)
+	}
 	obj, aerr := s.dispatch(req)
+	if aerr == nil && subUpdate != "" {
+		s.countResourceUse(subUpdate, quantityChange, invoicesBefore)
+	}
 	if aerr == nil && afterExecute != 0 {
 		aerr = &apiError{status: afterExecute, Type: "api_error", Message: "An error occurred with our connection to Stripe."}
 	}
@@ -549,11 +629,37 @@ func (s *Server) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 	// failed validation ... no idempotent result is saved". Parameter
 	// validation errors (400) are not saved.
 	if write && req.idem != "" && (aerr == nil || aerr.status != http.StatusBadRequest) {
-		s.idem[req.idem] = idemEntry{fingerprint: fingerprint, status: status, body: body, saved: s.now}
+		s.idem[req.idem] = idemEntry{fingerprint: fingerprint, status: status, body: body, saved: s.wall()}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// updatedSubscription is the ID of the existing subscription a POST updates, "" for any
+// other request.
+func updatedSubscription(r *request) string {
+	if r.method == http.MethodPost && len(r.path) == 2 && r.path[0] == "subscriptions" {
+		return r.path[1]
+	}
+	return ""
+}
+
+// rateLimited answers a 429 for reason.
+func (s *Server) rateLimited(w http.ResponseWriter, reason string, e *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateLimitedLocked(w, reason, e)
+}
+
+func (s *Server) rateLimitedLocked(w http.ResponseWriter, reason string, e *apiError) {
+	s.stats.RateLimited++
+	s.stats.RateLimitedByReason[reason]++
+	if e == nil {
+		e = &apiError{status: http.StatusTooManyRequests, Type: "invalid_request_error", Code: "rate_limit", Message: "Too many requests hit the API too quickly."}
+	}
+	w.Header().Set(RateLimitedReasonHeader, reason)
+	writeErr(w, "", e)
 }
 
 func writeErr(w http.ResponseWriter, reqID string, e *apiError) {

@@ -1,0 +1,28 @@
+package controllers
+
+import (
+	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/audit"
+)
+
+// operatorMetadataKeys are the metadata keys the operator may write on the
+// Stripe objects of each kind besides spec.metadata: the identity keys on
+// every object it creates or adopts, the Orphan deletion's marker, and on a
+// subscription created through the recreate annotation the ID it replaces.
+// Stripe allows 50 keys (https://docs.stripe.com/metadata), so each kind's
+// spec.metadata is bounded at 50 less these (the CRDs' maxProperties,
+// billingv1alpha1.MaxUserMetadataKeys*); TestOperatorMetadataKeysLeaveRoom
+// checks the bounds against this list. A new key the operator writes
+// belongs here.
+var operatorMetadataKeys = map[string][]string{
+	"StripeCustomer":     append(append([]string(nil), identityKeys...), audit.MetadataOrphaned),
+	"StripePlan":         append(append([]string(nil), identityKeys...), audit.MetadataOrphaned),
+	"StripeSubscription": append(append([]string(nil), identityKeys...), audit.MetadataOrphaned, metadataReplaces),
+}
+
+// maxUserMetadataKeys is each kind's bound on spec.metadata.
+var maxUserMetadataKeys = map[string]int{
+	"StripeCustomer":     billingv1alpha1.MaxUserMetadataKeysCustomer,
+	"StripePlan":         billingv1alpha1.MaxUserMetadataKeysPlan,
+	"StripeSubscription": billingv1alpha1.MaxUserMetadataKeysSubscription,
+}

@@ -1,0 +1,134 @@
+package stripe
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The adoption lookup (SearchCustomersByIdentity, SearchProductsByIdentity)
+// asks the Search API first. Search is not offered everywhere: "Search
+// isn't available to merchants in India" (https://docs.stripe.com/search,
+// supported countries); such an account gets a 400 ("The search feature is
+// temporarily unavailable in your region."). Search can also fail like any
+// endpoint (a 5xx, its own 20 requests/s limit). In every such case the
+// lookup falls back to a paged list of all objects of the kind, filtered by
+// the same identity clauses as the Search query. The list is shared by the
+// lookups of the next minute (fallbackMaxAge), so a burst of first creates
+// costs one list, not one each: a minute is the staleness Stripe states for
+// Search itself ("data is generally searchable in under a minute"), and the
+// adoption lookup, like Search, is for objects made long ago (a rebuilt
+// cluster's). Crash safety never depends on it: a create that may have gone
+// through is found by FindCustomerByOwner / FindProductByOwner, strongly
+// consistent lists.
+//
+// A 400 from Search (unavailable for the account) turns Search off for this
+// client for searchOffFor, so an account without Search does not pay a
+// failed Search per lookup; it is asked again after that.
+
+const (
+	fallbackMaxAge = time.Minute
+	searchOffFor   = time.Hour
+)
+
+// listCache holds the objects of one kind that carry an identity, from one
+// whole list.
+type listCache[T any] struct {
+	mu    sync.Mutex
+	at    time.Time
+	items []T
+}
+
+// get returns the cached list when it is younger than maxAge, else lists
+// again; concurrent callers wait for one list.
+func (lc *listCache[T]) get(ctx context.Context, maxAge time.Duration, list func(ctx context.Context, fn func(T) error) error, keep func(T) bool) ([]T, error) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if !lc.at.IsZero() && time.Since(lc.at) < maxAge {
+		return lc.items, nil
+	}
+	start := time.Now()
+	var items []T
+	if err := list(ctx, func(x T) error {
+		if keep(x) {
+			items = append(items, x)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	lc.items, lc.at = items, start
+	return items, nil
+}
+
+// identityLookups is the state of the adoption lookup of one Client.
+type identityLookups struct {
+	// searchOffUntil (Unix nanoseconds) skips Search until then.
+	searchOffUntil atomic.Int64
+	// fallbacks counts lookups answered from a list (tests).
+	fallbacks atomic.Int64
+	customers listCache[*Customer]
+	products  listCache[*Product]
+}
+
+// useSearch reports whether to ask Search first.
+func (l *identityLookups) useSearch() bool {
+	return time.Now().UnixNano() >= l.searchOffUntil.Load()
+}
+
+// searchFailed decides whether a Search error falls back to a list, and
+// turns Search off for a while when the account does not have it.
+func (l *identityLookups) searchFailed(err error) bool {
+	var se *Error
+	if errors.Is(err, context.Canceled) || (errors.As(err, &se) && se.Class == ClassAuth) {
+		return false
+	}
+	if errors.As(err, &se) && se.HTTPStatus == 400 {
+		l.searchOffUntil.Store(time.Now().Add(searchOffFor).UnixNano())
+	}
+	l.fallbacks.Add(1)
+	return true
+}
+
+// hasIdentity reports whether md carries owner's identity, by the same
+// clauses as identityQuery.
+func hasIdentity(owner Owner, md map[string]string) bool {
+	return md[mdInstance] == owner.Instance && md[mdKind] == owner.Kind &&
+		md[mdNamespace] == owner.Namespace && md[mdName] == owner.Name
+}
+
+func carriesIdentity(md map[string]string) bool { return md[mdNamespace] != "" || md[mdName] != "" }
+
+// SearchFallbacks is the number of adoption lookups answered from a list
+// because Search was unavailable or failed.
+func (c *Client) SearchFallbacks() int64 { return c.lookups.fallbacks.Load() }
+
+func (c *Client) customersByIdentityFromList(ctx context.Context, owner Owner) ([]*Customer, error) {
+	all, err := c.lookups.customers.get(ctx, fallbackMaxAge, c.ListAllCustomers, func(x *Customer) bool { return !x.Deleted && carriesIdentity(x.Metadata) })
+	if err != nil {
+		return nil, err
+	}
+	var out []*Customer
+	for _, x := range all {
+		if hasIdentity(owner, x.Metadata) {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
+
+func (c *Client) productsByIdentityFromList(ctx context.Context, owner Owner) ([]*Product, error) {
+	all, err := c.lookups.products.get(ctx, fallbackMaxAge, c.ListAllProducts, func(x *Product) bool { return carriesIdentity(x.Metadata) })
+	if err != nil {
+		return nil, err
+	}
+	var out []*Product
+	for _, x := range all {
+		if hasIdentity(owner, x.Metadata) {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
