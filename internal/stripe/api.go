@@ -139,6 +139,9 @@ type Subscription struct {
 	DaysUntilDue     int64
 	Metadata         map[string]string
 	Created          int64
+	// ScheduleID is the subscription schedule (sub_sched_...) that manages
+	// the subscription, "" when none.
+	ScheduleID string
 	// LatestInvoice is expanded on every read.
 	LatestInvoice *Invoice
 	// ReadAt is Stripe's time of the answer this state came from (its Date
@@ -330,5 +333,6 @@ type API interface {
 	Products
 	Prices
 	Subscriptions
+	Schedules
 	Invoices
 }

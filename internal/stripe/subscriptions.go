@@ -23,6 +23,9 @@ func toSubscription(s *stripego.Subscription) *Subscription {
 	if s.PauseCollection != nil {
 		out.PauseCollection = string(s.PauseCollection.Behavior)
 	}
+	if s.Schedule != nil {
+		out.ScheduleID = s.Schedule.ID
+	}
 	if s.Items != nil {
 		for _, it := range s.Items.Data {
 			item := SubscriptionItem{ID: it.ID, Quantity: it.Quantity}
