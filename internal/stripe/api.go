@@ -118,6 +118,9 @@ type SubscriptionItem struct {
 	Quantity   int64
 	UnitAmount int64
 	Currency   string
+	// Interval and IntervalCount are the price's billing period.
+	Interval      string
+	IntervalCount int64
 }
 
 // Subscription is the part of a Stripe subscription the operator reads.

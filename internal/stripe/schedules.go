@@ -163,7 +163,7 @@ func (c *Client) UpdateSubscriptionSchedule(ctx context.Context, owner Owner, id
 			}
 			sp.Phases = append(sp.Phases, pp)
 		}
-		setMetadata(&sp.Params, p.Metadata)
+		setMetadata(&sp.Params, withOwner(owner, p.Metadata))
 		setup(ctx, &sp.Params, attemptKey(owner, "schedule-update"))
 		s, err := c.sc().SubscriptionSchedules.Update(id, sp)
 		if err != nil {

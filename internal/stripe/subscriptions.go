@@ -31,6 +31,9 @@ func toSubscription(s *stripego.Subscription) *Subscription {
 			item := SubscriptionItem{ID: it.ID, Quantity: it.Quantity}
 			if it.Price != nil {
 				item.PriceID, item.UnitAmount, item.Currency = it.Price.ID, it.Price.UnitAmount, string(it.Price.Currency)
+				if it.Price.Recurring != nil {
+					item.Interval, item.IntervalCount = string(it.Price.Recurring.Interval), it.Price.Recurring.IntervalCount
+				}
 			}
 			out.Items = append(out.Items, item)
 		}
