@@ -265,11 +265,17 @@ func TestPlanCurrencyChangeMovesNobody(t *testing.T) {
 	e := newPriceChangeEnv(t, billingv1alpha1.PriceChangePolicyImmediately, 3)
 	first := e.plan.Status.PriceID
 	invoices := e.invoiceCounts()
+	updates := e.h.fake.Stats().Requests["POST /v1/subscriptions/{id}"]
 	eur, reads := e.editPlan(func(p *billingv1alpha1.PriceSpec) { p.Currency = "eur" })
 	e.h.waitCondition(e.plan, billingv1alpha1.ConditionExistingSubscriptionsKept, "True", billingv1alpha1.ReasonCurrencyChanged)
 	e.g.Expect(findCondition(e.plan.Status.Conditions, billingv1alpha1.ConditionExistingSubscriptionsKept).Message).To(ContainSubstring("usd to eur"))
 	e.waitEveryoneRead(reads)
 	e.expectStripe("currency edited", first, invoices)
+	// Not even tried: Stripe would refuse it (the customer bills in usd).
+	e.g.Expect(e.h.fake.Stats().Requests["POST /v1/subscriptions/{id}"]).To(Equal(updates), "no subscription update was sent")
+	for _, sub := range e.subs {
+		e.h.waitReady(sub)
+	}
 	e.expectInSync()
 
 	// A new customer's subscription gets the eur price.
