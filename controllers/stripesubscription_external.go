@@ -572,6 +572,13 @@ func (s *subscriptionScope) deleteExternal(ctx context.Context) error {
 		logger.Info("Subscription already ended in Stripe", "subscriptionID", id, "status", sub.Status)
 		return nil
 	}
+	if sc := obj.Status.ScheduledPriceChange; sc != nil && sub.ScheduleID == sc.ScheduleID {
+		// A price change this operator scheduled for the period end is
+		// not made for a subscription that is going away.
+		if _, err := r.Stripe.ReleaseSubscriptionSchedule(ctx, s.owner, sc.ScheduleID); err != nil && !stripe.IsNotFound(err) {
+			return fmt.Errorf("releasing subscription schedule %s before deletion: %w", sc.ScheduleID, err)
+		}
+	}
 	switch policy {
 	case billingv1alpha1.SubscriptionDeletionPolicyCancelAtPeriodEnd:
 		if !sub.CancelAtPeriodEnd {
