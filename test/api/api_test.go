@@ -292,7 +292,7 @@ func TestSamplesKubectlApply(t *testing.T) {
 		},
 		{
 			name: "plans wide: the subscription counts per price",
-			args: []string{"get", "stripeplans", "-o", "wide"},
+			args: []string{"get", "ssub,scus,splan", "-o", "wide"},
 			headers: [][]string{
 				{"NAME", "AMOUNT", "CURRENCY", "INTERVAL", "PRICE-ID", "READY", "AGE", "POLICY", "ON-CURRENT", "ON-EARLIER", "MOVING"},
 			},
