@@ -108,7 +108,8 @@ type ProductSpec struct {
 
 // PriceSpec is the recurring price of a plan. Stripe prices are immutable:
 // a change of currency, unitAmount, interval or intervalCount creates a new
-// price and archives the old one.
+// price and archives the old one; spec.priceChangePolicy says what that
+// does to existing subscriptions.
 // +kubebuilder:validation:XValidation:rule="!has(self.lookupKey) || !self.lookupKey.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="price.lookupKey must not contain a card number",fieldPath=".lookupKey"
 type PriceSpec struct {
 	// currency is the three-letter ISO 4217 code, lowercase (usd, eur).
@@ -196,7 +197,8 @@ type StripePlanStatus struct {
 	ProductID string `json:"productID,omitempty"`
 
 	// priceID is the ID of the plan's current Stripe price (price_...).
-	// Subscriptions that reference the plan follow it.
+	// New subscriptions that reference the plan are created on it; existing
+	// ones move to it as spec.priceChangePolicy says.
 	// +optional
 	PriceID string `json:"priceID,omitempty"`
 
