@@ -92,7 +92,11 @@ func (s *subscriptionScope) applyPriceChangePolicy(ctx context.Context) error {
 		case d.Policy == billingv1alpha1.PriceChangePolicyAtNextRenewal && sameInterval:
 			d.MoveWithoutProration = true
 		case d.Policy == billingv1alpha1.PriceChangePolicyAtNextRenewal:
-			s.priceChange.moves = append(s.priceChange.moves, scheduledMove{item: i, from: have.PriceID, to: d.PriceID, plan: d.PlanName})
+			// A subscription that ends with its period has no renewal to
+			// move at.
+			if !s.sub.CancelAtPeriodEnd {
+				s.priceChange.moves = append(s.priceChange.moves, scheduledMove{item: i, from: have.PriceID, to: d.PriceID, plan: d.PlanName})
+			}
 			d.PriceID = have.PriceID
 		}
 	}
@@ -252,7 +256,8 @@ func (s *subscriptionScope) scheduleMoves(ctx context.Context) error {
 	sc, err = s.r.Stripe.UpdateSubscriptionSchedule(ctx, s.owner, sc.ID, stripe.ScheduleUpdateParams{
 		EndBehavior: "release", ProrationBehavior: none,
 		Phases: []stripe.SchedulePhase{
-			{StartDate: start, EndDate: s.sub.CurrentPeriodEnd, Items: cur},
+			// A trial in the current phase is sent back as it is.
+			{StartDate: start, EndDate: s.sub.CurrentPeriodEnd, Items: cur, TrialEnd: trialEnd(s.sub)},
 			{Iterations: 1, ProrationBehavior: none, Items: next},
 		},
 	})
@@ -298,4 +303,12 @@ func itemPriceIDs(sub *stripe.Subscription) []string {
 		out = append(out, it.PriceID)
 	}
 	return out
+}
+
+// trialEnd is the end of a running trial, 0 when none.
+func trialEnd(sub *stripe.Subscription) int64 {
+	if sub.Status == subStatusTrialing {
+		return sub.TrialEnd
+	}
+	return 0
 }

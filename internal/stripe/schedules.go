@@ -20,6 +20,8 @@ type SchedulePhase struct {
 	EndDate    int64
 	Iterations int64
 	Items      []SchedulePhaseItem
+	// TrialEnd keeps a trial in the phase (Unix seconds), 0 for none.
+	TrialEnd int64
 	// ProrationBehavior is how the change into this phase is prorated
 	// (create_prorations, none, always_invoice).
 	ProrationBehavior string
@@ -71,7 +73,7 @@ func toSchedule(s *stripego.SubscriptionSchedule) *SubscriptionSchedule {
 		out.SubscriptionID = s.Subscription.ID
 	}
 	for _, ph := range s.Phases {
-		p := SchedulePhase{StartDate: ph.StartDate, EndDate: ph.EndDate, ProrationBehavior: string(ph.ProrationBehavior)}
+		p := SchedulePhase{StartDate: ph.StartDate, EndDate: ph.EndDate, TrialEnd: ph.TrialEnd, ProrationBehavior: string(ph.ProrationBehavior)}
 		for _, it := range ph.Items {
 			item := SchedulePhaseItem{Quantity: it.Quantity}
 			if it.Price != nil {
@@ -154,6 +156,9 @@ func (c *Client) UpdateSubscriptionSchedule(ctx context.Context, owner Owner, id
 			}
 			if ph.Iterations != 0 {
 				pp.Iterations = stripego.Int64(ph.Iterations)
+			}
+			if ph.TrialEnd != 0 {
+				pp.TrialEnd = stripego.Int64(ph.TrialEnd)
 			}
 			if ph.ProrationBehavior != "" {
 				pp.ProrationBehavior = stripego.String(ph.ProrationBehavior)
