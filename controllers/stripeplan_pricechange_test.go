@@ -295,3 +295,30 @@ func TestPlanCurrencyChangeMovesNobody(t *testing.T) {
 	e.g.Expect(e.h.c.Get(context.Background(), client.ObjectKeyFromObject(e.plan), &plan)).To(Succeed())
 	e.g.Expect(plan.Status.PreviousPriceIDs).To(Equal([]string{first}))
 }
+
+// TestPlanPolicyBackToKeepReleasesSchedule: moves scheduled under
+// AtNextRenewal are undone when the plan goes back to Keep; the renewal
+// then bills the kept price.
+func TestPlanPolicyBackToKeepReleasesSchedule(t *testing.T) {
+	e := newPriceChangeEnv(t, billingv1alpha1.PriceChangePolicyAtNextRenewal, 3)
+	first := e.plan.Status.PriceID
+	invoices := e.invoiceCounts()
+	_, _ = e.editPlan(func(p *billingv1alpha1.PriceSpec) { p.Interval, p.UnitAmount = "year", 10000 })
+	e.waitCounts(billingv1alpha1.PlanSubscriptions{OnPreviousPrices: 3, ScheduledToMove: 3,
+		ByPreviousPrice: []billingv1alpha1.PriceSubscriptions{{PriceID: first, Subscriptions: 3}}})
+
+	e.h.update(e.plan, func() { e.plan.Spec.PriceChangePolicy = billingv1alpha1.PriceChangePolicyKeep })
+	e.waitCounts(billingv1alpha1.PlanSubscriptions{OnPreviousPrices: 3,
+		ByPreviousPrice: []billingv1alpha1.PriceSubscriptions{{PriceID: first, Subscriptions: 3}}})
+	e.h.waitEvent("PriceChangeUnscheduled")
+	for _, sub := range e.subs {
+		e.h.get(sub)
+		e.g.Expect(sub.Status.ScheduledPriceChange).To(BeNil())
+		stripeSub, err := e.h.stripe.GetSubscription(context.Background(), sub.Status.SubscriptionID)
+		e.g.Expect(err).NotTo(HaveOccurred())
+		e.g.Expect(stripeSub.ScheduleID).To(BeEmpty(), "released in Stripe")
+	}
+	e.renew()
+	e.expectStripe("renewed", first, plus(invoices, 1))
+	e.lastInvoices("subscription_cycle", 1000)
+}
