@@ -322,3 +322,24 @@ func TestPlanPolicyBackToKeepReleasesSchedule(t *testing.T) {
 	e.expectStripe("renewed", first, plus(invoices, 1))
 	e.lastInvoices("subscription_cycle", 1000)
 }
+
+// TestDeletingSubscriptionReleasesItsSchedule: a subscription deleted
+// (cancel at period end) while a move is scheduled loses the schedule, so
+// nothing moves or bills at the period end.
+func TestDeletingSubscriptionReleasesItsSchedule(t *testing.T) {
+	e := newPriceChangeEnv(t, billingv1alpha1.PriceChangePolicyAtNextRenewal, 1)
+	_, _ = e.editPlan(func(p *billingv1alpha1.PriceSpec) { p.Interval, p.UnitAmount = "year", 10000 })
+	sub := e.subs[0]
+	e.g.Eventually(func() *billingv1alpha1.ScheduledPriceChange { e.h.get(sub); return sub.Status.ScheduledPriceChange }, 30*time.Second).ShouldNot(BeNil())
+	id := sub.Status.SubscriptionID
+	e.h.delete(sub)
+	e.h.waitGone(sub)
+	stripeSub, err := e.h.stripe.GetSubscription(context.Background(), id)
+	e.g.Expect(err).NotTo(HaveOccurred())
+	e.g.Expect(stripeSub.ScheduleID).To(BeEmpty(), "released")
+	e.g.Expect(stripeSub.CancelAtPeriodEnd).To(BeTrue())
+	e.renew()
+	snap, _ := e.h.fake.Subscription(id)
+	e.g.Expect(snap.Status).To(Equal("canceled"))
+	e.g.Expect(snap.Invoices).To(HaveLen(1), "only the first invoice")
+}
