@@ -53,6 +53,9 @@ type writeGuard struct {
 	metadata map[string]map[string]string
 	// allowed: IDs whose ownership check passed this pass.
 	allowed map[string]bool
+	// scheduleSub: the subscription of each subscription schedule read or
+	// made this pass.
+	scheduleSub map[string]string
 	// check is the ownership rule (adoptionPolicy.check for the resource).
 	check func(ctx context.Context, what, id string, md map[string]string) error
 	// read reads an object's metadata when the pass has not read it.
@@ -60,7 +63,7 @@ type writeGuard struct {
 }
 
 func newWriteGuard(bound []string) *writeGuard {
-	g := &writeGuard{bound: map[string]bool{}, metadata: map[string]map[string]string{}, allowed: map[string]bool{}}
+	g := &writeGuard{bound: map[string]bool{}, metadata: map[string]map[string]string{}, allowed: map[string]bool{}, scheduleSub: map[string]string{}}
 	for _, id := range bound {
 		if id != "" {
 			g.bound[id] = true
@@ -92,6 +95,14 @@ func (g *writeGuard) bindFound(owner stripe.Owner, id string, md map[string]stri
 func (g *writeGuard) observed(id string, md map[string]string) {
 	if id != "" {
 		g.metadata[id] = md
+	}
+}
+
+// observedSchedule records the subscription a schedule, as read from
+// Stripe this pass, belongs to.
+func (g *writeGuard) observedSchedule(sc *stripe.SubscriptionSchedule) {
+	if sc != nil && sc.ID != "" {
+		g.scheduleSub[sc.ID] = sc.SubscriptionID
 	}
 }
 
@@ -309,6 +320,46 @@ func (w guardedWrites) CancelSubscription(ctx context.Context, owner stripe.Owne
 		return nil, err
 	}
 	return w.b.api.CancelSubscription(ctx, owner, id, p)
+}
+
+// CreateScheduleFromSubscription puts the bound subscription under a
+// schedule: a write to that subscription.
+func (w guardedWrites) CreateScheduleFromSubscription(ctx context.Context, owner stripe.Owner, subscriptionID string) (*stripe.SubscriptionSchedule, error) {
+	if err := w.g.allow(ctx, whatSubscription, subscriptionID); err != nil {
+		return nil, err
+	}
+	sc, err := w.b.api.CreateScheduleFromSubscription(ctx, owner, subscriptionID)
+	w.g.observedSchedule(sc)
+	return sc, err
+}
+
+// scheduleAllowed: a schedule may be changed only when the subscription it
+// belongs to may be written.
+func (w guardedWrites) scheduleAllowed(ctx context.Context, id string) error {
+	sub, ok := w.g.scheduleSub[id]
+	if !ok {
+		sc, err := w.b.api.GetSubscriptionSchedule(ctx, id)
+		if err != nil {
+			return err
+		}
+		w.g.observedSchedule(sc)
+		sub = sc.SubscriptionID
+	}
+	return w.g.allow(ctx, whatSubscription, sub)
+}
+
+func (w guardedWrites) UpdateSubscriptionSchedule(ctx context.Context, owner stripe.Owner, id string, p stripe.ScheduleUpdateParams) (*stripe.SubscriptionSchedule, error) {
+	if err := w.scheduleAllowed(ctx, id); err != nil {
+		return nil, err
+	}
+	return w.b.api.UpdateSubscriptionSchedule(ctx, owner, id, p)
+}
+
+func (w guardedWrites) ReleaseSubscriptionSchedule(ctx context.Context, owner stripe.Owner, id string) (*stripe.SubscriptionSchedule, error) {
+	if err := w.scheduleAllowed(ctx, id); err != nil {
+		return nil, err
+	}
+	return w.b.api.ReleaseSubscriptionSchedule(ctx, owner, id)
 }
 
 func (w guardedWrites) CreateWebhookEndpoint(ctx context.Context, owner stripe.Owner, intent string, p stripe.WebhookEndpointParams) (*stripe.WebhookEndpoint, error) {

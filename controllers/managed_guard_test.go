@@ -10,10 +10,10 @@ import (
 
 // stripeWriteCall matches a call of a Stripe client write method on a
 // reconciler's client (r.Stripe.UpdateSubscription, x.r.Stripe.Delete...).
-var stripeWriteCall = regexp.MustCompile(`\.Stripe\.(Create|Update|Delete|Cancel|Attach)[A-Za-z]*\(`)
+var stripeWriteCall = regexp.MustCompile(`\.Stripe\.(Create|Update|Delete|Cancel|Attach|Release)[A-Za-z]*\(`)
 
 // backendWriteCall matches a write through the guard's own backend.
-var backendWriteCall = regexp.MustCompile(`\.b\.(api|endpoints)\.(Create|Update|Delete|Cancel|Attach)[A-Za-z]*\(`)
+var backendWriteCall = regexp.MustCompile(`\.b\.(api|endpoints)\.(Create|Update|Delete|Cancel|Attach|Release)[A-Za-z]*\(`)
 
 // TestStripeWritesGoThroughTheGuard: no code of this package writes to
 // Stripe except through a pass's guardedWrites (managed_guard.go), so no

@@ -59,7 +59,11 @@ func (r *StripePlanReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.CredentialsChanged != nil {
 		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(enqueueAll(r.Client, &billingv1alpha1.StripePlanList{}))))
 	}
-	return b.Complete(r)
+	if err := b.Complete(r); err != nil {
+		return err
+	}
+	// status.subscriptions has its own writer (stripeplan_counts.go).
+	return setupPlanSubscriptionCounter(mgr, r.SkipNameValidation)
 }
 
 // Reconcile runs one pass of the managed-resource core over one StripePlan.

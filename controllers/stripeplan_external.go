@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
@@ -18,6 +20,9 @@ type planExternal struct {
 	*pass[*billingv1alpha1.StripePlan]
 	product *stripe.Product
 	price   *stripe.Price
+	// oldPrice is the recorded price when its terms are no longer the
+	// spec's (a rollover is due).
+	oldPrice *stripe.Price
 	// What Observe found to differ: the product's update, the price's
 	// in-place update, and whether the terms need a new price.
 	productParams stripe.ProductParams
@@ -95,6 +100,9 @@ func (x *planExternal) observePrice(ctx context.Context) error {
 			x.price = p
 			x.priceFields = append(x.priceFields, "price (amount, currency or interval)")
 			return nil
+		}
+		if err == nil {
+			x.oldPrice = p
 		}
 	}
 	if x.observeMode() {
@@ -214,9 +222,25 @@ func (x *planExternal) Update(ctx context.Context) error {
 		if _, err := x.writes.UpdatePrice(ctx, x.owner, old, stripe.PriceUpdateParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
 			return err
 		}
-		x.event(false, "PriceRolledOver", fmt.Sprintf("Created price %s for the new terms and archived %s.", p.ID, old))
+		x.event(false, "PriceRolledOver", fmt.Sprintf("Created price %s for the new terms and archived %s; existing subscriptions follow priceChangePolicy %s.", p.ID, old, priceChangePolicy(&x.obj.Spec)))
+		if x.oldPrice != nil && x.oldPrice.ID == old && x.oldPrice.Currency != p.Currency {
+			// A Stripe customer bills in one currency: no existing
+			// subscription can move to this price, whatever the policy.
+			msg := fmt.Sprintf("The price's currency changed from %s to %s (price %s to %s). A Stripe customer bills in one currency, so subscriptions on earlier prices stay on them whatever priceChangePolicy says; new subscriptions get %s.",
+				x.oldPrice.Currency, p.Currency, old, p.ID, p.ID)
+			setCondition(x.obj, billingv1alpha1.ConditionExistingSubscriptionsKept, metav1.ConditionTrue, billingv1alpha1.ReasonCurrencyChanged, msg)
+			x.event(true, billingv1alpha1.ReasonCurrencyChanged, msg)
+		}
 	}
 	return x.persistStatus(ctx)
+}
+
+// priceChangePolicy is the plan's policy, Keep when unset.
+func priceChangePolicy(spec *billingv1alpha1.StripePlanSpec) billingv1alpha1.PriceChangePolicy {
+	if spec.PriceChangePolicy == "" {
+		return billingv1alpha1.PriceChangePolicyKeep
+	}
+	return spec.PriceChangePolicy
 }
 
 // priceMatches reports whether a Stripe price has the spec's immutable

@@ -91,6 +91,10 @@ type StripeSubscriptionReconciler struct {
 type priceInfo struct {
 	unitAmount int64
 	currency   string
+	// interval and intervalCount are the billing period ("" when the
+	// entry came from an item that did not carry it).
+	interval      string
+	intervalCount int64
 }
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions,verbs=get;list;watch;update;patch
@@ -154,13 +158,14 @@ func setupStripeSubscriptionIndexes(ctx context.Context, mgr ctrl.Manager) error
 }
 
 // planPriceChanged passes plan events that can change what a subscription
-// resolves: a plan appearing or going, or its current price moving.
+// resolves: a plan appearing or going, its current price moving, or its
+// priceChangePolicy.
 func planPriceChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, ok1 := e.ObjectOld.(*billingv1alpha1.StripePlan)
 			n, ok2 := e.ObjectNew.(*billingv1alpha1.StripePlan)
-			return !ok1 || !ok2 || o.Status.PriceID != n.Status.PriceID
+			return !ok1 || !ok2 || o.Status.PriceID != n.Status.PriceID || o.Spec.PriceChangePolicy != n.Spec.PriceChangePolicy
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
@@ -237,6 +242,9 @@ type subscriptionScope struct {
 	// fromStatus: this pass took the subscription from status, which an
 	// invoice event just brought up to date, instead of reading Stripe.
 	fromStatus bool
+	// priceChange is what the plans' priceChangePolicy asks of this pass
+	// (stripesubscription_pricechange.go).
+	priceChange priceChangePass
 }
 
 // Reconcile runs one pass of the managed-resource core over one

@@ -47,6 +47,15 @@ type desiredItem struct {
 	// PreviousPriceIDs are the plan's earlier prices: an item on one of them
 	// is moved by a price rollover, not by drift.
 	PreviousPriceIDs []string
+	// Policy is the plan's priceChangePolicy (Keep when unset).
+	Policy billingv1alpha1.PriceChangePolicy
+	// PlanPriceID is the plan's current price; PriceID differs from it when
+	// the policy keeps the item on an earlier price.
+	PlanPriceID string
+	// MoveWithoutProration: the policy moves the item now to a price of
+	// the same interval with proration_behavior none (AtNextRenewal: the
+	// next renewal bills the new price, nothing is billed before).
+	MoveWithoutProration bool
 	// UnitAmount and Currency describe the price.
 	UnitAmount int64
 	Currency   string
@@ -144,6 +153,7 @@ func diffSubscription(spec *billingv1alpha1.StripeSubscriptionSpec, desired []de
 	var d subscriptionDiff
 
 	// Items.
+	noProration := false
 	match, removed := matchItems(desired, sub.Items)
 	for i, want := range desired {
 		n := i + 1
@@ -157,6 +167,7 @@ func diffSubscription(spec *billingv1alpha1.StripeSubscriptionSpec, desired []de
 		if have.PriceID != want.PriceID {
 			rollover := want.PlanName != "" && slices.Contains(want.PreviousPriceIDs, have.PriceID)
 			if rollover {
+				noProration = noProration || want.MoveWithoutProration
 				d.add(true, "item %d is on %s, an earlier price of StripePlan %s, whose current price is %s", n, have.PriceID, want.PlanName, want.PriceID)
 			} else {
 				d.add(false, "item %d is on price %s in Stripe, %s declared", n, have.PriceID, want.PriceID)
@@ -181,6 +192,11 @@ func diffSubscription(spec *billingv1alpha1.StripeSubscriptionSpec, desired []de
 	if d.itemsChanged {
 		d.params.ProrationBehavior = string(prorationBehavior(spec))
 		d.params.PaymentBehavior = string(paymentBehavior(spec))
+		if noProration {
+			// priceChangePolicy AtNextRenewal, same interval: the move
+			// bills nothing before the renewal.
+			d.params.ProrationBehavior = string(billingv1alpha1.ProrationBehaviorNone)
+		}
 	}
 
 	// cancel_at_period_end.

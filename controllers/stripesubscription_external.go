@@ -61,6 +61,7 @@ func (s *subscriptionScope) resolve(ctx context.Context) error {
 				return newWaitError(billingv1alpha1.ReasonWaitingForPlan, waitRecheck, "Waiting for StripePlan %q (item %d) to get its Stripe price.", it.PlanRef.Name, i+1)
 			}
 			d.PriceID, d.PlanName, d.PreviousPriceIDs = p.Status.PriceID, p.Name, p.Status.PreviousPriceIDs
+			d.PlanPriceID, d.Policy = p.Status.PriceID, priceChangePolicy(&p.Spec)
 		} else {
 			d.PriceID = it.PriceID
 		}
@@ -88,6 +89,11 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 	if s.sub == nil && r.statusCarriesNews(s.obj) {
 		s.sub, s.fromStatus = subscriptionFromStatus(&s.obj.Status), true
 		s.ended = subscriptionEnded(s.sub.Status)
+		if !s.ended {
+			if err := s.applyPriceChangePolicy(ctx); err != nil {
+				return observation{}, err
+			}
+		}
 		return observation{bound: true}, s.prices(ctx)
 	}
 	switch {
@@ -113,6 +119,11 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 	if replaces, err := s.recreateRequest(ctx); replaces != "" || err != nil {
 		return observation{replaces: replaces}, err
 	}
+	if !s.ended {
+		if err := s.applyPriceChangePolicy(ctx); err != nil {
+			return observation{}, err
+		}
+	}
 	if err := s.prices(ctx); err != nil {
 		return observation{}, err
 	}
@@ -128,6 +139,11 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 		desiredMetadata = ownerMetadata(s.owner, spec.Metadata.Map())
 	}
 	s.diff = diffSubscription(spec, s.desired, desiredMetadata, s.observeMode(), s.sub)
+	if !s.observeMode() {
+		if err := s.observeSchedule(ctx); err != nil {
+			return observation{}, err
+		}
+	}
 	return observation{bound: true, diff: s.diff.texts(), bookkeeping: s.diff.onlyRollover()}, nil
 }
 
@@ -301,7 +317,7 @@ func (s *subscriptionScope) prices(ctx context.Context) error {
 	if s.sub != nil {
 		for _, it := range s.sub.Items {
 			if it.Currency != "" {
-				r.prices.LoadOrStore(it.PriceID, priceInfo{unitAmount: it.UnitAmount, currency: it.Currency})
+				r.prices.LoadOrStore(it.PriceID, priceInfo{unitAmount: it.UnitAmount, currency: it.Currency, interval: it.Interval, intervalCount: it.IntervalCount})
 			}
 		}
 	}
@@ -324,14 +340,16 @@ func (s *subscriptionScope) prices(ctx context.Context) error {
 }
 
 func (r *StripeSubscriptionReconciler) priceInfo(ctx context.Context, id string) (priceInfo, error) {
-	if v, ok := r.prices.Load(id); ok {
+	// An entry without its interval (loaded from an item that lacked it)
+	// is completed by one read.
+	if v, ok := r.prices.Load(id); ok && v.(priceInfo).interval != "" {
 		return v.(priceInfo), nil
 	}
 	p, err := r.Stripe.GetPrice(ctx, id)
 	if err != nil {
 		return priceInfo{}, err
 	}
-	info := priceInfo{unitAmount: p.UnitAmount, currency: p.Currency}
+	info := priceInfo{unitAmount: p.UnitAmount, currency: p.Currency, interval: p.Interval, intervalCount: p.IntervalCount}
 	r.prices.Store(id, info)
 	return info, nil
 }
@@ -339,13 +357,18 @@ func (r *StripeSubscriptionReconciler) priceInfo(ctx context.Context, id string)
 // Update applies every difference in one update call with the spec's
 // proration behavior.
 func (s *subscriptionScope) Update(ctx context.Context) error {
-	updated, err := s.writes.UpdateSubscription(ctx, s.owner, s.sub.ID, s.diff.params)
-	if err != nil {
-		return fmt.Errorf("updating subscription %s: %w", s.sub.ID, err)
+	if err := s.releaseUnwantedSchedule(ctx); err != nil {
+		return err
 	}
-	s.sub = updated
-	s.r.noteObserved(s)
-	return nil
+	if !s.diff.paramsEmpty() {
+		updated, err := s.writes.UpdateSubscription(ctx, s.owner, s.sub.ID, s.diff.params)
+		if err != nil {
+			return fmt.Errorf("updating subscription %s: %w", s.sub.ID, err)
+		}
+		s.sub = updated
+		s.r.noteObserved(s)
+	}
+	return s.scheduleMoves(ctx)
 }
 
 // Report writes the observed state and the BillingDrift, PaymentFailed,
@@ -370,6 +393,7 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 		st.CustomerID = s.customerID
 	}
 	st.ExpectedAmount = s.expected
+	s.reportScheduledPriceChange()
 
 	// PaymentFailed.
 	pay := condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, "No invoice is owed."}
@@ -552,6 +576,13 @@ func (s *subscriptionScope) deleteExternal(ctx context.Context) error {
 	if subscriptionEnded(sub.Status) {
 		logger.Info("Subscription already ended in Stripe", "subscriptionID", id, "status", sub.Status)
 		return nil
+	}
+	if sc := obj.Status.ScheduledPriceChange; sc != nil && sub.ScheduleID == sc.ScheduleID {
+		// A price change this operator scheduled for the period end is
+		// not made for a subscription that is going away.
+		if _, err := s.writes.ReleaseSubscriptionSchedule(ctx, s.owner, sc.ScheduleID); err != nil && !stripe.IsNotFound(err) {
+			return fmt.Errorf("releasing subscription schedule %s before deletion: %w", sc.ScheduleID, err)
+		}
 	}
 	switch policy {
 	case billingv1alpha1.SubscriptionDeletionPolicyCancelAtPeriodEnd:

@@ -513,7 +513,8 @@ func TestSubscriptionDirectReferences(t *testing.T) {
 	cust.Status.CustomerID = e.m.customerID
 	g.Expect(testClient().Status().Update(e.ctx, cust)).To(Succeed())
 	plan := &billingv1alpha1.StripePlan{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "basic"}, Spec: billingv1alpha1.StripePlanSpec{
-		Product: billingv1alpha1.ProductSpec{Name: "Basic"}, Price: billingv1alpha1.PriceSpec{Currency: "usd", UnitAmount: 1000, Interval: "month"}}}
+		Product: billingv1alpha1.ProductSpec{Name: "Basic"}, Price: billingv1alpha1.PriceSpec{Currency: "usd", UnitAmount: 1000, Interval: "month"},
+		PriceChangePolicy: billingv1alpha1.PriceChangePolicyImmediately}}
 	g.Expect(testClient().Create(e.ctx, plan)).To(Succeed())
 	e.mustReconcile("ref")
 	g.Expect(cond(e.fetch("ref"), billingv1alpha1.ConditionReconciling).Reason).To(Equal(billingv1alpha1.ReasonWaitingForPlan))
@@ -533,8 +534,8 @@ func TestSubscriptionDirectReferences(t *testing.T) {
 	subID := obj.Status.SubscriptionID
 	itemID := e.m.get(subID).Items[0].ID
 
-	// Plan price rollover: the item moves to the new price, keeping its ID;
-	// it is an update, not drift.
+	// Plan price rollover under priceChangePolicy Immediately: the item
+	// moves to the new price, keeping its ID; it is an update, not drift.
 	plan.Status.PriceID = e.m.price["pro"]
 	plan.Status.PreviousPriceIDs = []string{e.m.price["basic"]}
 	g.Expect(testClient().Status().Update(e.ctx, plan)).To(Succeed())
@@ -563,7 +564,8 @@ func TestSubscriptionManagerWatches(t *testing.T) {
 	cust := &billingv1alpha1.StripeCustomer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme"}, Spec: billingv1alpha1.StripeCustomerSpec{Email: "a@example.com"}}
 	g.Expect(c.Create(ctx, cust)).To(Succeed())
 	plan := &billingv1alpha1.StripePlan{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "basic"}, Spec: billingv1alpha1.StripePlanSpec{
-		Product: billingv1alpha1.ProductSpec{Name: "Basic"}, Price: billingv1alpha1.PriceSpec{Currency: "usd", UnitAmount: 1000, Interval: "month"}}}
+		Product: billingv1alpha1.ProductSpec{Name: "Basic"}, Price: billingv1alpha1.PriceSpec{Currency: "usd", UnitAmount: 1000, Interval: "month"},
+		PriceChangePolicy: billingv1alpha1.PriceChangePolicyImmediately}}
 	g.Expect(c.Create(ctx, plan)).To(Succeed())
 	plan.Status.PriceID = m.price["basic"]
 	g.Expect(c.Status().Update(ctx, plan)).To(Succeed())

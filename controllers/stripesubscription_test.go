@@ -331,7 +331,10 @@ func TestSubscriptionFollowsPlanRolloverAndEndedIsNotRecreated(t *testing.T) {
 	h.waitReady(follows)
 	h.waitReady(pinned)
 
-	h.update(&pro, func() { pro.Spec.Price.UnitAmount = 2400 })
+	h.update(&pro, func() {
+		pro.Spec.Price.UnitAmount = 2400
+		pro.Spec.PriceChangePolicy = billingv1alpha1.PriceChangePolicyImmediately
+	})
 	g.Eventually(func() string { h.get(&pro); return pro.Status.PriceID }, 20*time.Second).ShouldNot(Equal(oldPrice))
 	g.Eventually(func() string { return h.snapshot(follows).Items[0].Price }, 30*time.Second).Should(Equal(pro.Status.PriceID))
 	g.Expect(h.snapshot(pinned).Items[0].Price).To(Equal(oldPrice))

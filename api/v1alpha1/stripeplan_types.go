@@ -18,6 +18,69 @@ const (
 	PlanDeletionPolicyOrphan PlanDeletionPolicy = "Orphan"
 )
 
+// PriceChangePolicy says what happens to existing subscriptions when a
+// plan's price changes (a new amount, interval or currency makes a new
+// Stripe price).
+// +kubebuilder:validation:Enum=Keep;AtNextRenewal;Immediately
+type PriceChangePolicy string
+
+const (
+	// PriceChangePolicyKeep keeps every existing subscription on the price
+	// it is on; only new subscriptions get the new price. Nothing is billed
+	// because of the change.
+	PriceChangePolicyKeep PriceChangePolicy = "Keep"
+	// PriceChangePolicyAtNextRenewal moves each existing subscription to the
+	// new price when its current period ends; nothing is billed before then.
+	PriceChangePolicyAtNextRenewal PriceChangePolicy = "AtNextRenewal"
+	// PriceChangePolicyImmediately moves each existing subscription now,
+	// with its own prorationBehavior. A new interval resets the billing
+	// period and invoices at once.
+	PriceChangePolicyImmediately PriceChangePolicy = "Immediately"
+)
+
+// ConditionExistingSubscriptionsKept is True on a plan whose price changed
+// currency: a Stripe customer bills in one currency, so its existing
+// subscriptions stay on their earlier prices whatever priceChangePolicy
+// says, and only new subscriptions get the new price.
+const ConditionExistingSubscriptionsKept = "ExistingSubscriptionsKept"
+
+// ReasonCurrencyChanged is the reason of ConditionExistingSubscriptionsKept.
+const ReasonCurrencyChanged = "CurrencyChanged"
+
+// PriceSubscriptions counts the subscriptions on one price.
+type PriceSubscriptions struct {
+	// priceID is the Stripe price (price_...).
+	// +required
+	PriceID string `json:"priceID"`
+	// subscriptions is how many StripeSubscriptions have an item on it.
+	// +required
+	Subscriptions int32 `json:"subscriptions"`
+}
+
+// PlanSubscriptions counts the StripeSubscriptions that reference a plan
+// (planRef), by the price Stripe last reported on their item.
+type PlanSubscriptions struct {
+	// onCurrentPrice is how many are on status.priceID.
+	// +optional
+	OnCurrentPrice int32 `json:"onCurrentPrice"`
+	// onPreviousPrices is how many are on one of status.previousPriceIDs.
+	// +optional
+	OnPreviousPrices int32 `json:"onPreviousPrices"`
+	// byPreviousPrice splits onPreviousPrices by price, oldest first; prices
+	// nobody is on are left out.
+	// +optional
+	// +listType=atomic
+	ByPreviousPrice []PriceSubscriptions `json:"byPreviousPrice,omitempty"`
+	// scheduledToMove is how many of those on an earlier price have a move
+	// to the current price scheduled in Stripe for the end of their period.
+	// +optional
+	ScheduledToMove int32 `json:"scheduledToMove"`
+	// other is how many reference the plan but are on none of its prices
+	// (not created yet, or on a price set outside the plan).
+	// +optional
+	Other int32 `json:"other"`
+}
+
 // RecurringInterval is the billing period unit of a recurring price.
 // +kubebuilder:validation:Enum=day;week;month;year
 type RecurringInterval string
@@ -48,7 +111,8 @@ type ProductSpec struct {
 
 // PriceSpec is the recurring price of a plan. Stripe prices are immutable:
 // a change of currency, unitAmount, interval or intervalCount creates a new
-// price and archives the old one.
+// price and archives the old one; spec.priceChangePolicy says what that
+// does to existing subscriptions.
 // +kubebuilder:validation:XValidation:rule="!has(self.lookupKey) || !self.lookupKey.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="price.lookupKey must not contain a card number",fieldPath=".lookupKey"
 type PriceSpec struct {
 	// currency is the three-letter ISO 4217 code, lowercase (usd, eur).
@@ -101,6 +165,18 @@ type StripePlanSpec struct {
 	// +kubebuilder:default=Archive
 	DeletionPolicy PlanDeletionPolicy `json:"deletionPolicy,omitempty"`
 
+	// priceChangePolicy says what a change of the price's terms (amount,
+	// interval, intervalCount, currency: a new Stripe price) does to the
+	// subscriptions already on the plan: Keep (the default) leaves them on
+	// their price and gives the new price to new subscriptions only;
+	// AtNextRenewal moves each one when its current period ends, billing
+	// nothing before then; Immediately moves them now with each
+	// subscription's own prorationBehavior. A currency change never moves an
+	// existing subscription (a Stripe customer bills in one currency).
+	// +optional
+	// +kubebuilder:default=Keep
+	PriceChangePolicy PriceChangePolicy `json:"priceChangePolicy,omitempty"`
+
 	// managementPolicy is Manage (the operator writes to Stripe) or Observe
 	// (it only reads and reports).
 	// +optional
@@ -124,7 +200,8 @@ type StripePlanStatus struct {
 	ProductID string `json:"productID,omitempty"`
 
 	// priceID is the ID of the plan's current Stripe price (price_...).
-	// Subscriptions that reference the plan follow it.
+	// New subscriptions that reference the plan are created on it; existing
+	// ones move to it as spec.priceChangePolicy says.
 	// +optional
 	PriceID string `json:"priceID,omitempty"`
 
@@ -133,6 +210,11 @@ type StripePlanStatus struct {
 	// +optional
 	// +listType=atomic
 	PreviousPriceIDs []string `json:"previousPriceIDs,omitempty"`
+
+	// subscriptions counts the StripeSubscriptions of this namespace that
+	// reference the plan, by the price their status reports.
+	// +optional
+	Subscriptions *PlanSubscriptions `json:"subscriptions,omitempty"`
 
 	CommonStatus `json:",inline"`
 }
@@ -148,6 +230,10 @@ type StripePlanStatus struct {
 // +kubebuilder:printcolumn:name="Price-ID",type=string,JSONPath=`.status.priceID`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.priceChangePolicy`,priority=1
+// +kubebuilder:printcolumn:name="On-Current",type=integer,JSONPath=`.status.subscriptions.onCurrentPrice`,priority=1
+// +kubebuilder:printcolumn:name="On-Earlier",type=integer,JSONPath=`.status.subscriptions.onPreviousPrices`,priority=1
+// +kubebuilder:printcolumn:name="Moving",type=integer,JSONPath=`.status.subscriptions.scheduledToMove`,priority=1
 type StripePlan struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

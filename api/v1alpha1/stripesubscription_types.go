@@ -192,6 +192,21 @@ type ObservedItem struct {
 	Quantity int64 `json:"quantity,omitempty"`
 }
 
+// ScheduledPriceChange is a price move that a Stripe subscription schedule
+// makes at a phase end.
+type ScheduledPriceChange struct {
+	// scheduleID is the Stripe subscription schedule (sub_sched_...).
+	// +required
+	ScheduleID string `json:"scheduleID"`
+	// priceIDs are the prices the subscription's items move to.
+	// +optional
+	// +listType=atomic
+	PriceIDs []string `json:"priceIDs,omitempty"`
+	// at is when the move happens (the end of the current period).
+	// +optional
+	At *metav1.Time `json:"at,omitempty"`
+}
+
 // InvoiceStatus summarises the subscription's latest invoice.
 type InvoiceStatus struct {
 	// id is the Stripe invoice ID (in_...).
@@ -311,6 +326,11 @@ type StripeSubscriptionStatus struct {
 	// latestInvoice summarises the latest invoice.
 	// +optional
 	LatestInvoice *InvoiceStatus `json:"latestInvoice,omitempty"`
+	// scheduledPriceChange is a move of items to a plan's new price that a
+	// Stripe subscription schedule makes when the current period ends
+	// (priceChangePolicy AtNextRenewal), as the operator last read it.
+	// +optional
+	ScheduledPriceChange *ScheduledPriceChange `json:"scheduledPriceChange,omitempty"`
 	// expectedAmount is what one full period costs by the declared items:
 	// the sum of price unit amount times quantity.
 	// +optional

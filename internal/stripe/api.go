@@ -118,6 +118,9 @@ type SubscriptionItem struct {
 	Quantity   int64
 	UnitAmount int64
 	Currency   string
+	// Interval and IntervalCount are the price's billing period.
+	Interval      string
+	IntervalCount int64
 }
 
 // Subscription is the part of a Stripe subscription the operator reads.
@@ -139,6 +142,9 @@ type Subscription struct {
 	DaysUntilDue     int64
 	Metadata         map[string]string
 	Created          int64
+	// ScheduleID is the subscription schedule (sub_sched_...) that manages
+	// the subscription, "" when none.
+	ScheduleID string
 	// LatestInvoice is expanded on every read.
 	LatestInvoice *Invoice
 	// ReadAt is Stripe's time of the answer this state came from (its Date
@@ -335,5 +341,6 @@ type API interface {
 	Products
 	Prices
 	Subscriptions
+	Schedules
 	Invoices
 }

@@ -200,6 +200,39 @@ var contractSteps = []contractStep{
 		}
 		return err
 	}},
+	{"schedule a price change at the period end, then release", func(ctx context.Context, c *stripe.Client, st *contractState) error {
+		sub, err := c.GetSubscription(ctx, st.sub)
+		if err != nil {
+			return err
+		}
+		sc, err := c.CreateScheduleFromSubscription(ctx, owner, st.sub)
+		if err != nil {
+			return err
+		}
+		var items []stripe.SchedulePhaseItem
+		for _, it := range sub.Items {
+			items = append(items, stripe.SchedulePhaseItem{PriceID: it.PriceID, Quantity: it.Quantity})
+		}
+		if len(items) == 0 { // stripe-mock's fixture may have none
+			items = []stripe.SchedulePhaseItem{{PriceID: st.price3, Quantity: 1}}
+		}
+		start, end := sub.CurrentPeriodStart, sub.CurrentPeriodEnd
+		if len(sc.Phases) > 0 && sc.Phases[0].StartDate != 0 {
+			start, end = sc.Phases[0].StartDate, sc.Phases[0].EndDate
+		}
+		if _, err := c.UpdateSubscriptionSchedule(ctx, owner, sc.ID, stripe.ScheduleUpdateParams{EndBehavior: "release", ProrationBehavior: "none",
+			Metadata: map[string]string{"k": "v"}, Phases: []stripe.SchedulePhase{
+				{StartDate: start, EndDate: end, Items: items},
+				{Iterations: 1, ProrationBehavior: "none", Items: []stripe.SchedulePhaseItem{{PriceID: st.price2, Quantity: 1}}},
+			}}); err != nil {
+			return err
+		}
+		if _, err := c.GetSubscriptionSchedule(ctx, sc.ID); err != nil {
+			return err
+		}
+		_, err = c.ReleaseSubscriptionSchedule(ctx, owner, sc.ID)
+		return err
+	}},
 	{"get invoice", func(ctx context.Context, c *stripe.Client, st *contractState) error {
 		id := st.invoice
 		if id == "" {

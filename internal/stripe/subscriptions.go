@@ -23,11 +23,17 @@ func toSubscription(s *stripego.Subscription) *Subscription {
 	if s.PauseCollection != nil {
 		out.PauseCollection = string(s.PauseCollection.Behavior)
 	}
+	if s.Schedule != nil {
+		out.ScheduleID = s.Schedule.ID
+	}
 	if s.Items != nil {
 		for _, it := range s.Items.Data {
 			item := SubscriptionItem{ID: it.ID, Quantity: it.Quantity}
 			if it.Price != nil {
 				item.PriceID, item.UnitAmount, item.Currency = it.Price.ID, it.Price.UnitAmount, string(it.Price.Currency)
+				if it.Price.Recurring != nil {
+					item.Interval, item.IntervalCount = string(it.Price.Recurring.Interval), it.Price.Recurring.IntervalCount
+				}
 			}
 			out.Items = append(out.Items, item)
 		}

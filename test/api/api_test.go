@@ -291,6 +291,13 @@ func TestSamplesKubectlApply(t *testing.T) {
 			},
 		},
 		{
+			name: "plans wide: the subscription counts per price",
+			args: []string{"get", "ssub,scus,splan", "-o", "wide"},
+			headers: [][]string{
+				{"NAME", "AMOUNT", "CURRENCY", "INTERVAL", "PRICE-ID", "READY", "AGE", "POLICY", "ON-CURRENT", "ON-EARLIER", "MOVING"},
+			},
+		},
+		{
 			name: "category stripe",
 			args: []string{"get", "stripe"},
 			headers: [][]string{
@@ -351,6 +358,9 @@ func TestPrinterColumnsTableAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan.Status.PriceID = "price_Test123"
+	plan.Status.PreviousPriceIDs = []string{"price_Old1", "price_Old2"}
+	plan.Status.Subscriptions = &billingv1alpha1.PlanSubscriptions{OnCurrentPrice: 7, OnPreviousPrices: 5, ScheduledToMove: 2,
+		ByPreviousPrice: []billingv1alpha1.PriceSubscriptions{{PriceID: "price_Old1", Subscriptions: 1}, {PriceID: "price_Old2", Subscriptions: 4}}}
 	plan.Status.Conditions = []metav1.Condition{{Type: billingv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: billingv1alpha1.ReasonAvailable, LastTransitionTime: metav1.Now()}}
 	if err := env.Client.Status().Update(ctx, plan); err != nil {
 		t.Fatal(err)
@@ -368,7 +378,8 @@ func TestPrinterColumnsTableAPI(t *testing.T) {
 	}{
 		{"stripesubscriptions", []string{"Name", "Customer", "Status", "Ready", "Drift", "Payment", "Age", "Reason", "Message"}, "acme-pro", nil},
 		{"stripecustomers", []string{"Name", "Email", "Customer-ID", "Ready", "Age"}, "acme", []string{"acme", "billing@acme.example"}},
-		{"stripeplans", []string{"Name", "Amount", "Currency", "Interval", "Price-ID", "Ready", "Age"}, "pro-monthly", []string{"pro-monthly", "2000", "usd", "month", "price_Test123", "True"}},
+		{"stripeplans", []string{"Name", "Amount", "Currency", "Interval", "Price-ID", "Ready", "Age", "Policy", "On-Current", "On-Earlier", "Moving"}, "pro-monthly",
+			[]string{"pro-monthly", "2000", "usd", "month", "price_Test123", "True", "*", "Keep", "7", "5", "2"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.resource, func(t *testing.T) {
@@ -398,6 +409,9 @@ func TestPrinterColumnsTableAPI(t *testing.T) {
 			}
 			g.Expect(cells[0]).To(gomega.Equal(tc.row))
 			for i, want := range tc.cells {
+				if want == "*" { // any value (an age)
+					continue
+				}
 				g.Expect(cells[i]).To(gomega.Equal(want), "cell %d (%s)", i, tc.columns[i])
 			}
 		})
@@ -419,6 +433,7 @@ var invalidCases = []struct {
 	{"stripesubscription_send_invoice_without_days_until_due.yaml", []string{"spec.daysUntilDue", "send_invoice"}},
 	{"stripesubscription_item_planref_and_priceid.yaml", []string{"spec.items[0]", "planRef", "priceID"}},
 	{"stripeplan_uppercase_currency.yaml", []string{"spec.price.currency"}},
+	{"stripeplan_unknown_price_change_policy.yaml", []string{"spec.priceChangePolicy", "Keep", "AtNextRenewal", "Immediately"}},
 	{"stripecustomer_card_number_payment_method.yaml", []string{"spec.defaultPaymentMethod", "card number"}},
 	{"stripecustomer_reserved_metadata_key.yaml", []string{"spec.metadata", "stripe-operator.io/"}},
 	{"stripecustomer_customerid_change.yaml", []string{"spec.customerID", "immutable"}},

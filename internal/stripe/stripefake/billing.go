@@ -38,6 +38,8 @@ type subscription struct {
 	created                        int64
 	latestInvoice                  string
 	prorations                     []line
+	// schedule is the subscription schedule managing it, "" when none.
+	schedule string
 	// trialWillEndSent records that customer.subscription.trial_will_end
 	// went out for the current trial.
 	trialWillEndSent bool
@@ -107,7 +109,7 @@ func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]a
 		"cancel_at_period_end": sub.cancelAtPeriodEnd, "cancel_at": zeroNil(sub.cancelAt), "canceled_at": zeroNil(sub.canceledAt),
 		"trial_end": zeroNil(sub.trialEnd), "pause_collection": pause, "collection_method": sub.collectionMethod,
 		"days_until_due": due, "metadata": copyMeta(sub.metadata), "created": sub.created, "start_date": sub.created,
-		"latest_invoice": latest, "livemode": false,
+		"latest_invoice": latest, "livemode": false, "schedule": nullable(sub.schedule),
 	}
 }
 
@@ -256,15 +258,43 @@ func (s *Server) parseItems(r *request, sub *subscription, update bool) *apiErro
 	if len(sub.items) > 20 {
 		return invalid("items", "A subscription can have at most 20 items.")
 	}
-	cur := ""
+	return s.checkItemTerms(sub)
+}
+
+// checkItemTerms refuses what a classic subscription cannot hold: items
+// billed in different currencies or at different intervals (Stripe's
+// answer: "Currency and interval fields must match across all plans on this
+// subscription. Found mismatch in interval field.", as reported in
+// https://github.com/stripe/stripe-node/issues/682; mixed intervals need
+// the newer billing mode, "Use mixed interval subscriptions"), and a
+// currency other than the customer's: a customer's currency is set by its
+// first subscription or invoice and cannot change
+// (https://support.stripe.com/questions/setting-a-customers-default-currency).
+func (s *Server) checkItemTerms(sub *subscription) *apiError {
+	var first *price
 	for _, it := range sub.items {
-		c := s.prices[it.price].currency
-		if cur != "" && c != cur {
-			return invalid("items", "All prices on a subscription must have the same currency.")
+		p := s.prices[it.price]
+		if first == nil {
+			first = p
+			continue
 		}
-		cur = c
+		if p.currency != first.currency {
+			return invalid("items", "Currency and interval fields must match across all plans on this subscription. Found mismatch in currency field.")
+		}
+		if p.interval != first.interval || p.intervalCount != first.intervalCount {
+			return invalid("items", "Currency and interval fields must match across all plans on this subscription. Found mismatch in interval field.")
+		}
+	}
+	if c := s.customers[sub.customer]; c != nil && first != nil && c.currency != "" && c.currency != first.currency {
+		return combinedCurrencies(c.currency)
 	}
 	return nil
+}
+
+// combinedCurrencies is Stripe's refusal of an object in a currency other
+// than the customer's.
+func combinedCurrencies(have string) *apiError {
+	return invalid("currency", "You cannot combine currencies on a single customer. This customer has an active subscription, subscription schedule, discount, quote, or invoice item with currency %s.", have)
 }
 
 func (s *Server) periodLines(sub *subscription) []line {
@@ -331,6 +361,9 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 		sub.cancelAt = sub.periodEnd
 	}
 	s.subs[sub.id] = sub
+	if c := s.customers[cid]; c.currency == "" {
+		c.currency = s.currencyOf(sub) // the customer's currency from now on
+	}
 	var lines []line
 	if sub.status == "trialing" {
 		for _, l := range s.periodLines(sub) {
@@ -535,8 +568,15 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 		proration = "create_prorations"
 	}
 	prorations := s.prorationLines(sub, &next)
+	resets := s.periodResets(sub, &next)
+	var unused []line
+	if resets && proration != "none" {
+		unused = s.unusedTime(sub)
+	}
 	*sub = next
-	if len(prorations) > 0 && sub.status != "trialing" {
+	if resets {
+		s.resetPeriod(r, sub, unused)
+	} else if len(prorations) > 0 && sub.status != "trialing" {
 		switch proration {
 		case "create_prorations":
 			sub.prorations = append(sub.prorations, prorations...)
@@ -694,4 +734,56 @@ func (s *Server) listInvoiceLines(r *request, id string) (any, *apiError) {
 	}
 	hasMore := start+len(data) < len(in.lines)
 	return map[string]any{"object": "list", "url": "/v1/invoices/" + id + "/lines", "has_more": hasMore, "data": data}, nil
+}
+
+// periodResets reports whether an update moves an active subscription to
+// another billing interval. Stripe then starts the first full period of the
+// new price at once and invoices it immediately, crediting the unused time
+// of the old price unless proration_behavior is none ("Changing prices",
+// https://docs.stripe.com/billing/subscriptions/change-price, and "How does
+// Stripe handle subscription plan changes in the middle of a billing
+// period?", https://support.stripe.com/questions/handling-subscription-changes:
+// "if the new plan has a different billing frequency ... the first full
+// period of the new plan begins immediately ... and the customer is
+// charged"). A trialing subscription keeps its trial here.
+func (s *Server) periodResets(old, next *subscription) bool {
+	if old.status == "trialing" || len(next.items) == 0 {
+		return false
+	}
+	i1, c1 := s.periodOf(old)
+	i2, c2 := s.periodOf(next)
+	return i1 != i2 || c1 != c2
+}
+
+// unusedTime credits the unused rest of the current period of sub's items.
+func (s *Server) unusedTime(sub *subscription) []line {
+	total := sub.periodEnd - sub.periodStart
+	left := sub.periodEnd - s.now.Unix()
+	if total <= 0 || left <= 0 {
+		return nil
+	}
+	var out []line
+	for _, it := range sub.items {
+		out = append(out, line{amount: -s.prices[it.price].unitAmount * it.quantity * left / total, proration: true,
+			price: it.price, quantity: it.quantity, desc: "Unused time"})
+	}
+	return out
+}
+
+// resetPeriod starts sub's first period of its new interval now (the
+// billing cycle anchor moves to now) and invoices it at once with the
+// credits and any pending prorations.
+func (s *Server) resetPeriod(r *request, sub *subscription, credits []line) {
+	interval, count := s.periodOf(sub)
+	sub.periodStart = s.now.Unix()
+	sub.periodEnd = addInterval(s.now, interval, count).Unix()
+	if sub.cancelAtPeriodEnd {
+		sub.cancelAt = sub.periodEnd
+	}
+	lines := append(append(s.periodLines(sub), credits...), sub.prorations...)
+	sub.prorations = nil
+	in := s.newInvoice(r, sub, "subscription_update", lines)
+	if sub.collectionMethod == "charge_automatically" {
+		s.pay(r, in, false)
+	}
 }

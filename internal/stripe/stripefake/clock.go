@@ -87,6 +87,9 @@ func (s *Server) renew(sub *subscription) {
 		s.endSubscription(nil, sub, false)
 		return
 	}
+	if sub.schedule != "" && s.schedulePeriodEnd(sub) {
+		return
+	}
 	interval, count := s.periodOf(sub)
 	start := time.Unix(sub.periodEnd, 0)
 	wasTrial := sub.status == "trialing"

@@ -16,6 +16,8 @@ type customer struct {
 	pms                          map[string]bool // IDs of attached PaymentMethods
 	testClock                    string
 	indexedAt                    int64 // last write, for the Search API's delay
+	// currency is the customer's currency, set by its first subscription.
+	currency string
 }
 
 type product struct {
@@ -70,7 +72,7 @@ func (c *customer) json() map[string]any {
 	return map[string]any{
 		"id": c.id, "object": "customer", "email": nullable(c.email), "name": nullable(c.name),
 		"description": nullable(c.description), "metadata": copyMeta(c.metadata), "created": c.created,
-		"livemode": false, "currency": nil, "delinquent": false, "balance": 0,
+		"livemode": false, "currency": nullable(c.currency), "delinquent": false, "balance": 0,
 		"invoice_settings": map[string]any{"default_payment_method": nullable(c.defaultPM), "custom_fields": nil, "footer": nil},
 		"test_clock":       nullable(c.testClock),
 	}

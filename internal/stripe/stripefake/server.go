@@ -161,6 +161,9 @@ type Server struct {
 	webhookEndpoints *webhookEndpointStore
 	delivery         atomic.Pointer[Delivery]
 
+	// schedules are the subscription schedules (schedules.go).
+	schedules map[string]*subSchedule
+
 	httpSrv  *http.Server
 	testSrv  *httptest.Server
 	url      string
@@ -724,6 +727,9 @@ func (s *Server) matchFault(method, path string) *faultEntry {
 func (s *Server) dispatch(r *request) (any, *apiError) {
 	p := r.path
 	n := len(p)
+	if p[0] == "subscription_schedules" {
+		return s.dispatchSchedules(r)
+	}
 	if p[0] == "webhook_endpoints" {
 		if out, err, ok := s.dispatchWebhookEndpoints(r); ok {
 			return out, err
