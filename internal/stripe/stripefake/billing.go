@@ -41,6 +41,12 @@ type subscription struct {
 	// trialWillEndSent records that customer.subscription.trial_will_end
 	// went out for the current trial.
 	trialWillEndSent bool
+	// cancellation is cancellation_details (dunning.go).
+	cancellation cancellationDetails
+	// pending holds the items of a pending update (payment_behavior
+	// pending_if_incomplete whose payment failed) until its invoice is
+	// paid; nil when none.
+	pending []*item
 }
 
 func (s *subscription) ended() bool {
@@ -108,7 +114,22 @@ func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]a
 		"trial_end": zeroNil(sub.trialEnd), "pause_collection": pause, "collection_method": sub.collectionMethod,
 		"days_until_due": due, "metadata": copyMeta(sub.metadata), "created": sub.created, "start_date": sub.created,
 		"latest_invoice": latest, "livemode": false,
+		"cancellation_details": sub.cancellation.json(), "pending_update": s.pendingJSON(sub),
 	}
+}
+
+// pendingJSON is the subscription's pending_update
+// (https://docs.stripe.com/billing/subscriptions/pending-updates-reference),
+// nil when none.
+func (s *Server) pendingJSON(sub *subscription) any {
+	if sub.pending == nil {
+		return nil
+	}
+	items := []any{}
+	for _, it := range sub.pending {
+		items = append(items, s.itemJSON(sub, it))
+	}
+	return map[string]any{"subscription_items": items, "expires_at": sub.periodEnd, "trial_end": nil, "billing_cycle_anchor": nil}
 }
 
 func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
@@ -415,17 +436,14 @@ func (s *Server) pay(r *request, in *invoice, retry bool) bool {
 	}
 	in.attempted = true
 	in.attemptCount++
-	pm := ""
-	if c := s.customers[in.customer]; c != nil {
-		pm = c.defaultPM
-	}
-	switch s.behaviourOf(pm) {
-	case "":
-		in.piStatus, in.piError, in.piDecline = "requires_payment_method", "payment_method_missing", ""
-	case behaviourDeclines:
-		in.piStatus, in.piError, in.piDecline = "requires_payment_method", "card_declined", "generic_decline"
-	case behaviourNeeds3DS:
-		in.piStatus, in.piError, in.piDecline = "requires_action", "authentication_required", "authentication_required"
+	pm, code, decline := s.chargeOutcome(in.customer)
+	s.charges = append(s.charges, Charge{Customer: in.customer, Subscription: in.subscription, Invoice: in.id, PaymentMethod: pm,
+		BillingReason: in.billingReason, Automatic: retry, Succeeded: code == "", At: s.now})
+	switch code {
+	case "payment_method_missing", "card_declined":
+		in.piStatus, in.piError, in.piDecline = "requires_payment_method", code, decline
+	case "authentication_required":
+		in.piStatus, in.piError, in.piDecline = "requires_action", code, decline
 	default:
 		in.status, in.amountPaid, in.piStatus, in.piError, in.piDecline, in.nextPaymentAttempt = "paid", in.amountDue, "succeeded", "", "", 0
 		s.emit(r, "invoice.paid", s.invoiceJSON(in, true), nil)
@@ -534,8 +552,58 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	if proration == "" {
 		proration = "create_prorations"
 	}
+	// cancellation_details: scheduling a cancellation records it as
+	// requested (with the request's comment and feedback); removing the
+	// schedule clears it
+	// (https://docs.stripe.com/api/subscriptions/object#subscription_object-cancellation_details).
+	switch {
+	case next.cancelAtPeriodEnd || next.cancelAt != 0:
+		if (!sub.cancelAtPeriodEnd && sub.cancelAt == 0) || r.has("cancellation_details[comment]") || r.has("cancellation_details[feedback]") {
+			next.cancellation = requestedCancellation(r, sub.cancellation)
+		}
+	default:
+		next.cancellation = cancellationDetails{}
+	}
+	behavior, _ := r.str("payment_behavior")
+	if behavior == "" {
+		behavior = "allow_incomplete"
+	}
 	prorations := s.prorationLines(sub, &next)
+	invoiceNow := len(prorations) > 0 && sub.status != "trialing" && proration == "always_invoice"
+	charges := invoiceNow && sub.collectionMethod == "charge_automatically"
+	// payment_behavior applies to updates that invoice and charge at once
+	// (https://docs.stripe.com/api/subscriptions/update#update_subscription-payment_behavior,
+	// "Pending updates" https://docs.stripe.com/billing/subscriptions/pending-updates):
+	//   - allow_incomplete (default): the update is applied; if the payment
+	//     fails the subscription becomes past_due;
+	//   - default_incomplete: applied; the invoice's payment is not attempted
+	//     (it awaits confirmation) and the subscription becomes past_due;
+	//   - error_if_incomplete: if the payment fails Stripe answers 402 and
+	//     applies nothing;
+	//   - pending_if_incomplete: if the payment fails the changes wait in
+	//     pending_update and the subscription keeps its items; they apply
+	//     when the invoice is paid.
+	if charges && (behavior == "error_if_incomplete" || behavior == "pending_if_incomplete") {
+		if amount := sumLines(append(append([]line(nil), sub.prorations...), prorations...)); amount > 0 {
+			if pm, code, decline := s.chargeOutcome(sub.customer); code != "" {
+				if behavior == "error_if_incomplete" {
+					s.charges = append(s.charges, Charge{Customer: sub.customer, Subscription: sub.id, PaymentMethod: pm,
+						BillingReason: "subscription_update", Succeeded: false, At: s.now})
+					return nil, &apiError{status: 402, Type: "card_error", Code: code, DeclineCode: decline, Message: "Your card was declined."}
+				}
+				// pending_if_incomplete: the invoice is made and attempted
+				// on the unchanged subscription.
+				in := s.newInvoice(r, sub, "subscription_update", append(sub.prorations, prorations...))
+				sub.prorations = nil
+				sub.pending = next.items
+				s.pay(r, in, false)
+				s.emitUpdated(r, "customer.subscription.updated", before, s.subJSON(sub, nil))
+				return s.subJSON(sub, r.expand), nil
+			}
+		}
+	}
 	*sub = next
+	sub.pending = nil
 	if len(prorations) > 0 && sub.status != "trialing" {
 		switch proration {
 		case "create_prorations":
@@ -543,13 +611,25 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 		case "always_invoice":
 			in := s.newInvoice(r, sub, "subscription_update", append(sub.prorations, prorations...))
 			sub.prorations = nil
-			if sub.collectionMethod == "charge_automatically" {
-				s.pay(r, in, false)
+			switch {
+			case !charges || in.status != "open" || in.amountDue == 0:
+			case behavior == "default_incomplete":
+				sub.status = "past_due"
+			case !s.pay(r, in, false):
+				sub.status = "past_due"
 			}
 		}
 	}
 	s.emitUpdated(r, "customer.subscription.updated", before, s.subJSON(sub, nil))
 	return s.subJSON(sub, r.expand), nil
+}
+
+func sumLines(lines []line) int64 {
+	var n int64
+	for _, l := range lines {
+		n += l.amount
+	}
+	return n
 }
 
 // prorationLines credits the unused time of the old items and charges the
@@ -593,6 +673,7 @@ func (s *Server) cancelSubscription(r *request, id string) (any, *apiError) {
 		return nil, &apiError{status: 404, Type: "invalid_request_error", Code: "resource_missing",
 			Message: "No such subscription: '" + id + "'; it is already canceled."}
 	}
+	sub.cancellation = requestedCancellation(r, cancellationDetails{})
 	invoiceNow, _ := r.bool("invoice_now")
 	prorate, _ := r.bool("prorate")
 	if prorate {
