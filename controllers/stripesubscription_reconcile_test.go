@@ -145,7 +145,7 @@ func newDirectEnv(t *testing.T) *directEnv {
 	c := &statusFailClient{Client: testClient()}
 	m := newDirectStripe(t, -1)
 	return &directEnv{t: t, ns: newNamespace(t), m: m, c: c, ctx: context.Background(),
-		r: &StripeSubscriptionReconciler{Client: c, Stripe: m.api, ResyncPeriod: time.Hour}}
+		r: &StripeSubscriptionReconciler{Client: c, Stripe: m.api, ResyncPeriod: time.Hour, Now: m.fake.Now}}
 }
 
 func (e *directEnv) newSub(name string, mutate func(*billingv1alpha1.StripeSubscription)) *billingv1alpha1.StripeSubscription {
@@ -423,9 +423,10 @@ func TestSubscriptionDirectEndedAndRecreate(t *testing.T) {
 	g.Expect(e.m.creates()).To(Equal(1))
 	obj := e.fetch("end")
 	g.Expect(cond(obj, billingv1alpha1.ConditionStalled)).To(And(
-		HaveField("Status", metav1.ConditionTrue), HaveField("Reason", billingv1alpha1.ReasonSubscriptionEnded)))
-	g.Expect(cond(obj, billingv1alpha1.ConditionReady).Reason).To(Equal(billingv1alpha1.ReasonSubscriptionEnded))
-	g.Expect(cond(obj, billingv1alpha1.ConditionBillingDrift).Message).To(ContainSubstring("canceled in Stripe"))
+		HaveField("Status", metav1.ConditionTrue), HaveField("Reason", billingv1alpha1.ReasonCanceledOutsideOperator)))
+	g.Expect(cond(obj, billingv1alpha1.ConditionReady).Reason).To(Equal(billingv1alpha1.ReasonCanceledOutsideOperator))
+	g.Expect(cond(obj, billingv1alpha1.ConditionBillingDrift).Message).To(ContainSubstring("canceled outside the operator"))
+	g.Expect(obj.Status.Cancellation).To(HaveField("Reason", "cancellation_requested"))
 	g.Expect(obj.Status.StripeStatus).To(Equal("canceled"))
 
 	// The recreate annotation on a live subscription is ignored; on an ended

@@ -199,6 +199,9 @@ type Invoice struct {
 	// PaymentError is the decline or error code of the last failed payment
 	// attempt ("card_declined", "authentication_required"), "" when none.
 	PaymentError string
+	// PaymentErrorMethod is the PaymentMethod (pm_...) the last failed
+	// attempt charged (last_payment_error.payment_method), "" when none.
+	PaymentErrorMethod string
 	// PaymentIntentStatus is the status of the invoice's PaymentIntent
 	// ("requires_action", "requires_payment_method", "succeeded").
 	PaymentIntentStatus string

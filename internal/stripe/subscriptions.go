@@ -61,6 +61,9 @@ func toInvoice(in *stripego.Invoice) *Invoice {
 			if pi.LastPaymentError.DeclineCode != "" && out.PaymentError == "" {
 				out.PaymentError = string(pi.LastPaymentError.DeclineCode)
 			}
+			if pm := pi.LastPaymentError.PaymentMethod; pm != nil {
+				out.PaymentErrorMethod = pm.ID
+			}
 		}
 	}
 	if in.Lines != nil {

@@ -68,7 +68,9 @@ type invoice struct {
 	attempted                                                   bool
 	created                                                     int64
 	piStatus, piError, piDecline                                string
-	subMetadata                                                 map[string]string
+	// piPM is the PaymentMethod the last failed attempt charged.
+	piPM        string
+	subMetadata map[string]string
 }
 
 func (s *Server) itemJSON(sub *subscription, it *item) map[string]any {
@@ -153,6 +155,11 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 			if in.piError != "" {
 				lastErr = map[string]any{"type": "card_error", "code": in.piError, "decline_code": nullable(in.piDecline),
 					"message": "Your card was declined."}
+				if p := s.paymentMethods[in.piPM]; p != nil {
+					// last_payment_error.payment_method names the card that failed
+					// (https://docs.stripe.com/api/payment_intents/object#payment_intent_object-last_payment_error-payment_method).
+					lastErr.(map[string]any)["payment_method"] = p.json()
+				}
 			}
 			pi = map[string]any{"id": piID, "object": "payment_intent", "status": in.piStatus, "amount": in.amountDue,
 				"currency": in.currency, "last_payment_error": lastErr, "invoice": in.id, "livemode": false}
@@ -439,6 +446,7 @@ func (s *Server) pay(r *request, in *invoice, retry bool) bool {
 	pm, code, decline := s.chargeOutcome(in.customer)
 	s.charges = append(s.charges, Charge{Customer: in.customer, Subscription: in.subscription, Invoice: in.id, PaymentMethod: pm,
 		BillingReason: in.billingReason, Automatic: retry, Succeeded: code == "", At: s.now})
+	in.piPM = pm
 	switch code {
 	case "payment_method_missing", "card_declined":
 		in.piStatus, in.piError, in.piDecline = "requires_payment_method", code, decline
