@@ -106,7 +106,7 @@ func TestDeclinedCardChargeLimit(t *testing.T) {
 	refusedBefore := h.countEvents("ChargeRefused", "default payment method changed")
 	h.update(cus, func() { cus.Spec.DefaultPaymentMethod = "pm_card_visa" })
 	g.Eventually(func() string { return h.defaultPMToken(customerID) }, 30*time.Second).Should(Equal("pm_card_visa"))
-	h.waitEvents(refusedBefore+2, "ChargeRefused", "the next attempt is allowed at")
+	h.waitEvents(refusedBefore+2, "ChargeRefused", "default payment method changed, but", "the next attempt is allowed at")
 	g.Expect(chargesOf(fake, customerID)).To(HaveLen(3), "at most --max-charge-attempts in 24 hours")
 	t.Logf("charge attempts that reached the card in the first 24 hours: %d (all declined)", len(chargesOf(fake, customerID)))
 

@@ -397,7 +397,13 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 		st.LatestInvoice = nil
 	}
 	if !s.fromStatus {
+		prev := st.Cancellation
 		st.Cancellation = cancellationStatus(s.sub, s.ended, &obj.Spec)
+		if c := st.Cancellation; c != nil && prev != nil && c.FailedPaymentMethod == "" && c.EndedBy == prev.EndedBy {
+			// A read from a list does not expand the invoice's payment:
+			// keep what an earlier read found.
+			c.FailedPaymentMethod = prev.FailedPaymentMethod
+		}
 		clearSettledDecline(st, s.sub)
 	}
 	if s.sub != nil && !s.fromStatus {
