@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -220,9 +221,18 @@ func (s *subscriptionScope) afterCharge(ctx context.Context, a *chargeAttempt, r
 			return fmt.Errorf("recording a declined charge: %w", err)
 		}
 		return fmt.Errorf("%w: %w", newSpecError(billingv1alpha1.ReasonPaymentDeclined, "%s", msg), callErr)
+	case callErr != nil && refusedBeforeCharging(callErr):
+		// Stripe refused the request before executing it (rate limited, a
+		// concurrent request with the key, invalid parameters): nothing
+		// reached the card.
+		if n := len(ch.Attempts); n > 0 {
+			ch.Attempts = ch.Attempts[:n-1]
+		}
+		chargeAttemptsTotal.WithLabelValues(a.request, "not_charged").Inc()
+		return callErr
 	case callErr != nil:
-		// No definitive answer (or a refusal unrelated to the card): the
-		// attempt stays counted, as it may have reached the card.
+		// No definitive answer (a network error, a 5xx: the request may
+		// have executed): the attempt stays counted.
 		chargeAttemptsTotal.WithLabelValues(a.request, "failed").Inc()
 		return callErr
 	}
@@ -256,6 +266,21 @@ func (s *subscriptionScope) afterCharge(ctx context.Context, a *chargeAttempt, r
 		obj.Status.Charges = nil
 	}
 	return nil
+}
+
+// refusedBeforeCharging tells whether Stripe refused a request before
+// executing it: a 4xx other than the card error 402 (a 429, a 409 for a key
+// in use, a 400 for invalid parameters, a 401/403/404), or the client-side
+// limiter. A 5xx or a lost answer may come from an executed request.
+func refusedBeforeCharging(err error) bool {
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	if se.HTTPStatus == 0 {
+		return se.Class == stripe.ClassRateLimited
+	}
+	return se.HTTPStatus >= 400 && se.HTTPStatus < 500 && se.HTTPStatus != 402
 }
 
 // refuseCharge records a refusal (Event, metric) and returns the Stalled

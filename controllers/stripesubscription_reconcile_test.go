@@ -111,6 +111,9 @@ type statusFailClient struct {
 	client.Client
 	mu       sync.Mutex
 	failNext bool
+	// pass lets that many status writes through before failNext applies
+	// (the charge-attempt record written before a create).
+	pass int
 }
 
 func (c *statusFailClient) Status() client.SubResourceWriter {
@@ -125,6 +128,10 @@ type statusFailWriter struct {
 func (w *statusFailWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 	w.c.mu.Lock()
 	fail := w.c.failNext
+	if fail && w.c.pass > 0 {
+		w.c.pass--
+		fail = false
+	}
 	w.c.mu.Unlock()
 	if fail {
 		return apierrors.NewServiceUnavailable("injected crash before the status write")
@@ -315,10 +322,12 @@ func TestSubscriptionDirectCrashBetweenCreateAndStatus(t *testing.T) {
 	e.mustReconcile("crash") // finalizer, create, ... (first pass completes)
 	g.Expect(e.m.creates()).To(Equal(1))
 
-	// A second resource whose first create "crashes" before the status write.
+	// A second resource whose first create "crashes" before the status write
+	// (after the write that records the charge attempt, which precedes the
+	// create).
 	e.newSub("crash2", nil)
 	e.c.mu.Lock()
-	e.c.failNext = true
+	e.c.failNext, e.c.pass = true, 1
 	e.c.mu.Unlock()
 	_, err := e.reconcile("crash2")
 	g.Expect(err).To(HaveOccurred())
