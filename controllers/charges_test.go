@@ -96,10 +96,14 @@ func TestDeclinedCardChargeLimit(t *testing.T) {
 	h.annotate(sub, billingv1alpha1.AnnotationRetryPayment, "third")
 	h.waitEvents(1, "ChargeRefused", "the limit (--max-charge-attempts=3)")
 	g.Expect(chargesOf(fake, customerID)).To(HaveLen(3))
-	h.get(sub)
-	stalled := condOf(sub, billingv1alpha1.ConditionStalled)
-	g.Expect(stalled).To(HaveField("Reason", billingv1alpha1.ReasonPaymentDeclined))
-	g.Expect(stalled.Message).To(ContainSubstring("the next attempt is allowed at"))
+	// The Event precedes the pass's status write.
+	g.Eventually(func() string {
+		h.get(sub)
+		if c := condOf(sub, billingv1alpha1.ConditionStalled); c != nil && c.Reason == billingv1alpha1.ReasonPaymentDeclined {
+			return c.Message
+		}
+		return ""
+	}, 30*time.Second).Should(ContainSubstring("the next attempt is allowed at"))
 	g.Expect(sub.Status.Charges.Attempts).To(HaveLen(3))
 
 	// The card is fixed: still within the 24 hours, refused.
