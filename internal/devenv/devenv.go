@@ -249,7 +249,7 @@ func adminHandler(fake *stripefake.Server) http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-		mux.HandleFunc("GET /events", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, _ *http.Request) {
 		for _, e := range fake.Events() {
 			fmt.Fprintf(w, "%s %s %s\n", time.Unix(e.Created, 0).UTC().Format(time.RFC3339), e.ID, e.Type)
 		}
