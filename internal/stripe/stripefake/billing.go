@@ -71,6 +71,9 @@ type invoice struct {
 	// piPM is the PaymentMethod the last failed attempt charged.
 	piPM        string
 	subMetadata map[string]string
+	// finalizeAt is when a renewal invoice kept as a draft is finalized
+	// (and attempted); 0 when it is not waiting.
+	finalizeAt int64
 }
 
 func (s *Server) itemJSON(sub *subscription, it *item) map[string]any {
@@ -421,12 +424,30 @@ func (s *Server) newInvoice(r *request, sub *subscription, reason string, lines 
 		}
 		return in
 	}
-	in.status = "open"
+	if reason == "subscription_cycle" {
+		// A renewal invoice stays a draft for about an hour before Stripe
+		// finalizes and attempts it ("How subscriptions work": Stripe
+		// finalizes the invoice about an hour after creating it;
+		// https://docs.stripe.com/billing/subscriptions/overview#subscription-events).
+		// Stripe also waits for the webhook endpoints to acknowledge
+		// invoice.created, up to 72 hours; the fake does not.
+		in.finalizeAt = s.now.Add(renewalDraftDelay).Unix()
+		return in
+	}
+	s.finalizeInvoice(r, in)
+	return in
+}
+
+// renewalDraftDelay is how long a renewal invoice stays a draft.
+const renewalDraftDelay = time.Hour
+
+// finalizeInvoice moves a draft invoice to open.
+func (s *Server) finalizeInvoice(r *request, in *invoice) {
+	in.status, in.finalizeAt = "open", 0
 	if in.amountDue > 0 {
 		in.piStatus = "requires_payment_method"
 	}
 	s.emit(r, "invoice.finalized", s.invoiceJSON(in, false), nil)
-	return in
 }
 
 // pay attempts the invoice with the customer's default PaymentMethod and

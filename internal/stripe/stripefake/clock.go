@@ -73,6 +73,10 @@ func (s *Server) nextDue(target int64) (int64, func()) {
 	}
 	for _, id := range s.order["invoice"] {
 		in := s.invoices[id]
+		if in.status == "draft" && in.finalizeAt != 0 {
+			consider(in.finalizeAt, func() { s.finalizeRenewal(in) })
+			continue
+		}
 		if sub := s.subs[in.subscription]; sub != nil && sub.status == "unpaid" {
 			// Stripe stops attempting an unpaid subscription's invoices
 			// ("How subscriptions work", subscription statuses: unpaid
@@ -106,16 +110,37 @@ func (s *Server) renew(sub *subscription) {
 	lines := append(s.periodLines(sub), sub.prorations...)
 	sub.prorations = nil
 	in := s.newInvoice(nil, sub, "subscription_cycle", lines)
+	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
+	if in.status == "open" {
+		s.collectRenewal(sub, in)
+	}
+}
+
+// finalizeRenewal finalizes a renewal invoice at the end of its draft hour
+// and collects it.
+func (s *Server) finalizeRenewal(in *invoice) {
+	s.finalizeInvoice(nil, in)
+	if sub := s.subs[in.subscription]; sub != nil && !sub.ended() {
+		s.collectRenewal(sub, in)
+	}
+}
+
+// collectRenewal attempts an open renewal invoice.
+func (s *Server) collectRenewal(sub *subscription, in *invoice) {
+	before := s.subJSON(sub, nil)
 	switch {
 	case sub.status == "unpaid":
 		// An unpaid subscription keeps generating invoices, which Stripe
 		// does not attempt (see nextDue).
+		return
 	case sub.collectionMethod == "charge_automatically" && in.status == "open":
 		if s.pay(nil, in, false) {
 			sub.status = "active"
 		} else {
 			sub.status = "past_due"
 		}
+	default:
+		return
 	}
 	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
 }

@@ -163,3 +163,20 @@ func TestPaymentBehaviorOnUpdate(t *testing.T) {
 		})
 	}
 }
+
+// TestRenewalInvoiceStaysDraftForAnHour: a renewal invoice is a draft, not
+// charged, for an hour; then it is finalized and charged.
+func TestRenewalInvoiceStaysDraftForAnHour(t *testing.T) {
+	g := NewWithT(t)
+	s := NewTestServer(t, Options{RateLimit: -1, Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	_, _, sub := newPayingSubscription(t, s)
+	s.AdvanceClock(31*24*time.Hour + 30*time.Minute)
+	snap, _ := s.Subscription(sub)
+	g.Expect(snap.Invoices).To(HaveLen(2))
+	g.Expect(snap.LatestInvoice.Status).To(Equal("draft"))
+	g.Expect(chargesOf(s, sub)).To(HaveLen(1), "only the first invoice is charged so far")
+	s.AdvanceClock(31 * time.Minute)
+	snap, _ = s.Subscription(sub)
+	g.Expect(snap.LatestInvoice.Status).To(Equal("paid"))
+	g.Expect(chargesOf(s, sub)).To(HaveLen(2))
+}
