@@ -12,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -64,13 +65,17 @@ func TestSubscriptionDeclineThenFixedCard(t *testing.T) {
 	g.Expect(first).NotTo(BeEmpty())
 
 	// Nothing changed: each pass reads the customer (the sign that it ran
-	// and looked) and charges nothing.
+	// and looked) and charges nothing; each refusal is counted.
+	refusals := testutil.ToFloat64(chargeRefusalsTotal.WithLabelValues(billingv1alpha1.ReasonPaymentDeclined))
+	declined := testutil.ToFloat64(chargeAttemptsTotal.WithLabelValues("create", "declined"))
+	g.Expect(declined).To(BeNumerically(">=", 1))
 	for i := range 3 {
 		reads := e.m.requests("GET /v1/customers/{id}")
 		_, _ = e.reconcile("strict")
 		g.Expect(e.m.requests("GET /v1/customers/{id}")).To(Equal(reads+1), "pass %d read the customer's payment method", i+1)
 		g.Expect(charges()).To(HaveLen(1), "pass %d charged nothing", i+1)
 	}
+	g.Expect(testutil.ToFloat64(chargeRefusalsTotal.WithLabelValues(billingv1alpha1.ReasonPaymentDeclined))).To(BeNumerically(">=", refusals+3))
 	obj = e.fetch("strict")
 	g.Expect(cond(obj, billingv1alpha1.ConditionStalled).Message).To(ContainSubstring("No further charge is attempted until"))
 	g.Expect(obj.Status.Charges.Attempts).To(HaveLen(1))
