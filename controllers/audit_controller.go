@@ -204,7 +204,8 @@ func (r *BillingAuditReconciler) run(ctx context.Context) (auditRun, int, error)
 	var subs []*stripe.Subscription
 	if err := r.Stripe.ListAllSubscriptions(cctx, func(s *stripe.Subscription) error {
 		ended := subscriptionEnded(s.Status)
-		objs = append(objs, audit.Object{Kind: audit.KindSubscription, ID: s.ID, Metadata: s.Metadata, Live: !ended, Ended: ended, Status: s.Status, Created: s.Created})
+		objs = append(objs, audit.Object{Kind: audit.KindSubscription, ID: s.ID, Metadata: s.Metadata, Live: !ended, Ended: ended, Status: s.Status, Created: s.Created,
+			EndedBy: endedBy(s, &billingv1alpha1.StripeSubscriptionSpec{})})
 		subs = append(subs, s)
 		return nil
 	}); err != nil {
@@ -430,6 +431,10 @@ func addCount(c *billingv1alpha1.BillingCounts, class billingv1alpha1.BillingCla
 		c.Duplicate += n
 	case billingv1alpha1.BillingClassDrifted:
 		c.Drifted += n
+	case billingv1alpha1.BillingClassCanceledForNonPayment:
+		c.CanceledForNonPayment += n
+	case billingv1alpha1.BillingClassCanceledByOperator:
+		c.CanceledByOperator += n
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 var (
 	billingObjects = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "stripe_operator_billing_objects",
-		Help: "Stripe objects by kind (customer, product, price, subscription) and billing audit class (Managed, OrphanedExpected, OrphanedUnexplained, Missing, Duplicate, Drifted), as of the last completed audit.",
+		Help: "Stripe objects by kind (customer, product, price, subscription) and billing audit class (Managed, OrphanedExpected, OrphanedUnexplained, Missing, Duplicate, Drifted, CanceledForNonPayment, CanceledByOperator), as of the last completed audit.",
 	}, []string{"kind", "class"})
 	billingAuditCalls = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "stripe_operator_billing_audit_calls",

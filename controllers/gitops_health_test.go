@@ -22,6 +22,7 @@ import (
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/gitops"
+	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
@@ -157,7 +158,8 @@ func TestGitOpsHealthOfEachState(t *testing.T) {
 	g.Expect(condOf(pastDue, billingv1alpha1.ConditionStalled)).To(BeNil())
 	add("StripeSubscription", "degraded_past_due_retrying.yaml", pastDue, gitops.Degraded, status.InProgressStatus)
 
-	// Retries exhausted: unpaid, Stalled.
+	// Retries exhausted: unpaid (the account's dunning setting), Stalled.
+	g.Expect(h.fake.SetDunningEnd(stripefake.DunningUnpaid)).To(Succeed())
 	for i := 0; i < 3; i++ {
 		h.advance(3*day + time.Hour)
 	}
@@ -167,7 +169,7 @@ func TestGitOpsHealthOfEachState(t *testing.T) {
 
 	// Canceled in the Dashboard: ended, not recreated without a person.
 	g.Expect(h.fake.DashboardCancelSubscription(active.Status.SubscriptionID)).To(Succeed())
-	h.waitCondition(active, billingv1alpha1.ConditionStalled, "True", billingv1alpha1.ReasonSubscriptionEnded)
+	h.waitCondition(active, billingv1alpha1.ConditionStalled, "True", billingv1alpha1.ReasonCanceledOutsideOperator)
 	add("StripeSubscription", "degraded_ended.yaml", active, gitops.Degraded, status.FailedStatus)
 
 	root := testenv.RepoRoot()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -37,30 +38,49 @@ func (e *directEnv) expectStatusMatchesStripe(name string) *billingv1alpha1.Stri
 	return obj
 }
 
-// TestSubscriptionDeclineThenFixedCard: Stripe saves a 402 under the
-// create's idempotency key for 24 hours. Once the card is fixed, the next
-// pass creates the subscription under a new intent.
+// TestSubscriptionDeclineThenFixedCard: a create declined under
+// error_if_incomplete (Stripe answers 402 and creates nothing) stalls the
+// resource with PaymentDeclined; later passes make no request that can
+// charge, until the customer's default payment method changes. Then one
+// create, under a new intent (Stripe saved the 402 under the old key for 24
+// hours), succeeds.
 func TestSubscriptionDeclineThenFixedCard(t *testing.T) {
 	g := NewWithT(t)
 	e := newDirectEnv(t)
-	_, err := e.m.fake.DashboardSetDefaultPaymentMethod(e.m.customerID, "pm_card_chargeCustomerFail")
+	declining, err := e.m.fake.DashboardSetDefaultPaymentMethod(e.m.customerID, "pm_card_chargeCustomerFail")
 	g.Expect(err).NotTo(HaveOccurred())
 	e.newSub("strict", func(s *billingv1alpha1.StripeSubscription) {
 		s.Spec.PaymentBehavior = billingv1alpha1.PaymentBehaviorErrorIfIncomplete
 	})
+	charges := func() []stripefake.Charge { return e.m.fake.Charges() }
 	_, _ = e.reconcile("strict")
 	obj := e.fetch("strict")
 	g.Expect(obj.Status.SubscriptionID).To(BeEmpty())
 	g.Expect(e.m.creates()).To(BeZero(), "Stripe creates nothing under error_if_incomplete when the payment fails")
+	g.Expect(charges()).To(HaveLen(1))
+	g.Expect(cond(obj, billingv1alpha1.ConditionStalled)).To(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", billingv1alpha1.ReasonPaymentDeclined)))
+	g.Expect(obj.Status.Charges.Declined).To(And(HaveField("PaymentMethod", declining), HaveField("Request", "create"), HaveField("Generation", obj.Generation)))
+	g.Expect(obj.Status.Charges.Attempts).To(HaveLen(1))
 	first := obj.Annotations[billingv1alpha1.AnnotationCreatePending]
 	g.Expect(first).NotTo(BeEmpty())
 
-	// The same decline again: each pass is a new intent, not a replay.
-	_, _ = e.reconcile("strict")
-	second := e.fetch("strict").Annotations[billingv1alpha1.AnnotationCreatePending]
-	g.Expect(second).NotTo(Equal(first))
+	// Nothing changed: each pass reads the customer (the sign that it ran
+	// and looked) and charges nothing; each refusal is counted.
+	refusals := testutil.ToFloat64(chargeRefusalsTotal.WithLabelValues(billingv1alpha1.ReasonPaymentDeclined))
+	declined := testutil.ToFloat64(chargeAttemptsTotal.WithLabelValues("create", "declined"))
+	g.Expect(declined).To(BeNumerically(">=", 1))
+	for i := range 3 {
+		reads := e.m.requests("GET /v1/customers/{id}")
+		_, _ = e.reconcile("strict")
+		g.Expect(e.m.requests("GET /v1/customers/{id}")).To(Equal(reads+1), "pass %d read the customer's payment method", i+1)
+		g.Expect(charges()).To(HaveLen(1), "pass %d charged nothing", i+1)
+	}
+	g.Expect(testutil.ToFloat64(chargeRefusalsTotal.WithLabelValues(billingv1alpha1.ReasonPaymentDeclined))).To(BeNumerically(">=", refusals+3))
+	obj = e.fetch("strict")
+	g.Expect(cond(obj, billingv1alpha1.ConditionStalled).Message).To(ContainSubstring("No further charge is attempted until"))
+	g.Expect(obj.Status.Charges.Attempts).To(HaveLen(1))
 
-	// The card is fixed within the hour: the next pass creates it.
+	// The card is fixed: the next pass creates it, under a new intent.
 	e.m.fake.AdvanceClock(10 * time.Minute)
 	_, err = e.m.fake.DashboardSetDefaultPaymentMethod(e.m.customerID, "pm_card_visa")
 	g.Expect(err).NotTo(HaveOccurred())
@@ -68,7 +88,11 @@ func TestSubscriptionDeclineThenFixedCard(t *testing.T) {
 	obj = e.expectStatusMatchesStripe("strict")
 	g.Expect(obj.Status.StripeStatus).To(Equal("active"))
 	g.Expect(e.m.creates()).To(Equal(1))
+	g.Expect(charges()).To(HaveLen(2))
+	g.Expect(charges()[1].Succeeded).To(BeTrue())
 	g.Expect(obj.Annotations).NotTo(HaveKey(billingv1alpha1.AnnotationCreatePending))
+	g.Expect(obj.Status.Charges.Declined).To(BeNil())
+	g.Expect(obj.Status.Charges.Attempts).To(HaveLen(2))
 }
 
 // TestSubscriptionCreate500AfterExecution: Stripe did the create and then

@@ -69,6 +69,14 @@ type StripeSubscriptionReconciler struct {
 	// Lists, when set, lets the periodic resync of an unchanged subscription
 	// read it from a whole list of subscriptions (see resync_lists.go).
 	Lists *SubscriptionLists
+	// MaxChargeAttempts is the most charge attempts (creates and updates
+	// that can charge) the operator makes per subscription in 24 hours
+	// (--max-charge-attempts); 0 means DefaultMaxChargeAttempts. See
+	// stripesubscription_charges.go.
+	MaxChargeAttempts int
+	// Now is the clock of the charge window; nil means time.Now. Tests set
+	// the test-mode Stripe's clock.
+	Now func() time.Time
 
 	observed     observations
 	observedOnce sync.Once

@@ -162,8 +162,11 @@ func (s *subscriptionScope) recreateRequest(ctx context.Context) (string, error)
 		s.r.event(s.obj, true, "RecreateIgnored", fmt.Sprintf("Ignored %s: subscription %s has not ended (status %s); only an ended subscription is recreated", billingv1alpha1.AnnotationRecreate, s.sub.ID, s.sub.Status))
 	case s.observeMode():
 		s.r.event(s.obj, true, "RecreateIgnored", fmt.Sprintf("Ignored %s: Observe mode never creates a subscription", billingv1alpha1.AnnotationRecreate))
-	case v != "true":
-		s.r.event(s.obj, true, "RecreateIgnored", fmt.Sprintf("Ignored %s: its value must be \"true\"", billingv1alpha1.AnnotationRecreate))
+	case v != "true" && v != recreateForce:
+		s.r.event(s.obj, true, "RecreateIgnored", fmt.Sprintf("Ignored %s: its value must be \"true\" (or \"force\")", billingv1alpha1.AnnotationRecreate))
+	case v != recreateForce && s.sameFailedCard(ctx):
+		s.r.event(s.obj, true, "RecreateRefused", fmt.Sprintf("Refused %s: subscription %s was canceled for non-payment and the customer's default payment method is still %s, the one whose payments failed; a new subscription would charge it again. Update the customer's payment method, or set %s=force to charge it anyway.",
+			billingv1alpha1.AnnotationRecreate, s.obj.Status.SubscriptionID, s.obj.Status.Cancellation.FailedPaymentMethod, billingv1alpha1.AnnotationRecreate))
 	default:
 		old := s.obj.Status.SubscriptionID
 		log.FromContext(ctx).Info("Recreating ended subscription on request", "endedSubscription", old)
@@ -227,7 +230,20 @@ func (s *subscriptionScope) Creation() creation {
 				return found.ID, nil
 			},
 			create: func(ctx context.Context, intent string) (string, error) {
+				var attempt *chargeAttempt
+				if s.createCharges() {
+					a, err := s.beforeCharge(ctx, "create")
+					if err != nil {
+						return "", err
+					}
+					attempt = a
+				}
 				sub, err := s.writes.CreateSubscription(ctx, s.owner, intent, s.createParams())
+				if attempt != nil {
+					if cerr := s.afterCharge(ctx, attempt, sub, err); cerr != nil {
+						return "", fmt.Errorf("creating subscription: %w", cerr)
+					}
+				}
 				if err != nil {
 					return "", fmt.Errorf("creating subscription: %w", err)
 				}
@@ -361,7 +377,27 @@ func (s *subscriptionScope) Update(ctx context.Context) error {
 		return err
 	}
 	if !s.diff.paramsEmpty() {
-		updated, err := s.writes.UpdateSubscription(ctx, s.owner, s.sub.ID, s.diff.params)
+		params := s.diff.params
+		if params.CancelAtPeriodEnd != nil && *params.CancelAtPeriodEnd {
+			// cancellation_details.comment tells, when the subscription
+			// ends, that the declaration asked for it.
+			comment := operatorCancelComment
+			params.CancellationComment = &comment
+		}
+		var attempt *chargeAttempt
+		if s.updateCharges() {
+			a, err := s.beforeCharge(ctx, "update")
+			if err != nil {
+				return err
+			}
+			attempt = a
+		}
+		updated, err := s.writes.UpdateSubscription(ctx, s.owner, s.sub.ID, params)
+		if attempt != nil {
+			if cerr := s.afterCharge(ctx, attempt, updated, err); cerr != nil {
+				return fmt.Errorf("updating subscription %s: %w", s.sub.ID, cerr)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("updating subscription %s: %w", s.sub.ID, err)
 		}
@@ -385,6 +421,16 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 	case s.ended:
 		st.StripeStatus = ""
 		st.LatestInvoice = nil
+	}
+	if !s.fromStatus {
+		prev := st.Cancellation
+		st.Cancellation = cancellationStatus(s.sub, s.ended, &obj.Spec)
+		if c := st.Cancellation; c != nil && prev != nil && c.FailedPaymentMethod == "" && c.EndedBy == prev.EndedBy {
+			// A read from a list does not expand the invoice's payment:
+			// keep what an earlier read found.
+			c.FailedPaymentMethod = prev.FailedPaymentMethod
+		}
+		clearSettledDecline(st, s.sub)
 	}
 	if s.sub != nil && !s.fromStatus {
 		r.noteRead(obj.UID, obj)
@@ -414,13 +460,12 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 
 	// Synced, Stalled, Ready.
 	if s.ended {
-		msg := fmt.Sprintf("Subscription %s has ended in Stripe (%s) and is not recreated automatically; annotate the resource with %s=true to create a new subscription.",
-			st.SubscriptionID, endedState(s.sub), billingv1alpha1.AnnotationRecreate)
-		if !findConditionIs(s.orig.Status.Conditions, billingv1alpha1.ConditionStalled, billingv1alpha1.ReasonSubscriptionEnded) {
-			r.event(obj, true, billingv1alpha1.ReasonSubscriptionEnded, msg)
+		reason, msg := endedCondition(st, s.sub)
+		if !findConditionIs(s.orig.Status.Conditions, billingv1alpha1.ConditionStalled, reason) {
+			r.event(obj, true, reason, msg)
 		}
-		setCondition(obj, billingv1alpha1.ConditionSynced, metav1.ConditionFalse, billingv1alpha1.ReasonSubscriptionEnded, msg)
-		markStalled(obj, billingv1alpha1.ReasonSubscriptionEnded, msg)
+		setCondition(obj, billingv1alpha1.ConditionSynced, metav1.ConditionFalse, reason, msg)
+		markStalled(obj, reason, msg)
 		obj.SetObservedGeneration(obj.Generation)
 		return
 	}
@@ -461,8 +506,10 @@ func (s *subscriptionScope) reportDrift(drift []string, corrected bool, prevDrif
 		switch {
 		case s.sub == nil:
 			uncorrected = append(uncorrected, fmt.Sprintf("subscription %s no longer exists in Stripe", st.SubscriptionID))
-		case s.sub.Status == subStatusCanceled && !obj.Spec.CancelAtPeriodEnd:
-			uncorrected = append(uncorrected, fmt.Sprintf("subscription %s was canceled in Stripe", s.sub.ID))
+		case st.Cancellation != nil && st.Cancellation.EndedBy == billingv1alpha1.ReasonCanceledOutsideOperator:
+			// Only a cancellation nobody declared is drift; Stripe's own for
+			// non-payment and the declared one are not.
+			uncorrected = append(uncorrected, fmt.Sprintf("subscription %s was canceled outside the operator", s.sub.ID))
 		}
 	}
 	switch {

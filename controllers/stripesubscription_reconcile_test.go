@@ -111,6 +111,9 @@ type statusFailClient struct {
 	client.Client
 	mu       sync.Mutex
 	failNext bool
+	// pass lets that many status writes through before failNext applies
+	// (the charge-attempt record written before a create).
+	pass int
 }
 
 func (c *statusFailClient) Status() client.SubResourceWriter {
@@ -125,6 +128,10 @@ type statusFailWriter struct {
 func (w *statusFailWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 	w.c.mu.Lock()
 	fail := w.c.failNext
+	if fail && w.c.pass > 0 {
+		w.c.pass--
+		fail = false
+	}
 	w.c.mu.Unlock()
 	if fail {
 		return apierrors.NewServiceUnavailable("injected crash before the status write")
@@ -145,7 +152,7 @@ func newDirectEnv(t *testing.T) *directEnv {
 	c := &statusFailClient{Client: testClient()}
 	m := newDirectStripe(t, -1)
 	return &directEnv{t: t, ns: newNamespace(t), m: m, c: c, ctx: context.Background(),
-		r: &StripeSubscriptionReconciler{Client: c, Stripe: m.api, ResyncPeriod: time.Hour}}
+		r: &StripeSubscriptionReconciler{Client: c, Stripe: m.api, ResyncPeriod: time.Hour, Now: m.fake.Now}}
 }
 
 func (e *directEnv) newSub(name string, mutate func(*billingv1alpha1.StripeSubscription)) *billingv1alpha1.StripeSubscription {
@@ -315,10 +322,12 @@ func TestSubscriptionDirectCrashBetweenCreateAndStatus(t *testing.T) {
 	e.mustReconcile("crash") // finalizer, create, ... (first pass completes)
 	g.Expect(e.m.creates()).To(Equal(1))
 
-	// A second resource whose first create "crashes" before the status write.
+	// A second resource whose first create "crashes" before the status write
+	// (after the write that records the charge attempt, which precedes the
+	// create).
 	e.newSub("crash2", nil)
 	e.c.mu.Lock()
-	e.c.failNext = true
+	e.c.failNext, e.c.pass = true, 1
 	e.c.mu.Unlock()
 	_, err := e.reconcile("crash2")
 	g.Expect(err).To(HaveOccurred())
@@ -423,9 +432,10 @@ func TestSubscriptionDirectEndedAndRecreate(t *testing.T) {
 	g.Expect(e.m.creates()).To(Equal(1))
 	obj := e.fetch("end")
 	g.Expect(cond(obj, billingv1alpha1.ConditionStalled)).To(And(
-		HaveField("Status", metav1.ConditionTrue), HaveField("Reason", billingv1alpha1.ReasonSubscriptionEnded)))
-	g.Expect(cond(obj, billingv1alpha1.ConditionReady).Reason).To(Equal(billingv1alpha1.ReasonSubscriptionEnded))
-	g.Expect(cond(obj, billingv1alpha1.ConditionBillingDrift).Message).To(ContainSubstring("canceled in Stripe"))
+		HaveField("Status", metav1.ConditionTrue), HaveField("Reason", billingv1alpha1.ReasonCanceledOutsideOperator)))
+	g.Expect(cond(obj, billingv1alpha1.ConditionReady).Reason).To(Equal(billingv1alpha1.ReasonCanceledOutsideOperator))
+	g.Expect(cond(obj, billingv1alpha1.ConditionBillingDrift).Message).To(ContainSubstring("canceled outside the operator"))
+	g.Expect(obj.Status.Cancellation).To(HaveField("Reason", "cancellation_requested"))
 	g.Expect(obj.Status.StripeStatus).To(Equal("canceled"))
 
 	// The recreate annotation on a live subscription is ignored; on an ended

@@ -59,7 +59,7 @@ func setObservedStatus(st *billingv1alpha1.StripeSubscriptionStatus, sub *stripe
 // observedFields is the part of status copied from Stripe's subscription.
 func observedFields(st *billingv1alpha1.StripeSubscriptionStatus) billingv1alpha1.StripeSubscriptionStatus {
 	c := *st
-	c.CommonStatus, c.LastEvent, c.ReadAt, c.DeferredEvent, c.ExpectedAmount = billingv1alpha1.CommonStatus{}, nil, nil, nil, nil
+	c.CommonStatus, c.LastEvent, c.ReadAt, c.DeferredEvent, c.ExpectedAmount, c.Charges = billingv1alpha1.CommonStatus{}, nil, nil, nil, nil, nil
 	if c.LatestInvoice != nil {
 		inv := *c.LatestInvoice
 		inv.LastEvent = nil

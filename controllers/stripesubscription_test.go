@@ -352,7 +352,7 @@ func TestSubscriptionFollowsPlanRolloverAndEndedIsNotRecreated(t *testing.T) {
 	// Canceled outside the operator: reported, not recreated.
 	id := follows.Status.SubscriptionID
 	g.Expect(h.fake.DashboardCancelSubscription(id)).To(Succeed())
-	h.waitCondition(follows, billingv1alpha1.ConditionStalled, "True", billingv1alpha1.ReasonSubscriptionEnded)
+	h.waitCondition(follows, billingv1alpha1.ConditionStalled, "True", billingv1alpha1.ReasonCanceledOutsideOperator)
 	time.Sleep(3 * time.Second)
 	g.Expect(h.fake.SubscriptionIDs()).To(HaveLen(2), "no silent recreation")
 

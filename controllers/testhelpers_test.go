@@ -64,6 +64,12 @@ type harnessOptions struct {
 	instance string
 	// fake shares another harness's test-mode Stripe.
 	fake *stripefake.Server
+	// maxChargeAttempts is the subscription reconciler's limit (0: its
+	// default).
+	maxChargeAttempts int
+	// clock is the subscription reconciler's clock for the charge window
+	// (default: the test-mode Stripe's).
+	clock func() time.Time
 }
 
 const harnessWebhookSecret = "whsec_harnessSecret0000000000"
@@ -103,7 +109,11 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
 	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
-	g.Expect((&StripeSubscriptionReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	if o.clock == nil {
+		o.clock = h.fake.Now
+	}
+	g.Expect((&StripeSubscriptionReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true,
+		MaxChargeAttempts: o.maxChargeAttempts, Now: o.clock}).SetupWithManager(mgr)).To(Succeed())
 	if o.webhooks {
 		g.Expect(webhookserver.SetupIndexes(context.Background(), mgr)).To(Succeed())
 		ws := webhookserver.New(webhookserver.Options{Secrets: staticSecrets{[]byte(harnessWebhookSecret)},

@@ -77,6 +77,10 @@ const (
 	// subscription ended (canceled or incomplete_expired), makes the operator
 	// forget the old subscription ID and create a new subscription.
 	AnnotationRecreate = "billing.stripe-operator.io/recreate"
+	// AnnotationRetryPayment, set to a new value (a timestamp, say) on a
+	// StripeSubscription stalled with PaymentDeclined, allows one more charge
+	// attempt with the same payment method, within --max-charge-attempts.
+	AnnotationRetryPayment = "billing.stripe-operator.io/retry-payment"
 )
 
 // Condition types. They follow the kstatus convention (Ready, Reconciling,

@@ -10,6 +10,26 @@ const (
 	ReasonAwaitingPayment = "AwaitingPayment"
 	// ReasonUnpaid: Stripe stopped retrying and left the subscription unpaid.
 	ReasonUnpaid = "Unpaid"
+	// ReasonChargeLimitReached: the operator made --max-charge-attempts
+	// charge attempts for the subscription in the last 24 hours and waits
+	// before the next one.
+	ReasonChargeLimitReached = "ChargeLimitReached"
+)
+
+// Reasons that say who ended a subscription (Stalled and Synced reasons,
+// and status.cancellation.endedBy).
+const (
+	// ReasonCanceledForNonPayment: Stripe canceled the subscription at the
+	// end of its payment retries (cancellation_details.reason
+	// payment_failed), or its first payment was never made
+	// (incomplete_expired). Not drift.
+	ReasonCanceledForNonPayment = "CanceledForNonPayment"
+	// ReasonCanceledByOperator: the subscription ended as the declaration
+	// asked (cancelAtPeriodEnd, a deletion policy). Not drift.
+	ReasonCanceledByOperator = "CanceledByOperator"
+	// ReasonCanceledOutsideOperator: someone canceled the subscription in
+	// the Dashboard or through the API. Drift.
+	ReasonCanceledOutsideOperator = "CanceledOutsideOperator"
 )
 
 // Reasons of the Stalled condition for credentials problems. No Stripe call

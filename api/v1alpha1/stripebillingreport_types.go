@@ -5,7 +5,7 @@ import (
 )
 
 // BillingClass is how the billing audit classifies a Stripe object.
-// +kubebuilder:validation:Enum=Managed;OrphanedExpected;OrphanedUnexplained;Missing;Duplicate;Drifted
+// +kubebuilder:validation:Enum=Managed;OrphanedExpected;OrphanedUnexplained;Missing;Duplicate;Drifted;CanceledForNonPayment;CanceledByOperator
 type BillingClass string
 
 const (
@@ -28,11 +28,19 @@ const (
 	// BillingClassDrifted: the resource reports that Stripe differs from its
 	// declaration (BillingDrift, or an Observe-mode difference).
 	BillingClassDrifted BillingClass = "Drifted"
+	// BillingClassCanceledForNonPayment: a subscription a resource records
+	// was canceled by Stripe when its payment retries ran out
+	// (cancellation_details.reason payment_failed) or expired unpaid
+	// (incomplete_expired). Not drift; the resource says so.
+	BillingClassCanceledForNonPayment BillingClass = "CanceledForNonPayment"
+	// BillingClassCanceledByOperator: a subscription a resource records
+	// ended as its declaration asked (cancelAtPeriodEnd, a deletion).
+	BillingClassCanceledByOperator BillingClass = "CanceledByOperator"
 )
 
 // BillingClasses lists every class in report order.
 var BillingClasses = []BillingClass{BillingClassManaged, BillingClassOrphanedExpected, BillingClassOrphanedUnexplained,
-	BillingClassMissing, BillingClassDuplicate, BillingClassDrifted}
+	BillingClassMissing, BillingClassDuplicate, BillingClassDrifted, BillingClassCanceledForNonPayment, BillingClassCanceledByOperator}
 
 // Condition types and reasons of StripeBillingReport.
 const (
@@ -68,7 +76,8 @@ type BillingCounts struct {
 	// and no resource, that no Orphan deletion explains.
 	// +optional
 	OrphanedUnexplained int64 `json:"orphanedUnexplained"`
-	// missing counts recorded objects deleted or ended outside the operator.
+	// missing counts recorded objects deleted or ended outside the operator
+	// (a subscription canceled in the Dashboard or through the API).
 	// +optional
 	Missing int64 `json:"missing"`
 	// duplicate counts second live objects for one resource.
@@ -77,6 +86,14 @@ type BillingCounts struct {
 	// drifted counts objects whose resource reports drift.
 	// +optional
 	Drifted int64 `json:"drifted"`
+	// canceledForNonPayment counts recorded subscriptions Stripe canceled
+	// for non-payment (dunning ended in cancel) or that expired unpaid.
+	// +optional
+	CanceledForNonPayment int64 `json:"canceledForNonPayment"`
+	// canceledByOperator counts recorded subscriptions that ended as their
+	// declaration asked.
+	// +optional
+	CanceledByOperator int64 `json:"canceledByOperator"`
 }
 
 // BillingKindCounts counts one kind of Stripe object by class.

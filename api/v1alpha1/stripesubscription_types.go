@@ -353,8 +353,83 @@ type StripeSubscriptionStatus struct {
 	// second of readAt; the operator reads Stripe again when it moves.
 	// +optional
 	DeferredEvent *EventRef `json:"deferredEvent,omitempty"`
+	// charges records the operator's own charge attempts (creates and
+	// updates that make Stripe charge the customer) and the last definitive
+	// decline, so that a declined card is not charged again without a
+	// reason, across restarts. Written by the operator only.
+	// +optional
+	Charges *ChargeStatus `json:"charges,omitempty"`
+	// cancellation is Stripe's cancellation_details of an ended
+	// subscription and who ended it. Written by the operator only, from
+	// its reads of Stripe.
+	// +optional
+	Cancellation *CancellationStatus `json:"cancellation,omitempty"`
 
 	CommonStatus `json:",inline"`
+}
+
+// ChargeStatus is the operator's record of its charge attempts.
+type ChargeStatus struct {
+	// attempts are the times of the operator's charge attempts in the last
+	// 24 hours (older ones are dropped), at most --max-charge-attempts.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Attempts []metav1.Time `json:"attempts,omitempty"`
+	// declined is the last definitive decline (a card error) of an operator
+	// charge attempt; cleared when an attempt succeeds. While it is set the
+	// operator makes no request that can charge until the spec's
+	// generation, the customer's default payment method or the
+	// retry-payment annotation changes.
+	// +optional
+	Declined *ChargeDecline `json:"declined,omitempty"`
+}
+
+// ChargeDecline describes a declined charge attempt.
+type ChargeDecline struct {
+	// at is when the attempt was declined.
+	At metav1.Time `json:"at"`
+	// request is the declined request: create or update.
+	// +optional
+	Request string `json:"request,omitempty"`
+	// code is Stripe's error or decline code, such as card_declined.
+	// +optional
+	Code string `json:"code,omitempty"`
+	// generation is the spec's generation the attempt was made for.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+	// paymentMethod is the customer's default payment method when the
+	// attempt was made ("" when it had none).
+	// +optional
+	PaymentMethod string `json:"paymentMethod,omitempty"`
+	// retryPayment is the value of the retry-payment annotation when the
+	// attempt was made.
+	// +optional
+	RetryPayment string `json:"retryPayment,omitempty"`
+}
+
+// CancellationStatus is why a subscription ended.
+type CancellationStatus struct {
+	// endedBy says who ended the subscription: CanceledForNonPayment,
+	// CanceledByOperator or CanceledOutsideOperator.
+	// +optional
+	EndedBy string `json:"endedBy,omitempty"`
+	// reason is Stripe's cancellation_details.reason: payment_failed,
+	// payment_disputed or cancellation_requested ("" when Stripe gave none).
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// feedback is the customer's cancellation_details.feedback.
+	// +optional
+	Feedback string `json:"feedback,omitempty"`
+	// comment is cancellation_details.comment.
+	// +optional
+	// +kubebuilder:validation:MaxLength=5000
+	Comment string `json:"comment,omitempty"`
+	// failedPaymentMethod is the customer's default payment method when a
+	// subscription canceled for non-payment was read; a recreate while it
+	// is still the default is refused unless recreate=force.
+	// +optional
+	FailedPaymentMethod string `json:"failedPaymentMethod,omitempty"`
 }
 
 // StripeSubscription is a Stripe subscription declared as a Kubernetes

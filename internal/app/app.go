@@ -71,6 +71,9 @@ type Options struct {
 	StripeCallTimeout time.Duration
 	// MaxConcurrentReconciles is the number of workers per kind.
 	MaxConcurrentReconciles int
+	// MaxChargeAttempts is the most operator-made charge attempts per
+	// subscription in 24 hours.
+	MaxChargeAttempts int
 	// AdoptionNamespaceSelector selects the namespaces where Stripe objects
 	// created outside the operator may be adopted.
 	AdoptionNamespaceSelector string
@@ -110,6 +113,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.AdoptionNamespaceSelector, "adoption-namespace-selector", "billing.stripe-operator.io/adoption=allowed", "Label selector of the namespaces where Stripe objects created outside the operator (no identity metadata) may be adopted through a spec ID.")
 	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "", "Address to serve Go's pprof profiles on (for example 127.0.0.1:6060); empty disables it.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Workers per kind; all share the one Stripe rate limiter.")
+	fs.IntVar(&o.MaxChargeAttempts, "max-charge-attempts", 3, "Most charge attempts (subscription creates and updates that charge the card) the operator makes per subscription in 24 hours, whatever the reason; a declined card is never charged again without a reason.")
 	fs.StringVar(&o.InstanceName, "instance-name", "default", "Name of this operator instance; its StripeBillingReport has this name. Two clusters sharing one Stripe account need different names.")
 	fs.DurationVar(&o.AuditPeriod, "audit-period", 10*time.Minute, "How often the billing audit compares everything in Stripe with the cluster (jittered; leader only).")
 	o.RunWebhookServer = true

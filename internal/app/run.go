@@ -94,6 +94,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Recorder:     mgr.GetEventRecorderFor("stripesubscription-controller"), //nolint:staticcheck
 		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[2]), Lists: subscriptionLists,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
+		MaxChargeAttempts: o.MaxChargeAttempts,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripeSubscription controller: %w", err)
 	}

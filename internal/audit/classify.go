@@ -103,6 +103,10 @@ type Object struct {
 	// Status is the subscription's status, for messages.
 	Status  string
 	Created int64
+	// EndedBy says who ended an ended subscription (a Canceled* reason of
+	// billingv1alpha1, from Stripe's cancellation_details): Stripe for
+	// non-payment, the operator as declared, or someone outside it.
+	EndedBy string
 }
 
 // Ref is a Stripe object a resource records.
@@ -164,8 +168,10 @@ func (r *Result) find(f Finding) {
 //
 //   - an object a resource records is Managed, or Drifted when the resource
 //     reports drift (one object per resource: its first recorded one);
-//   - a recorded object that is gone, or ended when the declaration does not
-//     ask for that, is Missing;
+//   - a recorded object that is gone, or ended outside the operator, is
+//     Missing; a recorded subscription Stripe canceled for non-payment is
+//     CanceledForNonPayment, one that ended as declared CanceledByOperator
+//     (counted, not findings: neither is drift);
 //   - a live object with this instance's Identity and no resource is
 //     Orphaned: Expected when the operator marked it at an Orphan deletion,
 //     else Unexplained;
@@ -213,9 +219,14 @@ func Classify(instance string, objs []Object, resources []Resource) Result {
 			case o == nil:
 				res.find(Finding{Kind: ref.Kind, StripeID: ref.ID, Resource: r.ID, Class: billingv1alpha1.BillingClassMissing,
 					Message: fmt.Sprintf("%s records %s %s, which no longer exists in Stripe.", r.ID, ref.Kind, ref.ID)})
-			case o.Ended && !ref.MayEnd:
+			case o.Ended && o.EndedBy == billingv1alpha1.ReasonCanceledForNonPayment:
+				// Stripe's dunning ended it: counted apart, never drift.
+				res.count(ref.Kind, billingv1alpha1.BillingClassCanceledForNonPayment)
+			case o.Ended && (ref.MayEnd || o.EndedBy == billingv1alpha1.ReasonCanceledByOperator):
+				res.count(ref.Kind, billingv1alpha1.BillingClassCanceledByOperator)
+			case o.Ended:
 				res.find(Finding{Kind: ref.Kind, StripeID: ref.ID, Resource: r.ID, Class: billingv1alpha1.BillingClassMissing,
-					Message: fmt.Sprintf("%s records %s %s, which ended in Stripe (%s) without the declaration asking for it.", r.ID, ref.Kind, ref.ID, o.Status)})
+					Message: fmt.Sprintf("%s records %s %s, which was canceled outside the operator (%s) without the declaration asking for it.", r.ID, ref.Kind, ref.ID, o.Status)})
 			case r.Drifted && !driftTaken:
 				driftTaken = true
 				res.find(Finding{Kind: ref.Kind, StripeID: ref.ID, Resource: r.ID, Class: billingv1alpha1.BillingClassDrifted,

@@ -35,6 +35,11 @@ func sub(id string, m map[string]string, status string, created int64) Object {
 	return Object{Kind: KindSubscription, ID: id, Metadata: m, Live: !ended, Ended: ended, Status: status, Created: created}
 }
 
+func endedBy(o Object, by string) Object {
+	o.EndedBy = by
+	return o
+}
+
 func subRes(ns, name, id string) Resource {
 	return Resource{ID: Identity{ResourceStripeSubscription, ns, name}, Refs: []Ref{{Kind: KindSubscription, ID: id}}}
 }
@@ -82,6 +87,9 @@ func TestClassify(t *testing.T) {
 		findings  []got
 		managed   map[string]int64
 		wantSince map[string]time.Time
+		// counts are the subscription counts of classes that are counted,
+		// not listed.
+		counts map[billingv1alpha1.BillingClass]int64
 	}{
 		{
 			name:    "recorded and live is Managed",
@@ -123,11 +131,23 @@ func TestClassify(t *testing.T) {
 			findings: []got{{"sub_1", missing}},
 		},
 		{
-			name: "recorded and ended as declared is Managed",
+			name: "recorded and ended as declared is CanceledByOperator",
 			objs: []Object{sub("sub_1", md("a", "s1"), "canceled", 1)},
 			res: []Resource{{ID: Identity{ResourceStripeSubscription, "a", "s1"},
 				Refs: []Ref{{Kind: KindSubscription, ID: "sub_1", MayEnd: true}}}},
-			managed: map[string]int64{KindSubscription: 1},
+			counts: map[billingv1alpha1.BillingClass]int64{billingv1alpha1.BillingClassCanceledByOperator: 1},
+		},
+		{
+			name:   "recorded and canceled by Stripe for non-payment is CanceledForNonPayment, not Missing",
+			objs:   []Object{endedBy(sub("sub_1", md("a", "s1"), "canceled", 1), billingv1alpha1.ReasonCanceledForNonPayment)},
+			res:    []Resource{subRes("a", "s1", "sub_1")},
+			counts: map[billingv1alpha1.BillingClass]int64{billingv1alpha1.BillingClassCanceledForNonPayment: 1},
+		},
+		{
+			name:   "recorded and canceled with the operator's comment is CanceledByOperator",
+			objs:   []Object{endedBy(sub("sub_1", md("a", "s1"), "canceled", 1), billingv1alpha1.ReasonCanceledByOperator)},
+			res:    []Resource{subRes("a", "s1", "sub_1")},
+			counts: map[billingv1alpha1.BillingClass]int64{billingv1alpha1.BillingClassCanceledByOperator: 1},
 		},
 		{
 			name:     "a second live object for a resource is a Duplicate",
@@ -215,11 +235,16 @@ func TestClassify(t *testing.T) {
 					t.Errorf("managed %s = %d, want %d", k, n, tc.managed[k])
 				}
 			}
+			for c, want := range tc.counts {
+				if n := r.Counts[KindSubscription][c]; n != want {
+					t.Errorf("%s = %d, want %d", c, n, want)
+				}
+			}
 			// Every finding is counted in its class.
 			var total int64
 			for _, byClass := range r.Counts {
 				for c, n := range byClass {
-					if c != managed {
+					if c != managed && c != billingv1alpha1.BillingClassCanceledForNonPayment && c != billingv1alpha1.BillingClassCanceledByOperator {
 						total += n
 					}
 				}

@@ -240,6 +240,15 @@ func adminHandler(fake *stripefake.Server) http.Handler {
 		}
 		fmt.Fprintln(w, "ok", id)
 	})
+	mux.HandleFunc("POST /dashboard/dunning", func(w http.ResponseWriter, r *http.Request) {
+		// The account's "Manage failed payments" setting: what happens when
+		// a renewal's retries run out (cancel, unpaid or past_due).
+		if err := fake.SetDunningEnd(r.URL.Query().Get("end")); err != nil {
+			fail(w, err)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, _ *http.Request) {
 		for _, e := range fake.Events() {
 			fmt.Fprintf(w, "%s %s %s\n", time.Unix(e.Created, 0).UTC().Format(time.RFC3339), e.ID, e.Type)

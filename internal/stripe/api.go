@@ -147,10 +147,34 @@ type Subscription struct {
 	ScheduleID string
 	// LatestInvoice is expanded on every read.
 	LatestInvoice *Invoice
+	// Cancellation is Stripe's cancellation_details (API 2023-10-16: set
+	// when a cancellation is scheduled or made), nil when Stripe sent none.
+	// See https://docs.stripe.com/api/subscriptions/object#subscription_object-cancellation_details.
+	Cancellation *CancellationDetails
 	// ReadAt is Stripe's time of the answer this state came from (its Date
 	// header, Unix seconds), 0 when unknown (an object from a list).
 	ReadAt int64
 }
+
+// CancellationDetails says why a subscription was canceled.
+type CancellationDetails struct {
+	// Reason is payment_failed (Stripe ended it at the end of its payment
+	// retries, as the account's dunning setting says), payment_disputed, or
+	// cancellation_requested (a cancel through the API or the Dashboard);
+	// "" when none.
+	Reason string
+	// Feedback is the customer's reason (too_expensive, ...), Comment a
+	// free text; both are set by whoever cancels.
+	Feedback string
+	Comment  string
+}
+
+// Cancellation reasons of CancellationDetails.Reason.
+const (
+	CancellationPaymentFailed         = "payment_failed"
+	CancellationPaymentDisputed       = "payment_disputed"
+	CancellationCancellationRequested = "cancellation_requested"
+)
 
 // InvoiceLine is one line of an invoice.
 type InvoiceLine struct {
@@ -181,6 +205,9 @@ type Invoice struct {
 	// PaymentError is the decline or error code of the last failed payment
 	// attempt ("card_declined", "authentication_required"), "" when none.
 	PaymentError string
+	// PaymentErrorMethod is the PaymentMethod (pm_...) the last failed
+	// attempt charged (last_payment_error.payment_method), "" when none.
+	PaymentErrorMethod string
 	// PaymentIntentStatus is the status of the invoice's PaymentIntent
 	// ("requires_action", "requires_payment_method", "succeeded").
 	PaymentIntentStatus string
@@ -231,6 +258,9 @@ type SubscriptionUpdateParams struct {
 	// ClearCancelAt removes a scheduled cancel_at.
 	ClearCancelAt bool
 	Metadata      map[string]string
+	// CancellationComment sets cancellation_details.comment (with
+	// cancel_at_period_end, it tells who asked for the cancellation).
+	CancellationComment *string
 }
 
 // SubscriptionCancelParams cancels a subscription now.

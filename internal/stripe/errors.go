@@ -106,6 +106,28 @@ func IsRetryable(err error) bool {
 	return c == ClassRetryable || c == ClassRateLimited
 }
 
+// IsCardDeclined reports whether err is Stripe's definitive answer that a
+// charge was declined: a 402 card_error (https://docs.stripe.com/declines,
+// https://docs.stripe.com/api/errors: "402 Request Failed" and type
+// card_error). A retry with the same card fails the same way, and card
+// networks limit how often a declined card may be retried.
+func IsCardDeclined(err error) bool {
+	var se *Error
+	return errors.As(err, &se) && (se.HTTPStatus == 402 || se.Type == "card_error")
+}
+
+// DeclineCode is the decline code of a card error, else its error code.
+func DeclineCode(err error) string {
+	var se *Error
+	if !errors.As(err, &se) {
+		return ""
+	}
+	if se.DeclineCode != "" {
+		return se.DeclineCode
+	}
+	return se.Code
+}
+
 // RetryAfter returns how long Stripe asked to wait, and whether it did.
 func RetryAfter(err error) (time.Duration, bool) {
 	var se *Error

@@ -41,6 +41,9 @@ func toSubscription(s *stripego.Subscription) *Subscription {
 	if s.LatestInvoice != nil && s.LatestInvoice.ID != "" {
 		out.LatestInvoice = toInvoice(s.LatestInvoice)
 	}
+	if d := s.CancellationDetails; d != nil && (d.Reason != "" || d.Feedback != "" || d.Comment != "") {
+		out.Cancellation = &CancellationDetails{Reason: string(d.Reason), Feedback: string(d.Feedback), Comment: d.Comment}
+	}
 	return out
 }
 
@@ -63,6 +66,9 @@ func toInvoice(in *stripego.Invoice) *Invoice {
 			out.PaymentError = string(pi.LastPaymentError.Code)
 			if pi.LastPaymentError.DeclineCode != "" && out.PaymentError == "" {
 				out.PaymentError = string(pi.LastPaymentError.DeclineCode)
+			}
+			if pm := pi.LastPaymentError.PaymentMethod; pm != nil {
+				out.PaymentErrorMethod = pm.ID
 			}
 		}
 	}
@@ -233,6 +239,9 @@ func subscriptionUpdateParams(p SubscriptionUpdateParams) *stripego.Subscription
 	}
 	if p.ClearCancelAt {
 		sp.AddExtra("cancel_at", "") // an empty value removes a scheduled cancellation
+	}
+	if p.CancellationComment != nil {
+		sp.CancellationDetails = &stripego.SubscriptionCancellationDetailsParams{Comment: p.CancellationComment}
 	}
 	setMetadata(&sp.Params, p.Metadata)
 	return sp

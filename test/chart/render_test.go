@@ -233,7 +233,7 @@ func TestChartValuesReachTheDeployments(t *testing.T) {
 	}
 	mgrS := fmt.Sprint(mgr.Object)
 	for _, want := range []string{"registry.example/stripe-operator:v1.2.3", "--credentials-secret-name=acme-stripe", "--resync-period=5m",
-		"--stripe-rate-limit=15", "--instance-name=acme", "--audit-period=30m", "--zap-devel", "--leader-elect", "--webhook-bind-address=0", "readOnlyRootFilesystem:true", "namespace:billing"} {
+		"--stripe-rate-limit=15", "--instance-name=acme", "--audit-period=30m", "--max-charge-attempts=3", "--zap-devel", "--leader-elect", "--webhook-bind-address=0", "readOnlyRootFilesystem:true", "namespace:billing"} {
 		if !strings.Contains(mgrS, want) {
 			t.Errorf("manager Deployment lacks %q", want)
 		}

@@ -43,6 +43,12 @@ type subscription struct {
 	// trialWillEndSent records that customer.subscription.trial_will_end
 	// went out for the current trial.
 	trialWillEndSent bool
+	// cancellation is cancellation_details (dunning.go).
+	cancellation cancellationDetails
+	// pending holds the items of a pending update (payment_behavior
+	// pending_if_incomplete whose payment failed) until its invoice is
+	// paid; nil when none.
+	pending []*item
 }
 
 func (s *subscription) ended() bool {
@@ -64,7 +70,12 @@ type invoice struct {
 	attempted                                                   bool
 	created                                                     int64
 	piStatus, piError, piDecline                                string
-	subMetadata                                                 map[string]string
+	// piPM is the PaymentMethod the last failed attempt charged.
+	piPM        string
+	subMetadata map[string]string
+	// finalizeAt is when a renewal invoice kept as a draft is finalized
+	// (and attempted); 0 when it is not waiting.
+	finalizeAt int64
 }
 
 func (s *Server) itemJSON(sub *subscription, it *item) map[string]any {
@@ -110,7 +121,22 @@ func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]a
 		"trial_end": zeroNil(sub.trialEnd), "pause_collection": pause, "collection_method": sub.collectionMethod,
 		"days_until_due": due, "metadata": copyMeta(sub.metadata), "created": sub.created, "start_date": sub.created,
 		"latest_invoice": latest, "livemode": false, "schedule": nullable(sub.schedule),
+		"cancellation_details": sub.cancellation.json(), "pending_update": s.pendingJSON(sub),
 	}
+}
+
+// pendingJSON is the subscription's pending_update
+// (https://docs.stripe.com/billing/subscriptions/pending-updates-reference),
+// nil when none.
+func (s *Server) pendingJSON(sub *subscription) any {
+	if sub.pending == nil {
+		return nil
+	}
+	items := []any{}
+	for _, it := range sub.pending {
+		items = append(items, s.itemJSON(sub, it))
+	}
+	return map[string]any{"subscription_items": items, "expires_at": sub.periodEnd, "trial_end": nil, "billing_cycle_anchor": nil}
 }
 
 func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
@@ -134,6 +160,11 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 			if in.piError != "" {
 				lastErr = map[string]any{"type": "card_error", "code": in.piError, "decline_code": nullable(in.piDecline),
 					"message": "Your card was declined."}
+				if p := s.paymentMethods[in.piPM]; p != nil {
+					// last_payment_error.payment_method names the card that failed
+					// (https://docs.stripe.com/api/payment_intents/object#payment_intent_object-last_payment_error-payment_method).
+					lastErr.(map[string]any)["payment_method"] = p.json()
+				}
 			}
 			pi = map[string]any{"id": piID, "object": "payment_intent", "status": in.piStatus, "amount": in.amountDue,
 				"currency": in.currency, "last_payment_error": lastErr, "invoice": in.id, "livemode": false}
@@ -426,12 +457,30 @@ func (s *Server) newInvoice(r *request, sub *subscription, reason string, lines 
 		}
 		return in
 	}
-	in.status = "open"
+	if reason == "subscription_cycle" {
+		// A renewal invoice stays a draft for about an hour before Stripe
+		// finalizes and attempts it ("How subscriptions work": Stripe
+		// finalizes the invoice about an hour after creating it;
+		// https://docs.stripe.com/billing/subscriptions/overview#subscription-events).
+		// Stripe also waits for the webhook endpoints to acknowledge
+		// invoice.created, up to 72 hours; the fake does not.
+		in.finalizeAt = s.now.Add(renewalDraftDelay).Unix()
+		return in
+	}
+	s.finalizeInvoice(r, in)
+	return in
+}
+
+// renewalDraftDelay is how long a renewal invoice stays a draft.
+const renewalDraftDelay = time.Hour
+
+// finalizeInvoice moves a draft invoice to open.
+func (s *Server) finalizeInvoice(r *request, in *invoice) {
+	in.status, in.finalizeAt = "open", 0
 	if in.amountDue > 0 {
 		in.piStatus = "requires_payment_method"
 	}
 	s.emit(r, "invoice.finalized", s.invoiceJSON(in, false), nil)
-	return in
 }
 
 // pay attempts the invoice with the customer's default PaymentMethod and
@@ -448,17 +497,15 @@ func (s *Server) pay(r *request, in *invoice, retry bool) bool {
 	}
 	in.attempted = true
 	in.attemptCount++
-	pm := ""
-	if c := s.customers[in.customer]; c != nil {
-		pm = c.defaultPM
-	}
-	switch s.behaviourOf(pm) {
-	case "":
-		in.piStatus, in.piError, in.piDecline = "requires_payment_method", "payment_method_missing", ""
-	case behaviourDeclines:
-		in.piStatus, in.piError, in.piDecline = "requires_payment_method", "card_declined", "generic_decline"
-	case behaviourNeeds3DS:
-		in.piStatus, in.piError, in.piDecline = "requires_action", "authentication_required", "authentication_required"
+	pm, code, decline := s.chargeOutcome(in.customer)
+	s.charges = append(s.charges, Charge{Customer: in.customer, Subscription: in.subscription, Invoice: in.id, PaymentMethod: pm,
+		BillingReason: in.billingReason, Automatic: retry, Succeeded: code == "", At: s.now})
+	in.piPM = pm
+	switch code {
+	case "payment_method_missing", "card_declined":
+		in.piStatus, in.piError, in.piDecline = "requires_payment_method", code, decline
+	case "authentication_required":
+		in.piStatus, in.piError, in.piDecline = "requires_action", code, decline
 	default:
 		in.status, in.amountPaid, in.piStatus, in.piError, in.piDecline, in.nextPaymentAttempt = "paid", in.amountDue, "succeeded", "", "", 0
 		s.emit(r, "invoice.paid", s.invoiceJSON(in, true), nil)
@@ -567,13 +614,70 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	if proration == "" {
 		proration = "create_prorations"
 	}
+	// cancellation_details: scheduling a cancellation records it as
+	// requested (with the request's comment and feedback); removing the
+	// schedule clears it
+	// (https://docs.stripe.com/api/subscriptions/object#subscription_object-cancellation_details).
+	switch {
+	case next.cancelAtPeriodEnd || next.cancelAt != 0:
+		if (!sub.cancelAtPeriodEnd && sub.cancelAt == 0) || r.has("cancellation_details[comment]") || r.has("cancellation_details[feedback]") {
+			next.cancellation = requestedCancellation(r, sub.cancellation)
+		}
+	default:
+		next.cancellation = cancellationDetails{}
+	}
+	behavior, _ := r.str("payment_behavior")
+	if behavior == "" {
+		behavior = "allow_incomplete"
+	}
 	prorations := s.prorationLines(sub, &next)
+	// An interval change resets the period and invoices at once (see
+	// periodResets).
 	resets := s.periodResets(sub, &next)
 	var unused []line
 	if resets && proration != "none" {
 		unused = s.unusedTime(sub)
 	}
+	invoiceNow := sub.status != "trialing" && (resets || (len(prorations) > 0 && proration == "always_invoice"))
+	charges := invoiceNow && sub.collectionMethod == "charge_automatically"
+	// payment_behavior applies to updates that invoice and charge at once
+	// (https://docs.stripe.com/api/subscriptions/update#update_subscription-payment_behavior,
+	// "Pending updates" https://docs.stripe.com/billing/subscriptions/pending-updates):
+	//   - allow_incomplete (default): the update is applied; if the payment
+	//     fails the subscription becomes past_due;
+	//   - default_incomplete: applied; the invoice's payment is not attempted
+	//     (it awaits confirmation) and the subscription becomes past_due;
+	//   - error_if_incomplete: if the payment fails Stripe answers 402 and
+	//     applies nothing;
+	//   - pending_if_incomplete: if the payment fails the changes wait in
+	//     pending_update and the subscription keeps its items; they apply
+	//     when the invoice is paid.
+	if charges && (behavior == "error_if_incomplete" || behavior == "pending_if_incomplete") {
+		owed := append(append([]line(nil), sub.prorations...), prorations...)
+		if resets {
+			// The new period, less the unused time, is what is owed now.
+			owed = append(append(s.periodLines(&next), unused...), sub.prorations...)
+		}
+		if amount := sumLines(owed); amount > 0 {
+			if pm, code, decline := s.chargeOutcome(sub.customer); code != "" {
+				if behavior == "error_if_incomplete" {
+					s.charges = append(s.charges, Charge{Customer: sub.customer, Subscription: sub.id, PaymentMethod: pm,
+						BillingReason: "subscription_update", Succeeded: false, At: s.now})
+					return nil, &apiError{status: 402, Type: "card_error", Code: code, DeclineCode: decline, Message: "Your card was declined."}
+				}
+				// pending_if_incomplete: the invoice is made and attempted
+				// on the unchanged subscription.
+				in := s.newInvoice(r, sub, "subscription_update", owed)
+				sub.prorations = nil
+				sub.pending = next.items
+				s.pay(r, in, false)
+				s.emitUpdated(r, "customer.subscription.updated", before, s.subJSON(sub, nil))
+				return s.subJSON(sub, r.expand), nil
+			}
+		}
+	}
 	*sub = next
+	sub.pending = nil
 	if resets {
 		s.resetPeriod(r, sub, unused)
 	} else if len(prorations) > 0 && sub.status != "trialing" {
@@ -583,13 +687,25 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 		case "always_invoice":
 			in := s.newInvoice(r, sub, "subscription_update", append(sub.prorations, prorations...))
 			sub.prorations = nil
-			if sub.collectionMethod == "charge_automatically" {
-				s.pay(r, in, false)
+			switch {
+			case !charges || in.status != "open" || in.amountDue == 0:
+			case behavior == "default_incomplete":
+				sub.status = "past_due"
+			case !s.pay(r, in, false):
+				sub.status = "past_due"
 			}
 		}
 	}
 	s.emitUpdated(r, "customer.subscription.updated", before, s.subJSON(sub, nil))
 	return s.subJSON(sub, r.expand), nil
+}
+
+func sumLines(lines []line) int64 {
+	var n int64
+	for _, l := range lines {
+		n += l.amount
+	}
+	return n
 }
 
 // prorationLines credits the unused time of the old items and charges the
@@ -633,6 +749,7 @@ func (s *Server) cancelSubscription(r *request, id string) (any, *apiError) {
 		return nil, &apiError{status: 404, Type: "invalid_request_error", Code: "resource_missing",
 			Message: "No such subscription: '" + id + "'; it is already canceled."}
 	}
+	sub.cancellation = requestedCancellation(r, cancellationDetails{})
 	invoiceNow, _ := r.bool("invoice_now")
 	prorate, _ := r.bool("prorate")
 	if prorate {

@@ -13,7 +13,8 @@ func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
 // AdvanceClock moves the test clock forward by d, running everything due on
 // the way in time order, as Stripe's test clocks do: trial ends, period
-// renewals (invoice, payment, past_due), payment retries (then unpaid),
+// renewals (invoice, payment, past_due), payment retries (then the
+// account's dunning setting: cancel, unpaid or past_due),
 // cancel_at_period_end, and the expiry of incomplete subscriptions.
 func (s *Server) AdvanceClock(d time.Duration) {
 	s.mu.Lock()
@@ -72,6 +73,17 @@ func (s *Server) nextDue(target int64) (int64, func()) {
 	}
 	for _, id := range s.order["invoice"] {
 		in := s.invoices[id]
+		if in.status == "draft" && in.finalizeAt != 0 {
+			consider(in.finalizeAt, func() { s.finalizeRenewal(in) })
+			continue
+		}
+		if sub := s.subs[in.subscription]; sub != nil && sub.status == "unpaid" {
+			// Stripe stops attempting an unpaid subscription's invoices
+			// ("How subscriptions work", subscription statuses: unpaid
+			// "invoices continue to be generated, but payments aren't
+			// attempted").
+			continue
+		}
 		if in.status == "open" && in.nextPaymentAttempt != 0 {
 			consider(in.nextPaymentAttempt, func() { s.retry(in) })
 		}
@@ -101,14 +113,37 @@ func (s *Server) renew(sub *subscription) {
 	lines := append(s.periodLines(sub), sub.prorations...)
 	sub.prorations = nil
 	in := s.newInvoice(nil, sub, "subscription_cycle", lines)
-	if sub.collectionMethod == "charge_automatically" && in.status == "open" {
+	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
+	if in.status == "open" {
+		s.collectRenewal(sub, in)
+	}
+}
+
+// finalizeRenewal finalizes a renewal invoice at the end of its draft hour
+// and collects it.
+func (s *Server) finalizeRenewal(in *invoice) {
+	s.finalizeInvoice(nil, in)
+	if sub := s.subs[in.subscription]; sub != nil && !sub.ended() {
+		s.collectRenewal(sub, in)
+	}
+}
+
+// collectRenewal attempts an open renewal invoice.
+func (s *Server) collectRenewal(sub *subscription, in *invoice) {
+	before := s.subJSON(sub, nil)
+	switch {
+	case sub.status == "unpaid":
+		// An unpaid subscription keeps generating invoices, which Stripe
+		// does not attempt (see nextDue).
+		return
+	case sub.collectionMethod == "charge_automatically" && in.status == "open":
 		if s.pay(nil, in, false) {
-			if sub.status != "unpaid" {
-				sub.status = "active"
-			}
-		} else if sub.status != "unpaid" {
+			sub.status = "active"
+		} else {
 			sub.status = "past_due"
 		}
+	default:
+		return
 	}
 	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
 }
@@ -127,8 +162,17 @@ func (s *Server) retry(in *invoice) {
 	switch {
 	case paid:
 		sub.status = "active"
+		if sub.pending != nil {
+			// The pending update's invoice is paid: its changes apply
+			// (https://docs.stripe.com/billing/subscriptions/pending-updates-reference).
+			sub.items, sub.pending = sub.pending, nil
+		}
 	case in.nextPaymentAttempt == 0:
-		sub.status = "unpaid"
+		// The last retry failed: the account's dunning setting decides.
+		s.retriesExhausted(sub)
+		if sub.ended() {
+			return // endSubscription sent customer.subscription.deleted
+		}
 	}
 	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
 }

@@ -45,8 +45,10 @@ func (s *Server) DashboardSetCancelAtPeriodEnd(subID string, v bool) error {
 	}
 	before := s.subJSON(sub, nil)
 	sub.cancelAtPeriodEnd, sub.cancelAt = v, 0
+	sub.cancellation = cancellationDetails{}
 	if v {
 		sub.cancelAt = sub.periodEnd
+		sub.cancellation = requestedCancellation(nil, cancellationDetails{})
 	}
 	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
 	return nil
@@ -61,6 +63,7 @@ func (s *Server) DashboardCancelSubscription(subID string) error {
 		return err
 	}
 	if !sub.ended() {
+		sub.cancellation = requestedCancellation(nil, sub.cancellation)
 		s.endSubscription(nil, sub, false)
 	}
 	return nil
@@ -134,6 +137,9 @@ func (s *Server) DashboardSetDefaultPaymentMethod(customerID, pm string) (string
 	c.defaultPM = p.id
 	s.emitUpdated(nil, "customer.updated", before, c.json())
 	for _, in := range s.invoices {
+		if sub := s.subs[in.subscription]; sub != nil && (sub.status == "unpaid" || sub.ended()) {
+			continue // Stripe no longer attempts these (see nextDue)
+		}
 		if in.customer == customerID && in.status == "open" && in.attempted && in.nextPaymentAttempt == 0 {
 			in.nextPaymentAttempt = s.now.Unix() + 60
 		}
@@ -152,8 +158,10 @@ func (s *Server) DashboardSetCancelAt(subID string, t time.Time) error {
 	}
 	before := s.subJSON(sub, nil)
 	sub.cancelAt, sub.cancelAtPeriodEnd = 0, false
+	sub.cancellation = cancellationDetails{}
 	if !t.IsZero() {
 		sub.cancelAt = t.Unix()
+		sub.cancellation = requestedCancellation(nil, cancellationDetails{})
 	}
 	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
 	return nil
@@ -167,10 +175,12 @@ type SubscriptionSnapshot struct {
 	Items             []ItemSnapshot
 	CancelAtPeriodEnd bool
 	CancelAt          int64
-	PauseCollection   string
-	Metadata          map[string]string
-	LatestInvoice     InvoiceSnapshot
-	Invoices          []InvoiceSnapshot
+	// CancellationReason is cancellation_details.reason.
+	CancellationReason string
+	PauseCollection    string
+	Metadata           map[string]string
+	LatestInvoice      InvoiceSnapshot
+	Invoices           []InvoiceSnapshot
 }
 
 // ItemSnapshot is one subscription item.
@@ -212,7 +222,8 @@ func (s *Server) Subscription(id string) (SubscriptionSnapshot, bool) {
 		return SubscriptionSnapshot{}, false
 	}
 	snap := SubscriptionSnapshot{ID: sub.id, Customer: sub.customer, Status: sub.status, CancelAtPeriodEnd: sub.cancelAtPeriodEnd, CancelAt: sub.cancelAt,
-		PauseCollection: sub.pause, Metadata: copyMeta(sub.metadata), LatestInvoice: s.invoiceSnap(s.invoices[sub.latestInvoice])}
+		CancellationReason: sub.cancellation.reason,
+		PauseCollection:    sub.pause, Metadata: copyMeta(sub.metadata), LatestInvoice: s.invoiceSnap(s.invoices[sub.latestInvoice])}
 	for _, it := range sub.items {
 		snap.Items = append(snap.Items, ItemSnapshot{ID: it.id, Price: it.price, Quantity: it.quantity})
 	}

@@ -154,6 +154,10 @@ type Server struct {
 	inFlight map[string]bool // idempotency keys of requests being served
 	faults   []*faultEntry
 	stats    Stats
+	// charges are the payment attempts made (dunning.go); dunningEnd is
+	// the account's setting for exhausted retries.
+	charges    []Charge
+	dunningEnd string
 
 	events    []Event
 	endpoints []*endpoint
