@@ -21,7 +21,9 @@ func TestAnnotationsChangedByOthers(t *testing.T) {
 		{"create-pending replaced", map[string]string{pending: "x"}, map[string]string{pending: "y"}, false},
 		{"recreate requested", nil, map[string]string{billingv1alpha1.AnnotationRecreate: "true"}, true},
 		{"recreate removed", map[string]string{billingv1alpha1.AnnotationRecreate: "true"}, nil, true},
-		{"event recorded", map[string]string{billingv1alpha1.AnnotationLastEventID: "evt_1"}, map[string]string{billingv1alpha1.AnnotationLastEventID: "evt_2"}, true},
+		{"event recorded", map[string]string{billingv1alpha1.AnnotationLastEventID: "evt_1"}, map[string]string{billingv1alpha1.AnnotationLastEventID: "evt_2"}, false},
+		{"recent events recorded", nil, map[string]string{billingv1alpha1.AnnotationRecentEventIDs: "evt_1", billingv1alpha1.AnnotationLastEventID: "evt_1"}, false},
+		{"event recorded and recreate requested", nil, map[string]string{billingv1alpha1.AnnotationLastEventID: "evt_1", billingv1alpha1.AnnotationRecreate: "true"}, true},
 		{"nothing", map[string]string{"a": "b"}, map[string]string{"a": "b"}, false},
 	}
 	for _, tc := range cases {

@@ -52,7 +52,7 @@ func (r *StripeSubscriptionReconciler) statusCarriesNews(obj *billingv1alpha1.St
 	_, recreate := ann[billingv1alpha1.AnnotationRecreate]
 	synced := findCondition(st.Conditions, billingv1alpha1.ConditionSynced)
 	inv := invoiceMarker(st.LatestInvoice)
-	if pending || recreate || m.generation != obj.Generation || st.ObservedGeneration != obj.Generation ||
+	if readOwed(st) || pending || recreate || m.generation != obj.Generation || st.ObservedGeneration != obj.Generation ||
 		synced == nil || synced.Status != metav1.ConditionTrue || synced.ObservedGeneration != obj.Generation ||
 		m.subscriptionID != st.SubscriptionID || time.Since(m.at) >= resyncOr(r.ResyncPeriod) ||
 		!equality.Semantic.DeepEqual(m.lastEvent, st.LastEvent) || !equality.Semantic.DeepEqual(m.deferred, st.DeferredEvent) ||
@@ -62,6 +62,14 @@ func (r *StripeSubscriptionReconciler) statusCarriesNews(obj *billingv1alpha1.St
 	m.invoiceEvent = inv.DeepCopy()
 	r.reads.Store(obj.UID, m)
 	return true
+}
+
+// readOwed tells whether the webhook server deferred an event that no read
+// of Stripe has settled yet (status.deferredEvent; setObservedStatus clears
+// it): the pass must then read the subscription on its own, never take it
+// from status or from a list.
+func readOwed(st *billingv1alpha1.StripeSubscriptionStatus) bool {
+	return st.DeferredEvent != nil
 }
 
 // subscriptionFromStatus is the subscription as status shows it, for a

@@ -68,16 +68,25 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// countingClient counts the writes the webhook server makes.
+// countingClient counts the writes the webhook server makes: status
+// writes (writes) and writes of the resource, its event-ID annotations
+// (metaWrites).
 type countingClient struct {
 	client.Client
-	writes    atomic.Int64
-	conflicts atomic.Int64
+	writes     atomic.Int64
+	metaWrites atomic.Int64
+	conflicts  atomic.Int64
 }
 
 func (f *countingClient) Patch(ctx context.Context, o client.Object, p client.Patch, opts ...client.PatchOption) error {
-	f.writes.Add(1)
-	return f.Client.Patch(ctx, o, p, opts...)
+	err := f.Client.Patch(ctx, o, p, opts...)
+	switch {
+	case err == nil:
+		f.metaWrites.Add(1)
+	case apierrors.IsConflict(err):
+		f.conflicts.Add(1)
+	}
+	return err
 }
 
 func (f *countingClient) Status() client.SubResourceWriter {
