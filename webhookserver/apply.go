@@ -667,15 +667,23 @@ func paymentFacts(inv, cur *billingv1alpha1.InvoiceStatus, in *invoiceObject, ev
 		inv.PaymentIntentStatus, inv.PaymentError = pi.Status, pi.paymentError()
 		return
 	}
+	sameAttempt := cur != nil && cur.ID == inv.ID && cur.AttemptCount == inv.AttemptCount
 	switch evType {
 	case "invoice.payment_failed":
+		// Stripe sends invoice.payment_failed for an attempt that needs
+		// authentication too, with invoice.payment_action_required, in
+		// either order: the failure does not erase that authentication is
+		// required for the same attempt.
 		inv.PaymentIntentStatus = billing.PaymentIntentRequiresPaymentMethod
+		if sameAttempt && cur.PaymentIntentStatus == billing.PaymentIntentRequiresAction {
+			inv.PaymentIntentStatus = billing.PaymentIntentRequiresAction
+		}
 	case "invoice.payment_action_required":
 		inv.PaymentIntentStatus = billing.PaymentIntentRequiresAction
 	}
 	// The outcome of an attempt does not change: an event without payment
 	// details about the same attempt keeps what was known about it.
-	if cur != nil && cur.ID == inv.ID && cur.AttemptCount == inv.AttemptCount {
+	if sameAttempt {
 		if inv.PaymentIntentStatus == "" {
 			inv.PaymentIntentStatus = cur.PaymentIntentStatus
 		}

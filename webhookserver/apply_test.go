@@ -256,7 +256,10 @@ func invoiceEventFor(invID string, invCreated int64, id, typ string, created int
 			"id": invID, "object": "invoice", "subscription": obj.Status.SubscriptionID, "status": status, "created": invCreated,
 			"amount_due": 4000, "amount_paid": 0, "currency": "usd", "attempt_count": attempts, "next_payment_attempt": next,
 			"billing_reason": "subscription_cycle", "hosted_invoice_url": "https://invoice.example/in_1",
-			"payment_intent": map[string]any{"id": "pi_1", "status": piStatus, "last_payment_error": map[string]any{"code": code}},
+			// As Stripe sends it: never expanded. piStatus and code are
+			// what a read of the payment intent would give; the event
+			// carries neither.
+			"payment_intent": "pi_1",
 		}}}
 	b, _ := json.Marshal(ev)
 	return b

@@ -123,9 +123,10 @@ func TestPaymentEvents(t *testing.T) {
 	g.Expect(cond).NotTo(BeNil())
 	g.Expect(cond.Status).To(Equal(metav1.ConditionTrue))
 	g.Expect(cond.Reason).To(Equal(billingv1alpha1.ReasonPaymentDeclined))
-	g.Expect(cond.Message).To(And(ContainSubstring("(40.00 USD)"), ContainSubstring("card_declined"), ContainSubstring("1 attempt")))
+	g.Expect(cond.Message).To(And(ContainSubstring("(40.00 USD)"), ContainSubstring("1 attempt")))
 	g.Expect(got.Status.LatestInvoice.Status).To(Equal("open"))
-	g.Expect(got.Status.LatestInvoice.PaymentError).To(Equal("card_declined"))
+	g.Expect(got.Status.LatestInvoice.PaymentIntentStatus).To(Equal("requires_payment_method"), "from the event type")
+	g.Expect(got.Status.LatestInvoice.PaymentError).To(BeEmpty(), "a decline code is for a read: events carry the payment intent's ID only")
 	g.Expect(got.Status.LatestInvoice.LastEvent.ID).To(Equal("evt_p1"))
 
 	// Its redelivery: nothing.
@@ -138,6 +139,15 @@ func TestPaymentEvents(t *testing.T) {
 	g.Expect(r.post(invoiceEvent("evt_p2", "invoice.payment_action_required", t0+1, obj, "open", "requires_action", "", 2, next))).To(Equal(200))
 	g.Expect(findCond(r.get(obj), billingv1alpha1.ConditionPaymentFailed).Reason).To(Equal(billingv1alpha1.ReasonAuthenticationRequired))
 	g.Expect(r.warnings()).To(HaveLen(1), "a new failed attempt is a new Warning")
+	// Stripe sends invoice.payment_failed for the same attempt too: it
+	// does not erase that authentication is required (nor warn again).
+	r.waitCached(obj)
+	_, outcome := r.postOutcome(invoiceEvent("evt_p2f", "invoice.payment_failed", t0+1, obj, "open", "requires_action", "authentication_required", 2, next))
+	g.Expect(outcome).To(Equal(OutcomeApplied))
+	got = r.get(obj)
+	g.Expect(got.Status.LatestInvoice.PaymentIntentStatus).To(Equal("requires_action"))
+	g.Expect(findCond(got, billingv1alpha1.ConditionPaymentFailed).Reason).To(Equal(billingv1alpha1.ReasonAuthenticationRequired))
+	g.Expect(r.warnings()).To(BeEmpty())
 
 	g.Expect(r.post(invoiceEvent("evt_p3", "invoice.paid", t0+2, obj, "paid", "succeeded", "", 3, 0))).To(Equal(200))
 	got = r.get(obj)
@@ -146,7 +156,7 @@ func TestPaymentEvents(t *testing.T) {
 	g.Expect(cond.Reason).To(Equal(billingv1alpha1.ReasonPaid))
 	// A same-second event with an earlier state does not unpay it: its
 	// order is unknown, it is deferred.
-	_, outcome := r.postOutcome(invoiceEvent("evt_p4", "invoice.finalized", t0+2, obj, "open", "requires_payment_method", "", 3, 0))
+	_, outcome = r.postOutcome(invoiceEvent("evt_p4", "invoice.finalized", t0+2, obj, "open", "requires_payment_method", "", 3, 0))
 	g.Expect(outcome).To(Equal(OutcomeDeferred))
 	g.Expect(r.get(obj).Status.LatestInvoice.Status).To(Equal("paid"))
 }
