@@ -48,7 +48,9 @@ func TestDeferredEventIsFollowedByARead(t *testing.T) {
 		g.Expect(c.Get(ctx, key, o)).To(Succeed())
 		return o
 	}
-	g.Eventually(func() bool { return meta.IsStatusConditionTrue(get().Status.Conditions, billingv1alpha1.ConditionReady) },
+	g.Eventually(func() bool {
+		return meta.IsStatusConditionTrue(get().Status.Conditions, billingv1alpha1.ConditionReady)
+	},
 		30*time.Second, 100*time.Millisecond).Should(BeTrue())
 	id := get().Status.SubscriptionID
 
