@@ -143,3 +143,25 @@ func TestPeriodFromItems(t *testing.T) {
 		t.Fatalf("top-level period = %d..%d, want 10..20", s, e)
 	}
 }
+
+// TestUndecodableEventIsCounted: an event whose object has a field of
+// another type than the operator reads (as a future API version might send)
+// is answered 200, changes nothing, and is counted in
+// stripe_webhook_events_ignored_total{reason="undecodable_object"}, which
+// the StripeWebhookEventsUndecodable alert watches.
+func TestUndecodableEventIsCounted(t *testing.T) {
+	g := NewWithT(t)
+	r := newRig(t)
+	obj := r.newSubscription("sub_undec1")
+	before := testutil.ToFloat64(ignored.WithLabelValues("undecodable_object"))
+	writes := r.c.writes.Load()
+	body := []byte(strings.Replace(string(invoiceEvent("evt_undec1", "invoice.payment_failed", r.now.Unix(), obj, "open", "", "", 1, 0)),
+		`"amount_due":4000`, `"amount_due":{"value":4000,"currency":"usd"}`, 1))
+	g.Expect(string(body)).To(ContainSubstring(`"amount_due":{`))
+	code, outcome := r.postOutcome(body)
+	g.Expect(code).To(Equal(200))
+	g.Expect(outcome).To(Equal(OutcomeIgnored))
+	g.Expect(testutil.ToFloat64(ignored.WithLabelValues("undecodable_object")) - before).To(Equal(1.0))
+	g.Expect(r.c.writes.Load()).To(Equal(writes))
+	g.Expect(r.get(obj).Status.LatestInvoice).To(BeNil())
+}
