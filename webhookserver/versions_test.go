@@ -56,6 +56,8 @@ func TestEveryAPIVersionThroughTheHandler(t *testing.T) {
 		// invoice.payments) from Basil on. The decline code is for the
 		// reconciler's read; the event type tells the intent's status.
 		{"2023-10-16", ""},
+		{"2024-04-10", ""},
+		{"2024-06-20", ""},
 		{"2024-09-30.acacia", ""},
 		{"2025-03-31.basil", ""},
 		{"2025-09-30.clover", ""},
