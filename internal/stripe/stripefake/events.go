@@ -181,15 +181,23 @@ func (s *Server) emit(r *request, typ string, obj map[string]any, prev map[strin
 // ID: its status and last_payment_error are for a read of the payment intent
 // to give. obj is not changed.
 func unexpanded(obj map[string]any) map[string]any {
-	pi, ok := obj["payment_intent"].(map[string]any)
-	if !ok {
+	var out map[string]any
+	for _, field := range []string{"payment_intent", "latest_invoice"} {
+		x, ok := obj[field].(map[string]any)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]any, len(obj))
+			for k, v := range obj {
+				out[k] = v
+			}
+		}
+		out[field] = x["id"]
+	}
+	if out == nil {
 		return obj
 	}
-	out := make(map[string]any, len(obj))
-	for k, v := range obj {
-		out[k] = v
-	}
-	out["payment_intent"] = pi["id"]
 	return out
 }
 

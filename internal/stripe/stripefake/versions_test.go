@@ -54,6 +54,8 @@ func TestRenderEventPerAPIVersion(t *testing.T) {
 	// Emitted events carry the payment intent as an ID, never expanded.
 	g := NewWithT(t)
 	g.Expect(unexpanded(inv)).To(HaveKeyWithValue("payment_intent", "pi_1"))
+	g.Expect(unexpanded(map[string]any{"object": "subscription", "latest_invoice": map[string]any{"id": "in_1", "object": "invoice"}})).To(
+		HaveKeyWithValue("latest_invoice", "in_1"))
 	g.Expect(inv["payment_intent"]).To(HaveKeyWithValue("status", "requires_payment_method"), "unexpanded copies")
 	// The source event is not changed by rendering.
 	NewWithT(t).Expect(inv).To(HaveKey("subscription"))
