@@ -333,21 +333,26 @@ func (m *managedReconciler[O]) bind(ctx context.Context, p *pass[O], replaces st
 		return id, err
 	}
 	id, adopted, err := createExternal(ctx, m.client, p.obj, ec)
+	if made && id != "" {
+		// This pass created it: one Created Event, also when recording the
+		// ID then failed (the webhook server may have recorded it first,
+		// and the reconciler's write conflicted): no later pass creates it,
+		// it finds it bound or recovers it, and emits nothing.
+		msg := fmt.Sprintf("Created Stripe %s %s.", c.what, id)
+		if c.createdNote != "" {
+			msg = fmt.Sprintf("Created Stripe %s %s %s.", c.what, id, c.createdNote)
+		}
+		p.event(false, "Created", msg)
+	}
 	if err != nil {
 		return err
 	}
 	// createExternal's metadata patches returned the persisted status.
 	p.orig = p.obj.DeepCopyObject().(O)
-	switch {
-	case !adopted && !made:
-		// Recovered: an earlier pass created it (createExternal logs it).
-	case adopted:
+	if adopted {
 		p.event(false, "Adopted", fmt.Sprintf("Adopted Stripe %s %s, which carries this resource's identity.", c.what, id))
-	case c.createdNote != "":
-		p.event(false, "Created", fmt.Sprintf("Created Stripe %s %s %s.", c.what, id, c.createdNote))
-	default:
-		p.event(false, "Created", fmt.Sprintf("Created Stripe %s %s.", c.what, id))
 	}
+	// Otherwise recovered: an earlier pass created it (createExternal logs it).
 	return nil
 }
 

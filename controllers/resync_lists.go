@@ -25,6 +25,7 @@ import (
 // subscription on its own as before:
 //   - the pass is a resync: the last pass succeeded for the current
 //     generation and no recreate is asked for;
+//   - no deferred webhook event waits for a read (readOwed);
 //   - the list was started after this process last observed the
 //     subscription (its own reads, writes and earlier lists);
 //   - the list was started after the newest webhook event status reflects
@@ -163,7 +164,7 @@ func (r *StripeSubscriptionReconciler) listedSubscription(ctx context.Context, s
 	obj := s.obj
 	st := &obj.Status
 	_, recreate := obj.GetAnnotations()[billingv1alpha1.AnnotationRecreate]
-	if st.SubscriptionID == "" || st.ObservedGeneration != obj.Generation || recreate {
+	if st.SubscriptionID == "" || st.ObservedGeneration != obj.Generation || recreate || readOwed(st) {
 		r.observed.note(obj.UID, time.Now())
 		return nil
 	}

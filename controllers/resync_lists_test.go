@@ -78,6 +78,9 @@ func TestListedSubscriptionRules(t *testing.T) {
 			s.obj.Annotations = map[string]string{billingv1alpha1.AnnotationRecreate: "true"}
 		}},
 		{name: "not in the list: read on its own", listed: &stripe.Subscription{ID: "sub_other"}},
+		{name: "a deferred webhook event is settled by a read of its own", listed: listedSub(1), mutate: func(s *subscriptionScope, _ *StripeSubscriptionReconciler, at time.Time) {
+			s.obj.Status.DeferredEvent = &billingv1alpha1.EventRef{ID: "evt_1", Created: at.Add(-time.Minute).Unix()}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &StripeSubscriptionReconciler{Lists: &SubscriptionLists{}}
@@ -137,5 +140,32 @@ func TestSubscriptionListsRefresh(t *testing.T) {
 	failing := &SubscriptionLists{Lister: &countingLister{fail: true}}
 	if _, _, ok := failing.Lookup(ctx, "sub_1", before); ok {
 		t.Fatal("a failed list was used")
+	}
+}
+
+// TestReadSettlesADeferredEvent: a read of Stripe clears deferredEvent and
+// moves readAt, even when it changes nothing else status shows.
+func TestReadSettlesADeferredEvent(t *testing.T) {
+	st := &billingv1alpha1.StripeSubscriptionStatus{}
+	sub := listedSub(1)
+	sub.ReadAt = 1000
+	setObservedStatus(st, sub)
+	st.DeferredEvent = &billingv1alpha1.EventRef{ID: "evt_1", Created: 1500}
+	if !readOwed(st) {
+		t.Fatal("a deferred event owes a read")
+	}
+	sub.ReadAt = 2000
+	setObservedStatus(st, sub)
+	if st.DeferredEvent != nil || readOwed(st) {
+		t.Errorf("the read did not settle the deferred event: %+v", st.DeferredEvent)
+	}
+	if st.ReadAt == nil || st.ReadAt.Unix() != 2000 {
+		t.Errorf("readAt %v, want the read's time 2000", st.ReadAt)
+	}
+	// A read that changes nothing and settles nothing keeps readAt.
+	sub.ReadAt = 3000
+	setObservedStatus(st, sub)
+	if st.ReadAt.Unix() != 2000 {
+		t.Errorf("readAt %v moved on a read that changed nothing", st.ReadAt)
 	}
 }

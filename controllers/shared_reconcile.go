@@ -123,7 +123,9 @@ func controllerOptions(skipNameValidation bool, workers int) controller.Options 
 }
 
 // annotationsChangedByOthers passes an update whose annotations changed in a
-// key other than the operator's own create-pending bookkeeping. Removing
+// key other than the operator's own bookkeeping: create-pending, and the
+// webhook server's event-ID annotations (the status write before them
+// already woke the reconciler, see webhookEventApplied). Removing
 // create-pending right after a create changes nothing in Stripe, so it must
 // not cost a second pass and a Stripe read (GenerationChangedPredicate alone
 // would drop every annotation, the recreate request included).
@@ -131,15 +133,24 @@ func annotationsChangedByOthers() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations()
 		for k, v := range n {
-			if k != billingv1alpha1.AnnotationCreatePending && o[k] != v {
+			if !bookkeeping(k) && o[k] != v {
 				return true
 			}
 		}
 		for k := range o {
-			if _, ok := n[k]; !ok && k != billingv1alpha1.AnnotationCreatePending {
+			if _, ok := n[k]; !ok && !bookkeeping(k) {
 				return true
 			}
 		}
 		return false
 	}}
+}
+
+// bookkeeping tells the annotations the operator's own writers keep.
+func bookkeeping(key string) bool {
+	switch key {
+	case billingv1alpha1.AnnotationCreatePending, billingv1alpha1.AnnotationLastEventID, billingv1alpha1.AnnotationRecentEventIDs:
+		return true
+	}
+	return false
 }

@@ -275,6 +275,9 @@ func (s *subscriptionScope) beforeFailure() {
 // reports a new failure is written.
 func (s *subscriptionScope) statusWritten(before *billingv1alpha1.StripeSubscription) {
 	s.r.paymentFailedEvent(s.obj, &before.Status)
+	if s.fromStatus {
+		s.r.usedStatus(s.obj)
+	}
 }
 
 func conflictBackoff() time.Duration {

@@ -41,17 +41,23 @@ func unixOf(t *metav1.Time) int64 {
 	return t.Unix()
 }
 
-// setObservedStatus copies what Stripe reports into status. The webhook
-// server writes the same fields from events; both writers use an optimistic
-// lock, and the reconciler always writes what a fresh read of Stripe says.
-// When the read changes what status shows, readAt becomes the read's
-// Stripe time, so the webhook server never applies an event older than it
-// over it (a read that changes nothing keeps the older readAt, which is
-// still a time when Stripe held that state, and writes nothing).
+// setObservedStatus copies what Stripe reports into status (sub is a read
+// of Stripe, or the answer to a write). The webhook server writes the same
+// fields from events; both writers use an optimistic lock, and the
+// reconciler always writes what a fresh read of Stripe says. This is the
+// reconciler's side of the one ordering rule (webhookserver's place): the
+// read settles any deferred event, so status.deferredEvent is cleared, and
+// readAt becomes the read's Stripe time when the read changes what status
+// shows or settles a deferred event, so the webhook server never applies
+// an event that is not newer than it. A read that changes nothing and
+// settles nothing keeps the older readAt, which is still a time when Stripe
+// held that state, and writes nothing.
 func setObservedStatus(st *billingv1alpha1.StripeSubscriptionStatus, sub *stripe.Subscription) {
 	before := observedFields(st)
 	copyObserved(st, sub)
-	if sub.ReadAt != 0 && (st.ReadAt == nil || !equality.Semantic.DeepEqual(before, observedFields(st))) {
+	settles := st.DeferredEvent != nil
+	st.DeferredEvent = nil
+	if sub.ReadAt != 0 && (st.ReadAt == nil || settles || !equality.Semantic.DeepEqual(before, observedFields(st))) {
 		st.ReadAt = unixTime(sub.ReadAt)
 	}
 }

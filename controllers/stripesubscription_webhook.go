@@ -13,7 +13,8 @@ import (
 // webhookEventApplied passes updates in which the webhook server applied a
 // Stripe event: status.lastEvent (subscription events) or
 // latestInvoice.lastEvent (invoice events) moved, or it recorded an event
-// it could not place against the operator's last read (deferredEvent). The reconciler then looks
+// whose order it could not know (a new deferredEvent; the reconciler's read
+// clears it, which wakes nothing). The reconciler then looks
 // at Stripe soon after a change made there (a Dashboard edit is corrected
 // or reported without waiting for the resync). Status-only changes are
 // otherwise filtered out; the reconciler's own status writes keep both
@@ -30,7 +31,7 @@ func webhookEventApplied() predicate.Predicate {
 				return false
 			}
 			return !equality.Semantic.DeepEqual(o.Status.LastEvent, n.Status.LastEvent) ||
-				!equality.Semantic.DeepEqual(o.Status.DeferredEvent, n.Status.DeferredEvent) ||
+				(n.Status.DeferredEvent != nil && !equality.Semantic.DeepEqual(o.Status.DeferredEvent, n.Status.DeferredEvent)) ||
 				!equality.Semantic.DeepEqual(invoiceMarker(o.Status.LatestInvoice), invoiceMarker(n.Status.LatestInvoice))
 		},
 	}

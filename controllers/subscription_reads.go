@@ -39,7 +39,8 @@ func (r *StripeSubscriptionReconciler) noteRead(uid types.UID, obj *billingv1alp
 // Dashboard edit that status does not show, such as metadata); no request
 // annotation is pending; and the last read is younger than the resync
 // period (a resync always reads). When in doubt, it reads. A pass that uses
-// status moves the remembered invoice marker, so the next resync reads.
+// status moves the remembered invoice marker once its status is written
+// (usedStatus), so the next resync reads.
 func (r *StripeSubscriptionReconciler) statusCarriesNews(obj *billingv1alpha1.StripeSubscription) bool {
 	v, ok := r.reads.Load(obj.UID)
 	if !ok {
@@ -52,16 +53,38 @@ func (r *StripeSubscriptionReconciler) statusCarriesNews(obj *billingv1alpha1.St
 	_, recreate := ann[billingv1alpha1.AnnotationRecreate]
 	synced := findCondition(st.Conditions, billingv1alpha1.ConditionSynced)
 	inv := invoiceMarker(st.LatestInvoice)
-	if pending || recreate || m.generation != obj.Generation || st.ObservedGeneration != obj.Generation ||
+	if readOwed(st) || pending || recreate || m.generation != obj.Generation || st.ObservedGeneration != obj.Generation ||
 		synced == nil || synced.Status != metav1.ConditionTrue || synced.ObservedGeneration != obj.Generation ||
 		m.subscriptionID != st.SubscriptionID || time.Since(m.at) >= resyncOr(r.ResyncPeriod) ||
 		!equality.Semantic.DeepEqual(m.lastEvent, st.LastEvent) || !equality.Semantic.DeepEqual(m.deferred, st.DeferredEvent) ||
 		inv == nil || equality.Semantic.DeepEqual(m.invoiceEvent, inv) {
 		return false
 	}
-	m.invoiceEvent = inv.DeepCopy()
-	r.reads.Store(obj.UID, m)
 	return true
+}
+
+// usedStatus notes, once the status of a pass that took the subscription
+// from status is written, that its invoice marker was consumed: a later
+// pass with the same marker (a resync) reads Stripe. Noted only after the
+// write, so that a pass whose write conflicted (the webhook server's
+// event-ID annotation write often lands just after the status write that
+// woke it) takes status again on its retry instead of reading.
+func (r *StripeSubscriptionReconciler) usedStatus(obj *billingv1alpha1.StripeSubscription) {
+	v, ok := r.reads.Load(obj.UID)
+	if !ok {
+		return
+	}
+	m := v.(readMark)
+	m.invoiceEvent = invoiceMarker(obj.Status.LatestInvoice).DeepCopy()
+	r.reads.Store(obj.UID, m)
+}
+
+// readOwed tells whether the webhook server deferred an event that no read
+// of Stripe has settled yet (status.deferredEvent; setObservedStatus clears
+// it): the pass must then read the subscription on its own, never take it
+// from status or from a list.
+func readOwed(st *billingv1alpha1.StripeSubscriptionStatus) bool {
+	return st.DeferredEvent != nil
 }
 
 // subscriptionFromStatus is the subscription as status shows it, for a

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
@@ -29,9 +30,6 @@ import (
 // IndexSubscriptionID indexes StripeSubscriptions by status.subscriptionID.
 const IndexSubscriptionID = "status.subscriptionID"
 
-// maxSameSecondIDs bounds EventRef.sameSecondIDs (the CRD allows 16).
-const maxSameSecondIDs = 15
-
 // Outcomes of an event, in responses and logs.
 const (
 	OutcomeApplied    = "applied"
@@ -41,10 +39,10 @@ const (
 	// subscription's latest invoice.
 	OutcomeSuperseded = "superseded"
 	OutcomeIgnored    = "ignored"
-	// OutcomeDeferred: the event was created within a second of the
-	// operator's last read of Stripe (status.readAt), so it may be older
-	// than what status shows. It is recorded in status.deferredEvent, which
-	// makes the operator read Stripe again, and not applied.
+	// OutcomeDeferred: the event's order against what status shows cannot
+	// be known (see place) and it would change status. It is recorded in
+	// status.deferredEvent, which makes the operator read Stripe, and not
+	// applied.
 	OutcomeDeferred = "deferred"
 )
 
@@ -174,15 +172,128 @@ func (s *Server) apply(ctx context.Context, ev *event) (string, error) {
 	if t, ours := s.written.newer(target); ours {
 		target, shared = t, true
 	}
-	if redelivered(&target.Status, ev) {
-		// Judged on the cached object, read without copying it.
+	// Judged on the cached object, read without copying it.
+	if recorded(target, ev.ID) {
 		countOutcome(OutcomeDuplicate, ev)
+		return OutcomeDuplicate, nil
+	}
+	if redelivered(&target.Status, ev) {
+		// Its status was written but its annotations were not (the server
+		// stopped, or the annotation write failed, between the two): a
+		// duplicate, recorded now.
+		countOutcome(OutcomeDuplicate, ev)
+		applied := !(target.Status.DeferredEvent != nil && target.Status.DeferredEvent.ID == ev.ID)
+		if _, err := s.recordIDs(ctx, target, "", ev, applied, time.Now().Add(s.opts.RetryBudget)); err != nil {
+			return "", err
+		}
 		return OutcomeDuplicate, nil
 	}
 	if shared {
 		target = target.DeepCopy()
 	}
 	return s.persist(ctx, target, ev, mut)
+}
+
+// maxRecentEventIDs bounds the recent-event-ids annotation. Stripe
+// redelivers an event it got no 2xx for, and sometimes one it did, mostly
+// within minutes; a subscription sees a handful of events per change, so the
+// last 20 cover the redeliveries of several changes. An older redelivery
+// is still placed by the ordering rule (older than what status shows) and
+// changes nothing.
+const maxRecentEventIDs = 20
+
+// recorded tells whether obj's event-ID annotations name id.
+func recorded(obj *billingv1alpha1.StripeSubscription, id string) bool {
+	ann := obj.GetAnnotations()
+	if ann[billingv1alpha1.AnnotationLastEventID] == id {
+		return true
+	}
+	for rest := ann[billingv1alpha1.AnnotationRecentEventIDs]; rest != ""; {
+		var one string
+		one, rest, _ = strings.Cut(rest, ",")
+		if one == id {
+			return true
+		}
+	}
+	return false
+}
+
+// withRecent is the recent-event-ids value with id appended, the oldest
+// dropped past maxRecentEventIDs.
+func withRecent(list, id string) string {
+	var ids []string
+	if list != "" {
+		ids = strings.Split(list, ",")
+	}
+	ids = append(slices.DeleteFunc(ids, func(s string) bool { return s == id || s == "" }), id)
+	if len(ids) > maxRecentEventIDs {
+		ids = ids[len(ids)-maxRecentEventIDs:]
+	}
+	return strings.Join(ids, ",")
+}
+
+// recordIDs writes ev's ID into obj's event-ID annotations, after the
+// status write that applied (or deferred) it: recent-event-ids always,
+// last-event-id when it was applied. One merge patch of the resource's
+// metadata, with the resourceVersion as a precondition so that two writers
+// of the list never lose each other's IDs; a conflict is retried on a
+// fresh read until deadline. obj is not changed; the object written is
+// returned. via is the resourceVersion obj's status write replaced ("" when
+// there was none), for the own-writes overlay.
+func (s *Server) recordIDs(ctx context.Context, obj *billingv1alpha1.StripeSubscription, via string, ev *event, applied bool, deadline time.Time) (*billingv1alpha1.StripeSubscription, error) {
+	key := client.ObjectKeyFromObject(obj)
+	backoff := 5 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ann := obj.GetAnnotations()
+		set := map[string]string{billingv1alpha1.AnnotationRecentEventIDs: withRecent(ann[billingv1alpha1.AnnotationRecentEventIDs], ev.ID)}
+		if applied {
+			set[billingv1alpha1.AnnotationLastEventID] = ev.ID
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": obj.ResourceVersion, "annotations": set}})
+		if err != nil {
+			return nil, err
+		}
+		out := &billingv1alpha1.StripeSubscription{ObjectMeta: metav1.ObjectMeta{Namespace: obj.Namespace, Name: obj.Name}}
+		err = s.opts.Client.Patch(ctx, out, client.RawPatch(types.MergePatchType, patch))
+		switch {
+		case err == nil:
+			replaced := obj.ResourceVersion
+			if via != "" {
+				replaced, via = via, obj.ResourceVersion
+			}
+			s.written.recordVia(replaced, via, out, time.Now())
+			return out, nil
+		case apierrors.IsNotFound(err):
+			return nil, nil
+		case !apierrors.IsConflict(err):
+			return nil, fmt.Errorf("recording event %s on %s: %w", ev.ID, key, err)
+		}
+		conflicts.Inc()
+		wait := backoff/2 + rand.N(backoff/2+1)
+		if time.Now().Add(wait).After(deadline) {
+			return nil, fmt.Errorf("recording event %s on %s: conflicts for the whole retry budget (%d attempts): %w", ev.ID, key, attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, 250*time.Millisecond)
+		fresh := &billingv1alpha1.StripeSubscription{}
+		if err := s.opts.APIReader.Get(ctx, key, fresh); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("reading StripeSubscription %s: %w", key, err)
+		}
+		if fresh.UID != obj.UID {
+			return nil, nil
+		}
+		if recorded(fresh, ev.ID) && (!applied || fresh.GetAnnotations()[billingv1alpha1.AnnotationLastEventID] == ev.ID) {
+			return fresh, nil // another replica recorded it
+		}
+		obj, via = fresh, ""
+	}
 }
 
 // findTarget resolves the StripeSubscription an event concerns, or nil. It
@@ -250,9 +361,18 @@ func (s *Server) persist(ctx context.Context, obj *billingv1alpha1.StripeSubscri
 		err = s.opts.Client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
 		switch {
 		case err == nil:
+			// The status write is the commit point: the event's effect
+			// and its stream's marker (or status.deferredEvent) are
+			// persisted, and the Events about it are recorded. The
+			// annotations follow; if that write fails the event is answered
+			// 503, and the redelivery is recognised from the marker and
+			// recorded then (apply), never applied twice.
 			s.written.record(replaced, obj, time.Now())
 			countOutcome(outcome, ev)
 			s.recordEvents(obj, before, ev)
+			if _, err := s.recordIDs(ctx, obj, replaced, ev, outcome == OutcomeApplied, deadline); err != nil {
+				return "", err
+			}
 			return outcome, nil
 		case apierrors.IsNotFound(err):
 			// Deleted between lookup and write (the reconciler released the
@@ -339,107 +459,72 @@ func countOutcome(outcome string, ev *event) {
 	}
 }
 
-// verdict is where an event stands against a stream's marker.
+// verdict is where an event stands against the source of the fields it
+// would change.
 type verdict int
 
 const (
 	newer verdict = iota
-	tie
+	unknown
 	duplicate
 	older
 )
 
-// judge places ev against the marker of its stream (nil: nothing applied
-// yet). Stripe's created has one-second resolution, so several events can
-// share a second: a tie is applied unless a guard of the stream says it
-// would regress the state, and the IDs applied in the marker's second are
-// remembered so a redelivery of one of them is a duplicate.
-func judge(m *billingv1alpha1.EventRef, ev *event) verdict {
+// place is the ordering rule, the only one, for both streams (a
+// subscription's own state, ordered by status.lastEvent; each invoice,
+// ordered by latestInvoice.lastEvent). The fields an event would change
+// come from the stream's last applied event (marker) or from the
+// operator's last read of Stripe (readAt), both stamped by Stripe to the
+// second. An event is
+//   - a duplicate when the marker or status.deferredEvent names it (the
+//     event-ID annotations name the others: apply);
+//   - older when it was created before the marker, whose payload already
+//     shows a later state: it changes nothing;
+//   - newer when it was created after both the marker and the read: it is
+//     applied;
+//   - otherwise of unknown order (created in the marker's second, or not
+//     after the read): applied only when it changes nothing status shows
+//     (its marker moves), else recorded in status.deferredEvent and not
+//     applied; the operator then reads Stripe, which is the truth (settle).
+func place(st *billingv1alpha1.StripeSubscriptionStatus, marker *billingv1alpha1.EventRef, ev *event) verdict {
 	switch {
-	case m == nil:
-		return newer
-	case m.ID == ev.ID || (m.Created == ev.Created && slices.Contains(m.SameSecondIDs, ev.ID)):
+	case st.DeferredEvent != nil && st.DeferredEvent.ID == ev.ID, marker != nil && marker.ID == ev.ID:
 		return duplicate
-	case ev.Created < m.Created:
+	case marker != nil && ev.Created < marker.Created:
 		return older
-	case ev.Created == m.Created:
-		return tie
+	case marker != nil && ev.Created == marker.Created, st.ReadAt != nil && ev.Created <= st.ReadAt.Unix():
+		return unknown
 	}
 	return newer
 }
 
-// redelivered tells, reading st only, whether ev is one status already
-// holds: the marker of its stream (or its same-second IDs) names it, or it
-// is the deferred event. The mutations judge the same way; this lets a
-// duplicate, the common case of Stripe's redeliveries, cost no copy.
+// redelivered tells, reading st only, whether the ordering rule makes ev a
+// duplicate. The mutations place events the same way; this lets a
+// duplicate cost no copy.
 func redelivered(st *billingv1alpha1.StripeSubscriptionStatus, ev *event) bool {
-	if st.DeferredEvent != nil && st.DeferredEvent.ID == ev.ID {
-		return true
-	}
 	switch {
 	case ev.Sub != nil:
-		return (st.SubscriptionID == "" || st.SubscriptionID == ev.Sub.ID) && judge(st.LastEvent, ev) == duplicate
+		return (st.SubscriptionID == "" || st.SubscriptionID == ev.Sub.ID) && place(st, st.LastEvent, ev) == duplicate
 	case ev.Inv != nil:
-		cur := st.LatestInvoice
-		return cur != nil && cur.ID == ev.Inv.ID && judge(cur.LastEvent, ev) == duplicate
+		var marker *billingv1alpha1.EventRef
+		if cur := st.LatestInvoice; cur != nil && cur.ID == ev.Inv.ID {
+			marker = cur.LastEvent
+		}
+		return place(st, marker, ev) == duplicate
 	}
 	return false
 }
 
-// readSkew is how far apart, in seconds, Stripe's clocks may stamp an
-// event's created and an answer's Date for the same moment.
-const readSkew = 1
-
-// judgeRead places ev against status.readAt, the Stripe time of the
-// operator's read that status shows (nil: status holds no read). An event
-// created more than readSkew seconds before it is older than the read; one
-// within readSkew of it or in the same second may be either (both have
-// one-second resolution), so it is a tie; a later one is newer.
-func judgeRead(readAt *metav1.Time, ev *event) verdict {
-	switch {
-	case readAt == nil:
-		return newer
-	case ev.Created < readAt.Unix()-readSkew:
-		return older
-	case ev.Created <= readAt.Unix():
-		return tie
-	}
-	return newer
-}
-
-// readGuard places an event its stream would apply against the operator's
-// last read. ok false: the event is older than the read (OutcomeOutOfOrder).
-// Otherwise, after the mutation applied the event, finish settles a tie:
-// an event that changes nothing status shows agrees with the read and is
-// applied (its stream's marker moves); one that would change it may be
-// older than the read, so the change is undone, the event is recorded in
-// status.deferredEvent (the operator's watch wakes on it and reads Stripe
-// again) and a redelivery of it is a duplicate.
-type readGuard struct {
-	st     *billingv1alpha1.StripeSubscriptionStatus
-	before *billingv1alpha1.StripeSubscriptionStatus // set on a tie
-}
-
-func guardRead(st *billingv1alpha1.StripeSubscriptionStatus, ev *event) (g readGuard, ok bool) {
-	g.st = st
-	switch judgeRead(st.ReadAt, ev) {
-	case older:
-		return g, false
-	case tie:
-		g.before = st.DeepCopy()
-	}
-	return g, true
-}
-
-func (g readGuard) finish(ev *event) string {
-	if g.before == nil || sameObserved(g.before, g.st) {
+// settle finishes a mutation that placed ev as v and applied it to st
+// (before: st as it was, kept for an unknown one). An event of unknown
+// order that changes what status shows is undone and recorded in
+// status.deferredEvent: the operator's watch wakes on it and reads Stripe.
+func settle(v verdict, before, st *billingv1alpha1.StripeSubscriptionStatus, ev *event) string {
+	if v != unknown || sameObserved(before, st) {
 		return OutcomeApplied
 	}
-	*g.st = *g.before
-	if g.st.DeferredEvent != nil && g.st.DeferredEvent.ID == ev.ID {
-		return OutcomeDuplicate
-	}
-	g.st.DeferredEvent = &billingv1alpha1.EventRef{ID: ev.ID, Type: ev.Type, Created: ev.Created}
+	*st = *before
+	st.DeferredEvent = &billingv1alpha1.EventRef{ID: ev.ID, Type: ev.Type, Created: ev.Created}
 	return OutcomeDeferred
 }
 
@@ -457,17 +542,9 @@ func sameObserved(a, b *billingv1alpha1.StripeSubscriptionStatus) bool {
 	return equality.Semantic.DeepEqual(strip(a), strip(b))
 }
 
-// advance is the marker after applying ev.
-func advance(m *billingv1alpha1.EventRef, ev *event) *billingv1alpha1.EventRef {
-	next := &billingv1alpha1.EventRef{ID: ev.ID, Type: ev.Type, Created: ev.Created}
-	if m != nil && m.Created == ev.Created {
-		ids := append(slices.Clone(m.SameSecondIDs), m.ID)
-		if len(ids) > maxSameSecondIDs {
-			ids = ids[len(ids)-maxSameSecondIDs:]
-		}
-		next.SameSecondIDs = ids
-	}
-	return next
+// marker is the marker of ev's stream after applying it.
+func marker(ev *event) *billingv1alpha1.EventRef {
+	return &billingv1alpha1.EventRef{ID: ev.ID, Type: ev.Type, Created: ev.Created}
 }
 
 func unixTime(sec int64) *metav1.Time {
@@ -481,7 +558,7 @@ func unixTime(sec int64) *metav1.Time {
 func terminal(status string) bool { return status == "canceled" || status == "incomplete_expired" }
 
 // subscriptionMutation copies a subscription into status, ordered by the
-// subscription's own events (status.lastEvent).
+// subscription's own events (status.lastEvent, place).
 func subscriptionMutation(ev *event) mutation {
 	so := ev.Sub
 	return func(obj *billingv1alpha1.StripeSubscription) string {
@@ -489,20 +566,16 @@ func subscriptionMutation(ev *event) mutation {
 		if st.SubscriptionID != "" && st.SubscriptionID != so.ID {
 			return OutcomeIgnored // an earlier subscription of a recreated resource
 		}
-		switch judge(st.LastEvent, ev) {
+		v := place(st, st.LastEvent, ev)
+		switch v {
 		case duplicate:
 			return OutcomeDuplicate
 		case older:
 			return OutcomeOutOfOrder
-		case tie:
-			// A same-second event never brings an ended subscription back.
-			if terminal(st.StripeStatus) && !terminal(so.Status) {
-				return OutcomeOutOfOrder
-			}
 		}
-		guard, ok := guardRead(st, ev)
-		if !ok {
-			return OutcomeOutOfOrder
+		var before *billingv1alpha1.StripeSubscriptionStatus
+		if v == unknown {
+			before = st.DeepCopy()
 		}
 		st.SubscriptionID = so.ID
 		st.StripeStatus = so.Status
@@ -521,32 +594,17 @@ func subscriptionMutation(ev *event) mutation {
 		st.CancelAtPeriodEnd = so.CancelAtPeriodEnd
 		st.CancelAt, st.CanceledAt, st.TrialEnd = unixTime(so.CancelAt), unixTime(so.CanceledAt), unixTime(so.TrialEnd)
 		st.PauseCollection = so.PauseCollection
-		st.LastEvent = advance(st.LastEvent, ev)
+		st.LastEvent = marker(ev)
 		setPaymentFailed(obj)
-		return guard.finish(ev)
+		return settle(v, before, st, ev)
 	}
-}
-
-// invoiceProgress ranks invoice statuses along Stripe's lifecycle (draft,
-// open, then paid, void or uncollectible; an uncollectible invoice can
-// still be paid).
-func invoiceProgress(status string) int {
-	switch status {
-	case "draft":
-		return 0
-	case "open":
-		return 1
-	case "uncollectible":
-		return 2
-	case "paid", "void":
-		return 3
-	}
-	return -1
 }
 
 // invoiceMutation records the latest invoice, ordered per invoice by
-// latestInvoice.lastEvent. An event about an invoice created before the
-// latest one changes nothing.
+// latestInvoice.lastEvent (place). An event about another invoice than the
+// latest one replaces it when Stripe created that invoice later; one
+// created earlier changes nothing (superseded), and one created in the
+// same second is of unknown order.
 func invoiceMutation(ev *event) mutation {
 	in := ev.Inv
 	return func(obj *billingv1alpha1.StripeSubscription) string {
@@ -555,39 +613,36 @@ func invoiceMutation(ev *event) mutation {
 			return OutcomeIgnored
 		}
 		cur := st.LatestInvoice
+		sameSecond := false
 		if cur != nil && cur.ID != in.ID {
-			// Another invoice is the latest; this one replaces it only when
-			// Stripe created it later.
-			if cur.Created != nil && in.Created <= cur.Created.Unix() {
+			if cur.Created != nil && in.Created < cur.Created.Unix() {
 				return OutcomeSuperseded
 			}
+			sameSecond = cur.Created != nil && in.Created == cur.Created.Unix()
 			cur = nil
 		}
-		var marker *billingv1alpha1.EventRef
+		var m *billingv1alpha1.EventRef
 		if cur != nil {
-			marker = cur.LastEvent
+			m = cur.LastEvent
 		}
-		switch judge(marker, ev) {
-		case duplicate:
+		v := place(st, m, ev)
+		switch {
+		case v == duplicate:
 			return OutcomeDuplicate
-		case older:
+		case v == older:
 			return OutcomeOutOfOrder
-		case tie:
-			// A same-second event never moves the invoice back along its
-			// lifecycle or to fewer attempts.
-			if invoiceProgress(in.Status) < invoiceProgress(cur.Status) || in.AttemptCount < cur.AttemptCount {
-				return OutcomeOutOfOrder
-			}
+		case sameSecond:
+			v = unknown
 		}
-		guard, ok := guardRead(st, ev)
-		if !ok {
-			return OutcomeOutOfOrder
+		var before *billingv1alpha1.StripeSubscriptionStatus
+		if v == unknown {
+			before = st.DeepCopy()
 		}
 		inv := &billingv1alpha1.InvoiceStatus{
 			ID: in.ID, Status: in.Status, AmountDue: in.AmountDue, AmountPaid: in.AmountPaid, Currency: in.Currency,
 			AttemptCount: in.AttemptCount, NextPaymentAttempt: unixTime(in.NextPaymentAttempt),
 			HostedInvoiceURL: in.HostedInvoiceURL, BillingReason: in.BillingReason,
-			Created: unixTime(in.Created), LastEvent: advance(marker, ev),
+			Created: unixTime(in.Created), LastEvent: marker(ev),
 		}
 		if inv.Created == nil && cur != nil {
 			inv.Created = cur.Created
@@ -595,7 +650,7 @@ func invoiceMutation(ev *event) mutation {
 		paymentFacts(inv, cur, in, ev.Type)
 		st.LatestInvoice = inv
 		setPaymentFailed(obj)
-		return guard.finish(ev)
+		return settle(v, before, st, ev)
 	}
 }
 
@@ -612,15 +667,23 @@ func paymentFacts(inv, cur *billingv1alpha1.InvoiceStatus, in *invoiceObject, ev
 		inv.PaymentIntentStatus, inv.PaymentError = pi.Status, pi.paymentError()
 		return
 	}
+	sameAttempt := cur != nil && cur.ID == inv.ID && cur.AttemptCount == inv.AttemptCount
 	switch evType {
 	case "invoice.payment_failed":
+		// Stripe sends invoice.payment_failed for an attempt that needs
+		// authentication too, with invoice.payment_action_required, in
+		// either order: the failure does not erase that authentication is
+		// required for the same attempt.
 		inv.PaymentIntentStatus = billing.PaymentIntentRequiresPaymentMethod
+		if sameAttempt && cur.PaymentIntentStatus == billing.PaymentIntentRequiresAction {
+			inv.PaymentIntentStatus = billing.PaymentIntentRequiresAction
+		}
 	case "invoice.payment_action_required":
 		inv.PaymentIntentStatus = billing.PaymentIntentRequiresAction
 	}
 	// The outcome of an attempt does not change: an event without payment
 	// details about the same attempt keeps what was known about it.
-	if cur != nil && cur.ID == inv.ID && cur.AttemptCount == inv.AttemptCount {
+	if sameAttempt {
 		if inv.PaymentIntentStatus == "" {
 			inv.PaymentIntentStatus = cur.PaymentIntentStatus
 		}

@@ -117,7 +117,8 @@ var sink []byte
 //     makes (its lastEvent and item quantity), on a subscription whose
 //     status has the same shape (one event was applied to it first);
 //   - fresh: signed events through the handler, each applied (a status
-//     write); every API request the server makes is counted, giving
+//     write, then the event-ID annotation write: two requests); every API
+//     request the server makes is counted, giving
 //     req/event, and the ceiling for fresh events is raw/s ÷ req/event;
 //   - bare: a handler that only reads the body and verifies the signature,
 //     the floor for a duplicate;

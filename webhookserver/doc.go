@@ -16,10 +16,13 @@
 //
 // Events are decoded in one streaming pass (go-faster/jx) into the few
 // fields the operator needs, skipping and validating the rest, in every API
-// version's shape from 2023-10-16 to Dahlia (see event.go and
+// version's shape from 2023-10-16 to Endive (see event.go and
 // the README): an invoice's subscription in subscription or
-// parent.subscription_details, the period on the subscription or its items,
-// the payment state on the expanded payment intent or the invoice payments.
+// parent.subscription_details, the period on the subscription or its items.
+// Stripe never expands event payloads, so the payment intent's status comes
+// from the event type (payment_failed, payment_action_required) and a
+// decline code from the reconciler's read; an expanded intent or invoice
+// payments list, should a payload carry one, is still read.
 //
 // # Applying an event
 //
@@ -30,17 +33,24 @@
 // subscription whose ID status does not record yet. Unmanaged subscriptions
 // and unused event types are acknowledged and counted as ignored.
 //
-// Order, per stream: subscription events are judged against
-// status.lastEvent, each invoice's events against latestInvoice.lastEvent;
-// an event about an invoice created before the latest one is superseded.
-// Older events and duplicates change nothing and cost no write; same-second
-// events are applied unless they would move the state back, and the IDs of
-// the marker's second are remembered (EventRef.sameSecondIDs).
+// Order, per stream (a subscription's own state; each invoice), is one
+// rule, place in apply.go: an event is applied only when it was created
+// after both its stream's last applied event (status.lastEvent,
+// latestInvoice.lastEvent) and the operator's last read (status.readAt).
+// Created before the last applied event: older, changes nothing (an event
+// about an invoice created before the latest one is superseded). Otherwise
+// its order is unknown: applied if it changes nothing status shows, else
+// recorded in status.deferredEvent, and the reconciler reads Stripe.
+// Duplicates are recognised from the event-ID annotations and the markers.
 //
 // Writes: one JSON merge patch of the status subresource with only the
 // fields that changed, carrying the resourceVersion read as a precondition
 // (optimistic concurrency, so the reconciler's conditions are never
-// erased). The object is read from the informer cache, or from this
+// erased); it is the commit point. Then one merge patch of the resource's
+// event-ID annotations (last-event-id, recent-event-ids), with the
+// resourceVersion the status write returned; if it fails the event is
+// answered 503 and its redelivery, a duplicate by the status marker, is
+// recorded then. The object is read from the informer cache, or from this
 // server's own last write while the cache still shows the resourceVersion
 // that write replaced (ownwrites.go). A conflict is retried on a fresh read
 // with jittered backoff within Options.RetryBudget. 2xx is answered only after

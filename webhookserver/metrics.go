@@ -17,7 +17,7 @@ var (
 	outOfOrder   = prometheus.NewCounter(prometheus.CounterOpts{Name: "stripe_webhook_events_out_of_order_total", Help: "Events older than the state they would overwrite, skipped."})
 	ignored      = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stripe_webhook_events_ignored_total", Help: "Events acknowledged without effect, by reason."}, []string{"reason"})
 	applied      = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stripe_webhook_events_applied_total", Help: "Events applied to a StripeSubscription, by type."}, []string{"type"})
-	deferred     = prometheus.NewCounter(prometheus.CounterOpts{Name: "stripe_webhook_events_deferred_total", Help: "Events created within a second of the operator's last read of Stripe, recorded for it to read again instead of applied."})
+	deferred     = prometheus.NewCounter(prometheus.CounterOpts{Name: "stripe_webhook_events_deferred_total", Help: "Events whose order against status could not be known and that would change it: recorded for the operator to read Stripe instead of applied."})
 	superseded   = prometheus.NewCounter(prometheus.CounterOpts{Name: "stripe_webhook_events_superseded_total", Help: "Events about an invoice older than the latest one, acknowledged without a write."})
 	conflicts    = prometheus.NewCounter(prometheus.CounterOpts{Name: "stripe_webhook_status_conflicts_total", Help: "Status writes that conflicted and were retried on a fresh read."})
 	byVersion    = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stripe_webhook_events_by_api_version_total", Help: "Verified events by the API version of their payload (unknown versions as other)."}, []string{"api_version"})
@@ -29,6 +29,10 @@ var (
 func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(Collectors()...)
+		// The series the StripeWebhookEventsUndecodable alert watches
+		// exists from the start, so that increase() sees the first
+		// undecodable event.
+		ignored.WithLabelValues("undecodable_object")
 	})
 }
 
@@ -41,7 +45,7 @@ func Collectors() []prometheus.Collector {
 
 // Stripe's named releases (a breaking-change version each, then monthly
 // additive versions with the same name): https://docs.stripe.com/changelog.
-var releases = map[string]bool{"acacia": true, "basil": true, "clover": true, "dahlia": true}
+var releases = map[string]bool{"acacia": true, "basil": true, "clover": true, "dahlia": true, "endive": true}
 
 // legacyVersions are the dated versions before named releases that the
 // operator decodes (stripe-go v76 speaks 2023-10-16).

@@ -39,8 +39,12 @@ type ownWrites struct {
 
 type ownWrite struct {
 	replaced string // the resourceVersion the write replaced
-	obj      *billingv1alpha1.StripeSubscription
-	at       time.Time
+	// via is the resourceVersion of an intermediate write of the same
+	// event (the status write an annotation write followed), "" if none:
+	// a cache showing it has not seen the last write either.
+	via string
+	obj *billingv1alpha1.StripeSubscription
+	at  time.Time
 }
 
 // newer returns this server's own later write of cached when the cache has
@@ -53,7 +57,7 @@ func (w *ownWrites) newer(cached *billingv1alpha1.StripeSubscription) (*billingv
 	switch {
 	case !ok:
 		return cached, false
-	case e.replaced == cached.ResourceVersion:
+	case e.replaced == cached.ResourceVersion || (e.via != "" && e.via == cached.ResourceVersion):
 		return e.obj, true
 	default:
 		delete(w.m, cached.UID)
@@ -65,6 +69,14 @@ func (w *ownWrites) newer(cached *billingv1alpha1.StripeSubscription) (*billingv
 // server answered with, replaced the resourceVersion it was written over.
 // written must not be changed afterwards.
 func (w *ownWrites) record(replaced string, written *billingv1alpha1.StripeSubscription, now time.Time) {
+	w.recordVia(replaced, "", written, now)
+}
+
+// recordVia notes two writes of one event, the status and then the
+// annotations: replaced is the resourceVersion the first replaced, via the
+// one the first wrote (and the second replaced), written the second's
+// answer.
+func (w *ownWrites) recordVia(replaced, via string, written *billingv1alpha1.StripeSubscription, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.m == nil {
@@ -89,5 +101,5 @@ func (w *ownWrites) record(replaced string, written *billingv1alpha1.StripeSubsc
 	// Kept only to be judged and patched; managedFields (which the cache's
 	// transform drops too) would only hold memory.
 	written.ManagedFields = nil
-	w.m[written.UID] = ownWrite{replaced: replaced, obj: written, at: now}
+	w.m[written.UID] = ownWrite{replaced: replaced, via: via, obj: written, at: now}
 }

@@ -30,6 +30,7 @@ func TestBackToBackEventsDoNotConflict(t *testing.T) {
 		g.Expect(outcome).To(Equal(OutcomeApplied), "event %d", i)
 	}
 	g.Expect(r.c.writes.Load()).To(BeEquivalentTo(n))
+	g.Expect(r.c.metaWrites.Load()).To(BeEquivalentTo(n), "one annotation write per event")
 	g.Expect(r.c.conflicts.Load()).To(BeZero(), "writes over a resourceVersion the server had already replaced")
 	got := r.get(obj)
 	g.Expect(got.Status.LastEvent.ID).To(Equal(fmt.Sprintf("evt_b2b_%d", n-1)))

@@ -19,7 +19,7 @@ import (
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 

@@ -66,12 +66,14 @@ const (
 	// without an ID looks the object up by its metadata instead of creating a
 	// second one.
 	AnnotationCreatePending = "billing.stripe-operator.io/create-pending"
-	// AnnotationLastEventID was the ID of the last Stripe event the webhook
-	// server applied. No longer written: events are ordered and recognised
-	// by status.lastEvent and status.latestInvoice.lastEvent.
+	// AnnotationLastEventID is the ID of the newest Stripe event the webhook
+	// server applied to the StripeSubscription. It is written after the
+	// status write that applied the event (the commit point).
 	AnnotationLastEventID = "billing.stripe-operator.io/last-event-id"
-	// AnnotationRecentEventIDs was a bounded list of recently applied event
-	// IDs. No longer written (see AnnotationLastEventID).
+	// AnnotationRecentEventIDs is the comma-separated list of the last
+	// Stripe event IDs the webhook server applied or deferred, oldest
+	// first, bounded (20): a redelivery it names is a duplicate, answered
+	// with no API request.
 	AnnotationRecentEventIDs = "billing.stripe-operator.io/recent-event-ids"
 	// AnnotationRecreate, set to "true" on a StripeSubscription whose Stripe
 	// subscription ended (canceled or incomplete_expired), makes the operator

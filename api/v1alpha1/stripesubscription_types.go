@@ -275,9 +275,9 @@ type EventRef struct {
 	// created is the event's creation time in Unix seconds.
 	// +optional
 	Created int64 `json:"created,omitempty"`
-	// sameSecondIDs are the IDs of the other events of the same created
-	// second already applied, so that a redelivery of one of them is
-	// recognised (Stripe's created has one-second resolution).
+	// sameSecondIDs is no longer written: redeliveries are recognised by
+	// the event-ID annotations (billing.stripe-operator.io/recent-event-ids).
+	// Kept so that stored objects stay valid.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
@@ -342,15 +342,16 @@ type StripeSubscriptionStatus struct {
 	LastEvent *EventRef `json:"lastEvent,omitempty"`
 	// readAt is Stripe's time (the Date of its answer, to the second) of
 	// the operator's read that the observed fields above come from: Stripe
-	// held that state then. The webhook server does not apply a subscription
-	// or invoice event created before it, and for an event created within a
-	// second of it, which may be older or newer than the read, it records
-	// the event and the operator reads Stripe again.
+	// held that state then. The webhook server applies an event that would
+	// change status only when it was created after readAt (and after its
+	// stream's last applied event); otherwise it records it in
+	// deferredEvent and the operator reads Stripe.
 	// +optional
 	ReadAt *metav1.Time `json:"readAt,omitempty"`
 	// deferredEvent is the newest subscription or invoice event the webhook
-	// server recorded without applying, because it was created within a
-	// second of readAt; the operator reads Stripe again when it moves.
+	// server recorded without applying, because its order against status
+	// could not be known; the operator reads Stripe when it is set, and
+	// that read clears it.
 	// +optional
 	DeferredEvent *EventRef `json:"deferredEvent,omitempty"`
 	// charges records the operator's own charge attempts (creates and

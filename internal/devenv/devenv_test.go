@@ -14,9 +14,11 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
@@ -109,18 +111,34 @@ func TestDevRunsTheSamples(t *testing.T) {
 		return nil
 	}, 90*time.Second, 500*time.Millisecond).Should(Succeed())
 	// Webhooks flowed: the fake delivered signed events that were applied,
-	// or recorded for the operator to read again (events from the second
-	// of its own read).
+	// or recorded for the operator to read again (events it could not
+	// order against its own read); either way their IDs are recorded in
+	// the event-ID annotations.
 	g.Eventually(func() string {
 		var sub billingv1alpha1.StripeSubscription
 		_ = env.Client.Get(ctx, key, &sub)
-		for _, m := range []*billingv1alpha1.EventRef{sub.Status.LastEvent, sub.Status.DeferredEvent, invoiceEvent(sub.Status.LatestInvoice)} {
-			if m != nil {
-				return m.ID
+		return sub.Annotations[billingv1alpha1.AnnotationRecentEventIDs]
+	}, 30*time.Second).Should(ContainSubstring("evt_"))
+
+	// One Created Event naming the subscription's Stripe ID, whichever of
+	// the webhook server and the reconciler recorded the ID first.
+	var sub billingv1alpha1.StripeSubscription
+	g.Expect(env.Client.Get(ctx, key, &sub)).To(Succeed())
+	created := func() []corev1.Event {
+		var list corev1.EventList
+		g.Expect(env.Client.List(ctx, &list, client.InNamespace("default"))).To(Succeed())
+		var out []corev1.Event
+		for _, e := range list.Items {
+			if e.InvolvedObject.Kind == "StripeSubscription" && e.InvolvedObject.Name == "acme-pro" && e.Reason == "Created" {
+				out = append(out, e)
 			}
 		}
-		return ""
-	}, 30*time.Second).ShouldNot(BeEmpty())
+		return out
+	}
+	g.Eventually(func() int { return len(created()) }, 30*time.Second).Should(Equal(1))
+	g.Consistently(func() int { return len(created()) }, 2*time.Second).Should(Equal(1))
+	g.Expect(created()[0].Message).To(ContainSubstring(sub.Status.SubscriptionID))
+	g.Expect(created()[0].Count).To(BeNumerically("<=", 1))
 
 	cancel()
 	select {
@@ -172,11 +190,4 @@ func TestDevRefusesABusyPortBeforeStarting(t *testing.T) {
 			}
 		})
 	}
-}
-
-func invoiceEvent(in *billingv1alpha1.InvoiceStatus) *billingv1alpha1.EventRef {
-	if in == nil {
-		return nil
-	}
-	return in.LastEvent
 }

@@ -255,3 +255,56 @@ func TestEveryAlertHasARunbookInTheREADME(t *testing.T) {
 		}
 	}
 }
+
+// TestUndecodableEventAlertWatchesItsSeries: StripeWebhookEventsUndecodable
+// selects exactly the series the webhook server counts an undecodable event
+// in (stripe_webhook_events_ignored_total{reason="undecodable_object"},
+// which the server creates at start so that increase() sees the first
+// one), compares with > 0 and has no "for": it fires on the first
+// undecodable event. webhookserver's TestUndecodableEventIsCounted
+// proves the counting.
+func TestUndecodableEventAlertWatchesItsSeries(t *testing.T) {
+	var expr string
+	for _, r := range loadRules(t) {
+		if r.name == "StripeWebhookEventsUndecodable" {
+			expr = r.expr
+		}
+	}
+	if expr == "" {
+		t.Fatal("no StripeWebhookEventsUndecodable alert")
+	}
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok || vs.Name != "stripe_webhook_events_ignored_total" {
+			return nil
+		}
+		for _, m := range vs.LabelMatchers {
+			if m.Name == "reason" && m.Matches("undecodable_object") && !m.Matches("unmanaged") {
+				found = true
+			}
+		}
+		return nil
+	})
+	if !found {
+		t.Errorf("%q does not select the undecodable_object series alone", expr)
+	}
+	if !strings.Contains(strings.ReplaceAll(expr, " ", ""), ">0") {
+		t.Errorf("%q does not fire on any increase", expr)
+	}
+	b, err := os.ReadFile(repo("config", "prometheus", "prometheusrule.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := string(b)[strings.Index(string(b), "alert: StripeWebhookEventsUndecodable"):]
+	if next := strings.Index(rule[1:], "- alert:"); next > 0 {
+		rule = rule[:next]
+	}
+	if strings.Contains(rule, "for:") {
+		t.Errorf("StripeWebhookEventsUndecodable waits (for:) before firing:\n%s", rule)
+	}
+}

@@ -142,7 +142,7 @@ func (s *Server) FlushEvents(ctx context.Context) error {
 
 // emit records an event and queues it for every endpoint; s.mu is held.
 func (s *Server) emit(r *request, typ string, obj map[string]any, prev map[string]any) {
-	data := map[string]any{"object": obj}
+	data := map[string]any{"object": unexpanded(obj)}
 	if prev != nil {
 		data["previous_attributes"] = prev
 	}
@@ -170,6 +170,35 @@ func (s *Server) emit(r *request, typ string, obj map[string]any, prev map[strin
 		out.JSON = rendered[v]
 		ep.enqueue(out)
 	}
+}
+
+// unexpanded is obj as an event carries it: Stripe never expands objects
+// in event payloads, so an expandable field is its ID even where the API
+// answer the fake built obj for expanded it ("Expanding responses":
+// https://docs.stripe.com/api/expanding_objects, expansion applies to API
+// requests; https://docs.stripe.com/webhooks, event data.object is the
+// object's state at the event). An invoice's payment_intent is then a bare
+// ID: its status and last_payment_error are for a read of the payment intent
+// to give. obj is not changed.
+func unexpanded(obj map[string]any) map[string]any {
+	var out map[string]any
+	for _, field := range []string{"payment_intent", "latest_invoice"} {
+		x, ok := obj[field].(map[string]any)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]any, len(obj))
+			for k, v := range obj {
+				out[k] = v
+			}
+		}
+		out[field] = x["id"]
+	}
+	if out == nil {
+		return obj
+	}
+	return out
 }
 
 // emitUpdated emits an *.updated event with previous_attributes when

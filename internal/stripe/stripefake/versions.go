@@ -23,6 +23,9 @@ const (
 	// APIVersionDahlia is a Dahlia version (decimal fields typed in the
 	// SDKs; invoice and subscription shapes as in Basil).
 	APIVersionDahlia = "2026-03-25.dahlia"
+	// APIVersionEndive is the Endive version of 2026-09-30 (invoice and
+	// subscription shapes, in the fields the operator reads, as in Basil).
+	APIVersionEndive = "2026-09-30.endive"
 )
 
 // basilOrLater tells whether version has the 2025-03-31.basil shapes.
@@ -54,14 +57,16 @@ func renderEvent(ev map[string]any, version string) []byte {
 //   - an invoice's subscription and subscription_details move to
 //     parent.subscription_details (docs: "Invoicing resources now specify
 //     how they were generated"), and its payment_intent moves to the
-//     invoice payments list (docs: invoices support multiple partial
-//     payments; payments.data[].payment.payment_intent);
+//     invoice payments list (changelog: "Adds support for multiple partial
+//     payments on invoices", payments.data[].payment.payment_intent), which
+//     an event never carries: invoice.payments is includable, returned only
+//     when a read expands it, and events are never expanded;
 //   - a subscription's current_period_start/end move to each subscription
 //     item (docs: "Adds subscription item-level billing periods and removes
 //     subscription-level periods").
 //
-// Later releases (Clover, Dahlia) change neither object in the fields the
-// operator reads.
+// Later releases (Clover, Dahlia, Endive) change neither object in the
+// fields the operator reads.
 func renderObject(obj map[string]any, version string) {
 	if !basilOrLater(version) {
 		return
@@ -83,24 +88,11 @@ func renderObject(obj map[string]any, version string) {
 		} else {
 			obj["parent"] = nil
 		}
-		if pi, ok := obj["payment_intent"]; ok {
-			delete(obj, "payment_intent")
-			delete(obj, "charge")
-			if pi != nil {
-				// The fake expands the payment intent in payment events;
-				// here it moves with the payment it belongs to.
-				status := "open"
-				if obj["status"] == "paid" {
-					status = "paid"
-				}
-				id, _ := obj["id"].(string)
-				obj["payments"] = map[string]any{"object": "list", "has_more": false, "url": "/v1/invoice_payments",
-					"data": []any{map[string]any{"id": "inpay_" + strings.TrimPrefix(id, "in_"), "object": "invoice_payment",
-						"invoice": id, "is_default": true, "status": status, "amount_requested": obj["amount_due"],
-						"amount_paid": obj["amount_paid"], "currency": obj["currency"], "livemode": false,
-						"payment": map[string]any{"type": "payment_intent", "payment_intent": pi}}}}
-			}
-		}
+		// The payment intent goes with the invoice payments, which are
+		// includable only (expand[]=payments on a read) and so are absent
+		// from events; the event carries neither.
+		delete(obj, "payment_intent")
+		delete(obj, "charge")
 	case "subscription":
 		start, end := obj["current_period_start"], obj["current_period_end"]
 		delete(obj, "current_period_start")

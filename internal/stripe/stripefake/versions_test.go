@@ -32,7 +32,7 @@ func TestRenderEventPerAPIVersion(t *testing.T) {
 		g.Expect(d["object"]).To(HaveKey("payment_intent"), v)
 		g.Expect(decode(renderEvent(ev(sub), v))["object"]).To(HaveKeyWithValue("current_period_end", 20.0), v)
 	}
-	for _, v := range []string{APIVersionBasil, APIVersionClover, APIVersionDahlia} {
+	for _, v := range []string{APIVersionBasil, APIVersionClover, APIVersionDahlia, APIVersionEndive} {
 		g := NewWithT(t)
 		d := decode(renderEvent(ev(inv), v))
 		o := d["object"].(map[string]any)
@@ -41,8 +41,7 @@ func TestRenderEventPerAPIVersion(t *testing.T) {
 		g.Expect(o).NotTo(HaveKey("payment_intent"), v)
 		g.Expect(o["parent"]).To(HaveKeyWithValue("subscription_details", map[string]any{
 			"subscription": "sub_1", "metadata": map[string]any{"k": "v"}, "subscription_proration_date": nil}), v)
-		pay := o["payments"].(map[string]any)["data"].([]any)[0].(map[string]any)
-		g.Expect(pay["payment"]).To(HaveKeyWithValue("payment_intent", HaveKeyWithValue("status", "requires_payment_method")), v)
+		g.Expect(o).NotTo(HaveKey("payments"), v, "invoice.payments is includable: never in an event")
 
 		s := decode(renderEvent(ev(sub), v))
 		so := s["object"].(map[string]any)
@@ -52,6 +51,12 @@ func TestRenderEventPerAPIVersion(t *testing.T) {
 		}
 		g.Expect(s["previous_attributes"]).NotTo(HaveKey("current_period_end"), v)
 	}
+	// Emitted events carry the payment intent as an ID, never expanded.
+	g := NewWithT(t)
+	g.Expect(unexpanded(inv)).To(HaveKeyWithValue("payment_intent", "pi_1"))
+	g.Expect(unexpanded(map[string]any{"object": "subscription", "latest_invoice": map[string]any{"id": "in_1", "object": "invoice"}})).To(
+		HaveKeyWithValue("latest_invoice", "in_1"))
+	g.Expect(inv["payment_intent"]).To(HaveKeyWithValue("status", "requires_payment_method"), "unexpanded copies")
 	// The source event is not changed by rendering.
 	NewWithT(t).Expect(inv).To(HaveKey("subscription"))
 	NewWithT(t).Expect(sub).To(HaveKey("current_period_start"))
