@@ -70,6 +70,15 @@ var (
 	chargeMetricsOnce sync.Once
 )
 
+// ChargeCollectors returns the charge-attempt collectors, for tests that
+// check the alert rules, the dashboard and the README against what the
+// operator registers.
+func ChargeCollectors() []prometheus.Collector {
+	return []prometheus.Collector{chargeAttemptsTotal, chargeRefusalsTotal}
+}
+
+// registerChargeMetrics registers them once (at controller setup, so the
+// series exist before the first attempt).
 func registerChargeMetrics() {
 	chargeMetricsOnce.Do(func() { metrics.Registry.MustRegister(chargeAttemptsTotal, chargeRefusalsTotal) })
 }

@@ -114,6 +114,7 @@ type priceInfo struct {
 
 // SetupWithManager registers the field indexes and the controller.
 func (r *StripeSubscriptionReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	registerChargeMetrics()
 	if err := setupStripeSubscriptionIndexes(context.Background(), mgr); err != nil {
 		return err
 	}

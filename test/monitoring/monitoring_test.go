@@ -37,6 +37,7 @@ func operatorCollectors() []prometheus.Collector {
 	cs = append(cs, webhookserver.Collectors()...)
 	cs = append(cs, controllers.MetricCollectors(nil)...)
 	cs = append(cs, controllers.AuditCollectors()...)
+	cs = append(cs, controllers.ChargeCollectors()...)
 	return cs
 }
 
