@@ -28,15 +28,11 @@ import (
 //   - no deferred webhook event waits for a read (readOwed);
 //   - the list was started after this process last observed the
 //     subscription (its own reads, writes and earlier lists);
-//   - the list was started after the newest webhook event status reflects
-//     (status.lastEvent.created, with a margin for clock skew), so a list
-//     result never overwrites fresher status from a webhook event;
 //   - the listed copy shows nothing status does not already hold: an object
-//     the list shows as changed is read on its own.
-
-// eventClockSkew is the margin between Stripe's clock (event created
-// times) and ours.
-const eventClockSkew = 5 * time.Second
+//     the list shows as changed is read on its own. This, not a comparison
+//     of clocks, is why a list older than a webhook event never overwrites
+//     the fresher status that event wrote: the webhook server's ordering
+//     rule (webhookserver/apply.go, place) is the only freshness rule.
 
 // SubscriptionLists holds the newest whole list of Stripe subscriptions,
 // shared by the billing audit and the subscription reconciler.
@@ -168,13 +164,7 @@ func (r *StripeSubscriptionReconciler) listedSubscription(ctx context.Context, s
 		r.observed.note(obj.UID, time.Now())
 		return nil
 	}
-	after := r.observed.last(obj.UID)
-	if ev := st.LastEvent; ev != nil {
-		if t := time.Unix(ev.Created, 0).Add(eventClockSkew); t.After(after) {
-			after = t
-		}
-	}
-	sub, at, ok := r.Lists.Lookup(ctx, st.SubscriptionID, after)
+	sub, at, ok := r.Lists.Lookup(ctx, st.SubscriptionID, r.observed.last(obj.UID))
 	if !ok || !listedMatchesStatus(sub, st) {
 		r.observed.note(obj.UID, time.Now())
 		return nil
