@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -125,6 +126,11 @@ func (c *planSubscriptionCounter) Reconcile(ctx context.Context, req ctrl.Reques
 	orig := plan.DeepCopy()
 	plan.Status.Subscriptions = counts
 	if err := c.Status().Patch(ctx, &plan, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) {
+			// The plan's reconciler wrote first: count again on its
+			// newer copy, without an error log.
+			return ctrl.Result{RequeueAfter: conflictBackoff()}, nil
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	return ctrl.Result{}, nil

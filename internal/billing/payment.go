@@ -116,6 +116,11 @@ func attempts(n int64) string {
 // for the same reason on the same invoice and attempt. Both writers record
 // their Warning Event only then, so one failed attempt gives one Event
 // whichever writer noticed it first.
+//
+// An invoice seen overdue before any attempt is recorded (the subscription
+// event saying past_due arrived before the invoice's payment_failed, as
+// Stripe's unordered deliveries allow) and the same invoice's first failed
+// attempt are one failure: attempt counts 0 and 1 compare equal.
 func NewFailure(before *metav1.Condition, beforeInv *billingv1alpha1.InvoiceStatus, now Condition, nowInv *billingv1alpha1.InvoiceStatus) bool {
 	if now.Status != metav1.ConditionTrue {
 		return false
@@ -126,5 +131,5 @@ func NewFailure(before *metav1.Condition, beforeInv *billingv1alpha1.InvoiceStat
 	if beforeInv == nil || nowInv == nil {
 		return false
 	}
-	return beforeInv.ID != nowInv.ID || beforeInv.AttemptCount != nowInv.AttemptCount
+	return beforeInv.ID != nowInv.ID || max(beforeInv.AttemptCount, 1) != max(nowInv.AttemptCount, 1)
 }

@@ -76,4 +76,11 @@ func TestNewFailure(t *testing.T) {
 	if NewFailure(nil, nil, Condition{Status: metav1.ConditionFalse}, inv) {
 		t.Error("a success is not a failure")
 	}
+	overdue := &billingv1alpha1.InvoiceStatus{ID: "in_1"}
+	if NewFailure(was, overdue, failed, inv) {
+		t.Error("the first attempt of an invoice already reported overdue (past_due seen before payment_failed) is the same failure")
+	}
+	if !NewFailure(was, overdue, failed, &billingv1alpha1.InvoiceStatus{ID: "in_1", AttemptCount: 2}) {
+		t.Error("a second attempt after the overdue report is new")
+	}
 }
