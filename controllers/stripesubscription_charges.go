@@ -163,14 +163,17 @@ func (s *subscriptionScope) beforeCharge(ctx context.Context, request string) (*
 	if s.sub != nil && s.sub.LatestInvoice != nil {
 		a.prevInvoice = s.sub.LatestInvoice.ID
 	}
-	cus, err := r.Stripe.GetCustomer(ctx, s.customerID)
-	if err != nil {
-		return nil, fmt.Errorf("reading customer %s before a charge: %w", s.customerID, err)
-	}
-	a.paymentMethod = cus.DefaultPaymentMethod
-
 	var why string
 	if d := ch.Declined; d != nil {
+		// Only after a decline does the card matter before the attempt:
+		// a new default payment method is a reason to charge again. A
+		// first attempt reads nothing more (a new subscription costs one
+		// Stripe call); its card is read if it is declined (afterCharge).
+		pm, err := s.defaultPaymentMethod(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a.paymentMethod = pm
 		switch {
 		case obj.Generation != d.Generation:
 			why = fmt.Sprintf("the spec changed (generation %d)", obj.Generation)
@@ -211,6 +214,15 @@ func (s *subscriptionScope) beforeCharge(ctx context.Context, request string) (*
 	return a, nil
 }
 
+// defaultPaymentMethod reads the customer's default payment method.
+func (s *subscriptionScope) defaultPaymentMethod(ctx context.Context) (string, error) {
+	cus, err := s.r.Stripe.GetCustomer(ctx, s.customerID)
+	if err != nil {
+		return "", fmt.Errorf("reading customer %s for its default payment method: %w", s.customerID, err)
+	}
+	return cus.DefaultPaymentMethod, nil
+}
+
 // afterCharge records the outcome of an attempt: a decline stalls the
 // resource (the returned error also wraps Stripe's, so a create starts a
 // new intent); a success clears the decline; a request that charged
@@ -220,6 +232,16 @@ func (s *subscriptionScope) afterCharge(ctx context.Context, a *chargeAttempt, r
 	ch := obj.Status.Charges
 	switch {
 	case callErr != nil && stripe.IsCardDeclined(callErr):
+		if a.paymentMethod == "" {
+			// The card that was declined: the customer's default, read now
+			// (a change made since the attempt is a reason to retry, which
+			// this read would miss only within these few milliseconds).
+			pm, err := s.defaultPaymentMethod(ctx)
+			if err != nil {
+				return err
+			}
+			a.paymentMethod = pm
+		}
 		code := stripe.DeclineCode(callErr)
 		ch.Declined = &billingv1alpha1.ChargeDecline{At: metav1.NewTime(s.r.now().UTC().Truncate(time.Second)), Request: a.request, Code: code,
 			Generation: obj.Generation, PaymentMethod: a.paymentMethod, RetryPayment: a.retryPayment}
@@ -265,6 +287,13 @@ func (s *subscriptionScope) afterCharge(ctx context.Context, a *chargeAttempt, r
 		code := inv.PaymentError
 		if code == "" {
 			code = inv.PaymentIntentStatus
+		}
+		if a.paymentMethod == "" {
+			pm, err := s.defaultPaymentMethod(ctx)
+			if err != nil {
+				return err
+			}
+			a.paymentMethod = pm
 		}
 		ch.Declined = &billingv1alpha1.ChargeDecline{At: metav1.NewTime(s.r.now().UTC().Truncate(time.Second)), Request: a.request, Code: code,
 			Generation: obj.Generation, PaymentMethod: a.paymentMethod, RetryPayment: a.retryPayment}
