@@ -3,8 +3,11 @@ package controllers
 import (
 	"context"
 	"fmt"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"slices"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/workqueue"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,10 +47,38 @@ func setupPlanSubscriptionCounter(mgr ctrl.Manager, skipNameValidation bool) err
 			DeleteFunc:  func(event.DeleteEvent) bool { return false },
 			GenericFunc: func(event.GenericEvent) bool { return false },
 		})).
-		Watches(&billingv1alpha1.StripeSubscription{}, handler.EnqueueRequestsFromMapFunc(plansOf),
+		Watches(&billingv1alpha1.StripeSubscription{}, countLater(plansOf),
 			builder.WithPredicates(subscriptionPricesChanged())).
 		WithOptions(controllerOptions(skipNameValidation, 1)).
 		Complete(c)
+}
+
+// countDelay coalesces the subscription events of a burst (a namespace of
+// subscriptions created or moved at once) into one count per plan: each
+// count lists the plan's subscriptions, so counting on every event would
+// cost O(N²) for N subscriptions.
+const countDelay = 2 * time.Second
+
+// countLater enqueues the plans a subscription event concerns after
+// countDelay; an earlier pending request for the same plan absorbs it.
+func countLater(m handler.MapFunc) handler.EventHandler {
+	add := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, req := range m(ctx, o) {
+			q.AddAfter(req, countDelay)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.ObjectOld, q)
+			add(ctx, e.ObjectNew, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+	}
 }
 
 // plansOf maps a subscription to the plans its items reference.
@@ -112,10 +143,11 @@ func (c *planSubscriptionCounter) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, nil
 	}
 	var list billingv1alpha1.StripeSubscriptionList
-	if err := c.List(ctx, &list, client.InNamespace(plan.Namespace), client.MatchingFields{subscriptionPlanRefIndex: plan.Name}); err != nil {
+	// Read only: the cache's objects, not deep copies of them.
+	if err := c.List(ctx, &list, client.InNamespace(plan.Namespace), client.MatchingFields{subscriptionPlanRefIndex: plan.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		// Without the subscription controller's index (a manager that runs
 		// no subscription controller), list the namespace.
-		if err := c.List(ctx, &list, client.InNamespace(plan.Namespace)); err != nil {
+		if err := c.List(ctx, &list, client.InNamespace(plan.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 			return ctrl.Result{}, fmt.Errorf("listing StripeSubscriptions: %w", err)
 		}
 	}
