@@ -105,12 +105,12 @@ func (s *subscriptionScope) sameFailedCard(ctx context.Context) bool {
 	if c == nil || c.EndedBy != billingv1alpha1.ReasonCanceledForNonPayment || c.FailedPaymentMethod == "" || s.customerID == "" {
 		return false
 	}
-	cus, err := s.r.Stripe.GetCustomer(ctx, s.customerID)
+	pm, err := s.defaultPaymentMethod(ctx)
 	if err != nil {
 		// Unknown: refuse rather than risk the failed card; the request is
 		// removed and can be made again.
 		log.FromContext(ctx).Info("Could not read the customer's payment method before a recreate; refusing it", "error", err.Error())
 		return true
 	}
-	return cus.DefaultPaymentMethod == c.FailedPaymentMethod
+	return pm == c.FailedPaymentMethod
 }

@@ -151,7 +151,6 @@ func (s *subscriptionScope) updateCharges() bool {
 // nothing changed since, or when the limit is reached; otherwise it
 // records the attempt in status and persists it before the request.
 func (s *subscriptionScope) beforeCharge(ctx context.Context, request string) (*chargeAttempt, error) {
-	registerChargeMetrics()
 	r, obj := s.r, s.obj
 	now := r.now()
 	st := &obj.Status
@@ -307,9 +306,12 @@ func (s *subscriptionScope) afterCharge(ctx context.Context, a *chargeAttempt, r
 }
 
 // refusedBeforeCharging tells whether Stripe refused a request before
-// executing it: a 4xx other than the card error 402 (a 429, a 409 for a key
-// in use, a 400 for invalid parameters, a 401/403/404), or the client-side
-// limiter. A 5xx or a lost answer may come from an executed request.
+// executing it: a 4xx other than the card error 402 (a 429, a 400 for
+// invalid parameters, a 401/403/404), or the client-side limiter. A 409 is
+// not: Stripe answers it while a request with the same idempotency key is
+// still executing (https://docs.stripe.com/api/idempotent_requests), and
+// that request may be charging the card. A 5xx or a lost answer may come
+// from an executed request too.
 func refusedBeforeCharging(err error) bool {
 	var se *stripe.Error
 	if !errors.As(err, &se) {
@@ -318,13 +320,12 @@ func refusedBeforeCharging(err error) bool {
 	if se.HTTPStatus == 0 {
 		return se.Class == stripe.ClassRateLimited
 	}
-	return se.HTTPStatus >= 400 && se.HTTPStatus < 500 && se.HTTPStatus != 402
+	return se.HTTPStatus >= 400 && se.HTTPStatus < 500 && se.HTTPStatus != 402 && se.HTTPStatus != 409
 }
 
 // refuseCharge records a refusal (Event, metric) and returns the Stalled
 // error that reports it.
 func (s *subscriptionScope) refuseCharge(reason, msg string) error {
-	registerChargeMetrics()
 	chargeRefusalsTotal.WithLabelValues(reason).Inc()
 	s.r.event(s.obj, true, "ChargeRefused", msg)
 	return newSpecError(reason, "%s", msg)

@@ -68,3 +68,25 @@ func TestUpdateCharges(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedBeforeCharging: only answers Stripe gives without executing
+// the request take an attempt back; a 409 (the same key still executing,
+// possibly charging), a 5xx or a card decline keep it counted.
+func TestRefusedBeforeCharging(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		refused bool
+	}{
+		{"rate limited", &stripe.Error{HTTPStatus: 429, Class: stripe.ClassRateLimited}, true},
+		{"client-side limiter", &stripe.Error{Class: stripe.ClassRateLimited}, true},
+		{"invalid parameters", &stripe.Error{HTTPStatus: 400}, true},
+		{"key in use: the first request may be charging", &stripe.Error{HTTPStatus: 409}, false},
+		{"card declined", &stripe.Error{HTTPStatus: 402}, false},
+		{"server error", &stripe.Error{HTTPStatus: 500}, false},
+	} {
+		if got := refusedBeforeCharging(tc.err); got != tc.refused {
+			t.Errorf("%s: refusedBeforeCharging = %v, want %v", tc.name, got, tc.refused)
+		}
+	}
+}

@@ -166,12 +166,13 @@ func (s *subscriptionScope) moveTargets() []string {
 }
 
 // ownSchedule tells a schedule this operator made for this resource: it
-// carries the resource's UID, or it has the one phase that from_subscription
+// carries the resource's identity (ownershipOf, the rule every Stripe
+// object's ownership follows), or it has the one phase that from_subscription
 // makes and no metadata yet (a pass that crashed between the create and the
 // update of its phases).
 func (s *subscriptionScope) ownSchedule(sc *stripe.SubscriptionSchedule) bool {
-	if sc.Metadata[billingv1alpha1.StripeMetadataUID] == string(s.obj.UID) {
-		return true
+	if own, _ := ownershipOf(s.owner, sc.Metadata); own == ownedHere {
+		return true // it carries this resource's identity (a rebuilt cluster's too)
 	}
 	return len(sc.Metadata) == 0 && len(sc.Phases) == 1
 }

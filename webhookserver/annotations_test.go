@@ -30,6 +30,9 @@ func TestEventIDAnnotations(t *testing.T) {
 		g.Expect(outcome).To(Equal(OutcomeApplied))
 	}
 	g.Expect(r.c.writes.Load()+r.c.metaWrites.Load()).To(BeEquivalentTo(2*n), "at most two API requests per fresh event")
+	// A conflicted write (and the fresh read after it) would be a request
+	// more than the two counted.
+	g.Expect(r.c.conflicts.Load()).To(BeZero(), "no write conflicted")
 	got := r.get(obj)
 	ann := got.GetAnnotations()
 	g.Expect(ann[billingv1alpha1.AnnotationLastEventID]).To(Equal(fmt.Sprintf("evt_ann_%02d", n-1)))

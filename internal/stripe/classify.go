@@ -71,9 +71,13 @@ func classify(op string, err error) *Error {
 		// not the request: Stripe saves nothing for it
 		// (https://docs.stripe.com/api/idempotent_requests), and stripe-go
 		// has already retried it. It is Retryable, so the reconcile comes
-		// back after the workqueue's short backoff, under the same key,
-		// and gets the finished request's saved answer. It is never an
-		// Idempotency (spec) error, which would stall the resource.
+		// back after the workqueue's short backoff: a create under its
+		// persisted intent's key gets the finished request's saved answer;
+		// other writes set a target state under a fresh key, so repeating
+		// them is a no-op once the first has finished (and a charging one
+		// stays counted as an attempt, see the subscription charge guard).
+		// It is never an Idempotency (spec) error, which would stall the
+		// resource.
 		e.Class = ClassRetryable
 	case se.Type == stripego.ErrorTypeIdempotency:
 		e.Class = ClassIdempotency

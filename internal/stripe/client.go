@@ -29,8 +29,11 @@ import (
 //
 // This package adds: one client-side token-bucket limiter shared by every
 // controller (so the operator stays under Stripe's rate limit instead of
-// collecting 429s); on a 429 the limiter pauses every caller for Retry-After
-// (or one second); a call that would have to wait longer than its context
+// collecting 429s), paced per endpoint and for Search as well; a 429 is
+// applied by its Stripe-Rate-Limited-Reason (ratelimit.go): a
+// resource-specific one backs off only that object, an endpoint one pauses
+// only that endpoint, any other pauses every caller for Retry-After (or one
+// second); a call that would have to wait longer than its context
 // allows fails at once with a RateLimited *Error, which reconcilers turn into
 // a requeue after RetryAfter instead of an error storm. Other failures are
 // classified (see errors.go) and returned: the reconcilers' workqueue backoff

@@ -82,7 +82,9 @@ func (l *identityLookups) useSearch() bool {
 // turns Search off for a while when the account does not have it.
 func (l *identityLookups) searchFailed(err error) bool {
 	var se *Error
-	if errors.Is(err, context.Canceled) || (errors.As(err, &se) && se.Class == ClassAuth) {
+	if errors.Is(err, context.Canceled) || (errors.As(err, &se) && (se.Class == ClassAuth || se.Class == ClassRateLimited)) {
+		// A rate-limited Search is retried by the caller later: falling
+		// back would turn one call into a list of every object.
 		return false
 	}
 	if errors.As(err, &se) && se.HTTPStatus == 400 {

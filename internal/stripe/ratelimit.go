@@ -359,6 +359,13 @@ func (t *instrumentedTransport) onTooManyRequests(resp *http.Response, endpoint,
 	after := retryAfter(resp.Header)
 	switch resp.Header.Get(RateLimitedReasonHeader) {
 	case ReasonResourceSpecific:
+		if resource == endpoint {
+			// No object in the path (a create): backing the whole endpoint
+			// off for a growing interval would stop every other object's
+			// creates; only Retry-After pauses it.
+			t.limiter.pauseEndpoint(endpoint, after)
+			return
+		}
 		d := t.limiter.backOffResource(resource, after)
 		resp.Header.Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	case ReasonEndpointRate, ReasonEndpointConcurrency:

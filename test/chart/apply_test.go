@@ -175,6 +175,9 @@ func checkWebhookServerConfined(t *testing.T, ns, serviceAccount string) {
 		{"readAt", `{"status":{"readAt":"2026-01-01T00:00:00Z"}}`, false, "readAt"},
 		{"the Ready condition", `{"status":{"conditions":[{"type":"Ready","status":"False","reason":"X","message":"m","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}`, false, "condition"},
 		{"a recorded subscriptionID", `{"status":{"subscriptionID":"sub_B"}}`, false, "subscriptionID"},
+		{"the charge record", `{"status":{"charges":{"attempts":["2026-01-01T00:00:00Z"]}}}`, false, "charges"},
+		{"who ended it", `{"status":{"cancellation":{"endedBy":"CanceledByOperator"}}}`, false, "cancellation"},
+		{"the expected amount", `{"status":{"expectedAmount":{"amount":1,"currency":"usd"}}}`, false, "expectedAmount"},
 	} {
 		err := status(tc.patch)
 		switch {

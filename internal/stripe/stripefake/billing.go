@@ -639,7 +639,7 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 		unused = s.unusedTime(sub)
 	}
 	invoiceNow := sub.status != "trialing" && (resets || (len(prorations) > 0 && proration == "always_invoice"))
-	charges := invoiceNow && sub.collectionMethod == "charge_automatically"
+	charges := invoiceNow && next.collectionMethod == "charge_automatically"
 	// payment_behavior applies to updates that invoice and charge at once
 	// (https://docs.stripe.com/api/subscriptions/update#update_subscription-payment_behavior,
 	// "Pending updates" https://docs.stripe.com/billing/subscriptions/pending-updates):
@@ -678,22 +678,27 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	}
 	*sub = next
 	sub.pending = nil
-	if resets {
-		s.resetPeriod(r, sub, unused)
-	} else if len(prorations) > 0 && sub.status != "trialing" {
+	var in *invoice // an invoice this update makes at once
+	switch {
+	case resets:
+		in = s.resetPeriod(r, sub, unused)
+	case len(prorations) > 0 && sub.status != "trialing":
 		switch proration {
 		case "create_prorations":
 			sub.prorations = append(sub.prorations, prorations...)
 		case "always_invoice":
-			in := s.newInvoice(r, sub, "subscription_update", append(sub.prorations, prorations...))
+			in = s.newInvoice(r, sub, "subscription_update", append(sub.prorations, prorations...))
 			sub.prorations = nil
-			switch {
-			case !charges || in.status != "open" || in.amountDue == 0:
-			case behavior == "default_incomplete":
-				sub.status = "past_due"
-			case !s.pay(r, in, false):
-				sub.status = "past_due"
-			}
+		}
+	}
+	// Its payment follows payment_behavior, whichever change made it.
+	if in != nil {
+		switch {
+		case !charges || in.status != "open" || in.amountDue == 0:
+		case behavior == "default_incomplete":
+			sub.status = "past_due"
+		case !s.pay(r, in, false):
+			sub.status = "past_due"
 		}
 	}
 	s.emitUpdated(r, "customer.subscription.updated", before, s.subJSON(sub, nil))
@@ -889,8 +894,9 @@ func (s *Server) unusedTime(sub *subscription) []line {
 
 // resetPeriod starts sub's first period of its new interval now (the
 // billing cycle anchor moves to now) and invoices it at once with the
-// credits and any pending prorations.
-func (s *Server) resetPeriod(r *request, sub *subscription, credits []line) {
+// credits and any pending prorations. It returns the invoice; the caller
+// pays it as payment_behavior says.
+func (s *Server) resetPeriod(r *request, sub *subscription, credits []line) *invoice {
 	interval, count := s.periodOf(sub)
 	sub.periodStart = s.now.Unix()
 	sub.periodEnd = addInterval(s.now, interval, count).Unix()
@@ -899,8 +905,5 @@ func (s *Server) resetPeriod(r *request, sub *subscription, credits []line) {
 	}
 	lines := append(append(s.periodLines(sub), credits...), sub.prorations...)
 	sub.prorations = nil
-	in := s.newInvoice(r, sub, "subscription_update", lines)
-	if sub.collectionMethod == "charge_automatically" {
-		s.pay(r, in, false)
-	}
+	return s.newInvoice(r, sub, "subscription_update", lines)
 }

@@ -180,3 +180,43 @@ func TestRenewalInvoiceStaysDraftForAnHour(t *testing.T) {
 	g.Expect(snap.LatestInvoice.Status).To(Equal("paid"))
 	g.Expect(chargesOf(s, sub)).To(HaveLen(2))
 }
+
+// TestIntervalChangeFollowsPaymentBehavior: an interval change invoices the
+// new period at once, and that invoice's payment follows payment_behavior
+// like any other update's: allow_incomplete charges and leaves the
+// subscription past_due when the card declines; default_incomplete does not
+// charge; error_if_incomplete answers 402 and applies nothing.
+func TestIntervalChangeFollowsPaymentBehavior(t *testing.T) {
+	for _, behavior := range []string{"allow_incomplete", "default_incomplete", "error_if_incomplete"} {
+		t.Run(behavior, func(t *testing.T) {
+			g := NewWithT(t)
+			s := NewTestServer(t, Options{RateLimit: -1})
+			customer, price, sub := newPayingSubscription(t, s)
+			yearly := call(t, s, "POST", "/v1/prices", "", url.Values{"product": {s.prices[price].product}, "currency": {"usd"},
+				"unit_amount": {"10000"}, "recurring[interval]": {"year"}})
+			g.Expect(yearly.status).To(Equal(200))
+			s.AdvanceClock(24 * time.Hour)
+			_, err := s.DashboardSetDefaultPaymentMethod(customer, pmCustomerFail)
+			g.Expect(err).NotTo(HaveOccurred())
+			item := s.subs[sub].items[0].id
+			before := len(chargesOf(s, sub))
+			res := call(t, s, "POST", "/v1/subscriptions/"+sub, "", url.Values{"items[0][id]": {item}, "items[0][price]": {str(yearly.body, "id")},
+				"payment_behavior": {behavior}})
+			snap, _ := s.Subscription(sub)
+			switch behavior {
+			case "error_if_incomplete":
+				g.Expect(res.status).To(Equal(402))
+				g.Expect(snap.Items[0].Price).To(Equal(price), "nothing applied")
+				g.Expect(snap.Status).To(Equal("active"))
+			case "default_incomplete":
+				g.Expect(res.status).To(Equal(200))
+				g.Expect(snap.Status).To(Equal("past_due"))
+				g.Expect(chargesOf(s, sub)).To(HaveLen(before), "the payment awaits confirmation")
+			default:
+				g.Expect(res.status).To(Equal(200))
+				g.Expect(snap.Status).To(Equal("past_due"), "a declined interval change leaves the subscription past_due")
+				g.Expect(chargesOf(s, sub)).To(HaveLen(before + 1))
+			}
+		})
+	}
+}
