@@ -259,9 +259,9 @@ var scenarioRefs = map[string]func(r *scenarioRun, name string) (string, error){
 
 // scenarioResult is one row of the results table.
 type scenarioResult struct {
-	file, name, tags                                string
+	file, name, tags                                 string
 	steps, driftSteps, trueFlags, falseFlags, missed int
-	failed                                          bool
+	failed                                           bool
 }
 
 // scenarioRun is one scenario being run.
@@ -601,7 +601,7 @@ func (r *scenarioRun) flagged(k scenarioKind, correctionsBefore int) (bool, stri
 
 type scenarioObservedCondition struct {
 	Type, Status, Reason, Message string
-	ObservedGeneration          int64
+	ObservedGeneration            int64
 }
 
 func objConditions(obj *unstructured.Unstructured) []scenarioObservedCondition {
