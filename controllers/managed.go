@@ -90,6 +90,9 @@ type observation struct {
 	// on upgrade, a plan's price rollover); correcting it is an update,
 	// never DriftCorrected.
 	bookkeeping bool
+	// ownEvents: Update records Events that say what it did (a plan's
+	// first price, a price rollover); the core adds no "Updated" Event.
+	ownEvents bool
 }
 
 // creation is how a kind binds its resource to a Stripe object.
@@ -375,9 +378,10 @@ func (m *managedReconciler[O]) phaseUpdate(ctx context.Context, p *pass[O]) erro
 	gen := p.orig.GetObservedGeneration()
 	p.corrected = gen != 0 && gen == p.obj.GetGeneration() && !p.obs.bookkeeping
 	changes := joinDifferences(p.obs.diff)
-	if p.corrected {
+	switch {
+	case p.corrected:
 		p.event(true, "DriftCorrected", fmt.Sprintf("Stripe %s differed from the spec and was corrected: %s.", what, changes))
-	} else {
+	case !p.obs.ownEvents:
 		p.event(false, "Updated", fmt.Sprintf("Updated Stripe %s: %s.", what, changes))
 	}
 	log.FromContext(ctx).Info("Updated Stripe object", "what", what, "changes", strings.Join(p.obs.diff, "; "))

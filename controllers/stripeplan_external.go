@@ -54,7 +54,11 @@ func (x *planExternal) Observe(ctx context.Context) (observation, error) {
 		return observation{}, err
 	}
 	diff := append(append([]string(nil), x.productFields...), x.priceFields...)
-	return observation{bound: true, diff: diff, bookkeeping: onlyBackfilled(diff)}, nil
+	// A new price alone is told by Update's own Events (Created for the
+	// first price, PriceRolledOver for a change), not as an update of the
+	// product.
+	ownEvents := x.newPrice && len(x.productFields) == 0
+	return observation{bound: true, diff: diff, bookkeeping: onlyBackfilled(diff), ownEvents: ownEvents}, nil
 }
 
 // diffProduct compares name, description, metadata and active.
@@ -98,7 +102,7 @@ func (x *planExternal) observePrice(ctx context.Context) error {
 		}
 		if err == nil && x.observeMode() {
 			x.price = p
-			x.priceFields = append(x.priceFields, "price (amount, currency or interval)")
+			x.priceFields = append(x.priceFields, priceChangeText(priceTermsDiff(p, spec)))
 			return nil
 		}
 		if err == nil {
@@ -117,11 +121,19 @@ func (x *planExternal) observePrice(ctx context.Context) error {
 				return nil
 			}
 		}
-		x.priceFields = append(x.priceFields, "price (no active price with the spec's amount, currency and interval)")
+		x.priceFields = append(x.priceFields, "price (no active price with the spec's terms)")
 		return nil
 	}
 	x.newPrice = true
-	x.priceFields = append(x.priceFields, "price (amount, currency or interval)")
+	switch {
+	case x.oldPrice != nil:
+		// Any term that differs is a price change (stripeplan_priceterms.go).
+		x.priceFields = append(x.priceFields, priceChangeText(priceTermsDiff(x.oldPrice, spec)))
+	case st.PriceID == "":
+		x.priceFields = append(x.priceFields, "price (none yet)")
+	default:
+		x.priceFields = append(x.priceFields, "price (price "+st.PriceID+" no longer exists)")
+	}
 	return nil
 }
 
@@ -243,17 +255,6 @@ func priceChangePolicy(spec *billingv1alpha1.StripePlanSpec) billingv1alpha1.Pri
 	return spec.PriceChangePolicy
 }
 
-// priceMatches reports whether a Stripe price has the spec's immutable
-// terms.
-func priceMatches(p *stripe.Price, spec *billingv1alpha1.PriceSpec) bool {
-	count := spec.IntervalCount
-	if count == 0 {
-		count = 1
-	}
-	return p.Currency == spec.Currency && p.UnitAmount == spec.UnitAmount &&
-		p.Interval == string(spec.Interval) && p.IntervalCount == count
-}
-
 // findOrCreatePrice reuses an active price of the product that has the
 // spec's terms and was created for this resource (a crash after the create
 // call), else creates one.
@@ -285,6 +286,7 @@ func (x *planExternal) findOrCreatePrice(ctx context.Context) (*stripe.Price, er
 		ProductID: x.product.ID, Currency: spec.Currency, UnitAmount: spec.UnitAmount,
 		Interval: string(spec.Interval), IntervalCount: count, LookupKey: spec.LookupKey,
 		TransferLookupKey: spec.LookupKey != "", Metadata: x.obj.Spec.Product.Metadata.Map(),
+		PriceTerms: specPriceTerms(spec),
 	})
 	if err != nil {
 		return nil, err

@@ -173,6 +173,7 @@ type PriceTier struct {
 	// upTo is the tier's last unit, or inf for the last tier.
 	// +required
 	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=3
 	UpTo intstr.IntOrString `json:"upTo"`
 	// unitAmount is the amount per unit in the tier, in the currency's
 	// smallest unit.
@@ -295,7 +296,7 @@ type PriceSpec struct {
 	// +kubebuilder:validation:MaxItems=25
 	// +kubebuilder:validation:XValidation:rule="self[size(self)-1].upTo == 'inf'",message="the last of price.tiers must have upTo: inf"
 	// +kubebuilder:validation:XValidation:rule="size(self.filter(t, t.upTo == 'inf')) <= 1",message="only the last of price.tiers may have upTo: inf"
-	// +kubebuilder:validation:XValidation:rule="self.all(a, self.all(b, a == b || a.upTo == 'inf' || b.upTo == 'inf' || a.upTo != b.upTo)) && self.filter(t, t.upTo != 'inf').map(t, int(t.upTo)).isSorted()",message="price.tiers upTo must rise from one tier to the next"
+	// +kubebuilder:validation:XValidation:rule="self.filter(t, t.upTo != 'inf').map(t, int(t.upTo)).isSorted() && self.filter(t, t.upTo != 'inf').all(a, size(self.filter(b, b.upTo == a.upTo)) == 1)",message="price.tiers upTo must rise from one tier to the next"
 	Tiers []PriceTier `json:"tiers,omitempty"`
 
 	// transformQuantity bills per package of divideBy units, rounded up or
