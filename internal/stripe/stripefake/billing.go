@@ -28,8 +28,8 @@ type item struct {
 }
 
 type subscription struct {
-	indexedAt                      int64 // last write, for the Search API's delay
-	id, customer, status           string
+	indexedAt            int64 // last write, for the Search API's delay
+	id, customer, status string
 	// currency is the currency the subscription bills in: the customer's
 	// when one of the prices has it as a currency option, else the
 	// prices' own.

@@ -55,7 +55,9 @@ type priceTerms struct {
 // equivalent) with at most 12 decimal places".
 var decimalRE = regexp.MustCompile(`^[0-9]+(\.[0-9]{1,12})?$`)
 
-func wholeDecimal(s string) bool { return !strings.Contains(strings.TrimRight(strings.TrimRight(s, "0"), "."), ".") }
+func wholeDecimal(s string) bool {
+	return !strings.Contains(strings.TrimRight(strings.TrimRight(s, "0"), "."), ".")
+}
 
 // amountPair reads an integer amount or its _decimal twin (one of them).
 func (r *request) amountPair(intKey, decKey string) (val string, isInt, ok bool, err *apiError) {
