@@ -230,6 +230,12 @@ func (s *subscriptionScope) Creation() creation {
 				return found.ID, nil
 			},
 			create: func(ctx context.Context, intent string) (string, error) {
+				// The prices' terms first: a metered item is created without
+				// a quantity, and a declared quantity on one is refused
+				// before anything is sent.
+				if err := s.prices(ctx); err != nil {
+					return "", err
+				}
 				var attempt *chargeAttempt
 				if s.createCharges() {
 					a, err := s.beforeCharge(ctx, "create")
