@@ -699,8 +699,12 @@ func (r *scenarioRun) waitExpect(e scenarioExpect) error {
 		sort.Strings(keys)
 		for _, k := range keys {
 			have := fieldText(obj.Object, strings.Split(k, "."))
-			if have != e.Fields[k] {
-				problems = append(problems, fmt.Sprintf("%s is %q, %q wanted", k, have, e.Fields[k]))
+			want, err := r.resolve(e.Fields[k])
+			if err != nil {
+				return err
+			}
+			if have != want {
+				problems = append(problems, fmt.Sprintf("%s is %q, %q wanted", k, have, want))
 			}
 		}
 		if len(problems) > 0 {
