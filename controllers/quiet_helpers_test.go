@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
 )
 
 // Helpers for tests that assert that nothing happened. Such a test first
@@ -22,9 +23,12 @@ import (
 // stripeReads is the number of GET requests the test's test-mode Stripe has
 // answered on routes that start with route, such as "GET /v1/customers"
 // (one customer's reads, lists and searches alike).
-func (h *harness) stripeReads(route string) int {
+func (h *harness) stripeReads(route string) int { return readsOf(h.fake.Stats(), route) }
+
+// readsOf is stripeReads of a snapshot of the test-mode Stripe's counts.
+func readsOf(st stripefake.Stats, route string) int {
 	n := 0
-	for r, c := range h.fake.Stats().Requests {
+	for r, c := range st.Requests {
 		if strings.HasPrefix(r, route) {
 			n += c
 		}
