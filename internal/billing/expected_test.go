@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestExpectedItemAmount(t *testing.T) {
+func TestBillingExpectedItemAmount(t *testing.T) {
 	graduated := PriceTerms{Currency: "usd", BillingScheme: SchemeTiered, TiersMode: TiersGraduated, Tiers: []Tier{
 		{UpTo: 5, UnitAmount: "500"},
 		{UpTo: 10, UnitAmount: "400", FlatAmount: "100"},
@@ -69,7 +69,7 @@ func TestExpectedItemAmount(t *testing.T) {
 	}
 }
 
-func TestRoundMinor(t *testing.T) {
+func TestBillingRoundMinor(t *testing.T) {
 	for in, want := range map[string]int64{"0": 0, "0.4999": 0, "0.5": 1, "1.5": 2, "2.5": 3, "2.4999999999": 2, "99999999.5": 100000000} {
 		r, _ := new(big.Rat).SetString(in)
 		if got, err := RoundMinor(r); err != nil || got != want {
@@ -78,7 +78,7 @@ func TestRoundMinor(t *testing.T) {
 	}
 }
 
-func TestExpectTotalWithAdjustments(t *testing.T) {
+func TestBillingExpectTotalWithAdjustments(t *testing.T) {
 	e, err := Expect("usd", []ExpectedItem{
 		{PriceID: "price_a", Price: PriceTerms{Currency: "usd", UnitAmount: "0.05"}, Quantity: 30},
 		{PriceID: "price_b", Price: PriceTerms{Currency: "usd", UnitAmount: "0.05"}, Quantity: 30},
@@ -100,12 +100,12 @@ func TestExpectTotalWithAdjustments(t *testing.T) {
 	}
 }
 
-// FuzzExpectedItemAmount checks, for any per-unit decimal and quantity, that
+// FuzzBillingExpectedItemAmount checks, for any per-unit decimal and quantity, that
 // the exact amount is unit x quantity, that rounding moves it by at most a
 // half, that graduated tiers never bill less than their cheapest unit nor
 // more than their dearest plus all flats, and that a volume price with one
 // tier equals the per-unit price.
-func FuzzExpectedItemAmount(f *testing.F) {
+func FuzzBillingExpectedItemAmount(f *testing.F) {
 	f.Add(uint32(5), uint64(0), uint16(30), uint16(3))
 	f.Add(uint32(105), uint64(500000000000), uint16(1), uint16(10))
 	f.Add(uint32(0), uint64(1), uint16(999), uint16(1))

@@ -69,9 +69,9 @@ func TestFakeBillsPriceShapes(t *testing.T) {
 	}
 }
 
-// TestFakeMeteredItems: a quantity on a metered item is refused as Stripe
+// TestFakeMeteredPriceItems: a quantity on a metered item is refused as Stripe
 // refuses it; reported usage is aggregated and billed at the renewal.
-func TestFakeMeteredItems(t *testing.T) {
+func TestFakeMeteredPriceItems(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	fake := stripefake.NewTestServer(t, stripefake.Options{RateLimit: -1})
