@@ -322,6 +322,7 @@ func TestBillingScenarios(t *testing.T) {
 	table := scenarioTable(results)
 	t.Log("\n" + table)
 	if out := os.Getenv("BILLING_SCENARIO_REPORT"); out != "" {
+		_ = os.MkdirAll(filepath.Dir(out), 0o755)
 		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
 			t.Errorf("writing %s: %v", out, err)
 		}
