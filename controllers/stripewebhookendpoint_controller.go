@@ -16,7 +16,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
@@ -62,6 +65,9 @@ type StripeWebhookEndpointReconciler struct {
 	SkipNameValidation bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// CredentialsChanged, when set, re-queues every endpoint (a new key may
+	// be another Stripe account's).
+	CredentialsChanged <-chan event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripewebhookendpoints,verbs=get;list;watch;update;patch
@@ -70,11 +76,14 @@ type StripeWebhookEndpointReconciler struct {
 
 // SetupWithManager registers the controller.
 func (r *StripeWebhookEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("stripewebhookendpoint").
+	b := ctrl.NewControllerManagedBy(mgr).Named("stripewebhookendpoint").
 		For(&billingv1alpha1.StripeWebhookEndpoint{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		WithOptions(controllerOptions(r.SkipNameValidation, 1)).
-		Complete(r)
+		WithOptions(controllerOptions(r.SkipNameValidation, 1))
+	if r.CredentialsChanged != nil {
+		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(enqueueAll(r.Client, &billingv1alpha1.StripeWebhookEndpointList{}))))
+	}
+	return b.Complete(r)
 }
 
 func (r *StripeWebhookEndpointReconciler) now() time.Time {
