@@ -70,6 +70,6 @@ func (r *StripePlanReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *StripePlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}},
 		managedKindOf[billingv1alpha1.StripePlan]("stripePlan", func(o *billingv1alpha1.StripePlan) *billingv1alpha1.StripePlanStatus { return &o.Status },
-		func(p *pass[*billingv1alpha1.StripePlan]) external { return &planExternal{r: r, pass: p} }),
+			func(p *pass[*billingv1alpha1.StripePlan]) external { return &planExternal{r: r, pass: p} }),
 	).Reconcile(ctx, req)
 }

@@ -97,10 +97,12 @@ func (r *StripeWebhookEndpointReconciler) now() time.Time {
 // StripeWebhookEndpoint.
 func (r *StripeWebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, stripe: stripeBackend{endpoints: r.Stripe}},
-		managedKindOf[billingv1alpha1.StripeWebhookEndpoint]("stripeWebhookEndpoint", func(o *billingv1alpha1.StripeWebhookEndpoint) *billingv1alpha1.StripeWebhookEndpointStatus { return &o.Status },
-		func(p *pass[*billingv1alpha1.StripeWebhookEndpoint]) external {
-			return &webhookEndpointExternal{r: r, pass: p}
-		}),
+		managedKindOf[billingv1alpha1.StripeWebhookEndpoint]("stripeWebhookEndpoint", func(o *billingv1alpha1.StripeWebhookEndpoint) *billingv1alpha1.StripeWebhookEndpointStatus {
+			return &o.Status
+		},
+			func(p *pass[*billingv1alpha1.StripeWebhookEndpoint]) external {
+				return &webhookEndpointExternal{r: r, pass: p}
+			}),
 	).Reconcile(ctx, req)
 }
 
