@@ -85,8 +85,9 @@ type external interface {
 // after create (a price's amount, currency and interval; an endpoint's API
 // version and signing secret; a coupon's terms). Its Observe sets
 // observation.replace when they differ from the spec; in Manage mode the
-// core then replaces the object (replaceExternal), records the new one at
-// once, retires the old one, and observes again before Update.
+// core then replaces the object (replaceExternal): makes the new one,
+// retires the old one, records the new one at once, and observes again
+// before Update.
 type replacer interface {
 	// Replacement describes the replacement Observe asked for.
 	Replacement() replacement
@@ -140,8 +141,9 @@ type replacement struct {
 	// kind keeps of the old one (previous IDs, an overlap). The core
 	// persists it at once.
 	record func(id string)
-	// retire deals with the replaced object once the new one is recorded:
-	// archive it, delete it, or keep it for an overlap. nil: nothing.
+	// retire deals with the replaced object once the new one exists, before
+	// it is recorded (in the same status write): archive it, delete it, or
+	// keep it for an overlap. It must be idempotent. nil: nothing.
 	retire func(ctx context.Context, old, id string) error
 }
 
@@ -488,10 +490,12 @@ func (m *managedReconciler[O]) phaseUpdate(ctx context.Context, p *pass[O]) erro
 //  2. otherwise, when the kind asks for it, the create intent is persisted
 //     before the create (the create-pending annotation, kept until the
 //     replacement is recorded), and the create is made under its key;
-//  3. the new ID is recorded and the status persisted at once, before
-//     anything else, so no later failure loses it;
-//  4. the old object is retired (archived, deleted, or kept for an
-//     overlap).
+//  3. the old object is retired (archived, deleted, or kept for an
+//     overlap), idempotently: a pass that fails before step 4 finds the
+//     same replacement again and retires again;
+//  4. the new ID is recorded and the status persisted at once, with what
+//     the retirement recorded (a condition, an overlap), so no later
+//     failure of the pass loses it.
 func (m *managedReconciler[O]) replaceExternal(ctx context.Context, p *pass[O]) error {
 	r, ok := p.ext.(replacer)
 	if !ok {
@@ -538,17 +542,16 @@ func (m *managedReconciler[O]) replaceExternal(ctx context.Context, p *pass[O]) 
 		}
 		p.event(false, "Created", msg)
 	}
+	if rep.old != "" && rep.old != id && rep.retire != nil {
+		if err := rep.retire(ctx, rep.old, id); err != nil {
+			return err
+		}
+	}
 	rep.record(id)
 	if err := p.persistStatus(ctx); err != nil {
 		return fmt.Errorf("recording Stripe %s %s: %w", rep.what, id, err)
 	}
-	if err := p.clearCreatePending(ctx); err != nil {
-		return err
-	}
-	if rep.old != "" && rep.old != id && rep.retire != nil {
-		return rep.retire(ctx, rep.old, id)
-	}
-	return nil
+	return p.clearCreatePending(ctx)
 }
 
 func (m *managedReconciler[O]) phaseReport(ctx context.Context, p *pass[O]) error {
