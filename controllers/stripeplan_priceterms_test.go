@@ -37,9 +37,19 @@ func TestPriceTermsDiff(t *testing.T) {
 		want  []string
 	}{
 		{"same (defaults as Stripe's)", flat, base, nil},
-		{"same amount as a decimal", flat, func() billingv1alpha1.PriceSpec { s := base(); s.UnitAmount = 0; s.UnitAmountDecimal = "2000.0"; return s }, nil},
+		{"same amount as a decimal", flat, func() billingv1alpha1.PriceSpec {
+			s := base()
+			s.UnitAmount = 0
+			s.UnitAmountDecimal = "2000.0"
+			return s
+		}, nil},
 		{"amount", flat, func() billingv1alpha1.PriceSpec { s := base(); s.UnitAmount = 2500; return s }, []string{"unitAmount"}},
-		{"decimal amount", flat, func() billingv1alpha1.PriceSpec { s := base(); s.UnitAmount = 0; s.UnitAmountDecimal = "1999.5"; return s }, []string{"unitAmountDecimal"}},
+		{"decimal amount", flat, func() billingv1alpha1.PriceSpec {
+			s := base()
+			s.UnitAmount = 0
+			s.UnitAmountDecimal = "1999.5"
+			return s
+		}, []string{"unitAmountDecimal"}},
 		{"interval and currency", flat, func() billingv1alpha1.PriceSpec { s := base(); s.Interval = "year"; s.Currency = "eur"; return s }, []string{"currency", "interval"}},
 		{"transform", flat, func() billingv1alpha1.PriceSpec {
 			s := base()

@@ -27,7 +27,10 @@ func priceShapes(product string) []priceShape {
 		return stripe.PriceCreateParams{ProductID: product, Currency: "usd", Interval: "month", IntervalCount: 1, PriceTerms: t}
 	}
 	tiers := []stripe.PriceTier{{UpTo: 5, UnitAmount: i64(1000)}, {UpTo: 20, UnitAmountDecimal: "800.5", FlatAmount: i64(500)}, {UnitAmount: i64(600), FlatAmountDecimal: "100.25"}}
-	withAmount := func(p stripe.PriceCreateParams, amount int64) stripe.PriceCreateParams { p.UnitAmount = amount; return p }
+	withAmount := func(p stripe.PriceCreateParams, amount int64) stripe.PriceCreateParams {
+		p.UnitAmount = amount
+		return p
+	}
 	return []priceShape{
 		{"graduated tiers", base(stripe.PriceTerms{BillingScheme: "tiered", TiersMode: "graduated", Tiers: tiers})},
 		{"volume tiers", base(stripe.PriceTerms{BillingScheme: "tiered", TiersMode: "volume", Tiers: tiers})},
