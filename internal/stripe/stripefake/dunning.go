@@ -9,9 +9,9 @@ import (
 // card network sees. Tests count them to prove what reached the card.
 type Charge struct {
 	// ID is the charge (ch_...), Amount and Currency what it charged.
-	ID       string
-	Amount   int64
-	Currency string
+	ID            string
+	Amount        int64
+	Currency      string
 	Customer      string
 	Subscription  string
 	Invoice       string
