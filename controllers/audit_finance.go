@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -168,8 +169,10 @@ func (r *BillingAuditReconciler) finance(ctx context.Context, seen financeSeen) 
 
 	// The months: invoices and refunds of this instance's customers.
 	fctx, counter := stripe.WithCallCounter(ctx)
-	months := audit.NewMonths(r.now())
-	out := &billingv1alpha1.BillingFinance{MRR: mrr}
+	now := r.now()
+	months := audit.NewMonths(now)
+	asOf := metav1.NewTime(now.UTC().Truncate(time.Second))
+	out := &billingv1alpha1.BillingFinance{MRR: mrr, AsOf: &asOf}
 	err = fl.ListInvoicesSince(fctx, months.Since(), func(in *stripe.ListedInvoice) error {
 		if !ours[in.CustomerID] {
 			return nil

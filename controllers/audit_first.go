@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -17,7 +16,8 @@ import (
 // report is created. So:
 //
 //   - the first audit waits until every StripeCustomer, StripePlan and
-//     StripeSubscription has had its first pass (it has a Ready condition),
+//     StripeSubscription has had its first pass (it is Synced or Stalled:
+//     status.observedGeneration is set),
 //     at most firstAuditMaxWait after the reconciler started, polling the
 //     cache every firstAuditPoll;
 //   - a report that audited 0 objects says so (Clean reason
@@ -67,12 +67,15 @@ func (r *BillingAuditReconciler) holdFirstAudit(ctx context.Context, report *bil
 	return firstAuditPoll
 }
 
-// firstPassesPending counts the resources no pass has reported on yet (no
-// Ready condition), deleted ones aside.
+// firstPassesPending counts the resources whose first pass has not come
+// to an end yet, deleted ones aside. A pass ends when the resource is
+// Synced or Stalled; either sets status.observedGeneration, which stays 0
+// while the first pass is in flight (Reconciling, such as a subscription
+// waiting for its customer).
 func (r *BillingAuditReconciler) firstPassesPending(ctx context.Context) (int, error) {
 	n := 0
-	pending := func(obj client.Object, conds []metav1.Condition) {
-		if obj.GetDeletionTimestamp().IsZero() && findCondition(conds, billingv1alpha1.ConditionReady) == nil {
+	pending := func(obj client.Object, st billingv1alpha1.CommonStatus) {
+		if obj.GetDeletionTimestamp().IsZero() && st.ObservedGeneration == 0 {
 			n++
 		}
 	}
@@ -81,21 +84,21 @@ func (r *BillingAuditReconciler) firstPassesPending(ctx context.Context) (int, e
 		return 0, err
 	}
 	for i := range customers.Items {
-		pending(&customers.Items[i], customers.Items[i].Status.Conditions)
+		pending(&customers.Items[i], customers.Items[i].Status.CommonStatus)
 	}
 	var plans billingv1alpha1.StripePlanList
 	if err := r.List(ctx, &plans, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, err
 	}
 	for i := range plans.Items {
-		pending(&plans.Items[i], plans.Items[i].Status.Conditions)
+		pending(&plans.Items[i], plans.Items[i].Status.CommonStatus)
 	}
 	var subs billingv1alpha1.StripeSubscriptionList
 	if err := r.List(ctx, &subs, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, err
 	}
 	for i := range subs.Items {
-		pending(&subs.Items[i], subs.Items[i].Status.Conditions)
+		pending(&subs.Items[i], subs.Items[i].Status.CommonStatus)
 	}
 	return n, nil
 }

@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // The financial part of the billing report (docs/financial-reporting.md).
 // Every amount is an integer in the currency's minor unit (the unit of
 // Stripe's API amounts: cents for USD, yen for JPY, thousandths for KWD);
@@ -17,6 +19,10 @@ const (
 // BillingFinance is what the declared and the billed subscriptions are
 // worth, and what Stripe invoiced, collected and refunded.
 type BillingFinance struct {
+	// asOf is the audit's time on the clock that decides the calendar
+	// months (the wall clock, or the test clock of a test-mode Stripe).
+	// +optional
+	AsOf *metav1.Time `json:"asOf,omitempty"`
 	// mrr is the monthly recurring revenue per currency, in total and per
 	// plan.
 	// +optional

@@ -410,6 +410,13 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 		lines = s.periodLines(sub)
 	}
 	in := s.newInvoice(r, sub, "subscription_create", lines)
+	if in.status == "open" && in.amountDue == 0 {
+		// "If the amount due for the invoice is less than Stripe's minimum
+		// allowed charge per currency, the invoice is automatically marked
+		// paid" (https://docs.stripe.com/api/invoices/object#invoice_object-amount_due):
+		// a trial's first invoice, a free plan's.
+		s.pay(r, in, false)
+	}
 	if sub.status != "trialing" {
 		switch {
 		case in.amountDue == 0 || sub.collectionMethod == "send_invoice":
