@@ -145,7 +145,7 @@ func (r *BillingAuditReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		log.FromContext(ctx).Error(err, "Billing audit failed")
 		return ctrl.Result{RequeueAfter: auditRetry}, nil
 	}
-	return ctrl.Result{RequeueAfter: jitter(r.period())}, nil
+	return ctrl.Result{RequeueAfter: min(jitter(r.period()), r.emptyPoll(report))}, nil
 }
 
 // Audit runs one audit now and writes its result into report's status. A

@@ -349,13 +349,17 @@ func TestFirstAuditWaitsForFirstPassesAndEmptyReportSaysSo(t *testing.T) {
 	// An empty report is audited again once resources record objects.
 	h := startHarness(t, harnessOptions{})
 	hKey, _ := startAuditOn(t, h.ns, h.stripe, time.Hour, nil)
+	report = &billingv1alpha1.StripeBillingReport{}
 	g.Eventually(func() string {
-		_ = testClient().Get(ctx, hKey, report)
+		if err := testClient().Get(ctx, hKey, report); err != nil {
+			return err.Error()
+		}
 		if c := meta.FindStatusCondition(report.Status.Conditions, billingv1alpha1.ConditionClean); c != nil {
 			return c.Reason
 		}
 		return ""
 	}, 30*time.Second, 100*time.Millisecond).Should(Equal(billingv1alpha1.ReasonNothingAudited))
+	g.Expect(report.Status.Totals).To(Equal(billingv1alpha1.BillingCounts{}))
 	// As `kubectl apply -f config/samples/` does: all at once.
 	s := newSub("s", nil, planItem("pro", 1))
 	h.create(s)
