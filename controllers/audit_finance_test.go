@@ -260,9 +260,24 @@ func TestFinancialReportMatchesTheTestModeStripe(t *testing.T) {
 
 	// Two lists of one page each.
 	g.Expect(f.Calls).To(Equal(int64(2)))
+	// What `kubectl stripe revenue` prints (docs/financial-reporting.md
+	// shows this output, the test namespace renamed "shop").
+	shown := report.DeepCopy()
+	for i := range shown.Status.Finance.MRR {
+		for j := range shown.Status.Finance.MRR[i].Plans {
+			p := &shown.Status.Finance.MRR[i].Plans[j]
+			p.Plan = strings.Replace(p.Plan, h.ns+"/", "shop/", 1)
+		}
+	}
+	for _, format := range []string{"table", "csv"} {
+		var out bytes.Buffer
+		g.Expect(kubectlstripe.WriteRevenue(&out, shown, "", format)).To(Succeed())
+		t.Logf("kubectl stripe revenue -o %s:\n%s", format, out.String())
+	}
 	var out bytes.Buffer
-	g.Expect(kubectlstripe.WriteRevenue(&out, report, "", "table")).To(Succeed())
-	t.Logf("kubectl stripe revenue:\n%s", strings.ReplaceAll(out.String(), h.ns+"/", "billing/"))
+	g.Expect(kubectlstripe.WriteRevenue(&out, shown, "2026-03", "json")).To(Succeed())
+	t.Logf("kubectl stripe revenue --month 2026-03 -o json:\n%s", out.String())
+	g.Expect(kubectlstripe.WriteRevenue(&out, shown, "2026-01", "table")).To(MatchError(ContainSubstring("2026-03 and 2026-04")))
 }
 
 // TestFinancialReportListBoundAtThousandInvoices makes 1,000 invoices (100
