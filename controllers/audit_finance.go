@@ -211,7 +211,7 @@ var (
 		Help: "Invoice amounts in the currency's minor unit per currency, status (invoiced, paid, open, failed, uncollectible, void, draft, refunded) and calendar month (YYYY-MM, UTC) of creation, for the current and the previous month, as of the last completed billing audit.",
 	}, []string{"currency", "status", "month"})
 	stripeInvoicedCount = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "stripe_invoiced_count",
+		Name: "stripe_invoices",
 		Help: "Number of invoices (refunds for status=refunded) per currency, status and month, as stripe_invoiced_amount sums them.",
 	}, []string{"currency", "status", "month"})
 	financeMetricsRegistered = false
