@@ -30,7 +30,7 @@ import (
 func startAuditOn(t *testing.T, ns string, sc stripe.Lister, period time.Duration, now func() time.Time) (client.ObjectKey, *record.FakeRecorder) {
 	t.Helper()
 	g := NewWithT(t)
-	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(requireEnv(t).Config, ctrl.Options{
 		Scheme: scheme.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
 	})
