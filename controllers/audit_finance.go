@@ -30,6 +30,38 @@ type financeSeen struct {
 	subs      []*stripe.Subscription
 }
 
+// recording wraps the audit's lister so that the customers, prices and
+// subscriptions it lists are kept for the financial report.
+func (seen *financeSeen) recording(l stripe.Lister) stripe.Lister {
+	return recordingLister{Lister: l, seen: seen}
+}
+
+type recordingLister struct {
+	stripe.Lister
+	seen *financeSeen
+}
+
+func (l recordingLister) ListAllCustomers(ctx context.Context, fn func(*stripe.Customer) error) error {
+	return l.Lister.ListAllCustomers(ctx, func(c *stripe.Customer) error {
+		l.seen.customers = append(l.seen.customers, c)
+		return fn(c)
+	})
+}
+
+func (l recordingLister) ListAllPrices(ctx context.Context, fn func(*stripe.Price) error) error {
+	return l.Lister.ListAllPrices(ctx, func(p *stripe.Price) error {
+		l.seen.prices = append(l.seen.prices, p)
+		return fn(p)
+	})
+}
+
+func (l recordingLister) ListAllSubscriptions(ctx context.Context, fn func(*stripe.Subscription) error) error {
+	return l.Lister.ListAllSubscriptions(ctx, func(s *stripe.Subscription) error {
+		l.seen.subs = append(l.seen.subs, s)
+		return fn(s)
+	})
+}
+
 // now is the audit's clock: the reconciler's Now, or the wall clock.
 func (r *BillingAuditReconciler) now() time.Time {
 	if r.Now != nil {

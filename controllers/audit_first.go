@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/kinds"
 )
 
 // A first report that is not empty by accident (issue 23, item 3). When the
@@ -15,8 +16,8 @@ import (
 // objects yet, and in `make dev` the samples do not even exist when the
 // report is created. So:
 //
-//   - the first audit waits until every StripeCustomer, StripePlan and
-//     StripeSubscription has had its first pass (it is Synced or Stalled:
+//   - the first audit waits until every resource of the audited kinds
+//     (StripeCustomer, StripePlan, StripeSubscription) has had its first pass (it is Synced or Stalled:
 //     status.observedGeneration is set),
 //     at most firstAuditMaxWait after the reconciler started, polling the
 //     cache every firstAuditPoll;
@@ -67,72 +68,54 @@ func (r *BillingAuditReconciler) holdFirstAudit(ctx context.Context, report *bil
 	return firstAuditPoll
 }
 
-// firstPassesPending counts the resources whose first pass has not come
-// to an end yet, deleted ones aside. A pass ends when the resource is
-// Synced or Stalled; either sets status.observedGeneration, which stays 0
-// while the first pass is in flight (Reconciling, such as a subscription
-// waiting for its customer).
+// firstPassesPending counts the resources of the audited kinds (the table
+// of kinds, internal/kinds) whose first pass has not come to an end yet,
+// deleted ones aside. A pass ends when the resource is Synced or Stalled;
+// either sets status.observedGeneration, which stays 0 while the first pass
+// is in flight (Reconciling, such as a subscription waiting for its
+// customer).
 func (r *BillingAuditReconciler) firstPassesPending(ctx context.Context) (int, error) {
 	n := 0
-	pending := func(obj client.Object, st billingv1alpha1.CommonStatus) {
-		if obj.GetDeletionTimestamp().IsZero() && st.ObservedGeneration == 0 {
+	err := r.eachAudited(ctx, func(o kinds.Object, _ []kinds.Ref) bool {
+		if g, ok := o.(interface{ GetObservedGeneration() int64 }); ok && o.GetDeletionTimestamp().IsZero() && g.GetObservedGeneration() == 0 {
 			n++
 		}
-	}
-	var customers billingv1alpha1.StripeCustomerList
-	if err := r.List(ctx, &customers, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, err
-	}
-	for i := range customers.Items {
-		pending(&customers.Items[i], customers.Items[i].Status.CommonStatus)
-	}
-	var plans billingv1alpha1.StripePlanList
-	if err := r.List(ctx, &plans, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, err
-	}
-	for i := range plans.Items {
-		pending(&plans.Items[i], plans.Items[i].Status.CommonStatus)
-	}
-	var subs billingv1alpha1.StripeSubscriptionList
-	if err := r.List(ctx, &subs, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, err
-	}
-	for i := range subs.Items {
-		pending(&subs.Items[i], subs.Items[i].Status.CommonStatus)
-	}
-	return n, nil
+		return true
+	})
+	return n, err
 }
 
 // recordsAny tells whether some resource records a Stripe object.
 func (r *BillingAuditReconciler) recordsAny(ctx context.Context) (bool, error) {
-	var customers billingv1alpha1.StripeCustomerList
-	if err := r.List(ctx, &customers, client.UnsafeDisableDeepCopy); err != nil {
-		return false, err
-	}
-	for i := range customers.Items {
-		if customers.Items[i].Status.CustomerID != "" {
-			return true, nil
+	found := false
+	err := r.eachAudited(ctx, func(_ kinds.Object, refs []kinds.Ref) bool {
+		for _, ref := range refs {
+			if ref.ID != "" {
+				found = true
+				return false
+			}
+		}
+		return true
+	})
+	return found, err
+}
+
+// eachAudited calls fn with every resource of the audited kinds (from the
+// cache, not copied) and the Stripe objects it records, until fn returns
+// false.
+func (r *BillingAuditReconciler) eachAudited(ctx context.Context, fn func(kinds.Object, []kinds.Ref) bool) error {
+	for _, k := range kinds.Audited() {
+		list := k.NewList()
+		if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+			return err
+		}
+		for _, o := range k.Items(list) {
+			if !fn(o, k.Refs(o)) {
+				return nil
+			}
 		}
 	}
-	var plans billingv1alpha1.StripePlanList
-	if err := r.List(ctx, &plans, client.UnsafeDisableDeepCopy); err != nil {
-		return false, err
-	}
-	for i := range plans.Items {
-		if plans.Items[i].Status.ProductID != "" {
-			return true, nil
-		}
-	}
-	var subs billingv1alpha1.StripeSubscriptionList
-	if err := r.List(ctx, &subs, client.UnsafeDisableDeepCopy); err != nil {
-		return false, err
-	}
-	for i := range subs.Items {
-		if subs.Items[i].Status.SubscriptionID != "" {
-			return true, nil
-		}
-	}
-	return false, nil
+	return nil
 }
 
 // rerunEmpty tells whether a report that audited nothing should be audited
