@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -250,10 +251,20 @@ var (
 	financeMetricsMu         sync.Mutex
 )
 
+// registerFinanceMetrics registers the collectors once (a registry that
+// already holds them, as the monitoring checks' does, is fine).
 func registerFinanceMetrics() {
-	if !financeMetricsRegistered {
-		financeMetricsRegistered = true
-		metrics.Registry.MustRegister(stripeMRR, stripeInvoiced, stripeInvoicedCount)
+	if financeMetricsRegistered {
+		return
+	}
+	financeMetricsRegistered = true
+	for _, c := range FinanceCollectors() {
+		if err := metrics.Registry.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				panic(err)
+			}
+		}
 	}
 }
 
