@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
@@ -265,7 +266,7 @@ func (x *planExternal) findOrCreatePrice(ctx context.Context) (*stripe.Price, er
 	}
 	for _, p := range prices {
 		own, _ := ownershipOf(x.owner, p.Metadata)
-		if priceMatches(p, spec) && (own == ownedHere || p.Metadata[billingv1alpha1.StripeMetadataUID] == x.owner.UID) && p.LookupKey == spec.LookupKey {
+		if priceMatches(p, spec) && (own == ownedHere || identity.SameUID(x.owner, p.Metadata)) && p.LookupKey == spec.LookupKey {
 			return p, nil
 		}
 	}

@@ -25,6 +25,7 @@ import (
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/billing"
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // IndexSubscriptionID indexes StripeSubscriptions by status.subscriptionID.
@@ -296,6 +297,9 @@ func (s *Server) recordIDs(ctx context.Context, obj *billingv1alpha1.StripeSubsc
 	}
 }
 
+// kindSubscription is the resource kind the server applies events to.
+const kindSubscription = "StripeSubscription"
+
 // findTarget resolves the StripeSubscription an event concerns, or nil. It
 // reads the informer cache, and the API server only when the cache does not
 // know a name the metadata gives. shared reports an object the cache still
@@ -311,9 +315,14 @@ func (s *Server) findTarget(ctx context.Context, subID string, md map[string]str
 			return objs[0], true, nil
 		}
 	}
-	ns, name, uid := md[billingv1alpha1.StripeMetadataNamespace], md[billingv1alpha1.StripeMetadataName], md[billingv1alpha1.StripeMetadataUID]
-	if ns != "" && name != "" {
-		key := types.NamespacedName{Namespace: ns, Name: name}
+	// The metadata names the resource by the identity rule (internal/identity,
+	// the reconcilers' and the audit's rule): a StripeSubscription of this
+	// operator instance (any instance when Options.Instance is empty).
+	id, ok := identity.Read(md, s.opts.Instance, kindSubscription)
+	if ok && id.Kind == kindSubscription && id.Namespace != "" && id.Name != "" &&
+		(s.opts.Instance == "" || id.Instance == s.opts.Instance) {
+		uid := id.UID
+		key := types.NamespacedName{Namespace: id.Namespace, Name: id.Name}
 		obj := &billingv1alpha1.StripeSubscription{}
 		err := s.opts.Client.Get(ctx, key, obj)
 		if apierrors.IsNotFound(err) {

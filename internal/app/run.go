@@ -132,6 +132,7 @@ func NewWebhookServer(mgr ctrl.Manager, o Options, secrets webhookserver.SecretS
 		Secrets: secrets, Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorderFor("stripe-webhook"), //nolint:staticcheck
 		Logger:   ctrl.Log.WithName("webhook"),
+		Instance: o.InstanceName,
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 func toCustomer(c *stripego.Customer) *Customer {
@@ -54,7 +56,7 @@ func (c *Client) FindCustomerByOwner(ctx context.Context, owner Owner, createdAf
 		}
 		it := c.sc().Customers.List(p)
 		for it.Next() {
-			if cus := it.Customer(); cus.Metadata[mdUID] == owner.UID {
+			if cus := it.Customer(); identity.SameUID(owner, cus.Metadata) {
 				out = toCustomer(cus)
 				return nil
 			}
@@ -66,7 +68,7 @@ func (c *Client) FindCustomerByOwner(ctx context.Context, owner Owner, createdAf
 
 // CreateCustomer implements Customers.
 func (c *Client) CreateCustomer(ctx context.Context, owner Owner, intent string, p CustomerParams) (*Customer, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
+	p.Metadata = identity.Metadata(owner, p.Metadata)
 	var out *Customer
 	err := c.call(ctx, "create customer", func(ctx context.Context) error {
 		sp := customerParams(p)

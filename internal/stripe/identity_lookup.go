@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // The adoption lookup (SearchCustomersByIdentity, SearchProductsByIdentity)
@@ -94,14 +96,20 @@ func (l *identityLookups) searchFailed(err error) bool {
 	return true
 }
 
-// hasIdentity reports whether md carries owner's identity, by the same
-// clauses as identityQuery.
+// hasIdentity reports whether md carries owner's identity, by the
+// identity rule (internal/identity). It finds what identityQuery finds, and
+// also objects written before the instance and kind keys existed, which
+// Search cannot ask for (a clause cannot match an absent key); the caller
+// checks every match by the same rule.
 func hasIdentity(owner Owner, md map[string]string) bool {
-	return md[mdInstance] == owner.Instance && md[mdKind] == owner.Kind &&
-		md[mdNamespace] == owner.Namespace && md[mdName] == owner.Name
+	own, _ := identity.OwnershipOf(owner, md)
+	return own == identity.OwnedHere
 }
 
-func carriesIdentity(md map[string]string) bool { return md[mdNamespace] != "" || md[mdName] != "" }
+func carriesIdentity(md map[string]string) bool {
+	_, ok := identity.Read(md, "", "")
+	return ok
+}
 
 // SearchFallbacks is the number of adoption lookups answered from a list
 // because Search was unavailable or failed.

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 func toPrice(p *stripego.Price) *Price {
@@ -75,7 +77,7 @@ func (c *Client) PriceByLookupKey(ctx context.Context, key string) (*Price, erro
 // strongly consistent ListPrices right before it, so each attempt gets a
 // fresh key.
 func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreateParams) (*Price, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
+	p.Metadata = identity.Metadata(owner, p.Metadata)
 	var out *Price
 	err := c.call(ctx, "create price", func(ctx context.Context) error {
 		sp := &stripego.PriceParams{

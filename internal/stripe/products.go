@@ -5,6 +5,8 @@ import (
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 func toProduct(p *stripego.Product) *Product {
@@ -43,7 +45,7 @@ func (c *Client) FindProductByOwner(ctx context.Context, owner Owner, createdAft
 		}
 		it := c.sc().Products.List(p)
 		for it.Next() {
-			if prod := it.Product(); prod.Metadata[mdUID] == owner.UID {
+			if prod := it.Product(); identity.SameUID(owner, prod.Metadata) {
 				out = toProduct(prod)
 				return nil
 			}
@@ -55,7 +57,7 @@ func (c *Client) FindProductByOwner(ctx context.Context, owner Owner, createdAft
 
 // CreateProduct implements Products.
 func (c *Client) CreateProduct(ctx context.Context, owner Owner, intent string, p ProductParams) (*Product, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
+	p.Metadata = identity.Metadata(owner, p.Metadata)
 	var out *Product
 	err := c.call(ctx, "create product", func(ctx context.Context) error {
 		sp := productParams(p)

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // SchedulePhaseItem is one item of a schedule phase.
@@ -168,7 +170,7 @@ func (c *Client) UpdateSubscriptionSchedule(ctx context.Context, owner Owner, id
 			}
 			sp.Phases = append(sp.Phases, pp)
 		}
-		setMetadata(&sp.Params, withOwner(owner, p.Metadata))
+		setMetadata(&sp.Params, identity.Metadata(owner, p.Metadata))
 		setup(ctx, &sp.Params, attemptKey(owner, "schedule-update"))
 		s, err := c.sc().SubscriptionSchedules.Update(id, sp)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // subscriptionExpand is what every subscription read and write expands.
@@ -156,7 +158,7 @@ func (c *Client) FindSubscriptionByOwner(ctx context.Context, owner Owner, custo
 		p.Limit = stripego.Int64(100)
 		it := c.sc().Subscriptions.List(p)
 		for it.Next() {
-			if s := it.Subscription(); s.Metadata[mdUID] == owner.UID {
+			if s := it.Subscription(); identity.SameUID(owner, s.Metadata) {
 				out = toSubscription(s)
 				return nil
 			}
@@ -172,7 +174,7 @@ func (c *Client) FindSubscriptionByOwner(ctx context.Context, owner Owner, custo
 
 // CreateSubscription implements Subscriptions.
 func (c *Client) CreateSubscription(ctx context.Context, owner Owner, intent string, p SubscriptionCreateParams) (*Subscription, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
+	p.Metadata = identity.Metadata(owner, p.Metadata)
 	var out *Subscription
 	err := c.call(ctx, "create subscription", func(ctx context.Context) error {
 		sp := &stripego.SubscriptionParams{

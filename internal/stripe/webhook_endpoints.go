@@ -4,6 +4,8 @@ import (
 	"context"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // WebhookEndpoint is the part of a Stripe webhook endpoint the operator
@@ -55,7 +57,7 @@ func webhookEndpointParams(p WebhookEndpointParams) *stripego.WebhookEndpointPar
 // hours, so a crash between the create and the write of the secret loses
 // nothing.
 func (c *Client) CreateWebhookEndpoint(ctx context.Context, owner Owner, intent string, p WebhookEndpointParams) (*WebhookEndpoint, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
+	p.Metadata = identity.Metadata(owner, p.Metadata)
 	var out *WebhookEndpoint
 	err := c.call(ctx, "create webhook endpoint", func(ctx context.Context) error {
 		sp := webhookEndpointParams(p)
@@ -143,7 +145,7 @@ func (c *Client) ListWebhookEndpointsByOwner(ctx context.Context, owner Owner) (
 		it := c.sc().WebhookEndpoints.List(p)
 		out = nil
 		for it.Next() {
-			if w := it.WebhookEndpoint(); w.Metadata[mdUID] == owner.UID {
+			if w := it.WebhookEndpoint(); identity.SameUID(owner, w.Metadata) {
 				out = append([]*WebhookEndpoint{toWebhookEndpoint(w)}, out...)
 			}
 		}
