@@ -556,14 +556,6 @@ func marker(ev *event) *billingv1alpha1.EventRef {
 	return &billingv1alpha1.EventRef{ID: ev.ID, Type: ev.Type, Created: ev.Created}
 }
 
-func unixTime(sec int64) *metav1.Time {
-	if sec == 0 {
-		return nil
-	}
-	t := metav1.NewTime(time.Unix(sec, 0).UTC())
-	return &t
-}
-
 func terminal(status string) bool { return status == "canceled" || status == "incomplete_expired" }
 
 // subscriptionMutation copies a subscription into status, ordered by the
@@ -586,23 +578,12 @@ func subscriptionMutation(ev *event) mutation {
 		if v == unknown {
 			before = st.DeepCopy()
 		}
-		st.SubscriptionID = so.ID
-		st.StripeStatus = so.Status
+		// The reconciler's mapping (internal/billing), from the event's
+		// subscription in internal/stripe's shape.
+		billing.SetSubscription(st, so.subscription())
 		if ev.Type == "customer.subscription.deleted" && !terminal(so.Status) {
 			st.StripeStatus = "canceled"
 		}
-		if so.Customer != "" {
-			st.CustomerID = so.Customer
-		}
-		st.Items = nil
-		for _, it := range so.Items {
-			st.Items = append(st.Items, billingv1alpha1.ObservedItem{ItemID: it.ID, PriceID: it.PriceID, Quantity: it.Quantity})
-		}
-		start, end := so.period()
-		st.CurrentPeriodStart, st.CurrentPeriodEnd = unixTime(start), unixTime(end)
-		st.CancelAtPeriodEnd = so.CancelAtPeriodEnd
-		st.CancelAt, st.CanceledAt, st.TrialEnd = unixTime(so.CancelAt), unixTime(so.CanceledAt), unixTime(so.TrialEnd)
-		st.PauseCollection = so.PauseCollection
 		st.LastEvent = marker(ev)
 		setPaymentFailed(obj)
 		return settle(v, before, st, ev)
@@ -647,12 +628,10 @@ func invoiceMutation(ev *event) mutation {
 		if v == unknown {
 			before = st.DeepCopy()
 		}
-		inv := &billingv1alpha1.InvoiceStatus{
-			ID: in.ID, Status: in.Status, AmountDue: in.AmountDue, AmountPaid: in.AmountPaid, Currency: in.Currency,
-			AttemptCount: in.AttemptCount, NextPaymentAttempt: unixTime(in.NextPaymentAttempt),
-			HostedInvoiceURL: in.HostedInvoiceURL, BillingReason: in.BillingReason,
-			Created: unixTime(in.Created), LastEvent: marker(ev),
-		}
+		// The reconciler's mapping (internal/billing); the payment facts
+		// are this event's (paymentFacts).
+		inv := billing.InvoiceStatus(in.invoice())
+		inv.LastEvent = marker(ev)
 		if inv.Created == nil && cur != nil {
 			inv.Created = cur.Created
 		}
