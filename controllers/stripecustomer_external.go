@@ -37,7 +37,7 @@ func (x *customerExternal) Observe(ctx context.Context) (observation, error) {
 		return observation{}, nil
 	}
 	if x.cus == nil || x.cus.ID != st.CustomerID {
-		cus, err := x.r.Stripe.GetCustomer(ctx, st.CustomerID)
+		cus, err := readListed(ctx, x.pass, customerListing, st.CustomerID, x.r.Stripe.GetCustomer)
 		if stripe.IsNotFound(err) || (err == nil && cus.Deleted) {
 			return observation{}, newSpecError(billingv1alpha1.ReasonNotFound, "Stripe customer %s does not exist or was deleted in Stripe; it is not recreated automatically.", st.CustomerID)
 		}

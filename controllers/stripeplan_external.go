@@ -40,7 +40,7 @@ func (x *planExternal) Observe(ctx context.Context) (observation, error) {
 		return observation{}, nil
 	}
 	if x.product == nil || x.product.ID != st.ProductID {
-		p, err := x.r.Stripe.GetProduct(ctx, st.ProductID)
+		p, err := readListed(ctx, x.pass, productListing, st.ProductID, x.r.Stripe.GetProduct)
 		if stripe.IsNotFound(err) {
 			return observation{}, newSpecError(billingv1alpha1.ReasonNotFound, "Stripe product %s does not exist.", st.ProductID)
 		}
@@ -85,7 +85,7 @@ func (x *planExternal) diffProduct() {
 func (x *planExternal) observePrice(ctx context.Context) error {
 	spec, st := &x.obj.Spec.Price, &x.obj.Status
 	if st.PriceID != "" {
-		p, err := x.r.Stripe.GetPrice(ctx, st.PriceID)
+		p, err := readListed(ctx, x.pass, priceListing, st.PriceID, x.r.Stripe.GetPrice)
 		if err != nil && !stripe.IsNotFound(err) {
 			return err
 		}

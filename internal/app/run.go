@@ -75,24 +75,25 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return fmt.Errorf("indexing subscriptions: %w", err)
 		}
 	}
-	if err := (&controllers.StripeCustomerReconciler{Client: mgr.GetClient(), Stripe: sc,
+	// One set of whole lists serves the resync of every kind and the audit.
+	lists := &controllers.ResyncLists{Lister: sc, MinRefresh: o.ResyncPeriod / 2}
+	if err := (&controllers.StripeCustomerReconciler{Client: mgr.GetClient(), Stripe: sc, Lists: lists,
 		Recorder:     mgr.GetEventRecorderFor("stripecustomer-controller"), //nolint:staticcheck // record.EventRecorder is what the reconcilers take
 		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[0]),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripeCustomer controller: %w", err)
 	}
-	if err := (&controllers.StripePlanReconciler{Client: mgr.GetClient(), Stripe: sc,
+	if err := (&controllers.StripePlanReconciler{Client: mgr.GetClient(), Stripe: sc, Lists: lists,
 		Recorder:     mgr.GetEventRecorderFor("stripeplan-controller"), //nolint:staticcheck
 		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[1]),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripePlan controller: %w", err)
 	}
-	subscriptionLists := &controllers.SubscriptionLists{Lister: sc, MinRefresh: o.ResyncPeriod / 2}
 	if err := (&controllers.StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder:     mgr.GetEventRecorderFor("stripesubscription-controller"), //nolint:staticcheck
-		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[2]), Lists: subscriptionLists,
+		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[2]), Lists: lists,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
 		MaxChargeAttempts: o.MaxChargeAttempts,
 	}).SetupWithManager(mgr); err != nil {
@@ -100,11 +101,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := (&controllers.BillingAuditReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder: mgr.GetEventRecorderFor("billing-audit"), //nolint:staticcheck
-		Instance: o.InstanceName, Period: o.AuditPeriod, Lists: subscriptionLists, SkipNameValidation: o.SkipNameValidation,
+		Instance: o.InstanceName, Period: o.AuditPeriod, Lists: lists, SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the billing audit: %w", err)
 	}
-	if err := (&controllers.StripeWebhookEndpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Stripe: sc,
+	if err := (&controllers.StripeWebhookEndpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Stripe: sc, Lists: lists,
 		Recorder:  mgr.GetEventRecorderFor("stripewebhookendpoint-controller"), //nolint:staticcheck
 		Namespace: o.CredentialsNamespace, Instance: o.InstanceName, ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
