@@ -71,7 +71,9 @@ func TestResyncListingRules(t *testing.T) {
 				obj.Annotations = map[string]string{billingv1alpha1.AnnotationCreatePending: "x"}
 			}},
 		{name: "observed after the list was started: read on its own", listed: []*stripe.Customer{same}, from: "get", gets: 1,
-			mutate: func(obj *billingv1alpha1.StripeCustomer, rl *ResyncLists, at time.Time) { rl.note(obj.UID, at.Add(time.Second)) }},
+			mutate: func(obj *billingv1alpha1.StripeCustomer, rl *ResyncLists, at time.Time) {
+				rl.note(obj.UID, at.Add(time.Second))
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rl := &ResyncLists{}
