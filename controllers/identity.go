@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -178,6 +179,32 @@ func oldestOwnedHere[T any](owner stripe.Owner, objs []T, meta func(T) (id strin
 		}
 	}
 	return best
+}
+
+// lookupSteps are a create's find and adopt steps (externalCreate) for one
+// Stripe object type: find is the crash-safety lookup of a create that may
+// have gone through (the resource's UID, a strongly consistent list of
+// objects created since createdAfter); adopt is the identity lookup (the
+// oldest object that carries the resource's identity, oldestOwnedHere).
+func lookupSteps[T comparable](owner stripe.Owner, createdAfter time.Time,
+	find func(context.Context, stripe.Owner, time.Time) (T, error),
+	search func(context.Context, stripe.Owner) ([]T, error),
+	meta func(T) (id string, created int64, md map[string]string),
+) (findStep, adoptStep func(context.Context) (string, error)) {
+	findStep = func(ctx context.Context) (string, error) {
+		var none T
+		x, err := find(ctx, owner, createdAfter)
+		if err != nil || x == none {
+			return "", err
+		}
+		id, _, _ := meta(x)
+		return id, nil
+	}
+	adoptStep = func(ctx context.Context) (string, error) {
+		found, err := search(ctx, owner)
+		return oldestOwnedHere(owner, found, meta), err
+	}
+	return findStep, adoptStep
 }
 
 // onlyIdentityBackfill reports whether a metadata update md does nothing

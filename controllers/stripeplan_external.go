@@ -149,6 +149,8 @@ func (x *planExternal) Creation() creation {
 	if spec.Product.Description != "" {
 		params.Description = &spec.Product.Description
 	}
+	find, adopt := lookupSteps(x.owner, x.obj.CreationTimestamp.Add(-time.Hour), x.r.Stripe.FindProductByOwner, x.r.Stripe.SearchProductsByIdentity,
+		func(p *stripe.Product) (string, int64, map[string]string) { return p.ID, p.Created, p.Metadata })
 	return creation{
 		what: "product", specID: spec.ProductID, specField: "spec.productID",
 		read: func(ctx context.Context, id string) (map[string]string, error) {
@@ -163,17 +165,8 @@ func (x *planExternal) Creation() creation {
 			return p.Metadata, nil
 		},
 		externalCreate: externalCreate{
-			find: func(ctx context.Context) (string, error) {
-				p, err := x.r.Stripe.FindProductByOwner(ctx, x.owner, x.obj.CreationTimestamp.Add(-time.Hour))
-				if err != nil || p == nil {
-					return "", err
-				}
-				return p.ID, nil
-			},
-			adopt: func(ctx context.Context) (string, error) {
-				found, err := x.r.Stripe.SearchProductsByIdentity(ctx, x.owner)
-				return oldestOwnedHere(x.owner, found, func(p *stripe.Product) (string, int64, map[string]string) { return p.ID, p.Created, p.Metadata }), err
-			},
+			find:  find,
+			adopt: adopt,
 			create: func(ctx context.Context, intent string) (string, error) {
 				p, err := x.writes.CreateProduct(ctx, x.owner, intent, params)
 				if err != nil {
