@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
@@ -113,4 +114,42 @@ func TestResyncListingRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestResyncByListingEndToEnd: with the resync by listing on (as in the
+// manager), quiet resyncs of a customer and a plan read whole lists and no
+// single object, and a Dashboard edit made after a list is still found and
+// corrected: the next list shows it, and the pass reads the object on its
+// own before it writes.
+func TestResyncByListingEndToEnd(t *testing.T) {
+	g := NewWithT(t)
+	h := startHarness(t, harnessOptions{lists: true, resync: time.Second})
+	cus := newCustomer("listed", nil)
+	plan := newPlan("listed", 1500, nil)
+	h.create(cus)
+	h.create(plan)
+	h.waitReady(cus)
+	h.waitReady(plan)
+	lists := func() int {
+		st := h.fake.Stats()
+		return min(st.Requests["GET /v1/customers"], st.Requests["GET /v1/products"], st.Requests["GET /v1/prices"])
+	}
+	gets := func() int {
+		st := h.fake.Stats()
+		return st.Requests["GET /v1/customers/{id}"] + st.Requests["GET /v1/products/{id}"] + st.Requests["GET /v1/prices/{id}"]
+	}
+	// The positive sign that resyncs run: lists are fetched.
+	start := lists()
+	g.Eventually(lists, 30*time.Second).Should(BeNumerically(">=", start+2), "resyncs list")
+	before, listed := gets(), lists()
+	g.Eventually(lists, 30*time.Second).Should(BeNumerically(">=", listed+2), "resyncs list")
+	g.Expect(gets()).To(Equal(before), "quiet resyncs by listing read no single object")
+
+	// A Dashboard edit: found through the next list, corrected after a read
+	// of its own.
+	h.get(cus)
+	g.Expect(h.fake.DashboardUpdateCustomer(cus.Status.CustomerID, map[string]string{"name": "Someone Else"})).To(Succeed())
+	h.waitEvent("DriftCorrected")
+	g.Expect(gets()).To(BeNumerically(">", before), "the correction followed a read of its own")
+	g.Expect(h.stripeCustomer(cus.Status.CustomerID).Name).To(Equal(cus.Spec.Name))
 }
