@@ -149,6 +149,7 @@ type directEnv struct {
 }
 
 func newDirectEnv(t *testing.T) *directEnv {
+	requireEnv(t)
 	c := &statusFailClient{Client: testClient()}
 	m := newDirectStripe(t, -1)
 	return &directEnv{t: t, ns: newNamespace(t), m: m, c: c, ctx: context.Background(),
