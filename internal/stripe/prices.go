@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 func toPrice(p *stripego.Price) *Price {
@@ -22,16 +24,13 @@ func toPrice(p *stripego.Price) *Price {
 
 // GetPrice implements Prices.
 func (c *Client) GetPrice(ctx context.Context, id string) (*Price, error) {
-	var out *Price
-	err := c.call(ctx, "get price", func(ctx context.Context) error {
+	return callFor(ctx, c, "get price", func(ctx context.Context) (*Price, error) {
 		pr, err := c.getPrice(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = priceFromJSON(pr, rawOf(pr.LastResponse), true)
-		return nil
+		return priceFromJSON(pr, rawOf(pr.LastResponse), true), nil
 	})
-	return out, err
 }
 
 // rawOf is a response's body, nil when there is none.
@@ -109,9 +108,8 @@ func (c *Client) PriceByLookupKey(ctx context.Context, key string) (*Price, erro
 // strongly consistent ListPrices right before it, so each attempt gets a
 // fresh key.
 func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreateParams) (*Price, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
-	var out *Price
-	err := c.call(ctx, "create price", func(ctx context.Context) error {
+	p.Metadata = identity.Metadata(owner, p.Metadata)
+	return callFor(ctx, c, "create price", func(ctx context.Context) (*Price, error) {
 		sp := priceCreateParams(p)
 		if p.LookupKey != "" {
 			sp.LookupKey = stripego.String(p.LookupKey)
@@ -123,16 +121,14 @@ func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreatePara
 		setup(ctx, &sp.Params, attemptKey(owner, "price-create"), priceExpand...)
 		pr, err := c.sc().Prices.New(sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pr, err = current(pr.LastResponse, pr, func() (*stripego.Price, error) { return c.getPrice(ctx, pr.ID) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = priceFromJSON(pr, rawOf(pr.LastResponse), true)
-		return nil
+		return priceFromJSON(pr, rawOf(pr.LastResponse), true), nil
 	})
-	return out, err
 }
 
 func (c *Client) getPrice(ctx context.Context, id string) (*stripego.Price, error) {
@@ -143,8 +139,7 @@ func (c *Client) getPrice(ctx context.Context, id string) (*stripego.Price, erro
 
 // UpdatePrice implements Prices.
 func (c *Client) UpdatePrice(ctx context.Context, owner Owner, id string, p PriceUpdateParams) (*Price, error) {
-	var out *Price
-	err := c.call(ctx, "update price", func(ctx context.Context) error {
+	return callFor(ctx, c, "update price", func(ctx context.Context) (*Price, error) {
 		sp := &stripego.PriceParams{Active: p.Active, LookupKey: p.LookupKey}
 		if p.TransferLookupKey {
 			sp.TransferLookupKey = stripego.Bool(true)
@@ -153,14 +148,12 @@ func (c *Client) UpdatePrice(ctx context.Context, owner Owner, id string, p Pric
 		setup(ctx, &sp.Params, attemptKey(owner, "price-update"), priceExpand...)
 		pr, err := c.sc().Prices.Update(id, sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pr, err = current(pr.LastResponse, pr, func() (*stripego.Price, error) { return c.getPrice(ctx, id) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = priceFromJSON(pr, rawOf(pr.LastResponse), true)
-		return nil
+		return priceFromJSON(pr, rawOf(pr.LastResponse), true), nil
 	})
-	return out, err
 }
