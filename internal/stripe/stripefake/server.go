@@ -167,6 +167,8 @@ type Server struct {
 
 	// schedules are the subscription schedules (schedules.go).
 	schedules map[string]*subSchedule
+	// couponsState holds coupons and promotion codes (coupons.go).
+	couponsState *couponState
 
 	httpSrv  *http.Server
 	testSrv  *httptest.Server
@@ -733,6 +735,9 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 	n := len(p)
 	if p[0] == "subscription_schedules" {
 		return s.dispatchSchedules(r)
+	}
+	if p[0] == "coupons" || p[0] == "promotion_codes" || (p[0] == "subscriptions" && n == 3 && p[2] == "discount") {
+		return s.dispatchCoupons(r)
 	}
 	if p[0] == "webhook_endpoints" {
 		if out, err, ok := s.dispatchWebhookEndpoints(r); ok {
