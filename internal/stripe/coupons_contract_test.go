@@ -22,8 +22,8 @@ type couponContractState struct {
 	// (https://docs.stripe.com/api/subscriptions/create?api-version=2023-10-16).
 	// Those two shapes are checked against the fake only; the rest of the
 	// steps run on both.
-	mock                          bool
-	customer, product, price, sub string
+	mock                           bool
+	customer, product, price, sub  string
 	percent, amount, promo, promo2 string
 }
 
