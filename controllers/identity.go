@@ -48,6 +48,8 @@ func kindOf(obj client.Object) string {
 		return "StripeSubscription"
 	case *billingv1alpha1.StripeWebhookEndpoint:
 		return "StripeWebhookEndpoint"
+	case *billingv1alpha1.StripeCoupon:
+		return "StripeCoupon"
 	}
 	return ""
 }

@@ -18,6 +18,7 @@ var operatorMetadataKeys = map[string][]string{
 	"StripeCustomer":     append(append([]string(nil), identityKeys...), audit.MetadataOrphaned),
 	"StripePlan":         append(append([]string(nil), identityKeys...), audit.MetadataOrphaned),
 	"StripeSubscription": append(append([]string(nil), identityKeys...), audit.MetadataOrphaned, metadataReplaces),
+	"StripeCoupon":       append(append([]string(nil), identityKeys...), audit.MetadataOrphaned),
 }
 
 // maxUserMetadataKeys is each kind's bound on spec.metadata.
@@ -25,4 +26,5 @@ var maxUserMetadataKeys = map[string]int{
 	"StripeCustomer":     billingv1alpha1.MaxUserMetadataKeysCustomer,
 	"StripePlan":         billingv1alpha1.MaxUserMetadataKeysPlan,
 	"StripeSubscription": billingv1alpha1.MaxUserMetadataKeysSubscription,
+	"StripeCoupon":       billingv1alpha1.MaxUserMetadataKeysCoupon,
 }

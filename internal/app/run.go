@@ -65,7 +65,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return err
 		}
 	}
-	changed := broadcast(ctx, store.Subscribe(), 3)
+	changed := broadcast(ctx, store.Subscribe(), 4)
 	recv := func(c chan event.GenericEvent) <-chan event.GenericEvent { return c }
 	// The Stripe subscription ID index serves only the webhook server; with
 	// the receiver in its own Deployment (the chart's default) the manager
@@ -88,6 +88,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the StripePlan controller: %w", err)
+	}
+	if err := (&controllers.StripeCouponReconciler{Client: mgr.GetClient(), Stripe: sc,
+		Recorder:     mgr.GetEventRecorderFor("stripecoupon-controller"), //nolint:staticcheck
+		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[3]),
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the StripeCoupon controller: %w", err)
 	}
 	subscriptionLists := &controllers.SubscriptionLists{Lister: sc, MinRefresh: o.ResyncPeriod / 2}
 	if err := (&controllers.StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: sc,
