@@ -82,6 +82,9 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 	if err := s.resolve(ctx); err != nil {
 		return observation{}, err
 	}
+	if err := s.resolveDiscount(ctx); err != nil {
+		return observation{}, err
+	}
 	id := s.obj.Status.SubscriptionID
 	if id == "" {
 		return observation{}, nil
@@ -139,6 +142,9 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 		desiredMetadata = ownerMetadata(s.owner, spec.Metadata.Map())
 	}
 	s.diff = diffSubscription(spec, s.desired, desiredMetadata, s.observeMode(), s.sub)
+	if err := s.diffDiscount(ctx); err != nil {
+		return observation{}, err
+	}
 	if !s.observeMode() {
 		if err := s.observeSchedule(ctx); err != nil {
 			return observation{}, err
@@ -322,6 +328,7 @@ func (s *subscriptionScope) createParams() stripe.SubscriptionCreateParams {
 	for _, d := range s.desired {
 		p.Items = append(p.Items, stripe.SubscriptionItemParams{PriceID: d.PriceID, Quantity: d.Quantity})
 	}
+	s.discountCreateParams(&p)
 	return p
 }
 
@@ -404,12 +411,15 @@ func (s *subscriptionScope) Update(ctx context.Context) error {
 		s.sub = updated
 		s.r.noteObserved(s)
 	}
+	if err := s.removeDiscount(ctx); err != nil {
+		return err
+	}
 	return s.scheduleMoves(ctx)
 }
 
 // Report writes the observed state and the BillingDrift, PaymentFailed,
 // Synced and Ready conditions.
-func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected bool) {
+func (s *subscriptionScope) Report(ctx context.Context, drift []string, corrected bool) {
 	r, obj := s.r, s.obj
 	st := &obj.Status
 	switch {
@@ -440,6 +450,10 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 	}
 	st.ExpectedAmount = s.expected
 	s.reportScheduledPriceChange()
+	s.reportDiscount(ctx)
+	if s.sub != nil && !s.ended && !s.fromStatus {
+		s.diff.invoiceDiscount = s.invoiceDiscountDrift(ctx)
+	}
 
 	// PaymentFailed.
 	pay := condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, "No invoice is owed."}
@@ -500,6 +514,9 @@ func (s *subscriptionScope) reportDrift(drift []string, corrected bool, prevDrif
 		invDrift, note = invoiceNote(s.sub, s.desired, s.expected)
 		if invDrift != "" {
 			uncorrected = append(uncorrected, invDrift)
+		}
+		if s.diff.invoiceDiscount != "" {
+			uncorrected = append(uncorrected, s.diff.invoiceDiscount)
 		}
 	}
 	if s.ended {
