@@ -447,6 +447,12 @@ var invalidCases = []struct {
 	{"stripesubscription_44_metadata_keys.yaml", []string{"spec.metadata", "43"}},
 	{"stripecustomer_long_metadata_key.yaml", []string{"spec.metadata", "40 characters"}},
 	{"stripeplan_long_metadata_value.yaml", []string{"spec.product.metadata", "500"}},
+	{"stripecoupon_percent_and_amount.yaml", []string{"spec", "exactly one of percentOff or amountOff"}},
+	{"stripecoupon_amount_without_currency.yaml", []string{"spec.currency", "currency is required with amountOff"}},
+	{"stripecoupon_repeating_without_months.yaml", []string{"spec.durationInMonths", "repeating"}},
+	{"stripecoupon_percent_three_decimals.yaml", []string{"spec.percentOff"}},
+	{"stripecoupon_duplicate_codes.yaml", []string{"spec.promotionCodes", "distinct codes"}},
+	{"stripesubscription_discount_two_sources.yaml", []string{"spec.discount", "exactly one of couponRef, couponID or promotionCode"}},
 }
 
 // cardDigits are the digits of the test card numbers in the invalid
