@@ -53,8 +53,9 @@ type discountPass struct {
 	couponID   string
 	acceptable []string
 	// code is the declared promotion code, promoID its active Stripe
-	// promotion code ("" when none is active).
+	// promotion code ("" when none is active or it was not looked up).
 	code, promoID string
+	looked        bool
 }
 
 // resolveDiscount resolves spec.discount. A missing StripeCoupon stalls; one
@@ -88,21 +89,34 @@ func (s *subscriptionScope) resolveDiscount(ctx context.Context) error {
 		s.discount.couponID, s.discount.acceptable = d.CouponID, []string{d.CouponID}
 		s.discount.what = "coupon " + d.CouponID
 	case d.PromotionCode != "":
+		// Looked up only when it is to be redeemed (lookupPromotionCode):
+		// a subscription that holds it costs no call.
 		s.discount.code = d.PromotionCode
 		s.discount.what = "promotion code " + d.PromotionCode
-		codes, err := s.r.Stripe.ListPromotionCodes(ctx, "", d.PromotionCode, true)
-		if err != nil {
-			return fmt.Errorf("looking up promotion code %s: %w", d.PromotionCode, err)
-		}
-		for _, pc := range codes {
-			if strings.EqualFold(pc.Code, d.PromotionCode) {
-				if err := s.couponTenant(ctx, pc.CouponID, "spec.discount.promotionCode"); err != nil {
-					return err
-				}
-				s.discount.promoID = pc.ID
-				s.discount.acceptable = []string{pc.CouponID}
-				break
+	}
+	return nil
+}
+
+// lookupPromotionCode finds the active Stripe promotion code of the
+// declared code, before it is redeemed, and checks its coupon's tenant.
+func (s *subscriptionScope) lookupPromotionCode(ctx context.Context) error {
+	d := &s.discount
+	if d.code == "" || d.looked {
+		return nil
+	}
+	d.looked = true
+	codes, err := s.r.Stripe.ListPromotionCodes(ctx, "", d.code, true)
+	if err != nil {
+		return fmt.Errorf("looking up promotion code %s: %w", d.code, err)
+	}
+	for _, pc := range codes {
+		if strings.EqualFold(pc.Code, d.code) {
+			if err := s.couponTenant(ctx, pc.CouponID, "spec.discount.promotionCode"); err != nil {
+				return err
 			}
+			d.promoID = pc.ID
+			d.acceptable = []string{pc.CouponID}
+			return nil
 		}
 	}
 	return nil
@@ -237,6 +251,9 @@ func (s *subscriptionScope) diffDiscount(ctx context.Context) error {
 			return err
 		}
 		s.diff.add(false, "%s is declared but no discount is applied in Stripe", d.what)
+	}
+	if err := s.lookupPromotionCode(ctx); err != nil {
+		return err
 	}
 	switch {
 	case d.couponID != "":

@@ -87,7 +87,8 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 	}
 	id := s.obj.Status.SubscriptionID
 	if id == "" {
-		return observation{}, nil
+		// A create redeems the declared promotion code.
+		return observation{}, s.lookupPromotionCode(ctx)
 	}
 	if s.sub == nil && r.statusCarriesNews(s.obj) {
 		s.sub, s.fromStatus = subscriptionFromStatus(&s.obj.Status), true
