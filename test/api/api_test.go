@@ -377,6 +377,8 @@ func TestPrinterColumnsTableAPI(t *testing.T) {
 		cells    []string
 	}{
 		{"stripesubscriptions", []string{"Name", "Customer", "Status", "Ready", "Drift", "Payment", "Age", "Reason", "Message"}, "acme-pro", nil},
+		{"stripecoupons", []string{"Name", "Percent", "Amount", "Currency", "Duration", "Coupon-ID", "Redeemed", "Ready", "Age", "Months", "Valid"}, "launch",
+			[]string{"launch", "20", "", "", "repeating"}},
 		{"stripecustomers", []string{"Name", "Email", "Customer-ID", "Ready", "Age"}, "acme", []string{"acme", "billing@acme.example"}},
 		{"stripeplans", []string{"Name", "Amount", "Currency", "Interval", "Price-ID", "Ready", "Age", "Policy", "On-Current", "On-Earlier", "Moving"}, "pro-monthly",
 			[]string{"pro-monthly", "2000", "usd", "month", "price_Test123", "True", "*", "Keep", "7", "5", "2"}},
