@@ -63,6 +63,7 @@ func (r *StripeCouponReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // StripeCoupon.
 func (r *StripeCouponReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}},
-		managedKindOf[billingv1alpha1.StripeCoupon]("stripeCoupon", func(p *pass[*billingv1alpha1.StripeCoupon]) external { return &couponExternal{r: r, pass: p} }),
+		managedKindOf[billingv1alpha1.StripeCoupon]("stripeCoupon", func(o *billingv1alpha1.StripeCoupon) *billingv1alpha1.StripeCouponStatus { return &o.Status },
+			func(p *pass[*billingv1alpha1.StripeCoupon]) external { return &couponExternal{r: r, pass: p} }),
 	).Reconcile(ctx, req)
 }

@@ -43,9 +43,8 @@ type couponExternal struct {
 	// IDs), sorted; nil for every product.
 	products []string
 	// What Observe found to differ.
-	params    stripe.CouponUpdateParams
-	fields    []string
-	newCoupon bool
+	params stripe.CouponUpdateParams
+	fields []string
 	// gone: the recorded coupon no longer exists in Stripe.
 	gone  bool
 	codes codePlan
@@ -186,9 +185,11 @@ func (x *couponExternal) Observe(ctx context.Context) (observation, error) {
 		case stripe.IsNotFound(err) && x.observeMode():
 			return observation{}, newSpecError(billingv1alpha1.ReasonNotFound, "Stripe coupon %s does not exist (it was deleted in Stripe).", st.CouponID)
 		case stripe.IsNotFound(err):
-			x.gone, x.newCoupon = true, true
+			// Deleted in Stripe: the core makes a new coupon
+			// (Replacement) and this pass observes it.
+			x.gone = true
 			x.fields = []string{fmt.Sprintf("coupon %s no longer exists in Stripe", st.CouponID)}
-			return observation{bound: true, diff: x.fields}, nil
+			return observation{bound: true, diff: x.fields, replace: true}, nil
 		case err != nil:
 			return observation{}, err
 		}
@@ -197,24 +198,24 @@ func (x *couponExternal) Observe(ctx context.Context) (observation, error) {
 	x.guard.observed(x.coupon.ID, x.coupon.Metadata)
 	x.fields, x.params = nil, stripe.CouponUpdateParams{}
 	if d := specCouponTerms(&x.obj.Spec, x.products).differences(stripeCouponTerms(x.coupon)); len(d) > 0 {
-		x.newCoupon = !x.observeMode()
+		// Terms Stripe never changes on a coupon: in Manage mode the core
+		// replaces it (Replacement); Observe mode reports.
 		x.fields = append(x.fields, "coupon terms ("+strings.Join(d, ", ")+"), which Stripe cannot change on a coupon")
+		return observation{bound: true, diff: x.fields, replace: !x.observeMode()}, nil
 	}
-	if !x.newCoupon {
-		if x.coupon.Name != x.obj.Spec.Name && x.obj.Spec.Name != "" {
-			name := x.obj.Spec.Name
-			x.params.Name, x.fields = &name, append(x.fields, "name")
-		}
-		if md := metadataDiff(desiredMetadata(x.obj, x.owner, x.obj.Spec.Metadata.Map(), x.coupon.Metadata), x.coupon.Metadata); md != nil {
-			x.params.Metadata, x.fields = md, append(x.fields, metadataField("metadata", md, x.coupon.Metadata))
-		}
-		plan, err := x.planCodes(ctx, x.coupon.ID)
-		if err != nil {
-			return observation{}, err
-		}
-		x.codes = plan
-		x.fields = append(x.fields, plan.texts...)
+	if x.coupon.Name != x.obj.Spec.Name && x.obj.Spec.Name != "" {
+		name := x.obj.Spec.Name
+		x.params.Name, x.fields = &name, append(x.fields, "name")
 	}
+	if md := metadataDiff(desiredMetadata(x.obj, x.owner, x.obj.Spec.Metadata.Map(), x.coupon.Metadata), x.coupon.Metadata); md != nil {
+		x.params.Metadata, x.fields = md, append(x.fields, metadataField("metadata", md, x.coupon.Metadata))
+	}
+	plan, err := x.planCodes(ctx, x.coupon.ID)
+	if err != nil {
+		return observation{}, err
+	}
+	x.codes = plan
+	x.fields = append(x.fields, plan.texts...)
 	return observation{bound: true, diff: x.fields, bookkeeping: onlyBackfilled(x.fields)}, nil
 }
 
@@ -386,14 +387,10 @@ func (x *couponExternal) Creation() creation {
 	}
 }
 
-// Update writes the coupon's name and metadata, makes a new coupon for new
-// terms (the old one kept), and makes the promotion codes match.
+// Update writes the coupon's name and metadata and makes the promotion
+// codes match (after a replacement, they move to the new coupon).
 func (x *couponExternal) Update(ctx context.Context) error {
-	if x.newCoupon {
-		if err := x.rollover(ctx); err != nil {
-			return err
-		}
-	} else if x.params.Name != nil || x.params.Metadata != nil {
+	if x.params.Name != nil || x.params.Metadata != nil {
 		c, err := x.writes.UpdateCoupon(ctx, x.owner, x.coupon.ID, x.params)
 		if err != nil {
 			return err
@@ -403,52 +400,55 @@ func (x *couponExternal) Update(ctx context.Context) error {
 	return x.applyCodes(ctx, x.codes)
 }
 
-// rollover makes the coupon of the spec's terms (reusing one a crash left
-// behind), records the old one in previousCouponIDs, and plans the codes
-// on the new coupon.
-func (x *couponExternal) rollover(ctx context.Context) error {
+// Replacement makes the coupon of the spec's terms (one an earlier pass
+// made and did not record is found by a strongly consistent list first)
+// and records the old one in previousCouponIDs: it is kept, so every
+// discount made from it runs on. The promotion codes move in the Update
+// that follows (deactivated on the old coupon first, then made again).
+func (x *couponExternal) Replacement() replacement {
 	st := &x.obj.Status
-	old := st.CouponID
-	want := specCouponTerms(&x.obj.Spec, x.products)
-	since := x.obj.CreationTimestamp.Add(-time.Hour)
-	if x.coupon != nil {
-		since = time.Unix(x.coupon.Created, 0)
+	return replacement{
+		what: whatCoupon, old: st.CouponID, note: "new terms",
+		find: func(ctx context.Context) (string, error) {
+			since := x.obj.CreationTimestamp.Add(-time.Hour)
+			if x.coupon != nil {
+				since = time.Unix(x.coupon.Created, 0)
+			}
+			found, err := x.r.Stripe.ListCoupons(ctx, since)
+			if err != nil {
+				return "", err
+			}
+			want := specCouponTerms(&x.obj.Spec, x.products)
+			for _, c := range found {
+				if own, _ := ownershipOf(x.owner, c.Metadata); own == ownedHere && c.ID != st.CouponID && len(want.differences(stripeCouponTerms(c))) == 0 {
+					x.guard.bindFound(x.owner, c.ID, c.Metadata)
+					x.coupon = c
+					return c.ID, nil
+				}
+			}
+			return "", nil
+		},
+		create: func(ctx context.Context, _ string) (string, error) {
+			c, err := x.writes.CreateCoupon(ctx, x.owner, "", x.createParams())
+			if err != nil {
+				return "", err
+			}
+			x.coupon = c
+			return c.ID, nil
+		},
+		record: func(id string) {
+			if old := st.CouponID; old != "" && old != id && !x.gone && !slices.Contains(st.PreviousCouponIDs, old) {
+				st.PreviousCouponIDs = append(st.PreviousCouponIDs, old)
+			}
+			st.CouponID = id
+		},
+		retire: func(_ context.Context, old, id string) error {
+			if !x.gone {
+				x.event(false, "CouponRolledOver", fmt.Sprintf("Created coupon %s for the new terms; coupon %s is kept for the subscriptions already using it, and the promotion codes move to %s.", id, old, id))
+			}
+			return nil
+		},
 	}
-	found, err := x.r.Stripe.ListCoupons(ctx, since)
-	if err != nil {
-		return err
-	}
-	var made *stripe.Coupon
-	for _, c := range found {
-		if own, _ := ownershipOf(x.owner, c.Metadata); own == ownedHere && c.ID != old && len(want.differences(stripeCouponTerms(c))) == 0 {
-			made = c
-			x.guard.bindFound(x.owner, c.ID, c.Metadata)
-			break
-		}
-	}
-	if made == nil {
-		if made, err = x.writes.CreateCoupon(ctx, x.owner, "", x.createParams()); err != nil {
-			return err
-		}
-		x.event(false, "Created", fmt.Sprintf("Created Stripe coupon %s.", made.ID))
-	}
-	x.coupon = made
-	st.CouponID = made.ID
-	if old != "" && !x.gone && !slices.Contains(st.PreviousCouponIDs, old) {
-		st.PreviousCouponIDs = append(st.PreviousCouponIDs, old)
-	}
-	if err := x.persistStatus(ctx); err != nil {
-		return err
-	}
-	if old != "" {
-		x.event(false, "CouponRolledOver", fmt.Sprintf("Created coupon %s for the new terms; coupon %s is kept for the subscriptions already using it, and the promotion codes move to %s.", made.ID, old, made.ID))
-	}
-	plan, err := x.planCodes(ctx, made.ID)
-	if err != nil {
-		return err
-	}
-	x.codes = plan
-	return nil
 }
 
 // applyCodes deactivates first (a code string is free again only once no
