@@ -31,12 +31,16 @@ func TestCouponTermsDifferences(t *testing.T) {
 		want []string
 	}{
 		{"same terms (12.50 is 12.5)", nil, nil},
-		{"name and metadata change in place", func(s *billingv1alpha1.StripeCouponSpec) { s.Name, s.Metadata = "x", billingv1alpha1.Metadata{"k": "v"} }, nil},
+		{"name and metadata change in place", func(s *billingv1alpha1.StripeCouponSpec) {
+			s.Name, s.Metadata = "x", billingv1alpha1.Metadata{"k": "v"}
+		}, nil},
 		{"percent", func(s *billingv1alpha1.StripeCouponSpec) { s.PercentOff = "13" }, []string{"percentOff"}},
 		{"months", func(s *billingv1alpha1.StripeCouponSpec) { s.DurationInMonths = i64p(4) }, []string{"duration"}},
 		{"limit", func(s *billingv1alpha1.StripeCouponSpec) { s.MaxRedemptions = nil }, []string{"maxRedemptions"}},
 		{"redeem by", func(s *billingv1alpha1.StripeCouponSpec) { s.RedeemBy = nil }, []string{"redeemBy"}},
-		{"amount instead", func(s *billingv1alpha1.StripeCouponSpec) { s.PercentOff, s.AmountOff, s.Currency = "", i64p(500), "usd" },
+		{"amount instead", func(s *billingv1alpha1.StripeCouponSpec) {
+			s.PercentOff, s.AmountOff, s.Currency = "", i64p(500), "usd"
+		},
 			[]string{"percentOff", "amountOff"}},
 	}
 	for _, tt := range tests {
