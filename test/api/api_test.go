@@ -378,7 +378,7 @@ func TestPrinterColumnsTableAPI(t *testing.T) {
 	}{
 		{"stripesubscriptions", []string{"Name", "Customer", "Status", "Ready", "Drift", "Payment", "Age", "Reason", "Message"}, "acme-pro", nil},
 		{"stripecoupons", []string{"Name", "Percent", "Amount", "Currency", "Duration", "Coupon-ID", "Redeemed", "Ready", "Age", "Months", "Valid"}, "launch",
-			[]string{"launch", "20", "", "", "repeating"}},
+			[]string{"launch", "20", "<nil>", "<nil>", "repeating"}},
 		{"stripecustomers", []string{"Name", "Email", "Customer-ID", "Ready", "Age"}, "acme", []string{"acme", "billing@acme.example"}},
 		{"stripeplans", []string{"Name", "Amount", "Currency", "Interval", "Price-ID", "Ready", "Age", "Policy", "On-Current", "On-Earlier", "Moving"}, "pro-monthly",
 			[]string{"pro-monthly", "2000", "usd", "month", "price_Test123", "True", "*", "Keep", "7", "5", "2"}},
@@ -571,9 +571,9 @@ func TestKustomizeDefaultRendersAndApplies(t *testing.T) {
 			dep = d
 		}
 	}
-	// StripeCustomer, StripePlan, StripeSubscription, StripeBillingReport,
-	// StripeWebhookEndpoint.
-	if kinds["CustomResourceDefinition"] != 5 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
+	// StripeCustomer, StripePlan, StripeCoupon, StripeSubscription,
+	// StripeBillingReport, StripeWebhookEndpoint.
+	if kinds["CustomResourceDefinition"] != 6 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
 		t.Errorf("rendered kinds = %v", kinds)
 	}
 	if dep == nil {
