@@ -202,3 +202,23 @@ func TestSubscriptionDiscountTenancyAndPromotionCodes(t *testing.T) {
 	g.Expect(first.Status.LatestInvoice.AmountDue).To(Equal(int64(1500)))
 	a.waitCondition(first, billingv1alpha1.ConditionBillingDrift, "False", billingv1alpha1.ReasonInSync)
 }
+
+// TestSubscriptionDiscountDashboardChangeByWebhook: with a resync of an
+// hour, the customer.subscription.updated event of a coupon applied in the
+// Dashboard is what brings the pass that removes it.
+func TestSubscriptionDiscountDashboardChangeByWebhook(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	h := startHarness(t, harnessOptions{webhooks: true, resync: time.Hour})
+	h.billingSetup("pm_card_visa", map[string]int64{"pro": 2000})
+	sub := newSub("s", nil, planItem("pro", 1))
+	h.create(sub)
+	h.waitReady(sub)
+	h.waitCondition(sub, billingv1alpha1.ConditionBillingDrift, "False", billingv1alpha1.ReasonInSync)
+	free, err := h.stripe.CreateCoupon(ctx, stripe.Owner{UID: "by-hand"}, "", stripe.CouponCreateParams{PercentOff: "100", Duration: "forever"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(h.fake.DashboardApplyCoupon(sub.Status.SubscriptionID, free.ID)).To(Succeed())
+	h.waitCondition(sub, billingv1alpha1.ConditionBillingDrift, "False", billingv1alpha1.ReasonDriftCorrected)
+	g.Expect(condOf(sub, billingv1alpha1.ConditionBillingDrift).Message).To(ContainSubstring("coupon " + free.ID + " is applied in Stripe, no discount declared"))
+	g.Expect(h.stripeDiscount(sub)).To(BeNil())
+}
