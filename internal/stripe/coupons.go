@@ -7,6 +7,8 @@ import (
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // Coupon is the part of a Stripe coupon the operator reads
@@ -253,7 +255,7 @@ func (c *Client) ListCoupons(ctx context.Context, createdAfter time.Time) ([]*Co
 // CreateCoupon implements Coupons. percent_off is sent as the exact decimal
 // text of the spec (never through a float).
 func (c *Client) CreateCoupon(ctx context.Context, owner Owner, intent string, p CouponCreateParams) (*Coupon, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
+	p.Metadata = identity.Metadata(owner, p.Metadata)
 	var out *Coupon
 	err := c.call(ctx, "create coupon", func(ctx context.Context) error {
 		sp := &stripego.CouponParams{Duration: stripego.String(p.Duration)}
@@ -379,7 +381,7 @@ func (c *Client) ListPromotionCodes(ctx context.Context, couponID, code string, 
 // codes right before (a strongly consistent list), so each attempt gets a
 // fresh key.
 func (c *Client) CreatePromotionCode(ctx context.Context, owner Owner, p PromotionCodeCreateParams) (*PromotionCode, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
+	p.Metadata = identity.Metadata(owner, p.Metadata)
 	var out *PromotionCode
 	err := c.call(ctx, "create promotion code", func(ctx context.Context) error {
 		sp := &stripego.PromotionCodeParams{Coupon: stripego.String(p.CouponID), Code: stripego.String(p.Code), Active: stripego.Bool(p.Active)}
