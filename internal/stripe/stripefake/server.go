@@ -169,6 +169,9 @@ type Server struct {
 	schedules map[string]*subSchedule
 	// couponsState holds coupons and promotion codes (coupons.go).
 	couponsState *couponState
+	// refunds and the amount refunded per charge (finance.go).
+	refunds  map[string]*refund
+	refunded map[string]int64
 
 	httpSrv  *http.Server
 	testSrv  *httptest.Server
@@ -738,6 +741,9 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 	}
 	if p[0] == "coupons" || p[0] == "promotion_codes" || (p[0] == "subscriptions" && n == 3 && p[2] == "discount") {
 		return s.dispatchCoupons(r)
+	}
+	if out, err, ok := s.dispatchFinance(r); ok {
+		return out, err
 	}
 	if p[0] == "webhook_endpoints" {
 		if out, err, ok := s.dispatchWebhookEndpoints(r); ok {
