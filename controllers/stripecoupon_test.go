@@ -21,7 +21,6 @@ func newCoupon(name string, mutate func(*billingv1alpha1.StripeCouponSpec)) *bil
 	return c
 }
 
-func i64p(v int64) *int64 { return &v }
 
 // promotionCodes lists the Stripe promotion codes of a coupon.
 func (h *harness) promotionCodes(couponID string) []*stripe.PromotionCode {
