@@ -21,7 +21,6 @@ func newCoupon(name string, mutate func(*billingv1alpha1.StripeCouponSpec)) *bil
 	return c
 }
 
-
 // promotionCodes lists the Stripe promotion codes of a coupon.
 func (h *harness) promotionCodes(couponID string) []*stripe.PromotionCode {
 	h.t.Helper()
