@@ -447,6 +447,12 @@ var invalidCases = []struct {
 	{"stripesubscription_44_metadata_keys.yaml", []string{"spec.metadata", "43"}},
 	{"stripecustomer_long_metadata_key.yaml", []string{"spec.metadata", "40 characters"}},
 	{"stripeplan_long_metadata_value.yaml", []string{"spec.product.metadata", "500"}},
+	{"stripesubscription_trialend_and_trialperioddays.yaml", []string{"spec.trialEnd", "trialPeriodDays"}},
+	{"stripesubscription_tax_rate_not_txr.yaml", []string{"spec.defaultTaxRates", "txr_"}},
+	{"stripesubscription_automatic_tax_and_tax_rates.yaml", []string{"spec.defaultTaxRates", "automaticTax"}},
+	{"stripesubscription_anchor_day_and_at.yaml", []string{"spec.billingCycleAnchor", "dayOfMonth"}},
+	{"stripecustomer_tax_exempt_unknown.yaml", []string{"spec.taxExempt", "reverse"}},
+	{"stripecustomer_lowercase_country.yaml", []string{"spec.address.country"}},
 }
 
 // cardDigits are the digits of the test card numbers in the invalid
