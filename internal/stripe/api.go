@@ -43,6 +43,16 @@ type Customer struct {
 	TestClock string
 	// Deleted is true for a customer Stripe reports as deleted.
 	Deleted bool
+	// Address and Shipping are nil when Stripe holds none.
+	Address  *Address
+	Shipping *Shipping
+	// TaxExempt is none, exempt or reverse.
+	TaxExempt string
+	// AutomaticTax is customer.tax.automatic_tax (read with expand tax):
+	// supported, not_collecting, unrecognized_location or failed.
+	AutomaticTax string
+	// TaxIDs are the customer's tax IDs (read with expand tax_ids).
+	TaxIDs []TaxID
 }
 
 // CustomerParams are the fields to write. A nil pointer leaves the field
@@ -56,6 +66,14 @@ type CustomerParams struct {
 	Metadata             map[string]string
 	// TestClock puts a new customer on a test clock (create only).
 	TestClock string
+	// Address and Shipping set the address (nil: leave alone); Clear*
+	// removes it.
+	Address       *Address
+	ClearAddress  bool
+	Shipping      *Shipping
+	ClearShipping bool
+	// TaxExempt sets tax_exempt (nil: leave alone).
+	TaxExempt *string
 }
 
 // Product is the part of a Stripe product the operator reads.
@@ -154,6 +172,12 @@ type Subscription struct {
 	// ReadAt is Stripe's time of the answer this state came from (its Date
 	// header, Unix seconds), 0 when unknown (an object from a list).
 	ReadAt int64
+	// AutomaticTax is automatic_tax.enabled.
+	AutomaticTax bool
+	// DefaultTaxRates are the subscription's default tax rates.
+	DefaultTaxRates []TaxRate
+	// BillingCycleAnchor is billing_cycle_anchor (Unix seconds).
+	BillingCycleAnchor int64
 }
 
 // CancellationDetails says why a subscription was canceled.
@@ -213,6 +237,14 @@ type Invoice struct {
 	PaymentIntentStatus string
 	Lines               []InvoiceLine
 	Created             int64
+	// AutomaticTaxEnabled and AutomaticTaxStatus are automatic_tax.enabled
+	// and .status (complete, failed, requires_location_inputs; "" when
+	// automatic tax is off).
+	AutomaticTaxEnabled bool
+	AutomaticTaxStatus  string
+	// ExclusiveTax and InclusiveTax split total_tax_amounts.
+	ExclusiveTax int64
+	InclusiveTax int64
 }
 
 // SubscriptionItemParams is one item of a create call.
@@ -232,6 +264,16 @@ type SubscriptionCreateParams struct {
 	ProrationBehavior string
 	CancelAtPeriodEnd bool
 	Metadata          map[string]string
+	// AutomaticTax sets automatic_tax[enabled]=true.
+	AutomaticTax bool
+	// DefaultTaxRates are tax rate IDs (txr_...).
+	DefaultTaxRates []string
+	// TrialEnd is trial_end (Unix seconds), 0 for none.
+	TrialEnd int64
+	// BillingCycleAnchor is billing_cycle_anchor (Unix seconds), 0 for
+	// none; AnchorDayOfMonth is billing_cycle_anchor_config[day_of_month].
+	BillingCycleAnchor int64
+	AnchorDayOfMonth   int64
 }
 
 // SubscriptionItemUpdate changes one item in an update call. ID names an
@@ -261,6 +303,15 @@ type SubscriptionUpdateParams struct {
 	// CancellationComment sets cancellation_details.comment (with
 	// cancel_at_period_end, it tells who asked for the cancellation).
 	CancellationComment *string
+	// AutomaticTax sets automatic_tax[enabled].
+	AutomaticTax *bool
+	// DefaultTaxRates replaces the default tax rates; a pointer to an
+	// empty list removes them.
+	DefaultTaxRates *[]string
+	// TrialEnd sets trial_end (Unix seconds).
+	TrialEnd *int64
+	// ResetAnchorNow sends billing_cycle_anchor=now.
+	ResetAnchorNow bool
 }
 
 // SubscriptionCancelParams cancels a subscription now.
@@ -289,6 +340,10 @@ type Customers interface {
 	SearchCustomersByIdentity(ctx context.Context, owner Owner) ([]*Customer, error)
 	UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error)
 	DeleteCustomer(ctx context.Context, owner Owner, id string) error
+	// CreateTaxID adds a tax ID to a customer; DeleteTaxID removes one.
+	// Tax IDs are immutable (https://docs.stripe.com/api/tax_ids).
+	CreateTaxID(ctx context.Context, owner Owner, customerID string, t TaxID) (*TaxID, error)
+	DeleteTaxID(ctx context.Context, owner Owner, customerID, id string) error
 	// AttachPaymentMethod attaches a PaymentMethod to a customer and returns
 	// the attached PaymentMethod's ID. Attaching one already attached to that
 	// customer succeeds with the same ID; attaching one of Stripe's test
@@ -345,6 +400,11 @@ type Invoices interface {
 	GetInvoice(ctx context.Context, id string) (*Invoice, error)
 }
 
+// TaxRates reads tax rates (https://docs.stripe.com/api/tax_rates).
+type TaxRates interface {
+	GetTaxRate(ctx context.Context, id string) (*TaxRate, error)
+}
+
 // TestClock is a Stripe test clock
 // (https://docs.stripe.com/api/test_clocks/object).
 type TestClock struct {
@@ -373,4 +433,5 @@ type API interface {
 	Subscriptions
 	Schedules
 	Invoices
+	TaxRates
 }

@@ -49,6 +49,9 @@ type subscription struct {
 	// pending_if_incomplete whose payment failed) until its invoice is
 	// paid; nil when none.
 	pending []*item
+	// tax is automatic_tax, default_tax_rates and the billing anchor
+	// (tax.go).
+	tax subscriptionTax
 }
 
 func (s *subscription) ended() bool {
@@ -76,6 +79,8 @@ type invoice struct {
 	// finalizeAt is when a renewal invoice kept as a draft is finalized
 	// (and attempted); 0 when it is not waiting.
 	finalizeAt int64
+	// tax is the invoice's tax (tax.go).
+	tax invoiceTax
 }
 
 func (s *Server) itemJSON(sub *subscription, it *item) map[string]any {
@@ -113,7 +118,7 @@ func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]a
 	if sub.collectionMethod == "send_invoice" {
 		due = sub.daysUntilDue
 	}
-	return map[string]any{
+	m := map[string]any{
 		"id": sub.id, "object": "subscription", "customer": sub.customer, "status": sub.status,
 		"items":                map[string]any{"object": "list", "data": items, "has_more": false, "url": "/v1/subscription_items?subscription=" + sub.id},
 		"current_period_start": sub.periodStart, "current_period_end": sub.periodEnd,
@@ -123,6 +128,8 @@ func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]a
 		"latest_invoice": latest, "livemode": false, "schedule": nullable(sub.schedule),
 		"cancellation_details": sub.cancellation.json(), "pending_update": s.pendingJSON(sub),
 	}
+	sub.tax.json(s, m)
+	return m
 }
 
 // pendingJSON is the subscription's pending_update
@@ -178,7 +185,7 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 	if in.status != "draft" {
 		hosted = "https://invoice.stripe.test/i/" + in.id
 	}
-	return map[string]any{
+	m := map[string]any{
 		"id": in.id, "object": "invoice", "subscription": nullable(in.subscription), "customer": in.customer,
 		"status": in.status, "currency": in.currency, "amount_due": in.amountDue, "amount_paid": in.amountPaid,
 		"amount_remaining": in.amountDue - in.amountPaid, "subtotal": subtotal, "total": subtotal, "tax": nil,
@@ -188,6 +195,8 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 		"lines":                map[string]any{"object": "list", "data": lines, "has_more": len(in.lines) > embeddedLines, "url": "/v1/invoices/" + in.id + "/lines"},
 		"subscription_details": map[string]any{"metadata": copyMeta(in.subMetadata)},
 	}
+	in.taxJSON(m, subtotal)
+	return m
 }
 
 func addInterval(t time.Time, interval string, count int64) time.Time {
@@ -380,13 +389,32 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.parseSubscriptionTax(r, &sub.tax, cid); err != nil {
+		return nil, err
+	}
+	if hasTrial && r.has("trial_end") {
+		return nil, invalid("trial_end", "You may only specify one of trial_end and trial_period_days.")
+	}
 	sub.periodStart = s.now.Unix()
+	end, trialByEnd, partial, aerr := s.firstPeriodEnd(r, sub, interval, count)
+	if aerr != nil {
+		return nil, aerr
+	}
+	sub.periodEnd = end
+	if trialByEnd {
+		sub.status = "trialing"
+		sub.trialEnd = end
+	}
 	if hasTrial && trialDays > 0 {
 		sub.status = "trialing"
 		sub.trialEnd = s.now.AddDate(0, 0, int(trialDays)).Unix()
 		sub.periodEnd = sub.trialEnd
-	} else {
-		sub.periodEnd = addInterval(s.now, interval, count).Unix()
+		if sub.tax.anchored && sub.tax.anchor < sub.trialEnd {
+			return nil, invalid("billing_cycle_anchor", "billing_cycle_anchor cannot be before trial_end.")
+		}
+		if !sub.tax.anchored {
+			sub.tax.anchor = sub.trialEnd // a trial moves the anchor to its end
+		}
 	}
 	if sub.cancelAtPeriodEnd {
 		sub.cancelAt = sub.periodEnd
@@ -396,13 +424,20 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 		c.currency = s.currencyOf(sub) // the customer's currency from now on
 	}
 	var lines []line
-	if sub.status == "trialing" {
+	switch {
+	case sub.status == "trialing":
 		for _, l := range s.periodLines(sub) {
 			l.amount = 0
 			l.desc = "trial"
 			lines = append(lines, l)
 		}
-	} else {
+	case partial:
+		none := false
+		if pb, _ := r.str("proration_behavior"); pb == "none" {
+			none = true
+		}
+		lines = s.partialPeriodLines(sub, interval, count, none)
+	default:
 		lines = s.periodLines(sub)
 	}
 	in := s.newInvoice(r, sub, "subscription_create", lines)
@@ -442,6 +477,7 @@ func (s *Server) newInvoice(r *request, sub *subscription, reason string, lines 
 	if in.amountDue < 0 {
 		in.amountDue = 0 // credit goes to the customer balance
 	}
+	s.computeTax(in, sub)
 	s.invoices[in.id] = in
 	s.track("invoice", in.id)
 	sub.latestInvoice = in.id
@@ -609,6 +645,12 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	if m, ok := r.metadata(""); ok {
 		next.metadata = applyMeta(next.metadata, m)
 	}
+	if err := s.parseSubscriptionTax(r, &next.tax, sub.customer); err != nil {
+		return nil, err
+	}
+	if err := s.updateBillingDates(r, sub, &next); err != nil {
+		return nil, err
+	}
 	next.indexedAt = s.now.Unix()
 	proration, _ := r.str("proration_behavior")
 	if proration == "" {
@@ -632,8 +674,8 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	}
 	prorations := s.prorationLines(sub, &next)
 	// An interval change resets the period and invoices at once (see
-	// periodResets).
-	resets := s.periodResets(sub, &next)
+	// periodResets), as does billing_cycle_anchor=now.
+	resets := s.periodResets(sub, &next) || s.anchorResets(r, sub)
 	var unused []line
 	if resets && proration != "none" {
 		unused = s.unusedTime(sub)
@@ -900,6 +942,8 @@ func (s *Server) resetPeriod(r *request, sub *subscription, credits []line) *inv
 	interval, count := s.periodOf(sub)
 	sub.periodStart = s.now.Unix()
 	sub.periodEnd = addInterval(s.now, interval, count).Unix()
+	// The anchor moves to now.
+	sub.tax.anchor, sub.tax.anchored, sub.tax.anchorDay = s.now.Unix(), false, 0
 	if sub.cancelAtPeriodEnd {
 		sub.cancelAt = sub.periodEnd
 	}

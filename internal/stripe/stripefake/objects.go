@@ -18,6 +18,8 @@ type customer struct {
 	indexedAt                    int64 // last write, for the Search API's delay
 	// currency is the customer's currency, set by its first subscription.
 	currency string
+	// tax is the address, shipping, tax_exempt and tax IDs (tax.go).
+	tax customerTax
 }
 
 type product struct {
@@ -32,6 +34,8 @@ type price struct {
 	id, product, currency, interval, lookupKey string
 	unitAmount, intervalCount                  int64
 	active                                     bool
+	// taxBehavior is inclusive, exclusive or "" (unspecified).
+	taxBehavior string
 	metadata                                   map[string]string
 	created                                    int64
 }
@@ -69,13 +73,15 @@ func (c *customer) json() map[string]any {
 	if c.deleted {
 		return map[string]any{"id": c.id, "object": "customer", "deleted": true}
 	}
-	return map[string]any{
+	m := map[string]any{
 		"id": c.id, "object": "customer", "email": nullable(c.email), "name": nullable(c.name),
 		"description": nullable(c.description), "metadata": copyMeta(c.metadata), "created": c.created,
 		"livemode": false, "currency": nullable(c.currency), "delinquent": false, "balance": 0,
 		"invoice_settings": map[string]any{"default_payment_method": nullable(c.defaultPM), "custom_fields": nil, "footer": nil},
 		"test_clock":       nullable(c.testClock),
 	}
+	c.tax.json(m)
+	return m
 }
 
 func (p *product) json() map[string]any {
@@ -87,7 +93,7 @@ func (p *price) json() map[string]any {
 	return map[string]any{"id": p.id, "object": "price", "product": p.product, "currency": p.currency,
 		"unit_amount": p.unitAmount, "unit_amount_decimal": strconv.FormatInt(p.unitAmount, 10), "active": p.active,
 		"lookup_key": nullable(p.lookupKey), "metadata": copyMeta(p.metadata), "created": p.created, "livemode": false,
-		"type": "recurring", "billing_scheme": "per_unit",
+		"type": "recurring", "billing_scheme": "per_unit", "tax_behavior": taxBehaviorJSON(p.taxBehavior),
 		"recurring": map[string]any{"interval": p.interval, "interval_count": p.intervalCount, "usage_type": "licensed"}}
 }
 
@@ -113,7 +119,7 @@ func (s *Server) createCustomer(r *request) (any, *apiError) {
 	s.customers[c.id] = c
 	s.track("customer", c.id)
 	s.emit(r, "customer.created", c.json(), nil)
-	return c.json(), nil
+	return s.customerView(c, r), nil
 }
 
 func (s *Server) setCustomerFields(r *request, c *customer) *apiError {
@@ -135,6 +141,9 @@ func (s *Server) setCustomerFields(r *request, c *customer) *apiError {
 	}
 	if c.metadata == nil {
 		c.metadata = map[string]string{}
+	}
+	if err := s.setCustomerTaxFields(r, c); err != nil {
+		return err
 	}
 	if pm, ok := r.str("invoice_settings[default_payment_method]"); ok {
 		// https://docs.stripe.com/api/customers/update#update_customer-invoice_settings-default_payment_method:
@@ -184,7 +193,7 @@ func (s *Server) updateCustomer(r *request, id string) (any, *apiError) {
 	}
 	*c = next
 	s.emitUpdated(r, "customer.updated", before, c.json())
-	return c.json(), nil
+	return s.customerView(c, r), nil
 }
 
 func (s *Server) deleteCustomer(r *request, id string) (any, *apiError) {
@@ -315,6 +324,17 @@ func (s *Server) createPrice(r *request) (any, *apiError) {
 	}
 	p := &price{id: s.newID("price"), product: pid, currency: cur, unitAmount: amount, interval: interval,
 		intervalCount: count, active: true, created: s.now.Unix()}
+	// tax_behavior: inclusive, exclusive or unspecified
+	// (https://docs.stripe.com/api/prices/create#create_price-tax_behavior).
+	if tb, ok := r.str("tax_behavior"); ok {
+		switch tb {
+		case "inclusive", "exclusive":
+			p.taxBehavior = tb
+		case "unspecified":
+		default:
+			return nil, invalid("tax_behavior", "Invalid tax_behavior: must be one of inclusive, exclusive, or unspecified")
+		}
+	}
 	if lk, ok := r.str("lookup_key"); ok && lk != "" {
 		if apiErr := s.takeLookupKey(r, lk); apiErr != nil {
 			return nil, apiErr
@@ -401,4 +421,11 @@ func (s *Server) updatePrice(r *request, id string) (any, *apiError) {
 	}
 	s.emitUpdated(r, "price.updated", before, p.json())
 	return p.json(), nil
+}
+
+func taxBehaviorJSON(tb string) string {
+	if tb == "" {
+		return "unspecified"
+	}
+	return tb
 }
