@@ -36,8 +36,8 @@ type price struct {
 	active                                     bool
 	// taxBehavior is inclusive, exclusive or "" (unspecified).
 	taxBehavior string
-	metadata                                   map[string]string
-	created                                    int64
+	metadata    map[string]string
+	created     int64
 }
 
 func copyMeta(m map[string]string) map[string]string {
