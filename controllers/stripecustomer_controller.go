@@ -43,6 +43,10 @@ type StripeCustomerReconciler struct {
 	MaxConcurrentReconciles int
 	// CredentialsChanged, when set, re-queues every customer.
 	CredentialsChanged <-chan event.GenericEvent
+	// SecretReader reads the Secrets named by spec.taxDetailsFrom, one get
+	// each, uncached (the manager's cache holds no tenant Secrets); nil
+	// refuses taxDetailsFrom.
+	SecretReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripecustomers,verbs=get;list;watch;update;patch

@@ -28,6 +28,10 @@ type customerExternal struct {
 	// params and attach are what Observe found to differ.
 	params stripe.CustomerParams
 	attach bool
+	// taxSource and taxIDs are the tax details' source and the tax ID
+	// changes Observe found (stripecustomer_tax.go).
+	taxSource string
+	taxIDs    taxWork
 }
 
 // Observe reads the bound customer and compares it with the spec.
@@ -48,6 +52,11 @@ func (x *customerExternal) Observe(ctx context.Context) (observation, error) {
 	}
 	x.guard.observed(x.cus.ID, x.cus.Metadata)
 	params, fields := customerDiff(x.obj, x.owner, x.cus)
+	taxFields, err := x.diffTax(ctx, &params)
+	if err != nil {
+		return observation{}, err
+	}
+	fields = append(fields, taxFields...)
 	attach, record := paymentMethodWork(x.obj, x.cus)
 	if !attach {
 		st.DefaultPaymentMethod = record
@@ -196,6 +205,9 @@ func (x *customerExternal) Update(ctx context.Context) error {
 		return err
 	}
 	x.cus = cus
+	if err := x.updateTaxIDs(ctx); err != nil {
+		return err
+	}
 	if x.attach {
 		if cus.DefaultPaymentMethod != attached {
 			return fmt.Errorf("stripe customer %s did not take PaymentMethod %s as its default", cus.ID, attached)
@@ -207,6 +219,7 @@ func (x *customerExternal) Update(ctx context.Context) error {
 
 // Report sets Synced and Ready.
 func (x *customerExternal) Report(_ context.Context, drift []string, _ bool) {
+	x.reportTax()
 	markSynced(x.obj)
 	if len(drift) > 0 {
 		markNotReady(x.obj, billingv1alpha1.ReasonDrifted,

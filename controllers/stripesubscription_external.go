@@ -84,7 +84,10 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 	}
 	id := s.obj.Status.SubscriptionID
 	if id == "" {
-		return observation{}, nil
+		if s.observeMode() {
+			return observation{}, nil
+		}
+		return observation{}, s.checkTaxLocation(ctx, true)
 	}
 	if s.sub == nil && r.statusCarriesNews(s.obj) {
 		s.sub, s.fromStatus = subscriptionFromStatus(&s.obj.Status), true
@@ -139,6 +142,10 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 		desiredMetadata = ownerMetadata(s.owner, spec.Metadata.Map())
 	}
 	s.diff = diffSubscription(spec, s.desired, desiredMetadata, s.observeMode(), s.sub)
+	s.diffTaxAndDates(&s.diff)
+	if err := s.checkTaxLocation(ctx, false); err != nil {
+		return observation{}, err
+	}
 	if !s.observeMode() {
 		if err := s.observeSchedule(ctx); err != nil {
 			return observation{}, err
@@ -254,6 +261,7 @@ func (s *subscriptionScope) Creation() creation {
 				s.obj.Status.SubscriptionID = id
 				s.obj.Status.CustomerID = s.customerID
 				if s.sub != nil && s.sub.ID == id {
+					s.recordBillingDates(s.sub, true)
 					setObservedStatus(&s.obj.Status, s.sub)
 					r.identities.add(s.customerID, s.sub)
 				}
@@ -322,6 +330,7 @@ func (s *subscriptionScope) createParams() stripe.SubscriptionCreateParams {
 	for _, d := range s.desired {
 		p.Items = append(p.Items, stripe.SubscriptionItemParams{PriceID: d.PriceID, Quantity: d.Quantity})
 	}
+	s.createTaxParams(&p)
 	return p
 }
 
@@ -352,7 +361,7 @@ func (s *subscriptionScope) prices(ctx context.Context) error {
 		}
 	}
 	s.expected = expectedAmount(s.desired)
-	return nil
+	return s.expectedTax(ctx)
 }
 
 func (r *StripeSubscriptionReconciler) priceInfo(ctx context.Context, id string) (priceInfo, error) {
@@ -402,6 +411,7 @@ func (s *subscriptionScope) Update(ctx context.Context) error {
 			return fmt.Errorf("updating subscription %s: %w", s.sub.ID, err)
 		}
 		s.sub = updated
+		s.afterTaxUpdate(params, updated)
 		s.r.noteObserved(s)
 	}
 	return s.scheduleMoves(ctx)
@@ -485,6 +495,7 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 	if reason, msg, stalled := subscriptionNeedsPerson(s.sub, pay); stalled {
 		markStalled(obj, reason, msg)
 	}
+	s.reportTax()
 }
 
 // reportDrift sets BillingDrift from this pass's read: what Observe mode
@@ -497,10 +508,11 @@ func (s *subscriptionScope) reportDrift(drift []string, corrected bool, prevDrif
 	var note string
 	if s.sub != nil && !s.ended {
 		var invDrift string
-		invDrift, note = invoiceNote(s.sub, s.desired, s.expected)
+		invDrift, note = invoiceNote(s.sub, s.desired, s.expected, s.tax.tax.Exclusive)
 		if invDrift != "" {
 			uncorrected = append(uncorrected, invDrift)
 		}
+		uncorrected = append(uncorrected, s.taxDrift()...)
 	}
 	if s.ended {
 		switch {

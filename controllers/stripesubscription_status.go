@@ -158,7 +158,7 @@ func paymentCondition(sub *stripe.Subscription) condition {
 // expected amount. It returns a drift text when the declared items are
 // billed at another amount, and an explanatory note (not drift) when the
 // difference comes from prorations, discounts or tax.
-func invoiceNote(sub *stripe.Subscription, desired []desiredItem, expected *billingv1alpha1.Amount) (drift, note string) {
+func invoiceNote(sub *stripe.Subscription, desired []desiredItem, expected *billingv1alpha1.Amount, exclusiveTax int64) (drift, note string) {
 	inv := sub.LatestInvoice
 	if inv == nil || expected == nil {
 		return "", ""
@@ -198,8 +198,8 @@ func invoiceNote(sub *stripe.Subscription, desired []desiredItem, expected *bill
 	if inv.Currency != "" && inv.Currency != expected.Currency {
 		return fmt.Sprintf("the latest full-period invoice %s is in %s, the declared prices in %s", inv.ID, inv.Currency, expected.Currency), ""
 	}
-	if base != expected.Amount {
-		return fmt.Sprintf("the latest full-period invoice %s bills %s for the declared items, %s expected", inv.ID, formatAmount(base, inv.Currency), formatAmount(expected.Amount, expected.Currency)), ""
+	if base != expected.Amount-exclusiveTax {
+		return fmt.Sprintf("the latest full-period invoice %s bills %s for the declared items, %s expected", inv.ID, formatAmount(base, inv.Currency), formatAmount(expected.Amount-exclusiveTax, expected.Currency)), ""
 	}
 	if inv.AmountDue != expected.Amount || hasProration {
 		var parts []string

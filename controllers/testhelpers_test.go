@@ -107,7 +107,8 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	if o.wrapClient != nil {
 		c = o.wrapClient(c)
 	}
-	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true,
+		SecretReader: mgr.GetAPIReader()}).SetupWithManager(mgr)).To(Succeed())
 	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
 	if o.clock == nil {
 		o.clock = h.fake.Now

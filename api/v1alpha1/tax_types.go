@@ -105,7 +105,8 @@ const (
 	TaxSecretKeyTaxExempt = "taxExempt"
 )
 
-// ObservedTaxID is a tax ID the operator made on the customer.
+// ObservedTaxID is a tax ID of the customer in Stripe. Its value is never
+// copied into status.
 type ObservedTaxID struct {
 	// id is the Stripe tax ID object (txi_...).
 	// +required
@@ -113,10 +114,6 @@ type ObservedTaxID struct {
 	// type is its type, such as eu_vat.
 	// +required
 	Type string `json:"type"`
-	// fingerprint identifies the value (the first 12 hex digits of its
-	// SHA-256), so that status never holds the value itself.
-	// +optional
-	Fingerprint string `json:"fingerprint,omitempty"`
 	// verification is Stripe's verification status (pending, verified,
 	// unverified, unavailable).
 	// +optional
