@@ -779,3 +779,39 @@ func (s *Server) anchorResets(r *request, sub *subscription) bool {
 	v, _ := r.str("billing_cycle_anchor")
 	return v == "now" && sub.status != "trialing"
 }
+
+// DashboardSetDefaultTaxRates replaces a subscription's default tax rates
+// behind the operator's back.
+func (s *Server) DashboardSetDefaultTaxRates(subID string, rates []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, err := s.dashboardSub(subID)
+	if err != nil {
+		return err
+	}
+	before := s.subJSON(sub, nil)
+	sub.tax.rates = append([]string(nil), rates...)
+	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
+	return nil
+}
+
+// DashboardSetTrialEnd moves a trialing subscription's trial end behind the
+// operator's back.
+func (s *Server) DashboardSetTrialEnd(subID string, end time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, err := s.dashboardSub(subID)
+	if err != nil {
+		return err
+	}
+	if sub.status != "trialing" {
+		return fmt.Errorf("subscription %s is %s, not trialing", subID, sub.status)
+	}
+	before := s.subJSON(sub, nil)
+	sub.trialEnd, sub.periodEnd = end.Unix(), end.Unix()
+	if !sub.tax.anchored {
+		sub.tax.anchor = end.Unix()
+	}
+	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))
+	return nil
+}
