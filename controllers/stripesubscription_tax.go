@@ -266,8 +266,8 @@ func (s *subscriptionScope) diffAnchor(d *subscriptionDiff) {
 		}
 		// A stale value (set in an earlier edit) is never applied later.
 	}
-	if sub.TrialEnd != 0 && sub.BillingCycleAnchor == sub.TrialEnd && bd.TrialEnd != nil && bd.TrialEnd.Unix() == sub.TrialEnd {
-		return // a trial the operator set moved the anchor to its end
+	if sub.TrialEnd != 0 && sub.BillingCycleAnchor == sub.TrialEnd {
+		return // a trial puts the anchor at its end; the trial end is compared on its own
 	}
 	if bd.BillingCycleAnchor != nil && sub.BillingCycleAnchor != 0 && sub.BillingCycleAnchor != bd.BillingCycleAnchor.Unix() {
 		ts.uncorrectable = append(ts.uncorrectable, fmt.Sprintf("billing_cycle_anchor is %s in Stripe, %s set by the operator (Stripe cannot move an anchor back; spec.billingCycleAnchor.resetToNowGeneration resets it to now)",
