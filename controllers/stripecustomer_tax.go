@@ -155,6 +155,15 @@ func (x *customerExternal) diffTax(ctx context.Context, p *stripe.CustomerParams
 		return nil, err
 	}
 	x.taxSource = d.source
+	if !x.cus.TaxDetailsRead {
+		// A copy without its tax IDs (such as one from a list) would make
+		// every declared tax ID look missing: read the customer itself.
+		cus, err := x.r.Stripe.GetCustomer(ctx, x.cus.ID)
+		if err != nil {
+			return nil, fmt.Errorf("reading customer %s with its tax details: %w", x.cus.ID, err)
+		}
+		x.cus = cus
+	}
 	var fields []string
 	if d.address != nil {
 		want := toStripeAddress(*d.address)

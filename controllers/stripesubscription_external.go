@@ -41,6 +41,7 @@ func (s *subscriptionScope) resolve(ctx context.Context) error {
 			return newWaitError(billingv1alpha1.ReasonWaitingForCustomer, waitRecheck, "Waiting for StripeCustomer %q to get its Stripe customer ID.", spec.CustomerRef.Name)
 		}
 		s.customerID, s.customerSettled = c.Status.CustomerID, customerSettled(&c)
+		s.tax.customerTax = customerTaxLocation(&c)
 	default:
 		return newSpecError(billingv1alpha1.ReasonInvalidSpec, "The spec names no customer: set customerRef or customerID.")
 	}

@@ -102,12 +102,18 @@ func (s *subscriptionScope) taxRate(ctx context.Context, id string) (*stripe.Tax
 }
 
 // checkTaxLocation reads the customer's tax location when automatic tax is
-// declared. Before the subscription exists, a customer Stripe Tax cannot
+// declared and the StripeCustomer's status does not report it (or before
+// a create, which always asks Stripe). Before the subscription exists, a customer Stripe Tax cannot
 // locate stops the create (Stalled, TaxLocationRequired): Stripe would
 // refuse it with customer_tax_location_invalid, and creating it without
 // automatic tax would bill untaxed.
 func (s *subscriptionScope) checkTaxLocation(ctx context.Context, creating bool) error {
 	if !automaticTaxDeclared(&s.obj.Spec) || s.customerID == "" {
+		return nil
+	}
+	if !creating && s.tax.customerTax != "" {
+		// The StripeCustomer's status reports it (its reconciler reads the
+		// customer with its tax every pass): no Stripe call.
 		return nil
 	}
 	cus, err := s.r.Stripe.GetCustomer(ctx, s.customerID)

@@ -53,6 +53,10 @@ type Customer struct {
 	AutomaticTax string
 	// TaxIDs are the customer's tax IDs (read with expand tax_ids).
 	TaxIDs []TaxID
+	// TaxDetailsRead is true when the read included tax and tax_ids (a
+	// customer from a list does not): only then are AutomaticTax and
+	// TaxIDs complete.
+	TaxDetailsRead bool
 }
 
 // CustomerParams are the fields to write. A nil pointer leaves the field

@@ -81,6 +81,7 @@ func customerTaxFields(out *Customer, c *stripego.Customer) {
 	if c.Tax != nil {
 		out.AutomaticTax = string(c.Tax.AutomaticTax)
 	}
+	out.TaxDetailsRead = c.Tax != nil && c.TaxIDs != nil
 	if c.TaxIDs != nil {
 		for _, t := range c.TaxIDs.Data {
 			out.TaxIDs = append(out.TaxIDs, toTaxID(t))
