@@ -67,7 +67,7 @@ func (s *subscriptionScope) expectedTax(ctx context.Context) error {
 	}
 	rates := make([]billing.TaxRate, 0, len(s.obj.Spec.DefaultTaxRates))
 	for _, id := range s.obj.Spec.DefaultTaxRates {
-		r, err := s.taxRate(ctx, id)
+		r, err := s.taxRate(ctx, string(id))
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func anchorDeclaration(spec *billingv1alpha1.StripeSubscriptionSpec) string {
 func (s *subscriptionScope) createTaxParams(p *stripe.SubscriptionCreateParams) {
 	spec := &s.obj.Spec
 	p.AutomaticTax = automaticTaxDeclared(spec)
-	p.DefaultTaxRates = append([]string(nil), spec.DefaultTaxRates...)
+	p.DefaultTaxRates = declaredTaxRates(spec)
 	if spec.TrialEnd != nil {
 		p.TrialEnd = spec.TrialEnd.Unix()
 	}
@@ -212,12 +212,12 @@ func (s *subscriptionScope) diffTaxAndDates(d *subscriptionDiff) {
 	for _, r := range sub.DefaultTaxRates {
 		have = append(have, r.ID)
 	}
-	want := append([]string(nil), spec.DefaultTaxRates...)
+	want := declaredTaxRates(spec)
 	slices.Sort(have)
 	slices.Sort(want)
 	if !slices.Equal(have, want) {
 		d.add(false, "default_tax_rates are %s in Stripe, %s declared", listText(have), listText(want))
-		rates := append([]string(nil), spec.DefaultTaxRates...)
+		rates := declaredTaxRates(spec)
 		d.params.DefaultTaxRates = &rates
 	}
 	s.diffTrialEnd(d)
@@ -323,7 +323,7 @@ func (s *subscriptionScope) taxDrift() []string {
 	}
 	if inv.ExclusiveTax != ts.tax.Exclusive {
 		out = append(out, fmt.Sprintf("the latest full-period invoice %s adds tax of %s, %s expected from the default tax rates %s",
-			inv.ID, formatAmount(inv.ExclusiveTax, inv.Currency), formatAmount(ts.tax.Exclusive, s.expected.Currency), strings.Join(s.obj.Spec.DefaultTaxRates, ", ")))
+			inv.ID, formatAmount(inv.ExclusiveTax, inv.Currency), formatAmount(ts.tax.Exclusive, s.expected.Currency), strings.Join(declaredTaxRates(&s.obj.Spec), ", ")))
 	}
 	return out
 }
@@ -421,4 +421,13 @@ func customerTaxLocation(c *billingv1alpha1.StripeCustomer) string {
 		return ""
 	}
 	return c.Status.Tax.AutomaticTax
+}
+
+// declaredTaxRates are spec.defaultTaxRates as Stripe IDs, in order.
+func declaredTaxRates(spec *billingv1alpha1.StripeSubscriptionSpec) []string {
+	out := make([]string, 0, len(spec.DefaultTaxRates))
+	for _, r := range spec.DefaultTaxRates {
+		out = append(out, string(r))
+	}
+	return out
 }

@@ -88,7 +88,6 @@ type PauseCollection struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.daysUntilDue) || (has(self.collectionMethod) && self.collectionMethod == 'send_invoice')",message="daysUntilDue is only allowed when collectionMethod is send_invoice",fieldPath=".daysUntilDue"
 // +kubebuilder:validation:XValidation:rule="!(has(self.automaticTax) && self.automaticTax.enabled && has(self.defaultTaxRates) && size(self.defaultTaxRates) > 0)",message="defaultTaxRates cannot be combined with automaticTax: Stripe Tax calculates the rates itself",fieldPath=".defaultTaxRates"
 // +kubebuilder:validation:XValidation:rule="!(has(self.trialPeriodDays) && has(self.trialEnd))",message="set trialPeriodDays or trialEnd, not both",fieldPath=".trialEnd"
-// +kubebuilder:validation:XValidation:rule="!has(self.defaultTaxRates) || self.defaultTaxRates.all(r, r.matches('^txr_[A-Za-z0-9]+$'))",message="defaultTaxRates must be Stripe tax rate IDs starting with txr_",fieldPath=".defaultTaxRates"
 type StripeSubscriptionSpec struct {
 	// customerRef names a StripeCustomer in the same namespace. Exactly one
 	// of customerRef and customerID is set.
@@ -142,8 +141,7 @@ type StripeSubscriptionSpec struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=5
-	// +kubebuilder:validation:items:MaxLength=255
-	DefaultTaxRates []string `json:"defaultTaxRates,omitempty"`
+	DefaultTaxRates []TaxRateID `json:"defaultTaxRates,omitempty"`
 
 	// cancelAtPeriodEnd cancels the subscription at the end of the current
 	// period; setting it back to false resumes it.

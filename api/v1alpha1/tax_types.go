@@ -14,6 +14,11 @@ import (
 // Stripe Tax needs at least the country, and the postal code in the United
 // States and Canada ("Collect customer addresses",
 // https://docs.stripe.com/tax/customer-locations).
+// +kubebuilder:validation:XValidation:rule="!has(self.line1) || !self.line1.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="line1 must not contain a card number",fieldPath=".line1"
+// +kubebuilder:validation:XValidation:rule="!has(self.line2) || !self.line2.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="line2 must not contain a card number",fieldPath=".line2"
+// +kubebuilder:validation:XValidation:rule="!has(self.city) || !self.city.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="city must not contain a card number",fieldPath=".city"
+// +kubebuilder:validation:XValidation:rule="!has(self.state) || !self.state.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="state must not contain a card number",fieldPath=".state"
+// +kubebuilder:validation:XValidation:rule="!has(self.postalCode) || !self.postalCode.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="postalCode must not contain a card number",fieldPath=".postalCode"
 type Address struct {
 	// line1 is the street address.
 	// +optional
@@ -43,6 +48,8 @@ type Address struct {
 
 // Shipping is the customer's shipping name and address; Stripe Tax prefers
 // it to the billing address when both are set.
+// +kubebuilder:validation:XValidation:rule="!has(self.name) || !self.name.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="name must not contain a card number",fieldPath=".name"
+// +kubebuilder:validation:XValidation:rule="!has(self.phone) || !self.phone.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="phone must not contain a card number",fieldPath=".phone"
 type Shipping struct {
 	// name is the recipient's name.
 	// +required
@@ -61,6 +68,7 @@ type Shipping struct {
 // TaxID is a customer tax ID. In Stripe it is an object of its own
 // (txi_...), immutable: a change is a delete and a create
 // (https://docs.stripe.com/api/tax_ids/create).
+// +kubebuilder:validation:XValidation:rule="!has(self.value) || !self.value.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="value must not contain a card number",fieldPath=".value"
 type TaxID struct {
 	// type is Stripe's tax ID type, such as eu_vat, gb_vat or us_ein.
 	// +required
@@ -231,3 +239,10 @@ const (
 	// from the one the subscription was created with; Stripe cannot move it.
 	ReasonBillingAnchorImmutable = "BillingAnchorImmutable"
 )
+
+// TaxRateID is a Stripe tax rate ID (txr_...). Checked by CEL, whose
+// refusal does not repeat the value.
+// +kubebuilder:validation:MaxLength=255
+// +kubebuilder:validation:XValidation:rule="!self.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="a tax rate ID must not contain a card number"
+// +kubebuilder:validation:XValidation:rule="self.matches('^txr_[A-Za-z0-9]+$')",message="defaultTaxRates must be Stripe tax rate IDs starting with txr_"
+type TaxRateID string

@@ -974,7 +974,7 @@ func (in *StripeSubscriptionSpec) DeepCopyInto(out *StripeSubscriptionSpec) {
 	}
 	if in.DefaultTaxRates != nil {
 		in, out := &in.DefaultTaxRates, &out.DefaultTaxRates
-		*out = make([]string, len(*in))
+		*out = make([]TaxRateID, len(*in))
 		copy(*out, *in)
 	}
 	if in.DaysUntilDue != nil {
