@@ -28,6 +28,9 @@ type customerExternal struct {
 	// params and attach are what Observe found to differ.
 	params stripe.CustomerParams
 	attach bool
+	// pmRecord is status.defaultPaymentMethod when nothing is to attach
+	// (Report writes it).
+	pmRecord *billingv1alpha1.PaymentMethodStatus
 	// taxSource and taxIDs are the tax details' source and the tax ID
 	// changes Observe found (stripecustomer_tax.go).
 	taxSource string
@@ -57,11 +60,8 @@ func (x *customerExternal) Observe(ctx context.Context) (observation, error) {
 		return observation{}, err
 	}
 	fields = append(fields, taxFields...)
-	attach, record := paymentMethodWork(x.obj, x.cus)
-	if !attach {
-		st.DefaultPaymentMethod = record
-	}
-	x.params, x.attach = params, attach
+	x.params = params
+	x.attach, x.pmRecord = paymentMethodWork(x.obj, x.cus)
 	return observation{bound: true, diff: fields, bookkeeping: onlyBackfilled(fields)}, nil
 }
 
@@ -217,9 +217,13 @@ func (x *customerExternal) Update(ctx context.Context) error {
 	return nil
 }
 
-// Report sets Synced and Ready.
+// Report records the default payment method found in place and sets
+// Synced and Ready.
 func (x *customerExternal) Report(_ context.Context, drift []string, _ bool) {
 	x.reportTax()
+	if !x.attach {
+		x.obj.Status.DefaultPaymentMethod = x.pmRecord
+	}
 	markSynced(x.obj)
 	if len(drift) > 0 {
 		markNotReady(x.obj, billingv1alpha1.ReasonDrifted,
