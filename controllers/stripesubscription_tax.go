@@ -250,6 +250,11 @@ func (s *subscriptionScope) diffTrialEnd(d *subscriptionDiff) {
 		d.params.ProrationBehavior = string(prorationBehavior(spec))
 		return
 	}
+	if want == 0 {
+		// Ending a trial early would charge now: reported, never done.
+		ts.uncorrectable = append(ts.uncorrectable, text+" (the operator does not end a trial early)")
+		return
+	}
 	ts.uncorrectable = append(ts.uncorrectable, text+" (a trial end in the past cannot be set)")
 }
 
@@ -262,7 +267,7 @@ func subscriptionTrialMovable(sub *stripe.Subscription) bool {
 func (s *subscriptionScope) diffAnchor(d *subscriptionDiff) {
 	spec, sub, bd := &s.obj.Spec, s.sub, s.obj.Status.BillingDates
 	ts := s.taxState()
-	if a := spec.BillingCycleAnchor; a != nil && a.ResetToNowGeneration != nil && *a.ResetToNowGeneration != bd.AnchorResetGeneration {
+	if a := spec.BillingCycleAnchor; a != nil && a.ResetToNowGeneration != nil && *a.ResetToNowGeneration != bd.AnchorResetGeneration && !s.observeMode() {
 		if *a.ResetToNowGeneration == s.obj.Generation {
 			d.add(false, "billing_cycle_anchor is reset to now as declared by spec.billingCycleAnchor.resetToNowGeneration %d", *a.ResetToNowGeneration)
 			d.params.ResetAnchorNow = true
@@ -319,6 +324,14 @@ func (s *subscriptionScope) taxDrift() []string {
 	out := append([]string(nil), ts.uncorrectable...)
 	inv := s.sub.LatestInvoice
 	if inv == nil || s.expected == nil || len(s.obj.Spec.DefaultTaxRates) == 0 || !fullPeriodOfDeclaredItems(inv, s.desired) {
+		return out
+	}
+	if s.sub.TrialEnd != 0 && inv.Created != 0 && inv.Created < s.sub.TrialEnd {
+		return out // a trial invoice bills (and taxes) nothing by design
+	}
+	if inv.DiscountAmount != 0 {
+		// Stripe taxes the discounted amount; the expected tax here is of
+		// the undiscounted lines, so a discounted invoice is not compared.
 		return out
 	}
 	if inv.ExclusiveTax != ts.tax.Exclusive {

@@ -55,6 +55,17 @@ func TestSubscriptionTaxRatesExclusiveAndInclusive(t *testing.T) {
 	g.Expect(e.m.get(obj.Status.SubscriptionID).LatestInvoice.AmountDue).To(Equal(int64(2000)))
 	g.Expect(cond(obj, billingv1alpha1.ConditionBillingDrift).Reason).To(Equal(billingv1alpha1.ReasonInSync))
 
+	// A trial's invoice taxes nothing by design: not drift.
+	e.newSub("trial", func(o *billingv1alpha1.StripeSubscription) {
+		o.Spec.DefaultTaxRates = []billingv1alpha1.TaxRateID{billingv1alpha1.TaxRateID(vat)}
+		days := int64(7)
+		o.Spec.TrialPeriodDays = &days
+	})
+	e.mustReconcile("trial")
+	obj = e.fetch("trial")
+	g.Expect(obj.Status.StripeStatus).To(Equal("trialing"))
+	g.Expect(cond(obj, billingv1alpha1.ConditionBillingDrift).Reason).To(Equal(billingv1alpha1.ReasonInSync))
+
 	// Observe mode: a Dashboard swap to another rate is reported with both
 	// lists, never written.
 	e.newSub("watch", func(o *billingv1alpha1.StripeSubscription) { o.Spec.DefaultTaxRates = []billingv1alpha1.TaxRateID{billingv1alpha1.TaxRateID(vat)} })
