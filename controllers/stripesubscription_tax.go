@@ -49,12 +49,38 @@ type taxState struct {
 	// customerTax is the customer's tax.automatic_tax, read this pass when
 	// automatic tax is declared ("" when not read).
 	customerTax string
+	// rates are the declared default tax rates, resolved.
+	rates []billing.TaxRate
 }
 
 func (s *subscriptionScope) taxState() *taxState { return &s.tax }
 
 func automaticTaxDeclared(spec *billingv1alpha1.StripeSubscriptionSpec) bool {
 	return spec.AutomaticTax != nil && spec.AutomaticTax.Enabled
+}
+
+// resolveTaxRates reads the declared default tax rates (cached: their
+// percentage and inclusiveness never change) into s.tax.rates.
+func (s *subscriptionScope) resolveTaxRates(ctx context.Context) error {
+	s.tax.rates = nil
+	for _, id := range s.obj.Spec.DefaultTaxRates {
+		r, err := s.taxRate(ctx, string(id))
+		if err != nil {
+			return err
+		}
+		s.tax.rates = append(s.tax.rates, billing.TaxRate{ID: r.ID, Percentage: r.Percentage, Inclusive: r.Inclusive})
+	}
+	return nil
+}
+
+// linesTax is the tax of the default tax rates on a full period's line
+// amounts.
+func (s *subscriptionScope) linesTax(lines []int64) (billing.Tax, error) {
+	t, err := billing.PeriodTax(lines, s.tax.rates)
+	if err != nil {
+		return billing.Tax{}, newSpecError(billingv1alpha1.ReasonInvalidSpec, "spec.defaultTaxRates: %s", err.Error())
+	}
+	return t, nil
 }
 
 // expectedTax adds the exclusive tax of the default tax rates to the
@@ -65,21 +91,16 @@ func (s *subscriptionScope) expectedTax(ctx context.Context) error {
 	if s.expected == nil || len(s.obj.Spec.DefaultTaxRates) == 0 {
 		return nil
 	}
-	rates := make([]billing.TaxRate, 0, len(s.obj.Spec.DefaultTaxRates))
-	for _, id := range s.obj.Spec.DefaultTaxRates {
-		r, err := s.taxRate(ctx, string(id))
-		if err != nil {
-			return err
-		}
-		rates = append(rates, billing.TaxRate{ID: r.ID, Percentage: r.Percentage, Inclusive: r.Inclusive})
+	if err := s.resolveTaxRates(ctx); err != nil {
+		return err
 	}
 	lines := make([]int64, 0, len(s.desired))
 	for _, d := range s.desired {
 		lines = append(lines, d.UnitAmount*d.Quantity)
 	}
-	t, err := billing.PeriodTax(lines, rates)
+	t, err := s.linesTax(lines)
 	if err != nil {
-		return newSpecError(billingv1alpha1.ReasonInvalidSpec, "spec.defaultTaxRates: %s", err.Error())
+		return err
 	}
 	ts.tax = t
 	s.expected.Amount += t.Exclusive
