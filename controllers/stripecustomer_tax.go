@@ -155,9 +155,10 @@ func (x *customerExternal) diffTax(ctx context.Context, p *stripe.CustomerParams
 		return nil, err
 	}
 	x.taxSource = d.source
-	if !x.cus.TaxDetailsRead {
-		// A copy without its tax IDs (such as one from a list) would make
+	if d.taxIDsSet && !x.cus.TaxDetailsRead {
+		// A copy without its tax IDs (one from a resync's list) would make
 		// every declared tax ID look missing: read the customer itself.
+		// Address, shipping and tax_exempt are in a listed copy too.
 		cus, err := x.r.Stripe.GetCustomer(ctx, x.cus.ID)
 		if err != nil {
 			return nil, fmt.Errorf("reading customer %s with its tax details: %w", x.cus.ID, err)
@@ -249,6 +250,14 @@ func (x *customerExternal) updateTaxIDs(ctx context.Context) error {
 func (x *customerExternal) reportTax() {
 	c := x.cus
 	if c == nil {
+		return
+	}
+	if !c.TaxDetailsRead {
+		// A copy from a resync's list has neither customer.tax nor the tax
+		// IDs: keep what the last full read recorded.
+		if prev := x.obj.Status.Tax; prev != nil {
+			prev.TaxExempt, prev.Source = c.TaxExempt, x.taxSource
+		}
 		return
 	}
 	declared := x.obj.Spec.Address != nil || x.obj.Spec.Shipping != nil || x.obj.Spec.TaxIDs != nil || x.obj.Spec.TaxExempt != "" || x.obj.Spec.TaxDetailsFrom != nil

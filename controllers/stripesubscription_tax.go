@@ -395,8 +395,12 @@ func (s *subscriptionScope) reportTax() {
 		obj.Status.Tax = nil
 	} else {
 		t := &billingv1alpha1.SubscriptionTaxStatus{Exclusive: ts.tax.Exclusive, Inclusive: ts.tax.Inclusive, CustomerAutomaticTax: ts.customerTax}
-		if s.sub != nil && s.sub.LatestInvoice != nil {
+		switch {
+		case s.sub != nil && s.sub.LatestInvoice != nil:
 			t.AutomaticTaxStatus = s.sub.LatestInvoice.AutomaticTaxStatus
+		case obj.Status.Tax != nil:
+			// A copy from a list has no expanded invoice: keep the last.
+			t.AutomaticTaxStatus = obj.Status.Tax.AutomaticTaxStatus
 		}
 		if t.CustomerAutomaticTax == "" && obj.Status.Tax != nil {
 			t.CustomerAutomaticTax = obj.Status.Tax.CustomerAutomaticTax
