@@ -26,7 +26,9 @@ func TestSubscriptionTaxRatesExclusiveAndInclusive(t *testing.T) {
 	incl := e.m.fake.CreateTaxRate("TVA", "20", true)
 
 	// Exclusive: 2 × 10.00 + 19 % = 23.80 expected and billed.
-	e.newSub("excl", func(o *billingv1alpha1.StripeSubscription) { o.Spec.DefaultTaxRates = []billingv1alpha1.TaxRateID{billingv1alpha1.TaxRateID(vat)} })
+	e.newSub("excl", func(o *billingv1alpha1.StripeSubscription) {
+		o.Spec.DefaultTaxRates = []billingv1alpha1.TaxRateID{billingv1alpha1.TaxRateID(vat)}
+	})
 	e.mustReconcile("excl")
 	obj := e.fetch("excl")
 	g.Expect(obj.Status.ExpectedAmount).To(Equal(&billingv1alpha1.Amount{Amount: 2380, Currency: "usd"}))
@@ -46,7 +48,9 @@ func TestSubscriptionTaxRatesExclusiveAndInclusive(t *testing.T) {
 	g.Expect(drift.Message).To(ContainSubstring("default_tax_rates are none in Stripe, [" + vat + "] declared"))
 
 	// Inclusive: 20.00 holds 3.33 of tax; the expected amount is unchanged.
-	e.newSub("incl", func(o *billingv1alpha1.StripeSubscription) { o.Spec.DefaultTaxRates = []billingv1alpha1.TaxRateID{billingv1alpha1.TaxRateID(incl)} })
+	e.newSub("incl", func(o *billingv1alpha1.StripeSubscription) {
+		o.Spec.DefaultTaxRates = []billingv1alpha1.TaxRateID{billingv1alpha1.TaxRateID(incl)}
+	})
 	e.mustReconcile("incl")
 	obj = e.fetch("incl")
 	g.Expect(obj.Status.ExpectedAmount.Amount).To(Equal(int64(2000)))
@@ -68,7 +72,9 @@ func TestSubscriptionTaxRatesExclusiveAndInclusive(t *testing.T) {
 
 	// Observe mode: a Dashboard swap to another rate is reported with both
 	// lists, never written.
-	e.newSub("watch", func(o *billingv1alpha1.StripeSubscription) { o.Spec.DefaultTaxRates = []billingv1alpha1.TaxRateID{billingv1alpha1.TaxRateID(vat)} })
+	e.newSub("watch", func(o *billingv1alpha1.StripeSubscription) {
+		o.Spec.DefaultTaxRates = []billingv1alpha1.TaxRateID{billingv1alpha1.TaxRateID(vat)}
+	})
 	e.mustReconcile("watch")
 	watchID := e.fetch("watch").Status.SubscriptionID
 	e.updateSpec("watch", func(s *billingv1alpha1.StripeSubscriptionSpec) {
