@@ -10,7 +10,7 @@ func TestLineTax(t *testing.T) {
 		want   Tax
 	}{
 		{"exclusive 19%", 2500, []TaxRate{{ID: "txr_de", Percentage: "19"}}, Tax{Exclusive: 475}},
-		{"exclusive rounds half away", 250, []TaxRate{{ID: "txr_x", Percentage: "5"}}, Tax{Exclusive: 13}}, // 12.5
+		{"exclusive rounds half away", 250, []TaxRate{{ID: "txr_x", Percentage: "5"}}, Tax{Exclusive: 13}},   // 12.5
 		{"exclusive decimal rate", 1000, []TaxRate{{ID: "txr_ny", Percentage: "8.875"}}, Tax{Exclusive: 89}}, // 88.75
 		{"inclusive 20%", 1200, []TaxRate{{ID: "txr_fr", Percentage: "20", Inclusive: true}}, Tax{Inclusive: 200}},
 		{"inclusive 19% rounds", 2500, []TaxRate{{ID: "txr_de", Percentage: "19", Inclusive: true}}, Tax{Inclusive: 399}}, // 399.16
