@@ -81,6 +81,9 @@ type invoice struct {
 	finalizeAt int64
 	// tax is the invoice's tax (tax.go).
 	tax invoiceTax
+	// charge is the latest charge (ch_...) of a payment attempt, "" when
+	// none (finance.go).
+	charge string
 }
 
 func (s *Server) itemJSON(sub *subscription, it *item) map[string]any {
@@ -194,6 +197,7 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 		"created": in.created, "payment_intent": pi, "livemode": false, "paid": in.status == "paid",
 		"lines":                map[string]any{"object": "list", "data": lines, "has_more": len(in.lines) > embeddedLines, "url": "/v1/invoices/" + in.id + "/lines"},
 		"subscription_details": map[string]any{"metadata": copyMeta(in.subMetadata)},
+		"charge":               nullable(in.charge),
 	}
 	in.taxJSON(m, subtotal)
 	return m
@@ -441,6 +445,13 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 		lines = s.periodLines(sub)
 	}
 	in := s.newInvoice(r, sub, "subscription_create", lines)
+	if in.status == "open" && in.amountDue == 0 {
+		// "If the amount due for the invoice is less than Stripe's minimum
+		// allowed charge per currency, the invoice is automatically marked
+		// paid" (https://docs.stripe.com/api/invoices/object#invoice_object-amount_due):
+		// a trial's first invoice, a free plan's.
+		s.pay(r, in, false)
+	}
 	if sub.status != "trialing" {
 		switch {
 		case in.amountDue == 0 || sub.collectionMethod == "send_invoice":
@@ -534,8 +545,9 @@ func (s *Server) pay(r *request, in *invoice, retry bool) bool {
 	in.attempted = true
 	in.attemptCount++
 	pm, code, decline := s.chargeOutcome(in.customer)
-	s.charges = append(s.charges, Charge{Customer: in.customer, Subscription: in.subscription, Invoice: in.id, PaymentMethod: pm,
-		BillingReason: in.billingReason, Automatic: retry, Succeeded: code == "", At: s.now})
+	in.charge = s.newID("ch")
+	s.charges = append(s.charges, Charge{ID: in.charge, Amount: in.amountDue, Currency: in.currency, Customer: in.customer, Subscription: in.subscription, Invoice: in.id, PaymentMethod: pm,
+		BillingReason: in.billingReason, Automatic: retry, Succeeded: code == "", FailureCode: code, At: s.now})
 	in.piPM = pm
 	switch code {
 	case "payment_method_missing", "card_declined":
@@ -842,9 +854,14 @@ func (s *Server) getInvoice(r *request, id string) (any, *apiError) {
 
 func (s *Server) listInvoices(r *request) (any, *apiError) {
 	sid, hasSub := r.str("subscription")
+	// created, status and customer filters: finance.go.
+	keep, err := invoiceFilter(r)
+	if err != nil {
+		return nil, err
+	}
 	return s.list(r, "/v1/invoices", s.order["invoice"], func(id string) (map[string]any, bool) {
 		in := s.invoices[id]
-		if hasSub && in.subscription != sid {
+		if (hasSub && in.subscription != sid) || !keep(in) {
 			return nil, false
 		}
 		return s.invoiceJSON(in, false), true

@@ -169,6 +169,9 @@ type Server struct {
 	schedules map[string]*subSchedule
 	// rates are the tax rates (tax.go).
 	rates map[string]*taxRate
+	// refunds and the amount refunded per charge (finance.go).
+	refunds  map[string]*refund
+	refunded map[string]int64
 
 	httpSrv  *http.Server
 	testSrv  *httptest.Server
@@ -735,6 +738,9 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 	n := len(p)
 	if p[0] == "subscription_schedules" {
 		return s.dispatchSchedules(r)
+	}
+	if out, err, ok := s.dispatchFinance(r); ok {
+		return out, err
 	}
 	if p[0] == "webhook_endpoints" {
 		if out, err, ok := s.dispatchWebhookEndpoints(r); ok {
