@@ -284,7 +284,7 @@ func TestInvoiceNote(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			drift, note := invoiceNote(tt.sub, desired, expected, 0)
+			drift, note := invoiceNote(tt.sub, desired, expected)
 			if tt.wantDrift == "" {
 				g.Expect(drift).To(BeEmpty())
 			} else {

@@ -60,9 +60,14 @@ func automaticTaxDeclared(spec *billingv1alpha1.StripeSubscriptionSpec) bool {
 }
 
 // resolveTaxRates reads the declared default tax rates (cached: their
-// percentage and inclusiveness never change) into s.tax.rates.
+// percentage and inclusiveness never change) into s.tax.rates, for the
+// expectation adjuster taxAdjustment (stripesubscription_tax_expected.go).
+// The one call site is prices(), before the expectation is computed. A
+// rate whose percentage is not a decimal number is refused here, as the
+// adjuster cannot return an error.
 func (s *subscriptionScope) resolveTaxRates(ctx context.Context) error {
 	s.tax.rates = nil
+	s.tax.tax = billing.Tax{}
 	for _, id := range s.obj.Spec.DefaultTaxRates {
 		r, err := s.taxRate(ctx, string(id))
 		if err != nil {
@@ -70,7 +75,8 @@ func (s *subscriptionScope) resolveTaxRates(ctx context.Context) error {
 		}
 		s.tax.rates = append(s.tax.rates, billing.TaxRate{ID: r.ID, Percentage: r.Percentage, Inclusive: r.Inclusive})
 	}
-	return nil
+	_, err := s.linesTax([]int64{0})
+	return err
 }
 
 // linesTax is the tax of the default tax rates on a full period's line
@@ -81,30 +87,6 @@ func (s *subscriptionScope) linesTax(lines []int64) (billing.Tax, error) {
 		return billing.Tax{}, newSpecError(billingv1alpha1.ReasonInvalidSpec, "spec.defaultTaxRates: %s", err.Error())
 	}
 	return t, nil
-}
-
-// expectedTax adds the exclusive tax of the default tax rates to the
-// expected amount (the one call site: prices()).
-func (s *subscriptionScope) expectedTax(ctx context.Context) error {
-	ts := s.taxState()
-	ts.tax = billing.Tax{}
-	if s.expected == nil || len(s.obj.Spec.DefaultTaxRates) == 0 {
-		return nil
-	}
-	if err := s.resolveTaxRates(ctx); err != nil {
-		return err
-	}
-	lines := make([]int64, 0, len(s.desired))
-	for _, d := range s.desired {
-		lines = append(lines, d.UnitAmount*d.Quantity)
-	}
-	t, err := s.linesTax(lines)
-	if err != nil {
-		return err
-	}
-	ts.tax = t
-	s.expected.Amount += t.Exclusive
-	return nil
 }
 
 func (s *subscriptionScope) taxRate(ctx context.Context, id string) (*stripe.TaxRate, error) {

@@ -1,15 +1,9 @@
-//go:build billingscenarios
-
-// Build tag: this file needs the expectation adjusters of branch wt-prices
-// (controllers/stripesubscription_expected.go). When both are merged:
-//   1. delete the first line (the build tag) of this file;
-//   2. in prices() (stripesubscription_external.go) resolve the rates before
-//      the expectation and drop expectedTax:
-//        if err := s.resolveTaxRates(ctx); err != nil { return err }
-//        s.expected = s.expectedTotal()
-//        return nil
-//   3. drop invoiceNote's exclusiveTax argument (invoiceCheck compares the
-//      adjusted expectation); taxDrift keeps comparing the invoice's tax.
+// The tax expectation adjuster: exclusive tax of the declared default tax
+// rates is one adjustment of the invoice expectation
+// (stripesubscription_expected.go). prices() resolves the rates
+// (resolveTaxRates) before it computes status.expectedAmount; invoiceCheck
+// compares the invoice's amount due with the adjusted total, and taxDrift
+// (stripesubscription_tax.go) compares the invoice's tax itself.
 
 package controllers
 
@@ -31,8 +25,8 @@ func init() {
 // left out as its amount is. For status.expectedAmount (inv nil) it also
 // records the tax in status.tax.
 func taxAdjustment(s *subscriptionScope, inv *stripe.Invoice, e *billing.InvoiceExpectation) {
-	if len(s.tax.rates) == 0 {
-		return
+	if s == nil || len(s.tax.rates) == 0 {
+		return // s is nil for invoiceNote's checks without a pass
 	}
 	lines := make([]int64, 0, len(e.Lines))
 	for _, l := range e.Lines {

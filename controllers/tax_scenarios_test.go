@@ -1,10 +1,3 @@
-//go:build billingscenarios
-
-// Build tag: this file needs the billing-scenario runner
-// (controllers/billing_scenarios_test.go, branch wt-prices). When both are
-// merged, delete the two lines above so that TestBillingScenarios knows the
-// actions the tax and date scenarios in testdata/billing use.
-
 package controllers
 
 // Billing-scenario actions for tax and billing dates (issue 22), added to

@@ -453,6 +453,15 @@ var invalidCases = []struct {
 	{"stripesubscription_anchor_day_and_at.yaml", []string{"spec.billingCycleAnchor", "dayOfMonth"}},
 	{"stripecustomer_tax_exempt_unknown.yaml", []string{"spec.taxExempt", "reverse"}},
 	{"stripecustomer_lowercase_country.yaml", []string{"spec.address.country"}},
+	{"stripeplan_tiered_without_tiers.yaml", []string{"spec.price.tiers", "required when price.billingScheme is tiered"}},
+	{"stripeplan_tiers_without_tiered.yaml", []string{"spec.price.tiers", "allowed only then"}},
+	{"stripeplan_tiers_upto_not_rising.yaml", []string{"spec.price.tiers", "upTo must rise"}},
+	{"stripeplan_tiers_inf_not_last.yaml", []string{"spec.price.tiers", "last of price.tiers must have upTo: inf"}},
+	{"stripeplan_unit_amount_and_decimal.yaml", []string{"spec.price.unitAmountDecimal", "mutually exclusive"}},
+	{"stripeplan_tier_flat_amount_and_decimal.yaml", []string{"spec.price.tiers[0].flatAmountDecimal", "mutually exclusive"}},
+	{"stripeplan_transform_quantity_with_tiered.yaml", []string{"spec.price.transformQuantity", "tiered"}},
+	{"stripeplan_currency_option_repeats_currency.yaml", []string{"spec.price.currencyOptions", "must not repeat"}},
+	{"stripeplan_aggregate_usage_without_metered.yaml", []string{"spec.price.aggregateUsage", "metered"}},
 }
 
 // cardDigits are the digits of the test card numbers in the invalid

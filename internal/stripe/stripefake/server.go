@@ -787,6 +787,8 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 		return s.deleteTestClock(r, p[2])
 	case p[0] == "test_helpers" && n == 4 && p[1] == "test_clocks" && p[3] == "advance" && r.method == "POST":
 		return s.advanceTestClock(r, p[2])
+	case p[0] == "subscription_items" && n == 3 && p[2] == "usage_records" && r.method == "POST":
+		return s.createUsageRecord(r, p[1])
 	case p[0] == "invoices" && n == 3 && p[2] == "lines" && r.method == "GET":
 		return s.listInvoiceLines(r, p[1])
 	case p[0] == "products" && n == 1 && r.method == "POST":
@@ -802,7 +804,7 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 	case p[0] == "prices" && n == 1 && r.method == "GET":
 		return s.listPrices(r)
 	case p[0] == "prices" && n == 2 && r.method == "GET":
-		return s.getPrice(p[1])
+		return s.getPrice(r, p[1])
 	case p[0] == "prices" && n == 2 && r.method == "POST":
 		return s.updatePrice(r, p[1])
 	case p[0] == "subscriptions" && n == 1 && r.method == "POST":

@@ -653,7 +653,7 @@ func (s *Server) computeTax(in *invoice, sub *subscription) {
 		for _, r := range rates {
 			inclusive := r.inclusive
 			if r.byPrice {
-				inclusive = s.prices[l.price] != nil && s.prices[l.price].taxBehavior == "inclusive"
+				inclusive = s.prices[l.price] != nil && s.prices[l.price].terms.taxBehavior == "inclusive"
 			}
 			amt := lineTax(l.amount, r.pct, inclusive)
 			key := r.id + "/" + strconv.FormatBool(inclusive)
