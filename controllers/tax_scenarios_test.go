@@ -141,27 +141,6 @@ func init() {
 		r.h.fake.AdvanceClock(time.Unix(sub.CurrentPeriodEnd, 0).Sub(r.h.fake.Now()) + plus)
 		return nil
 	}
-	// waitForReads: {route: "GET /v1/customers/{id}", count: 2}, waits until
-	// the test-mode Stripe has served count more requests of route: a
-	// positive sign that passes ran after the previous actions (the runner
-	// takes it only for subjects whose status has a Stripe ID other than
-	// customerID).
-	scenarioActions["waitForReads"] = func(r *scenarioRun, arg json.RawMessage) error {
-		var a struct {
-			Route string `json:"route"`
-			Count int    `json:"count"`
-		}
-		if err := strictJSON(arg, &a); err != nil {
-			return err
-		}
-		before := r.h.fake.Stats().Requests[a.Route]
-		return eventually(30*time.Second, func() error {
-			if n := r.h.fake.Stats().Requests[a.Route]; n < before+a.Count {
-				return fmt.Errorf("%d requests of %s since the wait began, %d wanted", n-before, a.Route, a.Count)
-			}
-			return nil
-		})
-	}
 	// checkAnchoredFirstPeriod: {subscription: name, dayOfMonth: 1,
 	// periodAmount: 2000}: the subscription's first period ends on the day
 	// at midnight UTC and its first invoice bills the prorated share of a
