@@ -84,8 +84,15 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 	if err := s.resolve(ctx); err != nil {
 		return observation{}, err
 	}
+	if err := s.resolveDiscount(ctx); err != nil {
+		return observation{}, err
+	}
 	id := s.obj.Status.SubscriptionID
 	if id == "" {
+		// A create redeems the declared promotion code.
+		if err := s.lookupPromotionCode(ctx); err != nil {
+			return observation{}, err
+		}
 		if s.observeMode() {
 			return observation{}, nil
 		}
@@ -146,6 +153,9 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 	s.diff = diffSubscription(spec, s.desired, desiredMetadata, s.observeMode(), s.sub)
 	s.diffTaxAndDates(&s.diff)
 	if err := s.checkTaxLocation(ctx, false); err != nil {
+		return observation{}, err
+	}
+	if err := s.diffDiscount(ctx); err != nil {
 		return observation{}, err
 	}
 	if !s.observeMode() {
@@ -337,6 +347,7 @@ func (s *subscriptionScope) createParams() stripe.SubscriptionCreateParams {
 		p.Items = append(p.Items, stripe.SubscriptionItemParams{PriceID: d.PriceID, Quantity: d.Quantity})
 	}
 	s.createTaxParams(&p)
+	s.discountCreateParams(&p)
 	return p
 }
 
@@ -429,12 +440,15 @@ func (s *subscriptionScope) Update(ctx context.Context) error {
 		s.afterTaxUpdate(params, updated)
 		s.r.noteObserved(s)
 	}
+	if err := s.removeDiscount(ctx); err != nil {
+		return err
+	}
 	return s.scheduleMoves(ctx)
 }
 
 // Report writes the observed state and the BillingDrift, PaymentFailed,
 // Synced and Ready conditions.
-func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected bool) {
+func (s *subscriptionScope) Report(ctx context.Context, drift []string, corrected bool) {
 	r, obj := s.r, s.obj
 	st := &obj.Status
 	switch {
@@ -465,6 +479,10 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 	}
 	st.ExpectedAmount = s.expected
 	s.reportScheduledPriceChange()
+	s.reportDiscount(ctx)
+	if s.sub != nil && !s.ended && !s.fromStatus {
+		s.diff.invoiceDiscount = s.invoiceDiscountDrift(ctx)
+	}
 
 	// PaymentFailed.
 	pay := condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, "No invoice is owed."}
@@ -528,6 +546,9 @@ func (s *subscriptionScope) reportDrift(drift []string, corrected bool, prevDrif
 			uncorrected = append(uncorrected, invDrift)
 		}
 		uncorrected = append(uncorrected, s.taxDrift()...)
+		if s.diff.invoiceDiscount != "" {
+			uncorrected = append(uncorrected, s.diff.invoiceDiscount)
+		}
 	}
 	if s.ended {
 		switch {

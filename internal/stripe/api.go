@@ -190,6 +190,9 @@ type Subscription struct {
 	DefaultTaxRates []TaxRate
 	// BillingCycleAnchor is billing_cycle_anchor (Unix seconds).
 	BillingCycleAnchor int64
+	// Discount is the subscription's discount (API 2023-10-16: the one
+	// `discount` object), nil when none.
+	Discount *Discount
 }
 
 // CancellationDetails says why a subscription was canceled.
@@ -287,6 +290,9 @@ type SubscriptionCreateParams struct {
 	// none; AnchorDayOfMonth is billing_cycle_anchor_config[day_of_month].
 	BillingCycleAnchor int64
 	AnchorDayOfMonth   int64
+	// Coupon or PromotionCode (an ID, promo_...) applies a discount.
+	Coupon        string
+	PromotionCode string
 }
 
 // SubscriptionItemUpdate changes one item in an update call. ID names an
@@ -325,6 +331,10 @@ type SubscriptionUpdateParams struct {
 	TrialEnd *int64
 	// ResetAnchorNow sends billing_cycle_anchor=now.
 	ResetAnchorNow bool
+	// Coupon or PromotionCode (an ID, promo_...) replaces the discount.
+	// Removing it is DeleteSubscriptionDiscount.
+	Coupon        *string
+	PromotionCode *string
 }
 
 // SubscriptionCancelParams cancels a subscription now.
@@ -406,6 +416,8 @@ type Subscriptions interface {
 	ListCustomerSubscriptions(ctx context.Context, customerID string) ([]*Subscription, error)
 	UpdateSubscription(ctx context.Context, owner Owner, id string, p SubscriptionUpdateParams) (*Subscription, error)
 	CancelSubscription(ctx context.Context, owner Owner, id string, p SubscriptionCancelParams) (*Subscription, error)
+	// DeleteSubscriptionDiscount removes a subscription's discount.
+	DeleteSubscriptionDiscount(ctx context.Context, owner Owner, id string) error
 }
 
 // Invoices is the invoice part of the Stripe API the operator uses.
@@ -447,4 +459,5 @@ type API interface {
 	Schedules
 	Invoices
 	TaxRates
+	Coupons
 }

@@ -377,6 +377,8 @@ func TestPrinterColumnsTableAPI(t *testing.T) {
 		cells    []string
 	}{
 		{"stripesubscriptions", []string{"Name", "Customer", "Status", "Ready", "Drift", "Payment", "Age", "Reason", "Message"}, "acme-pro", nil},
+		{"stripecoupons", []string{"Name", "Percent", "Amount", "Currency", "Duration", "Coupon-ID", "Redeemed", "Ready", "Age", "Months", "Valid"}, "launch",
+			[]string{"launch", "20", "<nil>", "<nil>", "repeating"}},
 		{"stripecustomers", []string{"Name", "Email", "Customer-ID", "Ready", "Age"}, "acme", []string{"acme", "billing@acme.example"}},
 		{"stripeplans", []string{"Name", "Amount", "Currency", "Interval", "Price-ID", "Ready", "Age", "Policy", "On-Current", "On-Earlier", "Moving"}, "pro-monthly",
 			[]string{"pro-monthly", "2000", "usd", "month", "price_Test123", "True", "*", "Keep", "7", "5", "2"}},
@@ -402,11 +404,17 @@ func TestPrinterColumnsTableAPI(t *testing.T) {
 				names = append(names, c.Name)
 			}
 			g.Expect(names).To(gomega.Equal(tc.columns))
-			g.Expect(table.Rows).To(gomega.HaveLen(1))
+			// The samples hold several plans (one per price shape): the
+			// row checked is the one named.
 			var cells []string
-			for _, c := range table.Rows[0].Cells {
-				cells = append(cells, fmt.Sprint(c))
+			for _, r := range table.Rows {
+				if len(r.Cells) > 0 && fmt.Sprint(r.Cells[0]) == tc.row {
+					for _, c := range r.Cells {
+						cells = append(cells, fmt.Sprint(c))
+					}
+				}
 			}
+			g.Expect(cells).NotTo(gomega.BeEmpty(), "no row named %s", tc.row)
 			g.Expect(cells[0]).To(gomega.Equal(tc.row))
 			for i, want := range tc.cells {
 				if want == "*" { // any value (an age)
@@ -453,6 +461,12 @@ var invalidCases = []struct {
 	{"stripesubscription_anchor_day_and_at.yaml", []string{"spec.billingCycleAnchor", "dayOfMonth"}},
 	{"stripecustomer_tax_exempt_unknown.yaml", []string{"spec.taxExempt", "reverse"}},
 	{"stripecustomer_lowercase_country.yaml", []string{"spec.address.country"}},
+	{"stripecoupon_percent_and_amount.yaml", []string{"spec", "exactly one of percentOff or amountOff"}},
+	{"stripecoupon_amount_without_currency.yaml", []string{"spec.currency", "currency is required with amountOff"}},
+	{"stripecoupon_repeating_without_months.yaml", []string{"spec.durationInMonths", "repeating"}},
+	{"stripecoupon_percent_three_decimals.yaml", []string{"spec.percentOff"}},
+	{"stripecoupon_duplicate_codes.yaml", []string{"spec.promotionCodes", "distinct codes"}},
+	{"stripesubscription_discount_two_sources.yaml", []string{"spec.discount", "exactly one of couponRef, couponID or promotionCode"}},
 	{"stripeplan_tiered_without_tiers.yaml", []string{"spec.price.tiers", "required when price.billingScheme is tiered"}},
 	{"stripeplan_tiers_without_tiered.yaml", []string{"spec.price.tiers", "allowed only then"}},
 	{"stripeplan_tiers_upto_not_rising.yaml", []string{"spec.price.tiers", "upTo must rise"}},
@@ -578,9 +592,9 @@ func TestKustomizeDefaultRendersAndApplies(t *testing.T) {
 			dep = d
 		}
 	}
-	// StripeCustomer, StripePlan, StripeSubscription, StripeBillingReport,
-	// StripeWebhookEndpoint.
-	if kinds["CustomResourceDefinition"] != 5 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
+	// StripeCustomer, StripePlan, StripeCoupon, StripeSubscription,
+	// StripeBillingReport, StripeWebhookEndpoint.
+	if kinds["CustomResourceDefinition"] != 6 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
 		t.Errorf("rendered kinds = %v", kinds)
 	}
 	if dep == nil {

@@ -52,6 +52,8 @@ type subscription struct {
 	trialWillEndSent bool
 	// cancellation is cancellation_details (dunning.go).
 	cancellation cancellationDetails
+	// discount is the applied coupon (coupons.go), nil when none.
+	discount *discount
 	// pending holds the items of a pending update (payment_behavior
 	// pending_if_incomplete whose payment failed) until its invoice is
 	// paid; nil when none.
@@ -88,6 +90,10 @@ type invoice struct {
 	finalizeAt int64
 	// tax is the invoice's tax (tax.go).
 	tax invoiceTax
+	// discountAmount is what the subscription's discount took off
+	// (discountID), coupons.go.
+	discountAmount int64
+	discountID     string
 	// charge is the latest charge (ch_...) of a payment attempt, "" when
 	// none (finance.go).
 	charge string
@@ -145,6 +151,7 @@ func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]a
 		"days_until_due": due, "metadata": copyMeta(sub.metadata), "created": sub.created, "start_date": sub.created,
 		"latest_invoice": latest, "livemode": false, "schedule": nullable(sub.schedule),
 		"cancellation_details": sub.cancellation.json(), "pending_update": s.pendingJSON(sub),
+		"discount": s.discountJSON(sub),
 	}
 	sub.tax.json(s, m)
 	return m
@@ -206,8 +213,8 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 	m := map[string]any{
 		"id": in.id, "object": "invoice", "subscription": nullable(in.subscription), "customer": in.customer,
 		"status": in.status, "currency": in.currency, "amount_due": in.amountDue, "amount_paid": in.amountPaid,
-		"amount_remaining": in.amountDue - in.amountPaid, "subtotal": subtotal, "total": subtotal, "tax": nil,
-		"total_discount_amounts": []any{}, "attempt_count": in.attemptCount, "attempted": in.attempted,
+		"amount_remaining": in.amountDue - in.amountPaid, "subtotal": subtotal, "total": subtotal - in.discountAmount, "tax": nil,
+		"total_discount_amounts": discountAmounts(in), "attempt_count": in.attemptCount, "attempted": in.attempted,
 		"next_payment_attempt": next, "billing_reason": in.billingReason, "hosted_invoice_url": hosted,
 		"created": in.created, "payment_intent": pi, "livemode": false, "paid": in.status == "paid",
 		"lines":                map[string]any{"object": "list", "data": lines, "has_more": len(in.lines) > embeddedLines, "url": "/v1/invoices/" + in.id + "/lines"},
@@ -494,6 +501,13 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 	if sub.cancelAtPeriodEnd {
 		sub.cancelAt = sub.periodEnd
 	}
+	firstAmount := int64(0)
+	if sub.status != "trialing" {
+		firstAmount = sumLines(s.periodLines(sub))
+	}
+	if err := s.applyDiscountParams(r, sub, firstAmount); err != nil {
+		return nil, err
+	}
 	s.subs[sub.id] = sub
 	if c := s.customers[cid]; c.currency == "" {
 		c.currency = s.currencyOf(sub) // the customer's currency from now on
@@ -556,6 +570,8 @@ func (s *Server) newInvoice(r *request, sub *subscription, reason string, lines 
 	for _, l := range lines {
 		in.amountDue += l.amount
 	}
+	in.discountAmount, in.discountID = s.invoiceDiscount(sub, lines, in.currency)
+	in.amountDue -= in.discountAmount
 	if in.amountDue < 0 {
 		in.amountDue = 0 // credit goes to the customer balance
 	}
@@ -686,6 +702,9 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 		next.items = append(next.items, &cp)
 	}
 	if err := s.parseItems(r, &next, true); err != nil {
+		return nil, err
+	}
+	if err := s.applyDiscountParams(r, &next, sumLines(s.periodLines(&next))); err != nil {
 		return nil, err
 	}
 	if v, ok := r.bool("cancel_at_period_end"); ok {
@@ -1043,4 +1062,12 @@ func (s *Server) resetPeriod(r *request, sub *subscription, credits []line) *inv
 	lines := append(append(s.periodLines(sub), credits...), sub.prorations...)
 	sub.prorations = nil
 	return s.newInvoice(r, sub, "subscription_update", lines)
+}
+
+// discountAmounts is the invoice's total_discount_amounts.
+func discountAmounts(in *invoice) []any {
+	if in.discountAmount == 0 {
+		return []any{}
+	}
+	return []any{map[string]any{"amount": in.discountAmount, "discount": in.discountID}}
 }

@@ -297,7 +297,8 @@ func (s *Server) listTaxIDs(cid string) (any, *apiError) {
 	return map[string]any{"object": "list", "data": data, "has_more": false, "url": "/v1/customers/" + cid + "/tax_ids"}, nil
 }
 
-var percentRE = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,4})?$`)
+// taxPercentRE: a tax rate percentage, at most four decimals.
+var taxPercentRE = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,4})?$`)
 
 func (s *Server) createTaxRate(r *request) (any, *apiError) {
 	name, _ := r.str("display_name")
@@ -305,7 +306,7 @@ func (s *Server) createTaxRate(r *request) (any, *apiError) {
 		return nil, invalid("display_name", "Missing required param: display_name.")
 	}
 	pct, _ := r.str("percentage")
-	if !percentRE.MatchString(pct) {
+	if !taxPercentRE.MatchString(pct) {
 		return nil, invalid("percentage", "Invalid percentage: %s", pct)
 	}
 	inclusive, ok := r.bool("inclusive")
@@ -316,13 +317,6 @@ func (s *Server) createTaxRate(r *request) (any, *apiError) {
 	s.taxRates()[t.id] = t
 	s.track("tax_rate", t.id)
 	return t.json(), nil
-}
-
-func normalizePercent(p string) string {
-	if strings.Contains(p, ".") {
-		p = strings.TrimRight(strings.TrimRight(p, "0"), ".")
-	}
-	return p
 }
 
 func (s *Server) taxRates() map[string]*taxRate {
@@ -720,8 +714,10 @@ func (in *invoice) taxJSON(m map[string]any, subtotal int64) {
 	if in.tax.automatic || len(in.tax.amounts) > 0 {
 		m["tax"] = in.tax.exclusive + in.tax.inclusive
 	}
-	m["total"] = subtotal + in.tax.exclusive
-	m["total_excluding_tax"] = subtotal - in.tax.inclusive
+	// total and total_excluding_tax include discounts
+	// (https://docs.stripe.com/api/invoices/object#invoice_object-total_excluding_tax).
+	m["total"] = subtotal - in.discountAmount + in.tax.exclusive
+	m["total_excluding_tax"] = subtotal - in.discountAmount - in.tax.inclusive
 	m["subtotal_excluding_tax"] = subtotal - in.tax.inclusive
 }
 
