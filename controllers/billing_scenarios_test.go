@@ -126,13 +126,16 @@ type scenarioKind struct {
 	// reads are the fake's routes that read the kind's Stripe object; two
 	// more of them after a step's actions show a whole pass ran.
 	reads []string
+	// idField is the status field holding the kind's own Stripe ID
+	// (a subscription's status.customerID is its customer's, not its own).
+	idField string
 }
 
 // scenarioKinds are the kinds a scenario can judge.
 var scenarioKinds = map[string]scenarioKind{
-	"StripeSubscription": {what: "subscription", reads: []string{"GET /v1/subscriptions/{id}", "GET /v1/subscriptions"}},
-	"StripePlan":         {what: "product", reads: []string{"GET /v1/products/{id}"}},
-	"StripeCustomer":     {what: "customer", reads: []string{"GET /v1/customers/{id}", "GET /v1/customers"}},
+	"StripeSubscription": {what: "subscription", reads: []string{"GET /v1/subscriptions/{id}", "GET /v1/subscriptions"}, idField: "subscriptionID"},
+	"StripePlan":         {what: "product", reads: []string{"GET /v1/products/{id}"}, idField: "productID"},
+	"StripeCustomer":     {what: "customer", reads: []string{"GET /v1/customers/{id}", "GET /v1/customers"}, idField: "customerID"},
 }
 
 // scenarioActions are the actions a step can take. Each gets the
@@ -569,19 +572,16 @@ func (r *scenarioRun) stripeItem(name string, n int) (string, string, error) {
 	return subID, snap.Items[n-1].ID, nil
 }
 
-// subjectBound reports whether the subject has its Stripe object.
+// subjectBound reports whether the subject has its Stripe object: its
+// kind's ID field (scenarioKinds) is set in status.
 func (r *scenarioRun) subjectBound() bool {
 	obj, err := r.object(r.sc.Subject)
 	if err != nil {
 		return false
 	}
-	st, _, _ := unstructured.NestedMap(obj.Object, "status")
-	for k, v := range st {
-		if strings.HasSuffix(k, "ID") && k != "customerID" && v != "" {
-			return true
-		}
-	}
-	return false
+	kind, _, _ := strings.Cut(r.sc.Subject, "/")
+	id, _, _ := unstructured.NestedString(obj.Object, "status", scenarioKinds[kind].idField)
+	return id != ""
 }
 
 func (r *scenarioRun) reads(k scenarioKind) int {

@@ -100,6 +100,7 @@ var attachments = map[string]kindAttachment{
 			return (&StripeCustomerReconciler{Client: o.Client, Lists: o.Lists, Stripe: o.Stripe, Recorder: recorderFor(mgr, "StripeCustomer"),
 				ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: changed,
 				MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.Instance, AdoptionSelector: o.AdoptionSelector,
+				SecretReader: o.APIReader,
 			}).SetupWithManager(mgr)
 		},
 		stripe: map[string]stripeType{kinds.Customer: {

@@ -202,6 +202,22 @@ func (w guardedWrites) DeleteCustomer(ctx context.Context, owner stripe.Owner, i
 	return w.b.api.DeleteCustomer(ctx, owner, id)
 }
 
+// CreateTaxID adds a tax ID to the bound customer: a write to that customer.
+func (w guardedWrites) CreateTaxID(ctx context.Context, owner stripe.Owner, customerID string, t stripe.TaxID) (*stripe.TaxID, error) {
+	if err := w.g.allow(ctx, whatCustomer, customerID); err != nil {
+		return nil, err
+	}
+	return w.b.api.CreateTaxID(ctx, owner, customerID, t)
+}
+
+// DeleteTaxID removes a tax ID of the bound customer.
+func (w guardedWrites) DeleteTaxID(ctx context.Context, owner stripe.Owner, customerID, id string) error {
+	if err := w.g.allow(ctx, whatCustomer, customerID); err != nil {
+		return err
+	}
+	return w.b.api.DeleteTaxID(ctx, owner, customerID, id)
+}
+
 func (w guardedWrites) AttachPaymentMethod(ctx context.Context, owner stripe.Owner, paymentMethodID, customerID string) (string, error) {
 	if err := w.g.allow(ctx, whatCustomer, customerID); err != nil {
 		return "", err

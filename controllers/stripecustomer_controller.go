@@ -46,6 +46,10 @@ type StripeCustomerReconciler struct {
 	// Lists, when set, lets the periodic resync of an unchanged customer read
 	// its Stripe objects from whole lists (resync_lists.go).
 	Lists *ResyncLists
+	// SecretReader reads the Secrets named by spec.taxDetailsFrom, one get
+	// each, uncached (the manager's cache holds no tenant Secrets); nil
+	// refuses taxDetailsFrom.
+	SecretReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripecustomers,verbs=get;list;watch;update;patch

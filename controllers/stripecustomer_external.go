@@ -31,6 +31,10 @@ type customerExternal struct {
 	// pmRecord is status.defaultPaymentMethod when nothing is to attach
 	// (Report writes it).
 	pmRecord *billingv1alpha1.PaymentMethodStatus
+	// taxSource and taxIDs are the tax details' source and the tax ID
+	// changes Observe found (stripecustomer_tax.go).
+	taxSource string
+	taxIDs    taxWork
 }
 
 // Observe reads the bound customer and compares it with the spec.
@@ -51,6 +55,11 @@ func (x *customerExternal) Observe(ctx context.Context) (observation, error) {
 	}
 	x.guard.observed(x.cus.ID, x.cus.Metadata)
 	params, fields := customerDiff(x.obj, x.owner, x.cus)
+	taxFields, err := x.diffTax(ctx, &params)
+	if err != nil {
+		return observation{}, err
+	}
+	fields = append(fields, taxFields...)
 	x.params = params
 	x.attach, x.pmRecord = paymentMethodWork(x.obj, x.cus)
 	return observation{bound: true, diff: fields, bookkeeping: onlyBackfilled(fields)}, nil
@@ -189,6 +198,9 @@ func (x *customerExternal) Update(ctx context.Context) error {
 		return err
 	}
 	x.cus = cus
+	if err := x.updateTaxIDs(ctx); err != nil {
+		return err
+	}
 	if x.attach {
 		if cus.DefaultPaymentMethod != attached {
 			return fmt.Errorf("stripe customer %s did not take PaymentMethod %s as its default", cus.ID, attached)
@@ -201,6 +213,7 @@ func (x *customerExternal) Update(ctx context.Context) error {
 // Report records the default payment method found in place and sets
 // Synced and Ready.
 func (x *customerExternal) Report(_ context.Context, drift []string, _ bool) {
+	x.reportTax()
 	if !x.attach {
 		x.obj.Status.DefaultPaymentMethod = x.pmRecord
 	}

@@ -113,14 +113,14 @@ type chargeAttempt struct {
 func (s *subscriptionScope) createCharges() bool {
 	spec := &s.obj.Spec
 	return collectionMethod(spec) == billingv1alpha1.CollectionMethodChargeAutomatically &&
-		(spec.TrialPeriodDays == nil || *spec.TrialPeriodDays == 0) &&
+		(spec.TrialPeriodDays == nil || *spec.TrialPeriodDays == 0) && spec.TrialEnd == nil &&
 		paymentBehavior(spec) != billingv1alpha1.PaymentBehaviorDefaultIncomplete
 }
 
 // updateCharges tells whether this pass's update can charge.
 func (s *subscriptionScope) updateCharges() bool {
 	spec := &s.obj.Spec
-	if !s.diff.itemsChanged || s.sub == nil || s.sub.Status == subStatusTrialing ||
+	if (!s.diff.itemsChanged && !s.diff.params.ResetAnchorNow) || s.sub == nil || s.sub.Status == subStatusTrialing ||
 		paymentBehavior(spec) == billingv1alpha1.PaymentBehaviorDefaultIncomplete {
 		return false
 	}
@@ -131,7 +131,7 @@ func (s *subscriptionScope) updateCharges() bool {
 	if method != billingv1alpha1.CollectionMethodChargeAutomatically {
 		return false
 	}
-	if prorationBehavior(spec) == billingv1alpha1.ProrationBehaviorAlwaysInvoice {
+	if prorationBehavior(spec) == billingv1alpha1.ProrationBehaviorAlwaysInvoice || s.diff.params.ResetAnchorNow {
 		return true
 	}
 	prices := map[string]string{}

@@ -191,7 +191,8 @@ func customerIDChanged() predicate.Predicate {
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, ok1 := e.ObjectOld.(*billingv1alpha1.StripeCustomer)
 			n, ok2 := e.ObjectNew.(*billingv1alpha1.StripeCustomer)
-			return !ok1 || !ok2 || o.Status.CustomerID != n.Status.CustomerID || customerSettled(o) != customerSettled(n)
+			return !ok1 || !ok2 || o.Status.CustomerID != n.Status.CustomerID || customerSettled(o) != customerSettled(n) ||
+				customerTaxLocation(o) != customerTaxLocation(n)
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
@@ -257,6 +258,9 @@ type subscriptionScope struct {
 	// priceChange is what the plans' priceChangePolicy asks of this pass
 	// (stripesubscription_pricechange.go).
 	priceChange priceChangePass
+	// tax is this pass's tax and billing-date findings
+	// (stripesubscription_tax.go).
+	tax taxState
 	// discount is the declared discount (stripesubscription_discount.go).
 	discount discountPass
 }

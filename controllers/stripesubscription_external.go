@@ -42,6 +42,7 @@ func (s *subscriptionScope) resolve(ctx context.Context) error {
 			return newWaitError(billingv1alpha1.ReasonWaitingForCustomer, waitRecheck, "Waiting for StripeCustomer %q to get its Stripe customer ID.", spec.CustomerRef.Name)
 		}
 		s.customerID, s.customerSettled = c.Status.CustomerID, customerSettled(&c)
+		s.tax.customerTax = customerTaxLocation(&c)
 	default:
 		return newSpecError(billingv1alpha1.ReasonInvalidSpec, "The spec names no customer: set customerRef or customerID.")
 	}
@@ -89,7 +90,13 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 	id := s.obj.Status.SubscriptionID
 	if id == "" {
 		// A create redeems the declared promotion code.
-		return observation{}, s.lookupPromotionCode(ctx)
+		if err := s.lookupPromotionCode(ctx); err != nil {
+			return observation{}, err
+		}
+		if s.observeMode() {
+			return observation{}, nil
+		}
+		return observation{}, s.checkTaxLocation(ctx, true)
 	}
 	if s.sub == nil && r.statusCarriesNews(s.obj) {
 		s.sub, s.fromStatus = subscriptionFromStatus(&s.obj.Status), true
@@ -144,6 +151,10 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 		desiredMetadata = ownerMetadata(s.owner, spec.Metadata.Map())
 	}
 	s.diff = diffSubscription(spec, s.desired, desiredMetadata, s.observeMode(), s.sub)
+	s.diffTaxAndDates(&s.diff)
+	if err := s.checkTaxLocation(ctx, false); err != nil {
+		return observation{}, err
+	}
 	if err := s.diffDiscount(ctx); err != nil {
 		return observation{}, err
 	}
@@ -266,6 +277,7 @@ func (s *subscriptionScope) Creation() creation {
 				s.obj.Status.SubscriptionID = id
 				s.obj.Status.CustomerID = s.customerID
 				if s.sub != nil && s.sub.ID == id {
+					s.recordBillingDates(s.sub, true)
 					setObservedStatus(&s.obj.Status, s.sub)
 					r.identities.add(s.customerID, s.sub)
 				}
@@ -334,6 +346,7 @@ func (s *subscriptionScope) createParams() stripe.SubscriptionCreateParams {
 	for _, d := range s.desired {
 		p.Items = append(p.Items, stripe.SubscriptionItemParams{PriceID: d.PriceID, Quantity: d.Quantity})
 	}
+	s.createTaxParams(&p)
 	s.discountCreateParams(&p)
 	return p
 }
@@ -369,6 +382,9 @@ func (s *subscriptionScope) prices(ctx context.Context) error {
 		if i > 0 && d.Currency != s.desired[0].Currency {
 			return newSpecError(billingv1alpha1.ReasonInvalidSpec, "Item %d is priced in %s but item 1 in %s; a subscription bills in one currency.", i+1, d.Currency, s.desired[0].Currency)
 		}
+	}
+	if err := s.resolveTaxRates(ctx); err != nil {
+		return err
 	}
 	s.expected = s.expectedTotal()
 	return nil
@@ -421,6 +437,7 @@ func (s *subscriptionScope) Update(ctx context.Context) error {
 			return fmt.Errorf("updating subscription %s: %w", s.sub.ID, err)
 		}
 		s.sub = updated
+		s.afterTaxUpdate(params, updated)
 		s.r.noteObserved(s)
 	}
 	if err := s.removeDiscount(ctx); err != nil {
@@ -511,6 +528,7 @@ func (s *subscriptionScope) Report(ctx context.Context, drift []string, correcte
 	if reason, msg, stalled := subscriptionNeedsPerson(s.sub, pay); stalled {
 		markStalled(obj, reason, msg)
 	}
+	s.reportTax()
 }
 
 // reportDrift sets BillingDrift from this pass's read: what Observe mode
@@ -527,6 +545,7 @@ func (s *subscriptionScope) reportDrift(drift []string, corrected bool, prevDrif
 		if invDrift != "" {
 			uncorrected = append(uncorrected, invDrift)
 		}
+		uncorrected = append(uncorrected, s.taxDrift()...)
 		if s.diff.invoiceDiscount != "" {
 			uncorrected = append(uncorrected, s.diff.invoiceDiscount)
 		}

@@ -117,7 +117,8 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	if o.lists {
 		lists = &ResyncLists{Lister: sc, MinRefresh: o.resync / 2}
 	}
-	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true, Lists: lists}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true, Lists: lists,
+		SecretReader: mgr.GetAPIReader()}).SetupWithManager(mgr)).To(Succeed())
 	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true, Lists: lists}).SetupWithManager(mgr)).To(Succeed())
 	g.Expect((&StripeCouponReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
 	if o.clock == nil {

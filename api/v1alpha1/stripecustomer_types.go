@@ -85,6 +85,36 @@ type StripeCustomerSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="customerID is immutable"
 	CustomerID string `json:"customerID,omitempty"`
 
+	// address is the customer's billing address. Stripe Tax locates the
+	// customer by it (or by shipping). Personal data: consider
+	// taxDetailsFrom to keep it out of Git.
+	// +optional
+	Address *Address `json:"address,omitempty"`
+
+	// shipping is the customer's shipping name and address.
+	// +optional
+	Shipping *Shipping `json:"shipping,omitempty"`
+
+	// taxIDs are the customer's tax IDs (such as an EU VAT number), shown
+	// on invoices and used by Stripe Tax for reverse charge. Stripe keeps
+	// each as an immutable object: a changed entry is deleted and created
+	// again.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=25
+	TaxIDs []TaxID `json:"taxIDs,omitempty"`
+
+	// taxExempt is none, exempt or reverse (reverse charge).
+	// +optional
+	TaxExempt TaxExempt `json:"taxExempt,omitempty"`
+
+	// taxDetailsFrom reads address, shipping, taxIDs and taxExempt from a
+	// Secret in this namespace instead of the spec (keys address,
+	// shipping, taxIDs, taxExempt; each a YAML or JSON document). A field
+	// may come from one place only.
+	// +optional
+	TaxDetailsFrom *TaxDetailsFrom `json:"taxDetailsFrom,omitempty"`
+
 	// testClock puts the new customer on a Stripe test clock (clock_...), so
 	// that end-to-end tests can move it and its subscriptions through time.
 	// Test mode only: it is refused with a live key. Stripe sets a
@@ -120,6 +150,11 @@ type StripeCustomerStatus struct {
 	// came from. Drift is judged against it.
 	// +optional
 	DefaultPaymentMethod *PaymentMethodStatus `json:"defaultPaymentMethod,omitempty"`
+
+	// tax is the customer's tax situation as last read from Stripe. It
+	// never holds the address or a tax ID's value.
+	// +optional
+	Tax *CustomerTaxStatus `json:"tax,omitempty"`
 
 	CommonStatus `json:",inline"`
 }

@@ -92,6 +92,8 @@ type PauseCollection struct {
 // +kubebuilder:validation:XValidation:rule="has(self.customerRef) != has(self.customerID)",message="exactly one of customerRef or customerID must be set"
 // +kubebuilder:validation:XValidation:rule="!has(self.collectionMethod) || self.collectionMethod != 'send_invoice' || has(self.daysUntilDue)",message="daysUntilDue is required when collectionMethod is send_invoice",fieldPath=".daysUntilDue"
 // +kubebuilder:validation:XValidation:rule="!has(self.daysUntilDue) || (has(self.collectionMethod) && self.collectionMethod == 'send_invoice')",message="daysUntilDue is only allowed when collectionMethod is send_invoice",fieldPath=".daysUntilDue"
+// +kubebuilder:validation:XValidation:rule="!(has(self.automaticTax) && self.automaticTax.enabled && has(self.defaultTaxRates) && size(self.defaultTaxRates) > 0)",message="defaultTaxRates cannot be combined with automaticTax: Stripe Tax calculates the rates itself",fieldPath=".defaultTaxRates"
+// +kubebuilder:validation:XValidation:rule="!(has(self.trialPeriodDays) && has(self.trialEnd))",message="set trialPeriodDays or trialEnd, not both",fieldPath=".trialEnd"
 type StripeSubscriptionSpec struct {
 	// customerRef names a StripeCustomer in the same namespace. Exactly one
 	// of customerRef and customerID is set.
@@ -118,6 +120,34 @@ type StripeSubscriptionSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=730
 	TrialPeriodDays *int64 `json:"trialPeriodDays,omitempty"`
+
+	// trialEnd ends the free trial at this time instead of after
+	// trialPeriodDays (set one of them). Stripe's trial_end. A change later
+	// moves the trial end of a subscription that is still trialing (or
+	// starts a new trial, which bills nothing until it ends), with the
+	// spec's prorationBehavior.
+	// +optional
+	TrialEnd *metav1.Time `json:"trialEnd,omitempty"`
+
+	// billingCycleAnchor fixes the day the subscription bills on, when it
+	// is created; the first period is prorated up to it (with
+	// prorationBehavior none, it is free).
+	// +optional
+	BillingCycleAnchor *BillingCycleAnchor `json:"billingCycleAnchor,omitempty"`
+
+	// automaticTax turns Stripe Tax on: Stripe calculates tax from the
+	// customer's location, which must be known (StripeCustomer
+	// spec.address).
+	// +optional
+	AutomaticTax *AutomaticTax `json:"automaticTax,omitempty"`
+
+	// defaultTaxRates are Stripe tax rates (txr_...) applied to every item
+	// of the subscription's invoices; an exclusive rate adds tax on top of
+	// the price, an inclusive one is part of it. Not with automaticTax.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	DefaultTaxRates []TaxRateID `json:"defaultTaxRates,omitempty"`
 
 	// cancelAtPeriodEnd cancels the subscription at the end of the current
 	// period; setting it back to false resumes it.
@@ -346,9 +376,18 @@ type StripeSubscriptionStatus struct {
 	// +optional
 	Discount *DiscountStatus `json:"discount,omitempty"`
 	// expectedAmount is what one full period costs by the declared items:
-	// the sum of price unit amount times quantity.
+	// the sum of price unit amount times quantity, plus the tax of
+	// exclusive default tax rates (status.tax; automatic tax is Stripe's
+	// calculation and not included).
 	// +optional
 	ExpectedAmount *Amount `json:"expectedAmount,omitempty"`
+	// tax is the tax in expectedAmount and what Stripe reports about
+	// automatic tax.
+	// +optional
+	Tax *SubscriptionTaxStatus `json:"tax,omitempty"`
+	// billingDates are the billing anchor and trial end the operator set.
+	// +optional
+	BillingDates *BillingDatesStatus `json:"billingDates,omitempty"`
 	// lastEvent is the newest subscription event (customer.subscription.*)
 	// the status reflects; subscription events are ordered by it. Invoice
 	// events are ordered per invoice by latestInvoice.lastEvent.

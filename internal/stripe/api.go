@@ -36,6 +36,20 @@ type Customer struct {
 	TestClock string
 	// Deleted is true for a customer Stripe reports as deleted.
 	Deleted bool
+	// Address and Shipping are nil when Stripe holds none.
+	Address  *Address
+	Shipping *Shipping
+	// TaxExempt is none, exempt or reverse.
+	TaxExempt string
+	// AutomaticTax is customer.tax.automatic_tax (read with expand tax):
+	// supported, not_collecting, unrecognized_location or failed.
+	AutomaticTax string
+	// TaxIDs are the customer's tax IDs (read with expand tax_ids).
+	TaxIDs []TaxID
+	// TaxDetailsRead is true when the read included tax and tax_ids (a
+	// customer from a list does not): only then are AutomaticTax and
+	// TaxIDs complete.
+	TaxDetailsRead bool
 }
 
 // CustomerParams are the fields to write. A nil pointer leaves the field
@@ -49,6 +63,14 @@ type CustomerParams struct {
 	Metadata             map[string]string
 	// TestClock puts a new customer on a test clock (create only).
 	TestClock string
+	// Address and Shipping set the address (nil: leave alone); Clear*
+	// removes it.
+	Address       *Address
+	ClearAddress  bool
+	Shipping      *Shipping
+	ClearShipping bool
+	// TaxExempt sets tax_exempt (nil: leave alone).
+	TaxExempt *string
 }
 
 // Product is the part of a Stripe product the operator reads.
@@ -162,6 +184,12 @@ type Subscription struct {
 	// ReadAt is Stripe's time of the answer this state came from (its Date
 	// header, Unix seconds), 0 when unknown (an object from a list).
 	ReadAt int64
+	// AutomaticTax is automatic_tax.enabled.
+	AutomaticTax bool
+	// DefaultTaxRates are the subscription's default tax rates.
+	DefaultTaxRates []TaxRate
+	// BillingCycleAnchor is billing_cycle_anchor (Unix seconds).
+	BillingCycleAnchor int64
 	// Discount is the subscription's discount (API 2023-10-16: the one
 	// `discount` object), nil when none.
 	Discount *Discount
@@ -224,6 +252,14 @@ type Invoice struct {
 	PaymentIntentStatus string
 	Lines               []InvoiceLine
 	Created             int64
+	// AutomaticTaxEnabled and AutomaticTaxStatus are automatic_tax.enabled
+	// and .status (complete, failed, requires_location_inputs; "" when
+	// automatic tax is off).
+	AutomaticTaxEnabled bool
+	AutomaticTaxStatus  string
+	// ExclusiveTax and InclusiveTax split total_tax_amounts.
+	ExclusiveTax int64
+	InclusiveTax int64
 }
 
 // SubscriptionItemParams is one item of a create call. Quantity 0 sends
@@ -244,6 +280,16 @@ type SubscriptionCreateParams struct {
 	ProrationBehavior string
 	CancelAtPeriodEnd bool
 	Metadata          map[string]string
+	// AutomaticTax sets automatic_tax[enabled]=true.
+	AutomaticTax bool
+	// DefaultTaxRates are tax rate IDs (txr_...).
+	DefaultTaxRates []string
+	// TrialEnd is trial_end (Unix seconds), 0 for none.
+	TrialEnd int64
+	// BillingCycleAnchor is billing_cycle_anchor (Unix seconds), 0 for
+	// none; AnchorDayOfMonth is billing_cycle_anchor_config[day_of_month].
+	BillingCycleAnchor int64
+	AnchorDayOfMonth   int64
 	// Coupon or PromotionCode (an ID, promo_...) applies a discount.
 	Coupon        string
 	PromotionCode string
@@ -276,6 +322,15 @@ type SubscriptionUpdateParams struct {
 	// CancellationComment sets cancellation_details.comment (with
 	// cancel_at_period_end, it tells who asked for the cancellation).
 	CancellationComment *string
+	// AutomaticTax sets automatic_tax[enabled].
+	AutomaticTax *bool
+	// DefaultTaxRates replaces the default tax rates; a pointer to an
+	// empty list removes them.
+	DefaultTaxRates *[]string
+	// TrialEnd sets trial_end (Unix seconds).
+	TrialEnd *int64
+	// ResetAnchorNow sends billing_cycle_anchor=now.
+	ResetAnchorNow bool
 	// Coupon or PromotionCode (an ID, promo_...) replaces the discount.
 	// Removing it is DeleteSubscriptionDiscount.
 	Coupon        *string
@@ -308,6 +363,10 @@ type Customers interface {
 	SearchCustomersByIdentity(ctx context.Context, owner Owner) ([]*Customer, error)
 	UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error)
 	DeleteCustomer(ctx context.Context, owner Owner, id string) error
+	// CreateTaxID adds a tax ID to a customer; DeleteTaxID removes one.
+	// Tax IDs are immutable (https://docs.stripe.com/api/tax_ids).
+	CreateTaxID(ctx context.Context, owner Owner, customerID string, t TaxID) (*TaxID, error)
+	DeleteTaxID(ctx context.Context, owner Owner, customerID, id string) error
 	// AttachPaymentMethod attaches a PaymentMethod to a customer and returns
 	// the attached PaymentMethod's ID. Attaching one already attached to that
 	// customer succeeds with the same ID; attaching one of Stripe's test
@@ -366,6 +425,11 @@ type Invoices interface {
 	GetInvoice(ctx context.Context, id string) (*Invoice, error)
 }
 
+// TaxRates reads tax rates (https://docs.stripe.com/api/tax_rates).
+type TaxRates interface {
+	GetTaxRate(ctx context.Context, id string) (*TaxRate, error)
+}
+
 // TestClock is a Stripe test clock
 // (https://docs.stripe.com/api/test_clocks/object).
 type TestClock struct {
@@ -394,5 +458,6 @@ type API interface {
 	Subscriptions
 	Schedules
 	Invoices
+	TaxRates
 	Coupons
 }

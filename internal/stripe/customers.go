@@ -18,6 +18,7 @@ func toCustomer(c *stripego.Customer) *Customer {
 	if c.InvoiceSettings != nil && c.InvoiceSettings.DefaultPaymentMethod != nil {
 		out.DefaultPaymentMethod = c.InvoiceSettings.DefaultPaymentMethod.ID
 	}
+	customerTaxFields(out, c)
 	return out
 }
 
@@ -26,6 +27,7 @@ func customerParams(p CustomerParams) *stripego.CustomerParams {
 	if p.DefaultPaymentMethod != nil {
 		sp.InvoiceSettings = &stripego.CustomerInvoiceSettingsParams{DefaultPaymentMethod: p.DefaultPaymentMethod}
 	}
+	setTaxParams(sp, p)
 	setMetadata(&sp.Params, p.Metadata)
 	return sp
 }
@@ -61,7 +63,7 @@ func (c *Client) CreateCustomer(ctx context.Context, owner Owner, intent string,
 		if p.TestClock != "" {
 			sp.TestClock = stripego.String(p.TestClock)
 		}
-		setup(ctx, &sp.Params, createKey(owner, "customer-create", intent))
+		setup(ctx, &sp.Params, createKey(owner, "customer-create", intent), customerExpand...)
 		cus, err := c.sc().Customers.New(sp)
 		if err != nil {
 			return nil, err
@@ -76,7 +78,7 @@ func (c *Client) CreateCustomer(ctx context.Context, owner Owner, intent string,
 
 func (c *Client) getCustomer(ctx context.Context, id string) (*stripego.Customer, error) {
 	gp := &stripego.CustomerParams{}
-	setup(ctx, &gp.Params, "")
+	setup(ctx, &gp.Params, "", customerExpand...)
 	return c.sc().Customers.Get(id, gp)
 }
 
@@ -84,7 +86,7 @@ func (c *Client) getCustomer(ctx context.Context, id string) (*stripego.Customer
 func (c *Client) UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error) {
 	return callFor(ctx, c, "update customer", func(ctx context.Context) (*Customer, error) {
 		sp := customerParams(p)
-		setup(ctx, &sp.Params, attemptKey(owner, "customer-update"))
+		setup(ctx, &sp.Params, attemptKey(owner, "customer-update"), customerExpand...)
 		cus, err := c.sc().Customers.Update(id, sp)
 		if err != nil {
 			return nil, err

@@ -48,6 +48,7 @@ func toSubscription(s *stripego.Subscription) *Subscription {
 	if d := s.CancellationDetails; d != nil && (d.Reason != "" || d.Feedback != "" || d.Comment != "") {
 		out.Cancellation = &CancellationDetails{Reason: string(d.Reason), Feedback: string(d.Feedback), Comment: d.Comment}
 	}
+	subscriptionTaxFields(out, s)
 	return out
 }
 
@@ -81,6 +82,7 @@ func toInvoice(in *stripego.Invoice) *Invoice {
 			out.Lines = append(out.Lines, toInvoiceLine(l))
 		}
 	}
+	invoiceTaxFields(out, in)
 	return out
 }
 
@@ -195,6 +197,7 @@ func (c *Client) CreateSubscription(ctx context.Context, owner Owner, intent str
 		if p.ProrationBehavior != "" {
 			sp.ProrationBehavior = stripego.String(p.ProrationBehavior)
 		}
+		setSubscriptionCreateTax(sp, p)
 		if p.Coupon != "" {
 			sp.Coupon = stripego.String(p.Coupon)
 		}
@@ -250,6 +253,7 @@ func subscriptionUpdateParams(p SubscriptionUpdateParams) *stripego.Subscription
 	if p.CancellationComment != nil {
 		sp.CancellationDetails = &stripego.SubscriptionCancellationDetailsParams{Comment: p.CancellationComment}
 	}
+	setSubscriptionUpdateTax(sp, p)
 	setMetadata(&sp.Params, p.Metadata)
 	return sp
 }

@@ -455,6 +455,12 @@ var invalidCases = []struct {
 	{"stripesubscription_44_metadata_keys.yaml", []string{"spec.metadata", "43"}},
 	{"stripecustomer_long_metadata_key.yaml", []string{"spec.metadata", "40 characters"}},
 	{"stripeplan_long_metadata_value.yaml", []string{"spec.product.metadata", "500"}},
+	{"stripesubscription_trialend_and_trialperioddays.yaml", []string{"spec.trialEnd", "trialPeriodDays"}},
+	{"stripesubscription_tax_rate_not_txr.yaml", []string{"spec.defaultTaxRates", "txr_"}},
+	{"stripesubscription_automatic_tax_and_tax_rates.yaml", []string{"spec.defaultTaxRates", "automaticTax"}},
+	{"stripesubscription_anchor_day_and_at.yaml", []string{"spec.billingCycleAnchor", "dayOfMonth"}},
+	{"stripecustomer_tax_exempt_unknown.yaml", []string{"spec.taxExempt", "reverse"}},
+	{"stripecustomer_lowercase_country.yaml", []string{"spec.address.country"}},
 	{"stripecoupon_percent_and_amount.yaml", []string{"spec", "exactly one of percentOff or amountOff"}},
 	{"stripecoupon_amount_without_currency.yaml", []string{"spec.currency", "currency is required with amountOff"}},
 	{"stripecoupon_repeating_without_months.yaml", []string{"spec.durationInMonths", "repeating"}},
@@ -685,6 +691,69 @@ func TestCredentialsRoleGrantsOnlyTheCredentialsSecret(t *testing.T) {
 		{"update stripe-credentials", func() error {
 			s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stripe-credentials"}}
 			return c.Update(ctx, s)
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.do()
+			switch {
+			case tc.allowed && err != nil:
+				t.Errorf("want allowed, got %v", err)
+			case !tc.allowed && !apierrors.IsForbidden(err):
+				t.Errorf("want Forbidden, got %v", err)
+			}
+		})
+	}
+}
+
+// TestTaxDetailsReaderGrantsOnlyGetWhereBound binds the ClusterRole from
+// config/rbac/tax_details_reader_role.yaml with a RoleBinding in one
+// namespace, as a tenant does for spec.taxDetailsFrom, and checks that it
+// allows a get of a Secret there and nothing else: no list, no watch, no
+// other namespace, no write.
+func TestTaxDetailsReaderGrantsOnlyGetWhereBound(t *testing.T) {
+	ctx := context.Background()
+	objs := decodeFile(t, repo("config", "rbac", "tax_details_reader_role.yaml"))
+	role, ok := objs[0].(*rbacv1.ClusterRole)
+	if !ok || len(objs) != 1 {
+		t.Fatalf("tax_details_reader_role.yaml: want one ClusterRole, got %v", objs)
+	}
+	role.Name = "tax-details-reader-" + strings.ToLower(t.Name())
+	mustCreate(t, role)
+	ns := newNamespace(t, "tax-details")
+	other := newNamespace(t, "tax-details-other")
+	mustCreate(t, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tax-details"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: "tax-details-reader"}},
+	})
+	for _, n := range []string{ns, other} {
+		mustCreate(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: n, Name: "acme-tax"}, StringData: map[string]string{"address": "country: DE"}})
+	}
+	user, err := env.ControlPlane.AddUser(envtest.User{Name: "tax-details-reader"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(user.Config(), client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		do      func() error
+		allowed bool
+	}{
+		{"get in the bound namespace", func() error {
+			return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "acme-tax"}, &corev1.Secret{})
+		}, true},
+		{"get in another namespace", func() error {
+			return c.Get(ctx, client.ObjectKey{Namespace: other, Name: "acme-tax"}, &corev1.Secret{})
+		}, false},
+		{"list in the bound namespace", func() error {
+			return c.List(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+		}, false},
+		{"update in the bound namespace", func() error {
+			return c.Update(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme-tax"}})
 		}, false},
 	}
 	for _, tc := range tests {

@@ -58,6 +58,9 @@ type subscription struct {
 	// pending_if_incomplete whose payment failed) until its invoice is
 	// paid; nil when none.
 	pending []*item
+	// tax is automatic_tax, default_tax_rates and the billing anchor
+	// (tax.go).
+	tax subscriptionTax
 }
 
 func (s *subscription) ended() bool {
@@ -85,6 +88,8 @@ type invoice struct {
 	// finalizeAt is when a renewal invoice kept as a draft is finalized
 	// (and attempted); 0 when it is not waiting.
 	finalizeAt int64
+	// tax is the invoice's tax (tax.go).
+	tax invoiceTax
 	// discountAmount is what the subscription's discount took off
 	// (discountID), coupons.go.
 	discountAmount int64
@@ -137,7 +142,7 @@ func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]a
 	if sub.collectionMethod == "send_invoice" {
 		due = sub.daysUntilDue
 	}
-	return map[string]any{
+	m := map[string]any{
 		"id": sub.id, "object": "subscription", "customer": sub.customer, "status": sub.status, "currency": s.currencyOf(sub),
 		"items":                map[string]any{"object": "list", "data": items, "has_more": false, "url": "/v1/subscription_items?subscription=" + sub.id},
 		"current_period_start": sub.periodStart, "current_period_end": sub.periodEnd,
@@ -148,6 +153,8 @@ func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]a
 		"cancellation_details": sub.cancellation.json(), "pending_update": s.pendingJSON(sub),
 		"discount": s.discountJSON(sub),
 	}
+	sub.tax.json(s, m)
+	return m
 }
 
 // pendingJSON is the subscription's pending_update
@@ -203,7 +210,7 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 	if in.status != "draft" {
 		hosted = "https://invoice.stripe.test/i/" + in.id
 	}
-	return map[string]any{
+	m := map[string]any{
 		"id": in.id, "object": "invoice", "subscription": nullable(in.subscription), "customer": in.customer,
 		"status": in.status, "currency": in.currency, "amount_due": in.amountDue, "amount_paid": in.amountPaid,
 		"amount_remaining": in.amountDue - in.amountPaid, "subtotal": subtotal, "total": subtotal - in.discountAmount, "tax": nil,
@@ -214,6 +221,8 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 		"subscription_details": map[string]any{"metadata": copyMeta(in.subMetadata)},
 		"charge":               nullable(in.charge),
 	}
+	in.taxJSON(m, subtotal)
+	return m
 }
 
 func addInterval(t time.Time, interval string, count int64) time.Time {
@@ -462,13 +471,32 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.parseSubscriptionTax(r, &sub.tax, cid); err != nil {
+		return nil, err
+	}
+	if hasTrial && r.has("trial_end") {
+		return nil, invalid("trial_end", "You may only specify one of trial_end and trial_period_days.")
+	}
 	sub.periodStart = s.now.Unix()
+	end, trialByEnd, partial, aerr := s.firstPeriodEnd(r, sub, interval, count)
+	if aerr != nil {
+		return nil, aerr
+	}
+	sub.periodEnd = end
+	if trialByEnd {
+		sub.status = "trialing"
+		sub.trialEnd = end
+	}
 	if hasTrial && trialDays > 0 {
 		sub.status = "trialing"
 		sub.trialEnd = s.now.AddDate(0, 0, int(trialDays)).Unix()
 		sub.periodEnd = sub.trialEnd
-	} else {
-		sub.periodEnd = addInterval(s.now, interval, count).Unix()
+		if sub.tax.anchored && sub.tax.anchor < sub.trialEnd {
+			return nil, invalid("billing_cycle_anchor", "billing_cycle_anchor cannot be before trial_end.")
+		}
+		if !sub.tax.anchored {
+			sub.tax.anchor = sub.trialEnd // a trial moves the anchor to its end
+		}
 	}
 	if sub.cancelAtPeriodEnd {
 		sub.cancelAt = sub.periodEnd
@@ -485,13 +513,20 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 		c.currency = s.currencyOf(sub) // the customer's currency from now on
 	}
 	var lines []line
-	if sub.status == "trialing" {
+	switch {
+	case sub.status == "trialing":
 		for _, l := range s.periodLines(sub) {
 			l.amount = 0
 			l.desc = "trial"
 			lines = append(lines, l)
 		}
-	} else {
+	case partial:
+		none := false
+		if pb, _ := r.str("proration_behavior"); pb == "none" {
+			none = true
+		}
+		lines = s.partialPeriodLines(sub, interval, count, none)
+	default:
 		lines = s.periodLines(sub)
 	}
 	in := s.newInvoice(r, sub, "subscription_create", lines)
@@ -540,6 +575,7 @@ func (s *Server) newInvoice(r *request, sub *subscription, reason string, lines 
 	if in.amountDue < 0 {
 		in.amountDue = 0 // credit goes to the customer balance
 	}
+	s.computeTax(in, sub)
 	s.invoices[in.id] = in
 	s.track("invoice", in.id)
 	sub.latestInvoice = in.id
@@ -711,6 +747,12 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	if m, ok := r.metadata(""); ok {
 		next.metadata = applyMeta(next.metadata, m)
 	}
+	if err := s.parseSubscriptionTax(r, &next.tax, sub.customer); err != nil {
+		return nil, err
+	}
+	if err := s.updateBillingDates(r, sub, &next); err != nil {
+		return nil, err
+	}
 	next.indexedAt = s.now.Unix()
 	proration, _ := r.str("proration_behavior")
 	if proration == "" {
@@ -734,8 +776,8 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	}
 	prorations := s.prorationLines(sub, &next)
 	// An interval change resets the period and invoices at once (see
-	// periodResets).
-	resets := s.periodResets(sub, &next)
+	// periodResets), as does billing_cycle_anchor=now.
+	resets := s.periodResets(sub, &next) || s.anchorResets(r, sub)
 	var unused []line
 	if resets && proration != "none" {
 		unused = s.unusedTime(sub)
@@ -1012,6 +1054,8 @@ func (s *Server) resetPeriod(r *request, sub *subscription, credits []line) *inv
 	interval, count := s.periodOf(sub)
 	sub.periodStart = s.now.Unix()
 	sub.periodEnd = addInterval(s.now, interval, count).Unix()
+	// The anchor moves to now.
+	sub.tax.anchor, sub.tax.anchored, sub.tax.anchorDay = s.now.Unix(), false, 0
 	if sub.cancelAtPeriodEnd {
 		sub.cancelAt = sub.periodEnd
 	}

@@ -107,6 +107,9 @@ func (s *Server) renew(sub *subscription) {
 	wasTrial := sub.status == "trialing"
 	sub.periodStart = sub.periodEnd
 	sub.periodEnd = addInterval(start, interval, count).Unix()
+	if sub.tax.anchored {
+		sub.periodEnd = anchoredPeriodEnd(sub.tax.anchor, sub.periodStart, interval, count)
+	}
 	if wasTrial {
 		sub.status = "active"
 	}
@@ -122,6 +125,16 @@ func (s *Server) renew(sub *subscription) {
 // finalizeRenewal finalizes a renewal invoice at the end of its draft hour
 // and collects it.
 func (s *Server) finalizeRenewal(in *invoice) {
+	if in.locationMissing() {
+		// Stripe cannot finalize an invoice with automatic tax whose
+		// customer it cannot locate: invoice.finalization_failed with
+		// last_finalization_error.code customer_tax_location_invalid; the
+		// invoice stays a draft ("Collect customer addresses", Invoice
+		// finalization errors).
+		in.finalizeAt = 0
+		s.emit(nil, "invoice.finalization_failed", s.invoiceJSON(in, false), nil)
+		return
+	}
 	s.finalizeInvoice(nil, in)
 	if sub := s.subs[in.subscription]; sub != nil && !sub.ended() {
 		s.collectRenewal(sub, in)

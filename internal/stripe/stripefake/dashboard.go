@@ -198,13 +198,18 @@ type InvoiceSnapshot struct {
 	BillingReason string
 	Prorations    int
 	AttemptCount  int64
+	// ExclusiveTax and InclusiveTax are the invoice's tax; AutomaticTax
+	// its automatic_tax.status ("" when off).
+	ExclusiveTax, InclusiveTax int64
+	AutomaticTax               string
 }
 
 func (s *Server) invoiceSnap(in *invoice) InvoiceSnapshot {
 	if in == nil {
 		return InvoiceSnapshot{}
 	}
-	snap := InvoiceSnapshot{ID: in.id, Status: in.status, AmountDue: in.amountDue, BillingReason: in.billingReason, AttemptCount: in.attemptCount}
+	snap := InvoiceSnapshot{ID: in.id, Status: in.status, AmountDue: in.amountDue, BillingReason: in.billingReason, AttemptCount: in.attemptCount,
+		ExclusiveTax: in.tax.exclusive, InclusiveTax: in.tax.inclusive, AutomaticTax: in.tax.status}
 	for _, l := range in.lines {
 		if l.proration {
 			snap.Prorations++

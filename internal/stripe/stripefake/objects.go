@@ -18,6 +18,8 @@ type customer struct {
 	indexedAt                    int64 // last write, for the Search API's delay
 	// currency is the customer's currency, set by its first subscription.
 	currency string
+	// tax is the address, shipping, tax_exempt and tax IDs (tax.go).
+	tax customerTax
 }
 
 type product struct {
@@ -71,13 +73,15 @@ func (c *customer) json() map[string]any {
 	if c.deleted {
 		return map[string]any{"id": c.id, "object": "customer", "deleted": true}
 	}
-	return map[string]any{
+	m := map[string]any{
 		"id": c.id, "object": "customer", "email": nullable(c.email), "name": nullable(c.name),
 		"description": nullable(c.description), "metadata": copyMeta(c.metadata), "created": c.created,
 		"livemode": false, "currency": nullable(c.currency), "delinquent": false, "balance": 0,
 		"invoice_settings": map[string]any{"default_payment_method": nullable(c.defaultPM), "custom_fields": nil, "footer": nil},
 		"test_clock":       nullable(c.testClock),
 	}
+	c.tax.json(m)
+	return m
 }
 
 func (p *product) json() map[string]any {
@@ -121,7 +125,7 @@ func (s *Server) createCustomer(r *request) (any, *apiError) {
 	s.customers[c.id] = c
 	s.track("customer", c.id)
 	s.emit(r, "customer.created", c.json(), nil)
-	return c.json(), nil
+	return s.customerView(c, r), nil
 }
 
 func (s *Server) setCustomerFields(r *request, c *customer) *apiError {
@@ -143,6 +147,9 @@ func (s *Server) setCustomerFields(r *request, c *customer) *apiError {
 	}
 	if c.metadata == nil {
 		c.metadata = map[string]string{}
+	}
+	if err := s.setCustomerTaxFields(r, c); err != nil {
+		return err
 	}
 	if pm, ok := r.str("invoice_settings[default_payment_method]"); ok {
 		// https://docs.stripe.com/api/customers/update#update_customer-invoice_settings-default_payment_method:
@@ -200,7 +207,7 @@ func (s *Server) updateCustomer(r *request, id string) (any, *apiError) {
 	}
 	*c = next
 	s.emitUpdated(r, "customer.updated", before, c.json())
-	return c.json(), nil
+	return s.customerView(c, r), nil
 }
 
 func (s *Server) deleteCustomer(r *request, id string) (any, *apiError) {

@@ -167,6 +167,8 @@ type Server struct {
 
 	// schedules are the subscription schedules (schedules.go).
 	schedules map[string]*subSchedule
+	// rates are the tax rates (tax.go).
+	rates map[string]*taxRate
 	// couponsState holds coupons and promotion codes (coupons.go).
 	couponsState *couponState
 	// refunds and the amount refunded per charge (finance.go).
@@ -760,7 +762,20 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 	case p[0] == "products" && n == 2 && p[1] == "search" && r.method == "GET":
 		return s.searchProducts(r)
 	case p[0] == "customers" && n == 2 && r.method == "GET":
+		if c, ok := s.customers[p[1]]; ok {
+			return s.customerView(c, r), nil
+		}
 		return s.getCustomer(p[1])
+	case p[0] == "customers" && n == 3 && p[2] == "tax_ids" && r.method == "POST":
+		return s.createTaxID(r, p[1])
+	case p[0] == "customers" && n == 3 && p[2] == "tax_ids" && r.method == "GET":
+		return s.listTaxIDs(p[1])
+	case p[0] == "customers" && n == 4 && p[2] == "tax_ids" && r.method == "DELETE":
+		return s.deleteTaxID(r, p[1], p[3])
+	case p[0] == "tax_rates" && n == 1 && r.method == "POST":
+		return s.createTaxRate(r)
+	case p[0] == "tax_rates" && n == 2 && r.method == "GET":
+		return s.getTaxRate(p[1])
 	case p[0] == "customers" && n == 2 && r.method == "POST":
 		return s.updateCustomer(r, p[1])
 	case p[0] == "customers" && n == 2 && r.method == "DELETE":
