@@ -62,3 +62,9 @@ func defaultPolicy(p ManagementPolicy) ManagementPolicy {
 	}
 	return p
 }
+
+// GetConditions returns the status conditions.
+func (p *StripeBillingPreview) GetConditions() []metav1.Condition { return p.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (p *StripeBillingPreview) SetConditions(conds []metav1.Condition) { p.Status.Conditions = conds }
