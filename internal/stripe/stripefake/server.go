@@ -766,6 +766,8 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 		return s.deleteTestClock(r, p[2])
 	case p[0] == "test_helpers" && n == 4 && p[1] == "test_clocks" && p[3] == "advance" && r.method == "POST":
 		return s.advanceTestClock(r, p[2])
+	case p[0] == "invoices" && n == 2 && p[1] == "upcoming" && r.method == "GET":
+		return s.upcomingInvoice(r)
 	case p[0] == "invoices" && n == 3 && p[2] == "lines" && r.method == "GET":
 		return s.listInvoiceLines(r, p[1])
 	case p[0] == "products" && n == 1 && r.method == "POST":
