@@ -696,7 +696,7 @@ func canonicalForm(v url.Values) string {
 func routeTemplate(path []string) string {
 	out := make([]string, len(path))
 	for i, p := range path {
-		if i%2 == 1 && p != "search" {
+		if i%2 == 1 && p != "search" && p != "upcoming" {
 			out[i] = "{id}"
 		} else {
 			out[i] = p
