@@ -447,6 +447,8 @@ var invalidCases = []struct {
 	{"stripesubscription_44_metadata_keys.yaml", []string{"spec.metadata", "43"}},
 	{"stripecustomer_long_metadata_key.yaml", []string{"spec.metadata", "40 characters"}},
 	{"stripeplan_long_metadata_value.yaml", []string{"spec.product.metadata", "500"}},
+	{"stripebillingpreview_empty.yaml", []string{"spec", "at least one subscription or plan"}},
+	{"stripebillingpreview_spec_change.yaml", []string{"spec", "immutable"}},
 }
 
 // cardDigits are the digits of the test card numbers in the invalid
