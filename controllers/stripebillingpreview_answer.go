@@ -387,6 +387,38 @@ func (x *previewPass) changedSubscription(ctx context.Context, out *billingv1alp
 			}
 		}
 	}
+	// An item on a plan whose price this preview changes follows the
+	// plan's new priceChangePolicy, as the applied change would
+	// (applyPriceChangePolicy): Keep leaves it on its price; AtNextRenewal
+	// moves it now without proration (same interval) or at the period end
+	// (a schedule; it stays here); Immediately moves it with the
+	// subscription's prorationBehavior.
+	behavior := string(prorationBehavior(spec))
+	for i, it := range items {
+		if it.inline == nil {
+			continue
+		}
+		plan := x.findPlan(it.plan)
+		onCurrent := false
+		for _, have := range sub.Items {
+			onCurrent = onCurrent || have.PriceID == plan.Status.PriceID
+		}
+		if !onCurrent {
+			continue
+		}
+		from := x.prices[plan.Status.PriceID]
+		sameInterval := from != nil && from.Interval == it.inline.Interval && max(from.IntervalCount, 1) == it.inline.IntervalCount
+		policy := priceChangePolicy(x.changedPlans[it.plan])
+		switch {
+		case policy == billingv1alpha1.PriceChangePolicyKeep || from == nil || from.Currency != it.inline.Currency ||
+			(policy == billingv1alpha1.PriceChangePolicyAtNextRenewal && !sameInterval):
+			desired[i].PriceID, items[i].priceID, items[i].inline = plan.Status.PriceID, plan.Status.PriceID, nil
+			out.Notes = append(out.Notes, fmt.Sprintf("Item %d stays on %s for now: StripePlan %s's new price does not move it here (priceChangePolicy %s).", i+1, plan.Status.PriceID, plan.Name, policy))
+		case policy == billingv1alpha1.PriceChangePolicyAtNextRenewal:
+			behavior = string(billingv1alpha1.ProrationBehaviorNone)
+			out.Notes = append(out.Notes, fmt.Sprintf("Item %d moves to StripePlan %s's new price without proration (priceChangePolicy AtNextRenewal), and so does the rest of this change.", i+1, plan.Name))
+		}
+	}
 	match, removed := matchItems(desired, sub.Items)
 	var upd []stripe.UpcomingItem
 	changed, intervalChanges := false, false
@@ -418,7 +450,6 @@ func (x *previewPass) changedSubscription(ctx context.Context, out *billingv1alp
 		changed = true
 		upd = append(upd, stripe.UpcomingItem{ID: sub.Items[j].ID, Deleted: true})
 	}
-	behavior := string(prorationBehavior(spec))
 	cancel := spec.CancelAtPeriodEnd
 	params := stripe.UpcomingParams{SubscriptionID: sub.ID, Items: upd, ProrationBehavior: behavior, ProrationDate: x.at, CancelAtPeriodEnd: &cancel}
 	trialing := sub.Status == subStatusTrialing

@@ -1,7 +1,8 @@
-// Package kubectlstripe is the `kubectl stripe` plugin: report, drift and
-// audit --now. It follows kubectl plugin conventions (kubeconfig flags from
-// cli-runtime's genericclioptions, output through cli-runtime printers) and
-// reads and annotates only cluster objects: it never needs a Stripe key.
+// Package kubectlstripe is the `kubectl stripe` plugin: report, drift,
+// audit --now and preview. It follows kubectl plugin conventions (kubeconfig
+// flags from cli-runtime's genericclioptions, output through cli-runtime
+// printers) and talks only to the cluster: it never needs a Stripe key (a
+// preview is a StripeBillingPreview the operator answers).
 package kubectlstripe
 
 import (
@@ -54,7 +55,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root.SetErr(streams.ErrOut)
 	o.config.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVar(&o.instance, "instance", "default", "Operator instance whose StripeBillingReport to use (the operator's --instance-name).")
-	root.AddCommand(o.reportCommand(), o.driftCommand(), o.auditCommand())
+	root.AddCommand(o.reportCommand(), o.driftCommand(), o.auditCommand(), o.previewCommand())
 	return root
 }
 
