@@ -102,7 +102,9 @@ func TestPreviewEqualsTheInvoice(t *testing.T) {
 	h := startHarness(t, harnessOptions{webhooks: true, resync: time.Hour})
 	h.billingSetup("pm_card_visa", map[string]int64{"basic": 1000, "pro": 2500})
 	policies := []billingv1alpha1.PriceChangePolicy{billingv1alpha1.PriceChangePolicyKeep, billingv1alpha1.PriceChangePolicyAtNextRenewal, billingv1alpha1.PriceChangePolicyImmediately}
-	planName := func(p billingv1alpha1.PriceChangePolicy) string { return "plan-" + map[billingv1alpha1.PriceChangePolicy]string{"Keep": "keep", "AtNextRenewal": "renewal", "Immediately": "now"}[p] }
+	planName := func(p billingv1alpha1.PriceChangePolicy) string {
+		return "plan-" + map[billingv1alpha1.PriceChangePolicy]string{"Keep": "keep", "AtNextRenewal": "renewal", "Immediately": "now"}[p]
+	}
 	plans := map[billingv1alpha1.PriceChangePolicy]*billingv1alpha1.StripePlan{}
 	for _, pol := range policies {
 		p := newPlan(planName(pol), 1200, func(s *billingv1alpha1.StripePlanSpec) { s.PriceChangePolicy = pol })
@@ -110,7 +112,9 @@ func TestPreviewEqualsTheInvoice(t *testing.T) {
 		h.waitReady(p)
 		plans[pol] = p
 	}
-	always := func(s *billingv1alpha1.StripeSubscriptionSpec) { s.ProrationBehavior = billingv1alpha1.ProrationBehaviorAlwaysInvoice }
+	always := func(s *billingv1alpha1.StripeSubscriptionSpec) {
+		s.ProrationBehavior = billingv1alpha1.ProrationBehaviorAlwaysInvoice
+	}
 	qty := newSub("qty", nil, planItem("basic", 1))
 	swap := newSub("swap", always, planItem("basic", 1))
 	cancel := newSub("cancel", nil, planItem("basic", 2))
