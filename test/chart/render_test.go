@@ -178,7 +178,7 @@ func TestChartRBACMatchesKustomize(t *testing.T) {
 
 func TestChartRendersEveryOptionalPart(t *testing.T) {
 	base := kinds(render(t, releaseNS, nil))
-	for kind, n := range map[string]int{"CustomResourceDefinition": 5, "Deployment": 2, "Service": 2, "PodDisruptionBudget": 1,
+	for kind, n := range map[string]int{"CustomResourceDefinition": 6, "Deployment": 2, "Service": 2, "PodDisruptionBudget": 1,
 		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1} {
 		if base[kind] != n {
 			t.Errorf("default render has %d %s, want %d (all: %v)", base[kind], kind, n, base)
