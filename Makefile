@@ -69,8 +69,12 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for envtest (cached, downlo
 	@$(MAKE) --no-print-directory setup-envtest >/dev/null 2>&1 || true
 	@hack/envtest-assets.sh $(ENVTEST_K8S_VERSION) $(SETUP_ENVTEST) >/dev/null
 
+.PHONY: verify-docs
+verify-docs: ## Check that every relative link and #anchor in README.md and docs/ (and every alert's runbook_url) resolves.
+	go test -count=1 ./hack/verifydocs/
+
 .PHONY: test
-test: verify-generated vet envtest stripe-mock ## Run all tests: unit, envtest integration, contract tests against stripe-mock.
+test: verify-generated verify-docs vet envtest stripe-mock ## Run all tests: unit, envtest integration, contract tests against stripe-mock.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(ENVTEST_K8S_VERSION) $(SETUP_ENVTEST))" \
 	STRIPE_MOCK_BIN="$(STRIPE_MOCK)" \
 	go test -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...

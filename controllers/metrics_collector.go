@@ -129,7 +129,7 @@ func MetricCollectors(reader client.Reader) []prometheus.Collector {
 
 // AuditCollectors returns the billing audit's collectors (registered when
 // the first audit completes), for tests that check the alert rules, the
-// dashboard and the README against what the operator registers.
+// dashboard and docs/operations.md against what the operator registers.
 func AuditCollectors() []prometheus.Collector {
 	return []prometheus.Collector{billingObjects, billingAuditCalls, billingAuditLastSuccess}
 }

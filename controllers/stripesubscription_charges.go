@@ -71,7 +71,7 @@ var (
 )
 
 // ChargeCollectors returns the charge-attempt collectors, for tests that
-// check the alert rules, the dashboard and the README against what the
+// check the alert rules, the dashboard and docs/operations.md against what the
 // operator registers.
 func ChargeCollectors() []prometheus.Collector {
 	return []prometheus.Collector{chargeAttemptsTotal, chargeRefusalsTotal}

@@ -149,6 +149,7 @@ type directEnv struct {
 }
 
 func newDirectEnv(t *testing.T) *directEnv {
+	requireEnv(t)
 	c := &statusFailClient{Client: testClient()}
 	m := newDirectStripe(t, -1)
 	return &directEnv{t: t, ns: newNamespace(t), m: m, c: c, ctx: context.Background(),
@@ -562,7 +563,7 @@ func TestSubscriptionManagerWatches(t *testing.T) {
 	ns := newNamespace(t)
 	m := newDirectStripe(t, -1)
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(testEnv().Config, ctrl.Options{Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	g.Expect(err).NotTo(HaveOccurred())
 	r := &StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: m.api, ResyncPeriod: time.Hour, SkipNameValidation: true}
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 
 	"go.uber.org/zap/zapcore"
@@ -17,22 +18,65 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
-// testEnv is the real kube-apiserver + etcd shared by the package's tests.
-// Each test works in its own namespace (newNamespace) and starts the
-// manager and fake Stripe it needs.
-var testEnv *testenv.Env
+// The package's envtest (a real kube-apiserver + etcd) is started on first
+// use, by the first test that needs an API server (newNamespace,
+// testClient, testEnv), and shared by every later one; each test works in
+// its own namespace (newNamespace) and starts the manager and fake Stripe it
+// needs. Tests of pure functions never start it, so
+// `go test -run TestDiffSubscription ./controllers/` runs without
+// KUBEBUILDER_ASSETS or envtest binaries, and `go test -short ./controllers/`
+// runs only the tests that need no API server (the others are skipped at
+// newNamespace / requireEnv). TestMain stops envtest if it started.
+var (
+	envOnce    sync.Once
+	envStarted *testenv.Env
+	envErr     error
+)
+
+// startEnv starts the shared envtest once; later calls return the same
+// environment or the same error.
+func startEnv() (*testenv.Env, error) {
+	envOnce.Do(func() {
+		envStarted, envErr = testenv.Start()
+		if envErr != nil {
+			envErr = fmt.Errorf("starting envtest (KUBEBUILDER_ASSETS=%q): %w", os.Getenv("KUBEBUILDER_ASSETS"), envErr)
+		}
+	})
+	return envStarted, envErr
+}
+
+// requireEnv returns the shared envtest, starting it on first use, and
+// fails the test if it cannot start.
+func requireEnv(t testing.TB) *testenv.Env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs envtest (a real API server); -short runs only the tests without one")
+	}
+	env, err := startEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// testEnv returns the shared envtest, starting it on first use. It panics
+// if envtest cannot start; tests that have a *testing.T use requireEnv (or
+// newNamespace first, which does).
+func testEnv() *testenv.Env {
+	env, err := startEnv()
+	if err != nil {
+		panic(err)
+	}
+	return env
+}
 
 func TestMain(m *testing.M) {
 	logf.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
-	env, err := testenv.Start()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest: %v\n", err)
-		os.Exit(1)
-	}
-	testEnv = env
 	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
+	if envStarted != nil {
+		if err := envStarted.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
+		}
 	}
 	os.Exit(code)
 }
@@ -41,14 +85,14 @@ func TestMain(m *testing.M) {
 func newNamespace(t *testing.T) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "t-" + rand.String(8)}}
-	if err := testEnv.Client.Create(context.Background(), ns); err != nil {
+	if err := requireEnv(t).Client.Create(context.Background(), ns); err != nil {
 		t.Fatalf("creating namespace: %v", err)
 	}
 	return ns.Name
 }
 
 // testClient is the uncached client tests use for assertions.
-func testClient() client.Client { return testEnv.Client }
+func testClient() client.Client { return testEnv().Client }
 
 func zapLevel() zapcore.Level {
 	if os.Getenv("TEST_VERBOSE_LOGS") != "" {

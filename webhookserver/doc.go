@@ -17,7 +17,7 @@
 // Events are decoded in one streaming pass (go-faster/jx) into the few
 // fields the operator needs, skipping and validating the rest, in every API
 // version's shape from 2023-10-16 to Endive (see event.go and
-// the README): an invoice's subscription in subscription or
+// docs/webhooks.md): an invoice's subscription in subscription or
 // parent.subscription_details, the period on the subscription or its items.
 // Stripe never expands event payloads, so the payment intent's status comes
 // from the event type (payment_failed, payment_action_required) and a

@@ -38,7 +38,7 @@ func registerMetrics() {
 
 // Collectors returns the package's Prometheus collectors (registered when a
 // Server is built), for tests that check the alert rules, the dashboard and
-// the README against what the operator registers.
+// docs/operations.md against what the operator registers.
 func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{received, verified, rejected, duplicates, outOfOrder, deferred, superseded, conflicts, byVersion, ignored, applied, failed, processing}
 }

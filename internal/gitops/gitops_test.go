@@ -132,7 +132,7 @@ func TestHealthScriptsAreRendered(t *testing.T) {
 }
 
 // TestArgoCDConfigMapSnippet checks that config/argocd/argocd-cm.yaml (the
-// snippet the README points to) carries exactly the shipped scripts.
+// snippet docs/operations.md points to) carries exactly the shipped scripts.
 func TestArgoCDConfigMapSnippet(t *testing.T) {
 	root := testenv.RepoRoot()
 	cm := corev1.ConfigMap{

@@ -70,7 +70,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 
 // Collectors returns the package's Prometheus collectors (registered on
 // first use; the one list register uses), for tests that check the alert rules, the dashboard and the
-// README against what the operator registers.
+// docs/operations.md against what the operator registers.
 func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{requestsTotal, requestDuration, limiterWait, idempotentReplays}
 }

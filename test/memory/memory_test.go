@@ -299,7 +299,7 @@ func BenchmarkManagerRSS(b *testing.B) {
 		"--credentials-secret-namespace=mem", "--zap-log-level=error")
 	shipped := shippedRuntimeEnv(b)
 	if v := os.Getenv("BENCH_MEM_GOMEMLIMIT"); v != "" {
-		// A larger deployment is given a larger memory limit (the README
+		// A larger deployment is given a larger memory limit (docs/memory.md
 		// sizes it), which GOMEMLIMIT follows.
 		shipped = slices.DeleteFunc(shipped, func(e string) bool { return strings.HasPrefix(e, "GOMEMLIMIT=") })
 		shipped = append(shipped, "GOMEMLIMIT="+v)

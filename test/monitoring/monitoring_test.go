@@ -1,6 +1,6 @@
 // Package monitoring_test checks the shipped alert rules and dashboard
-// against the metrics the operator registers, and the README's metrics table
-// and runbooks against both.
+// against the metrics the operator registers, and the metrics table and
+// runbooks of docs/operations.md against both.
 package monitoring_test
 
 import (
@@ -204,18 +204,22 @@ func TestDashboardQueriesReferenceOnlyRegisteredMetrics(t *testing.T) {
 	}
 }
 
-// readmeSection returns the README text under the heading, up to the next
-// heading of the same or a higher level.
-func readmeSection(t *testing.T, heading string) string {
+// operationsDoc is the page that holds the metrics table and the runbooks
+// (the alert rules' runbook_url points into it).
+const operationsDoc = "docs/operations.md"
+
+// docSection returns the text of operationsDoc under the heading, up to the
+// next heading of the same or a higher level.
+func docSection(t *testing.T, heading string) string {
 	t.Helper()
-	b, err := os.ReadFile(repo("README.md"))
+	b, err := os.ReadFile(repo(operationsDoc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(b)
 	i := strings.Index(s, "\n"+heading+"\n")
 	if i < 0 {
-		t.Fatalf("README has no heading %q", heading)
+		t.Fatalf("%s has no heading %q", operationsDoc, heading)
 	}
 	level := strings.Index(heading, " ")
 	rest := s[i+len(heading)+2:]
@@ -227,8 +231,8 @@ func readmeSection(t *testing.T, heading string) string {
 	return rest
 }
 
-func TestEveryRegisteredMetricIsInTheREADMETable(t *testing.T) {
-	section := readmeSection(t, "## Metrics, dashboard and alerts")
+func TestEveryRegisteredMetricIsInTheMetricsTable(t *testing.T) {
+	section := docSection(t, "## Metrics, dashboard and alerts")
 	inTable := map[string]bool{}
 	row := regexp.MustCompile("(?m)^\\| `([a-z_:]+)` \\|")
 	for _, m := range row.FindAllStringSubmatch(section, -1) {
@@ -236,23 +240,23 @@ func TestEveryRegisteredMetricIsInTheREADMETable(t *testing.T) {
 	}
 	for _, name := range operatorMetricNames(t) {
 		if !inTable[name] {
-			t.Errorf("metric %s is registered but not in the README's metrics table", name)
+			t.Errorf("metric %s is registered but not in the metrics table of %s", name, operationsDoc)
 		}
 		delete(inTable, name)
 	}
 	registerAll(t)
 	for name := range inTable {
 		if !isRegistered(name) {
-			t.Errorf("the README's metrics table lists %s, which is not registered", name)
+			t.Errorf("the metrics table of %s lists %s, which is not registered", operationsDoc, name)
 		}
 	}
 }
 
-func TestEveryAlertHasARunbookInTheREADME(t *testing.T) {
-	section := readmeSection(t, "## Metrics, dashboard and alerts")
+func TestEveryAlertHasARunbook(t *testing.T) {
+	section := docSection(t, "## Metrics, dashboard and alerts")
 	for _, r := range loadRules(t) {
 		if !strings.Contains(section, "#### Runbook: "+r.name+"\n") {
-			t.Errorf("alert %s has no '#### Runbook: %s' paragraph in the README", r.name, r.name)
+			t.Errorf("alert %s has no '#### Runbook: %s' paragraph in %s", r.name, r.name, operationsDoc)
 		}
 	}
 }
