@@ -296,6 +296,12 @@ func (x *previewPass) subscription(ctx context.Context, m *billingv1alpha1.Previ
 		}
 		subID = spec.SubscriptionID
 	}
+	if collectionMethod(spec) == billingv1alpha1.CollectionMethodSendInvoice {
+		out.Notes = append(out.Notes, "collectionMethod send_invoice: the invoices are sent to the customer to pay, not charged to a card.")
+	}
+	if spec.PauseCollection != nil {
+		out.Notes = append(out.Notes, fmt.Sprintf("Collection is paused (%s): renewal invoices are made but not collected.", spec.PauseCollection.Behavior))
+	}
 	if subID == "" {
 		return out, x.newSubscription(ctx, out, spec, items)
 	}

@@ -46,7 +46,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	_ = billingv1alpha1.AddToScheme(o.scheme)
 	root := &cobra.Command{
 		Use:           "kubectl-stripe",
-		Short:         "Read stripe-operator's billing report and drift, and ask for a billing audit",
+		Short:         "Read stripe-operator's billing report and drift, ask for a billing audit, and preview what a change would bill",
 		Long:          "kubectl stripe reads the stripe-operator billing report and the conditions of StripeCustomer, StripePlan and StripeSubscription resources. It talks only to the Kubernetes API server and never needs a Stripe key.",
 		SilenceUsage:  true,
 		SilenceErrors: false,
