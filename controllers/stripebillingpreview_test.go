@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,17 @@ func (h *harness) preview(ns, name string, spec billingv1alpha1.StripeBillingPre
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(h.c.Get(context.Background(), client.ObjectKeyFromObject(p), p)).To(Succeed())
 	return p
+}
+
+// stripeWrites counts the POST and DELETE requests the fake has served.
+func stripeWrites(h *harness) int {
+	n := 0
+	for route, c := range h.fake.Stats().Requests {
+		if strings.HasPrefix(route, "POST ") || strings.HasPrefix(route, "DELETE ") {
+			n += c
+		}
+	}
+	return n
 }
 
 func previewOf(sub *billingv1alpha1.StripeSubscription, mutate func(*billingv1alpha1.StripeSubscriptionSpec)) billingv1alpha1.PreviewSubscription {
@@ -152,7 +164,11 @@ func TestPreviewEqualsTheInvoice(t *testing.T) {
 		ps.Price.UnitAmount = 1500
 		spec.Plans = append(spec.Plans, billingv1alpha1.PreviewPlan{Name: p.Name, Spec: ps})
 	}
+	writesBefore := stripeWrites(h)
+	upcomingBefore := h.fake.Stats().Requests["GET /v1/invoices/upcoming"]
 	pv := h.preview(h.ns, "change", spec)
+	g.Expect(h.fake.Stats().Requests["GET /v1/invoices/upcoming"]).To(BeNumerically(">", upcomingBefore), "the preview asked Stripe")
+	g.Expect(stripeWrites(h)).To(Equal(writesBefore), "the preview wrote nothing to Stripe")
 	ready := findCondition(pv.Status.Conditions, billingv1alpha1.ConditionReady)
 	g.Expect(ready).NotTo(BeNil())
 	g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), ready.Message)
