@@ -289,6 +289,9 @@ func (x *previewPass) subscription(ctx context.Context, m *billingv1alpha1.Previ
 	if existing := x.findSubscription(m.Name); existing != nil && existing.Status.SubscriptionID != "" && !subscriptionEnded(existing.Status.StripeStatus) {
 		subID = existing.Status.SubscriptionID
 	}
+	if spec.ManagementPolicy == billingv1alpha1.ManagementPolicyObserve {
+		out.Notes = append(out.Notes, "managementPolicy Observe: the operator would not make this change; this is what it would bill if it did.")
+	}
 	if spec.SubscriptionID != "" {
 		bound := x.subscriptionInNamespace(spec.SubscriptionID)
 		if bound == nil {
