@@ -568,6 +568,7 @@ func (x *previewPass) plan(ctx context.Context, m *billingv1alpha1.PreviewPlan) 
 			}
 		}
 	}
+	sort.Slice(subs, func(i, j int) bool { return subs[i].Name < subs[j].Name })
 	if len(subs) > maxPlanPreviewSubscriptions {
 		out.Notes = append(out.Notes, fmt.Sprintf("%d subscriptions reference the plan; the preview covers the first %d by name.", len(subs), maxPlanPreviewSubscriptions))
 		subs = subs[:maxPlanPreviewSubscriptions]
