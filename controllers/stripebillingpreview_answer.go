@@ -22,8 +22,11 @@ const maxPlanPreviewSubscriptions = 100
 type previewPass struct {
 	r     *StripeBillingPreviewReconciler
 	p     *billingv1alpha1.StripeBillingPreview
-	at    int64 // the proration date of every previewed change
 	calls int
+	// first is the first proration date used (status.previewedAt).
+	first int64
+	// clocks caches each customer's test clock time (0: not on one).
+	clocks map[string]int64
 
 	customers     []billingv1alpha1.StripeCustomer
 	plans         []billingv1alpha1.StripePlan
@@ -36,7 +39,7 @@ type previewPass struct {
 // answer computes the preview's status. A *previewRefusal is a preview
 // that cannot be answered as written.
 func (r *StripeBillingPreviewReconciler) answer(ctx context.Context, p *billingv1alpha1.StripeBillingPreview) (*billingv1alpha1.StripeBillingPreviewStatus, int, error) {
-	x := &previewPass{r: r, p: p, at: r.now().Unix(), changedPlans: map[string]*billingv1alpha1.StripePlanSpec{}, prices: map[string]*stripe.Price{}}
+	x := &previewPass{r: r, p: p, changedPlans: map[string]*billingv1alpha1.StripePlanSpec{}, prices: map[string]*stripe.Price{}, clocks: map[string]int64{}}
 	// Tenancy: everything is read in the preview's namespace only.
 	in := client.InNamespace(p.Namespace)
 	var cl billingv1alpha1.StripeCustomerList
@@ -55,7 +58,7 @@ func (r *StripeBillingPreviewReconciler) answer(ctx context.Context, p *billingv
 	for i := range p.Spec.Plans {
 		x.changedPlans[p.Spec.Plans[i].Name] = &p.Spec.Plans[i].Spec
 	}
-	out := &billingv1alpha1.StripeBillingPreviewStatus{PreviewedAt: unixTime(x.at)}
+	out := &billingv1alpha1.StripeBillingPreviewStatus{}
 	charged := map[string]int64{}
 	for i := range p.Spec.Subscriptions {
 		sp, err := x.subscription(ctx, &p.Spec.Subscriptions[i])
@@ -77,6 +80,10 @@ func (r *StripeBillingPreviewReconciler) answer(ctx context.Context, p *billingv
 		}
 		out.Plans = append(out.Plans, *pp)
 	}
+	if x.first == 0 {
+		x.first = r.now().Unix()
+	}
+	out.PreviewedAt = unixTime(x.first)
 	for _, cur := range sortedKeys(charged) {
 		out.ChargedNow = append(out.ChargedNow, billingv1alpha1.Amount{Amount: charged[cur], Currency: cur})
 	}
@@ -93,6 +100,43 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func (x *previewPass) ns() string { return x.p.Namespace }
+
+// stripeNow is Stripe's "now" for a customer, the proration date of its
+// previewed changes: the frozen time of the test clock the customer is on
+// (Stripe computes a test-clock customer's invoices at the clock's time),
+// else answered, Stripe's time of a read in this preview (its Date
+// header), else the reconciler's clock. A change applied later prorates a
+// little less; the test-mode Stripe's clock stands still between reads.
+func (x *previewPass) stripeNow(ctx context.Context, customerID string, answered int64) (int64, error) {
+	at, known := x.clocks[customerID]
+	if !known {
+		x.calls++
+		c, err := x.r.Stripe.GetCustomer(ctx, customerID)
+		if err != nil {
+			return 0, fmt.Errorf("reading customer %s: %w", customerID, err)
+		}
+		if c.TestClock != "" {
+			x.calls++
+			tc, err := x.r.Stripe.GetTestClock(ctx, c.TestClock)
+			if err != nil {
+				return 0, fmt.Errorf("reading test clock %s: %w", c.TestClock, err)
+			}
+			at = tc.FrozenTime
+		}
+		x.clocks[customerID] = at
+	}
+	switch {
+	case at != 0:
+	case answered != 0:
+		at = answered
+	default:
+		at = x.r.now().Unix()
+	}
+	if x.first == 0 {
+		x.first = at
+	}
+	return at, nil
+}
 
 // findSubscription is the StripeSubscription of that name in the
 // namespace, nil when none.
@@ -323,28 +367,37 @@ func (x *previewPass) newSubscription(ctx context.Context, out *billingv1alpha1.
 	if err != nil {
 		return err
 	}
-	start := time.Unix(x.at, 0).UTC()
+	// A full first period: what the subscription bills without a trial,
+	// and what its renewal bills.
+	full, err := x.upcoming(ctx, params)
+	if err != nil {
+		return err
+	}
+	answered := int64(0)
+	if full != nil {
+		answered = full.AnsweredAt
+	}
+	at, err := x.stripeNow(ctx, out.CustomerID, answered)
+	if err != nil {
+		return err
+	}
+	out.ProrationDate = unixTime(at)
+	start := time.Unix(at, 0).UTC()
 	renewal := addInterval(start, interval, count).Unix()
-	full := params
+	first := full
 	if spec.TrialPeriodDays != nil {
 		params.TrialEnd = start.AddDate(0, 0, int(*spec.TrialPeriodDays)).Unix()
 		renewal = params.TrialEnd
 		out.Notes = append(out.Notes, fmt.Sprintf("The trial of %d days bills nothing until %s.", *spec.TrialPeriodDays, time.Unix(renewal, 0).UTC().Format(time.RFC3339)))
-	}
-	first, err := x.upcoming(ctx, params)
-	if err != nil {
-		return err
-	}
-	if first != nil {
-		out.Immediate = invoicePreview(first, x.at)
-	}
-	if spec.TrialPeriodDays != nil {
-		if first, err = x.upcoming(ctx, full); err != nil {
+		if first, err = x.upcoming(ctx, params); err != nil {
 			return err
 		}
 	}
 	if first != nil {
-		out.Next = invoicePreview(first, renewal)
+		out.Immediate = invoicePreview(first, at)
+	}
+	if full != nil {
+		out.Next = invoicePreview(full, renewal)
 	}
 	if spec.CancelAtPeriodEnd {
 		out.Next = nil
@@ -379,6 +432,11 @@ func (x *previewPass) changedSubscription(ctx context.Context, out *billingv1alp
 	if sub.CustomerID != out.CustomerID {
 		return refuse(billingv1alpha1.ReasonPreviewRefused, "StripeSubscription %q: subscription %s belongs to customer %s, not %s; a subscription's customer cannot change.", out.Name, sub.ID, sub.CustomerID, out.CustomerID)
 	}
+	at, err := x.stripeNow(ctx, sub.CustomerID, sub.ReadAt)
+	if err != nil {
+		return err
+	}
+	out.ProrationDate = unixTime(at)
 	// Items on an earlier price of their plan stay there unless the plan's
 	// priceChangePolicy is Immediately (see applyPriceChangePolicy).
 	desired := make([]desiredItem, len(items))
@@ -460,7 +518,7 @@ func (x *previewPass) changedSubscription(ctx context.Context, out *billingv1alp
 		upd = append(upd, stripe.UpcomingItem{ID: sub.Items[j].ID, Deleted: true})
 	}
 	cancel := spec.CancelAtPeriodEnd
-	params := stripe.UpcomingParams{SubscriptionID: sub.ID, Items: upd, ProrationBehavior: behavior, ProrationDate: x.at, CancelAtPeriodEnd: &cancel}
+	params := stripe.UpcomingParams{SubscriptionID: sub.ID, Items: upd, ProrationBehavior: behavior, ProrationDate: at, CancelAtPeriodEnd: &cancel}
 	trialing := sub.Status == subStatusTrialing
 	// Stripe invoices at once an interval change (a new period starts) and
 	// always_invoice prorations; a trial is not prorated
@@ -484,7 +542,7 @@ func (x *previewPass) changedSubscription(ctx context.Context, out *billingv1alp
 		return nil
 	}
 	if first != nil {
-		out.Immediate = invoicePreview(first, x.at)
+		out.Immediate = invoicePreview(first, at)
 	}
 	// The next invoice after it: the items, no prorations (those were
 	// invoiced now).
@@ -499,7 +557,7 @@ func (x *previewPass) changedSubscription(ctx context.Context, out *billingv1alp
 		if err != nil {
 			return err
 		}
-		renewal = addInterval(time.Unix(x.at, 0).UTC(), interval, count).Unix()
+		renewal = addInterval(time.Unix(at, 0).UTC(), interval, count).Unix()
 		if cancel {
 			out.EndsAt, next = unixTime(renewal), nil
 		}
@@ -632,6 +690,10 @@ func (x *previewPass) planSubscription(ctx context.Context, s *billingv1alpha1.S
 	if idx < 0 || subscriptionEnded(sub.Status) {
 		return nil, nil
 	}
+	at, err := x.stripeNow(ctx, sub.CustomerID, sub.ReadAt)
+	if err != nil {
+		return nil, err
+	}
 	cur := sub.Items[idx].Currency
 	out := &billingv1alpha1.PlanSubscriptionPreview{Name: s.Name, SubscriptionID: sub.ID, Currency: cur, Move: billingv1alpha1.PlanMoveKept}
 	before, err := x.upcoming(ctx, stripe.UpcomingParams{SubscriptionID: sub.ID})
@@ -653,7 +715,7 @@ func (x *previewPass) planSubscription(ctx context.Context, s *billingv1alpha1.S
 			}
 			items = append(items, u)
 		}
-		return stripe.UpcomingParams{SubscriptionID: sub.ID, Items: items, ProrationBehavior: behavior, ProrationDate: x.at}
+		return stripe.UpcomingParams{SubscriptionID: sub.ID, Items: items, ProrationBehavior: behavior, ProrationDate: at}
 	}
 	trialing := sub.Status == subStatusTrialing
 	switch {
@@ -685,7 +747,7 @@ func (x *previewPass) planSubscription(ctx context.Context, s *billingv1alpha1.S
 			out.NextAfter = after.AmountDue
 		}
 	default: // Immediately, with the subscription's own prorationBehavior
-		out.Move, out.At = billingv1alpha1.PlanMoveNow, unixTime(x.at)
+		out.Move, out.At = billingv1alpha1.PlanMoveNow, unixTime(at)
 		behavior := string(prorationBehavior(&s.Spec))
 		first, err := x.upcoming(ctx, moved(behavior))
 		if err != nil {

@@ -18,9 +18,11 @@ import (
 )
 
 // previewer answers previews in the tests: the reconciler called directly,
-// with the uncached client and the harness's Stripe client and clock.
+// with the uncached client and the harness's Stripe client. Its own clock
+// is the wall clock, as in production, while the test-mode Stripe's is
+// days ahead: the proration date must come from Stripe.
 func (h *harness) previewer() *StripeBillingPreviewReconciler {
-	return &StripeBillingPreviewReconciler{Client: h.c, Stripe: h.stripe, Now: h.fake.Now}
+	return &StripeBillingPreviewReconciler{Client: h.c, Stripe: h.stripe}
 }
 
 // preview creates a preview in ns, answers it and returns it.

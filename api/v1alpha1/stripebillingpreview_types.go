@@ -143,6 +143,11 @@ type SubscriptionPreview struct {
 	// is none (the subscription ends).
 	// +optional
 	Next *InvoicePreview `json:"next,omitempty"`
+	// prorationDate is the time the change was previewed at: Stripe's
+	// "now" for the customer (a test clock's frozen time for a customer on
+	// one).
+	// +optional
+	ProrationDate *metav1.Time `json:"prorationDate,omitempty"`
 	// endsAt is when the subscription ends, when it is set to end.
 	// +optional
 	EndsAt *metav1.Time `json:"endsAt,omitempty"`
@@ -233,8 +238,8 @@ type PlanPreview struct {
 
 // StripeBillingPreviewStatus is the operator's answer.
 type StripeBillingPreviewStatus struct {
-	// previewedAt is when Stripe was asked; it is the proration date of
-	// every previewed change.
+	// previewedAt is when Stripe was asked: the first subscription's
+	// proration date (Stripe's time), else the operator's clock.
 	// +optional
 	PreviewedAt *metav1.Time `json:"previewedAt,omitempty"`
 	// expiresAt is when the operator deletes the preview.

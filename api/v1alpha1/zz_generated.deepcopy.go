@@ -1325,6 +1325,10 @@ func (in *SubscriptionPreview) DeepCopyInto(out *SubscriptionPreview) {
 		*out = new(InvoicePreview)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.ProrationDate != nil {
+		in, out := &in.ProrationDate, &out.ProrationDate
+		*out = (*in).DeepCopy()
+	}
 	if in.EndsAt != nil {
 		in, out := &in.EndsAt, &out.EndsAt
 		*out = (*in).DeepCopy()

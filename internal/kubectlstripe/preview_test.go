@@ -46,7 +46,9 @@ func startOperator(t *testing.T, ns string) *stripefake.Server {
 		(&controllers.StripeCustomerReconciler{Client: c, Stripe: sc, Instance: ns, Recorder: rec, SkipNameValidation: true}).SetupWithManager(mgr),
 		(&controllers.StripePlanReconciler{Client: c, Stripe: sc, Instance: ns, Recorder: rec, SkipNameValidation: true}).SetupWithManager(mgr),
 		(&controllers.StripeSubscriptionReconciler{Client: c, Stripe: sc, Instance: ns, Recorder: rec, SkipNameValidation: true, Now: fake.Now}).SetupWithManager(mgr),
-		(&controllers.StripeBillingPreviewReconciler{Client: c, Stripe: sc, Now: fake.Now, SkipNameValidation: true}).SetupWithManager(mgr),
+		// The preview's own clock is the wall clock, as in production: the
+		// proration date comes from Stripe's answers.
+		(&controllers.StripeBillingPreviewReconciler{Client: c, Stripe: sc, SkipNameValidation: true}).SetupWithManager(mgr),
 	} {
 		if err != nil {
 			t.Fatal(err)

@@ -76,6 +76,9 @@ type UpcomingInvoice struct {
 	Lines              []UpcomingLine
 	// MoreLines: the invoice has more lines than the ones embedded (10).
 	MoreLines bool
+	// AnsweredAt is Stripe's time of the answer (its Date header, Unix
+	// seconds), 0 when unknown: the time a proration date defaults to.
+	AnsweredAt int64
 }
 
 // Previews is the read-only part of the Stripe API a billing preview uses.
@@ -84,6 +87,9 @@ type Previews interface {
 	GetSubscription(ctx context.Context, id string) (*Subscription, error)
 	GetPrice(ctx context.Context, id string) (*Price, error)
 	GetCustomer(ctx context.Context, id string) (*Customer, error)
+	// GetTestClock reads the test clock a test-mode customer is on: its
+	// frozen time is Stripe's "now" for that customer.
+	GetTestClock(ctx context.Context, id string) (*TestClock, error)
 	// UpcomingInvoice returns the invoice Stripe would make next under p,
 	// nil when there is none (Stripe's invoice_upcoming_none: the
 	// subscription ends without another invoice).
@@ -151,6 +157,7 @@ func (c *Client) UpcomingInvoice(ctx context.Context, p UpcomingParams) (*Upcomi
 			return err
 		}
 		out = toUpcoming(in)
+		out.AnsweredAt = answeredAt(in.LastResponse)
 		return nil
 	})
 	return out, err
