@@ -22,6 +22,7 @@ import (
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/audit"
+	"github.com/stripe-operator/stripe-operator/internal/kinds"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
@@ -67,7 +68,9 @@ type BillingAuditReconciler struct {
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripebillingreports,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripebillingreports/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripecustomers;stripeplans;stripesubscriptions,verbs=get;list;watch
+// The audit reads every audited kind of the table of kinds; each kind's
+// reconciler markers grant get, list and watch on it (the manager's role is
+// their union), so no list of kinds is kept here.
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 func (r *BillingAuditReconciler) instance() string {
@@ -182,37 +185,11 @@ type auditRun struct {
 func (r *BillingAuditReconciler) run(ctx context.Context) (auditRun, int, error) {
 	cctx, counter := stripe.WithCallCounter(ctx)
 	var objs []audit.Object
-	if err := r.Stripe.ListAllCustomers(cctx, func(c *stripe.Customer) error {
-		objs = append(objs, audit.Object{Kind: audit.KindCustomer, ID: c.ID, Metadata: c.Metadata, Live: !c.Deleted, Created: c.Created})
-		return nil
-	}); err != nil {
-		return auditRun{}, counter.Calls(), fmt.Errorf("listing customers: %w", err)
-	}
-	if err := r.Stripe.ListAllProducts(cctx, func(p *stripe.Product) error {
-		objs = append(objs, audit.Object{Kind: audit.KindProduct, ID: p.ID, Metadata: p.Metadata, Live: p.Active, Created: p.Created})
-		return nil
-	}); err != nil {
-		return auditRun{}, counter.Calls(), fmt.Errorf("listing products: %w", err)
-	}
-	if err := r.Stripe.ListAllPrices(cctx, func(p *stripe.Price) error {
-		objs = append(objs, audit.Object{Kind: audit.KindPrice, ID: p.ID, Metadata: p.Metadata, Live: p.Active, Created: p.Created})
-		return nil
-	}); err != nil {
-		return auditRun{}, counter.Calls(), fmt.Errorf("listing prices: %w", err)
-	}
-	listedAt := time.Now()
-	var subs []*stripe.Subscription
-	if err := r.Stripe.ListAllSubscriptions(cctx, func(s *stripe.Subscription) error {
-		ended := subscriptionEnded(s.Status)
-		objs = append(objs, audit.Object{Kind: audit.KindSubscription, ID: s.ID, Metadata: s.Metadata, Live: !ended, Ended: ended, Status: s.Status, Created: s.Created,
-			EndedBy: endedBy(s, &billingv1alpha1.StripeSubscriptionSpec{})})
-		subs = append(subs, s)
-		return nil
-	}); err != nil {
-		return auditRun{}, counter.Calls(), fmt.Errorf("listing subscriptions: %w", err)
-	}
-	if r.Lists != nil {
-		r.Lists.Publish(listedAt, subs)
+	listing := auditListing{lister: r.Stripe, lists: r.Lists, add: func(o audit.Object) { objs = append(objs, o) }}
+	for _, t := range kinds.AuditedStripeTypes() {
+		if err := stripeTypes[t].list(cctx, listing); err != nil {
+			return auditRun{}, counter.Calls(), fmt.Errorf("listing %ss: %w", t, err)
+		}
 	}
 
 	resources, objects, err := r.declared(ctx)
@@ -255,76 +232,38 @@ func (r *BillingAuditReconciler) confirmMissing(ctx context.Context, res *audit.
 }
 
 func stillThere(ctx context.Context, api stripe.API, f audit.Finding) (bool, error) {
-	var err error
-	switch f.Kind {
-	case audit.KindCustomer:
-		var c *stripe.Customer
-		if c, err = api.GetCustomer(ctx, f.StripeID); err == nil {
-			return !c.Deleted, nil
-		}
-	case audit.KindProduct:
-		_, err = api.GetProduct(ctx, f.StripeID)
-	case audit.KindPrice:
-		_, err = api.GetPrice(ctx, f.StripeID)
-	case audit.KindSubscription:
-		var s *stripe.Subscription
-		if s, err = api.GetSubscription(ctx, f.StripeID); err == nil {
-			// Listed ended: still ended. Not listed: created after the list.
-			return !subscriptionEnded(s.Status), nil
-		}
+	t, ok := stripeTypes[f.Kind]
+	if !ok || t.exists == nil {
+		return false, fmt.Errorf("no confirmation for Stripe %s", f.Kind)
 	}
+	exists, err := t.exists(ctx, api, f.StripeID)
 	if stripe.IsNotFound(err) {
 		return false, nil
 	}
-	return err == nil, err
+	return exists, err
 }
 
-// declared lists every StripeCustomer, StripePlan and StripeSubscription
-// as the classifier sees them.
+// declared lists the resources of every kind the audit classifies (the
+// table of kinds) as the classifier sees them.
 //
 // The lists share the cache's objects (no deep copy of every resource per
 // audit); they are only read, and an Event is recorded on them.
 func (r *BillingAuditReconciler) declared(ctx context.Context) ([]audit.Resource, map[audit.Identity]client.Object, error) {
 	var out []audit.Resource
 	objects := map[audit.Identity]client.Object{}
-	add := func(obj client.Object, kind string, conds []metav1.Condition, refs ...audit.Ref) {
-		res := audit.Resource{ID: audit.Identity{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}, Refs: refs}
-		if c := driftCondition(conds); c != nil {
-			res.Drifted, res.DriftSince, res.DriftMessage = true, c.LastTransitionTime.Time, c.Message
+	for _, k := range kinds.Audited() {
+		list := k.NewList()
+		if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, nil, fmt.Errorf("listing %ss: %w", k.Name, err)
 		}
-		out = append(out, res)
-		objects[res.ID] = obj
-	}
-	var customers billingv1alpha1.StripeCustomerList
-	if err := r.List(ctx, &customers, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, nil, fmt.Errorf("listing StripeCustomers: %w", err)
-	}
-	for i := range customers.Items {
-		c := &customers.Items[i]
-		deleting := !c.DeletionTimestamp.IsZero()
-		add(c, audit.ResourceStripeCustomer, c.Status.Conditions, audit.Ref{Kind: audit.KindCustomer, ID: c.Status.CustomerID, MayEnd: deleting})
-	}
-	var plans billingv1alpha1.StripePlanList
-	if err := r.List(ctx, &plans, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, nil, fmt.Errorf("listing StripePlans: %w", err)
-	}
-	for i := range plans.Items {
-		p := &plans.Items[i]
-		deleting := !p.DeletionTimestamp.IsZero()
-		refs := []audit.Ref{{Kind: audit.KindProduct, ID: p.Status.ProductID, MayEnd: deleting}, {Kind: audit.KindPrice, ID: p.Status.PriceID, MayEnd: deleting}}
-		for _, id := range p.Status.PreviousPriceIDs {
-			refs = append(refs, audit.Ref{Kind: audit.KindPrice, ID: id, Previous: true})
+		for _, obj := range k.Items(list) {
+			res := audit.Resource{ID: audit.Identity{Kind: k.Name, Namespace: obj.GetNamespace(), Name: obj.GetName()}, Refs: k.Refs(obj)}
+			if c := driftCondition(obj.GetConditions()); c != nil {
+				res.Drifted, res.DriftSince, res.DriftMessage = true, c.LastTransitionTime.Time, c.Message
+			}
+			out = append(out, res)
+			objects[res.ID] = obj
 		}
-		add(p, audit.ResourceStripePlan, p.Status.Conditions, refs...)
-	}
-	var subs billingv1alpha1.StripeSubscriptionList
-	if err := r.List(ctx, &subs, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, nil, fmt.Errorf("listing StripeSubscriptions: %w", err)
-	}
-	for i := range subs.Items {
-		s := &subs.Items[i]
-		mayEnd := !s.DeletionTimestamp.IsZero() || s.Spec.CancelAtPeriodEnd
-		add(s, audit.ResourceStripeSubscription, s.Status.Conditions, audit.Ref{Kind: audit.KindSubscription, ID: s.Status.SubscriptionID, MayEnd: mayEnd})
 	}
 	return out, objects, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/stripe-operator/stripe-operator/internal/audit"
+	"github.com/stripe-operator/stripe-operator/internal/kinds"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
@@ -51,34 +52,27 @@ func markOrphaned(ctx context.Context, kind, id string, update func() error) err
 	}
 }
 
-func (x *customerExternal) markOrphaned(ctx context.Context) error {
-	id := x.obj.Status.CustomerID
-	return markOrphaned(ctx, audit.KindCustomer, id, func() error {
-		_, err := x.writes.UpdateCustomer(ctx, x.owner, id, stripe.CustomerParams{Metadata: orphanMarker(x.obj)})
-		return err
-	})
-}
-
-func (x *planExternal) markOrphaned(ctx context.Context) error {
-	if id := x.obj.Status.PriceID; id != "" {
-		if err := markOrphaned(ctx, audit.KindPrice, id, func() error {
-			_, err := x.writes.UpdatePrice(ctx, x.owner, id, stripe.PriceUpdateParams{Metadata: orphanMarker(x.obj)})
-			return err
-		}); err != nil {
+// markOrphaned marks, on an Orphan deletion, every Stripe object the
+// resource records (its kind's Refs in the table of kinds, earlier ones
+// such as a rolled-over price aside), each through its type's metadata
+// update and the pass's guard.
+func (p *pass[O]) markOrphaned(ctx context.Context) error {
+	k, ok := kinds.Of(p.obj)
+	if !ok || k.Refs == nil {
+		return nil
+	}
+	md := orphanMarker(p.obj)
+	for _, ref := range k.Refs(p.obj) {
+		if ref.Previous || ref.ID == "" {
+			continue
+		}
+		t := stripeTypes[ref.Kind]
+		if t.updateMetadata == nil {
+			return fmt.Errorf("no metadata update for Stripe %s", ref.Kind)
+		}
+		if err := markOrphaned(ctx, ref.Kind, ref.ID, func() error { return t.updateMetadata(ctx, p.writes, p.owner, ref.ID, md) }); err != nil {
 			return err
 		}
 	}
-	id := x.obj.Status.ProductID
-	return markOrphaned(ctx, audit.KindProduct, id, func() error {
-		_, err := x.writes.UpdateProduct(ctx, x.owner, id, stripe.ProductParams{Metadata: orphanMarker(x.obj)})
-		return err
-	})
-}
-
-func (s *subscriptionScope) markOrphaned(ctx context.Context) error {
-	id := s.obj.Status.SubscriptionID
-	return markOrphaned(ctx, audit.KindSubscription, id, func() error {
-		_, err := s.writes.UpdateSubscription(ctx, s.owner, id, stripe.SubscriptionUpdateParams{Metadata: orphanMarker(s.obj)})
-		return err
-	})
+	return nil
 }

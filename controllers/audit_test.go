@@ -28,7 +28,7 @@ import (
 func (h *harness) startAudit(period time.Duration) (client.ObjectKey, *record.FakeRecorder) {
 	h.t.Helper()
 	g := NewWithT(h.t)
-	mgr, err := ctrl.NewManager(testEnv().Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
 		Scheme: scheme.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
 	})

@@ -28,7 +28,7 @@ func TestDeferredEventIsFollowedByARead(t *testing.T) {
 	ns := newNamespace(t)
 	m := newDirectStripe(t, -1)
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(testEnv().Config, ctrl.Options{Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	g.Expect(err).NotTo(HaveOccurred())
 	lists := &SubscriptionLists{MinRefresh: time.Hour}
 	r := &StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: m.api, ResyncPeriod: time.Hour, SkipNameValidation: true, Lists: lists}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/kinds"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
@@ -37,19 +38,10 @@ const DefaultAdoptionSelector = "billing.stripe-operator.io/adoption=allowed"
 // another resource.
 const ReasonOwnedElsewhere = "OwnedElsewhere"
 
-// kindOf is the resource kind written into Stripe metadata.
+// kindOf is the resource kind written into Stripe metadata: its name in
+// the table of kinds (internal/kinds).
 func kindOf(obj client.Object) string {
-	switch obj.(type) {
-	case *billingv1alpha1.StripeCustomer:
-		return "StripeCustomer"
-	case *billingv1alpha1.StripePlan:
-		return "StripePlan"
-	case *billingv1alpha1.StripeSubscription:
-		return "StripeSubscription"
-	case *billingv1alpha1.StripeWebhookEndpoint:
-		return "StripeWebhookEndpoint"
-	}
-	return ""
+	return kinds.NameOf(obj)
 }
 
 // ownerOf identifies the resource in Stripe calls (identity metadata and

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,6 +77,76 @@ type external interface {
 	Delete(ctx context.Context) (done bool, requeue time.Duration, err error)
 }
 
+// Optional capabilities. A kind's external client implements one of these
+// named interfaces to take part in a step of the core; the core asks for
+// each by its name, nowhere else.
+
+// replacer is a kind whose Stripe object has terms Stripe never changes
+// after create (a price's amount, currency and interval; an endpoint's API
+// version and signing secret; a coupon's terms). Its Observe sets
+// observation.replace when they differ from the spec; in Manage mode the
+// core then replaces the object (replaceExternal): makes the new one,
+// retires the old one, records the new one at once, and observes again
+// before Update.
+type replacer interface {
+	// Replacement describes the replacement Observe asked for.
+	Replacement() replacement
+}
+
+// earlyRequeuer is a kind that may need its next pass before the resync
+// (a webhook endpoint's rotation overlap ends).
+type earlyRequeuer interface {
+	// nextPass is how soon the next pass is due after a pass that
+	// succeeded; 0 leaves the resync.
+	nextPass() time.Duration
+}
+
+// failureObserver is a kind that keeps in status what a pass read from
+// Stripe when a later phase fails (the failed pass's status write is still
+// the core's deferred one).
+type failureObserver interface {
+	// beforeFailure runs before the core turns a phase error into
+	// conditions.
+	beforeFailure()
+}
+
+// statusWatcher is a kind that acts once a status is written: an Event
+// that must follow the written status and no other writer's (one
+// PaymentFailed Warning per failure), or bookkeeping of what woke the pass
+// (a webhook-woken pass that took the subscription from status).
+type statusWatcher[O managedObject] interface {
+	// statusWritten runs after each status write of the pass; before is
+	// the status the write replaced.
+	statusWritten(before O)
+}
+
+// replacement is how a kind replaces one Stripe object (replacer).
+type replacement struct {
+	// what names the object, e.g. "price"; old is the ID it replaces (""
+	// when the resource records none yet); note says why, for the Created
+	// Event.
+	what, old, note string
+	// intent: persist a create intent (the create-pending annotation)
+	// before the create; its idempotency key's replay is the crash safety
+	// when find cannot find what a crashed pass made (an endpoint's secret
+	// is only in the create's answer).
+	intent bool
+	// find returns a replacement an earlier pass made and did not record
+	// (a strongly consistent list), "" when none; nil: none is looked for.
+	find func(ctx context.Context) (string, error)
+	// create makes the new object (under the idempotency key of intent when
+	// intent is set) and returns its ID.
+	create func(ctx context.Context, intent string) (string, error)
+	// record writes the new ID into status (in memory), with whatever the
+	// kind keeps of the old one (previous IDs, an overlap). The core
+	// persists it at once.
+	record func(id string)
+	// retire deals with the replaced object once the new one exists, before
+	// it is recorded (in the same status write): archive it, delete it, or
+	// keep it for an overlap. It must be idempotent. nil: nothing.
+	retire func(ctx context.Context, old, id string) error
+}
+
 // observation is what Observe found.
 type observation struct {
 	// bound: a Stripe object is bound to the resource and was read.
@@ -90,6 +160,11 @@ type observation struct {
 	// on upgrade, a plan's price rollover); correcting it is an update,
 	// never DriftCorrected.
 	bookkeeping bool
+	// replace: the bound object (or one the kind keeps beside it, such as a
+	// plan's price) has terms Stripe never changes after create that are not
+	// the spec's; diff names them. In Manage mode the core replaces the
+	// object through the kind's replacer before Update (replaceExternal).
+	replace bool
 }
 
 // creation is how a kind binds its resource to a Stripe object.
@@ -131,8 +206,10 @@ type managedKind[O managedObject] struct {
 	// logKey names the resource in log lines, e.g. "stripeCustomer".
 	logKey    string
 	newObject func() O
-	// status returns a pointer to obj's status struct.
-	status func(O) any
+	// status returns a pointer to obj's status struct; copyStatus copies
+	// src's status into dst.
+	status     func(O) any
+	copyStatus func(dst, src O)
 	// connect returns the kind's external client for one pass.
 	connect func(p *pass[O]) external
 }
@@ -149,14 +226,16 @@ type managedConfig struct {
 	stripe stripeBackend
 }
 
-// managedKindOf is the core's view of the kind whose API type is T.
-func managedKindOf[T any, O interface {
+// managedKindOf is the core's view of the kind whose API type is T and
+// status type S; status returns a pointer to an object's status.
+func managedKindOf[T any, S any, O interface {
 	*T
 	managedObject
-}](logKey string, connect func(*pass[O]) external) managedKind[O] {
+}](logKey string, status func(*T) *S, connect func(*pass[O]) external) managedKind[O] {
 	return managedKind[O]{logKey: logKey, connect: connect,
-		newObject: func() O { return O(new(T)) },
-		status:    func(o O) any { return reflect.ValueOf(o).Elem().FieldByName("Status").Addr().Interface() }}
+		newObject:  func() O { return O(new(T)) },
+		status:     func(o O) any { return status(o) },
+		copyStatus: func(dst, src O) { *status(dst) = *status(src) }}
 }
 
 func newManaged[O managedObject](cfg managedConfig, kind managedKind[O]) *managedReconciler[O] {
@@ -185,6 +264,9 @@ type pass[O managedObject] struct {
 	// skip skips the deferred status write (the object is gone, or a
 	// conflict showed the cached copy is stale).
 	skip bool
+	// drop are request annotations the deferred write removes after the
+	// status (dropAnnotation).
+	drop []string
 
 	core *managedReconciler[O]
 }
@@ -214,7 +296,7 @@ func (m *managedReconciler[O]) Reconcile(ctx context.Context, req ctrl.Request) 
 	p.writes = guardedWrites{b: m.backend, g: p.guard}
 	p.ext = m.kind.connect(p)
 	defer func() {
-		result, retErr = finishPass(ctx, p.persistStatus, p.skip, result, retErr)
+		result, retErr = finishPass(ctx, p.persist, p.skip, result, retErr)
 	}()
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return m.reconcileDelete(ctx, p)
@@ -227,7 +309,7 @@ func (m *managedReconciler[O]) Reconcile(ctx context.Context, req ctrl.Request) 
 	}, m.resync, m.fail)
 	// A kind may need the next pass before the resync (a rotation's
 	// overlap ends).
-	if h, ok := p.ext.(interface{ nextPass() time.Duration }); ok && err == nil {
+	if h, ok := p.ext.(earlyRequeuer); ok && err == nil {
 		if d := h.nextPass(); d > 0 && d < result.RequeueAfter {
 			result.RequeueAfter = d
 		}
@@ -237,7 +319,7 @@ func (m *managedReconciler[O]) Reconcile(ctx context.Context, req ctrl.Request) 
 
 // fail turns a phase error into conditions and a result.
 func (m *managedReconciler[O]) fail(ctx context.Context, p *pass[O], phaseName string, err error) (ctrl.Result, error) {
-	if h, ok := p.ext.(interface{ beforeFailure() }); ok {
+	if h, ok := p.ext.(failureObserver); ok {
 		h.beforeFailure()
 	}
 	res, err, skip := failPass(ctx, p.obj, phaseName, err, m.resync)
@@ -270,9 +352,11 @@ func (m *managedReconciler[O]) phaseObserve(ctx context.Context, p *pass[O]) err
 	}
 	// The ID may have reached status another way than through
 	// createExternal (the webhook server can record it first): the create
-	// intent is over either way.
-	if err := p.clearCreatePending(ctx); err != nil {
-		return err
+	// intent is over either way, unless it is a replacement's, still due.
+	if !obs.replace {
+		if err := p.clearCreatePending(ctx); err != nil {
+			return err
+		}
 	}
 	p.obs = obs
 	return nil
@@ -357,31 +441,117 @@ func (m *managedReconciler[O]) bind(ctx context.Context, p *pass[O], replaces st
 }
 
 // phaseUpdate corrects what differs (Manage mode) or records it as drift
-// (Observe mode). A correction made while the spec is the one the last
-// successful pass applied undid a change made in Stripe: DriftCorrected.
+// (Observe mode): a replacement first (replaceExternal, then the kind
+// observes again), then the kind's in-place Update. A correction made while
+// the spec is the one the last successful pass applied undid a change made
+// in Stripe: DriftCorrected.
 func (m *managedReconciler[O]) phaseUpdate(ctx context.Context, p *pass[O]) error {
-	if len(p.obs.diff) == 0 {
+	first := p.obs
+	if len(first.diff) == 0 && !first.replace {
 		return nil
 	}
 	if p.observeMode() {
-		p.drift = p.obs.diff
+		p.drift = first.diff
 		return nil
 	}
 	what := p.ext.Creation().what
 	markReconciling(p.obj, billingv1alpha1.ReasonUpdating, fmt.Sprintf("Updating the Stripe %s.", what))
-	if err := p.ext.Update(ctx); err != nil {
-		return err
+	if first.replace {
+		if err := m.replaceExternal(ctx, p); err != nil {
+			return err
+		}
+		obs, err := p.ext.Observe(ctx)
+		if err != nil {
+			return err
+		}
+		p.obs = obs
+	}
+	if len(p.obs.diff) > 0 {
+		if err := p.ext.Update(ctx); err != nil {
+			return err
+		}
 	}
 	gen := p.orig.GetObservedGeneration()
-	p.corrected = gen != 0 && gen == p.obj.GetGeneration() && !p.obs.bookkeeping
-	changes := joinDifferences(p.obs.diff)
+	p.corrected = gen != 0 && gen == p.obj.GetGeneration() && !first.bookkeeping
+	changes := joinDifferences(first.diff)
 	if p.corrected {
 		p.event(true, "DriftCorrected", fmt.Sprintf("Stripe %s differed from the spec and was corrected: %s.", what, changes))
 	} else {
 		p.event(false, "Updated", fmt.Sprintf("Updated Stripe %s: %s.", what, changes))
 	}
-	log.FromContext(ctx).Info("Updated Stripe object", "what", what, "changes", strings.Join(p.obs.diff, "; "))
+	log.FromContext(ctx).Info("Updated Stripe object", "what", what, "changes", strings.Join(first.diff, "; "))
 	return nil
+}
+
+// replaceExternal replaces a Stripe object whose fixed terms are not the
+// spec's, for every kind with a replacer, exactly once also across a crash:
+//
+//  1. an earlier pass's unrecorded replacement is looked up first (find);
+//  2. otherwise, when the kind asks for it, the create intent is persisted
+//     before the create (the create-pending annotation, kept until the
+//     replacement is recorded), and the create is made under its key;
+//  3. the old object is retired (archived, deleted, or kept for an
+//     overlap), idempotently: a pass that fails before step 4 finds the
+//     same replacement again and retires again;
+//  4. the new ID is recorded and the status persisted at once, with what
+//     the retirement recorded (a condition, an overlap), so no later
+//     failure of the pass loses it.
+func (m *managedReconciler[O]) replaceExternal(ctx context.Context, p *pass[O]) error {
+	r, ok := p.ext.(replacer)
+	if !ok {
+		return fmt.Errorf("the %s kind asked for a replacement but has no replacer", m.kind.logKey)
+	}
+	rep := r.Replacement()
+	id := ""
+	if rep.find != nil {
+		var err error
+		if id, err = rep.find(ctx); err != nil {
+			return fmt.Errorf("looking for a replacement %s made earlier: %w", rep.what, err)
+		}
+		p.guard.bind(id)
+	}
+	if id == "" {
+		intent := ""
+		if rep.intent {
+			var pending bool
+			if intent, pending = p.obj.GetAnnotations()[billingv1alpha1.AnnotationCreatePending]; !pending {
+				intent = stripe.NewIntent()
+				if err := p.setCreatePending(ctx, intent); err != nil {
+					return err
+				}
+			}
+		}
+		var err error
+		if id, err = rep.create(ctx, intent); err != nil {
+			if rep.intent && stripe.AnswerStored(err) {
+				// Stripe keeps this answer under the key: the next pass
+				// tries under a new one (best effort, as createExternal).
+				if perr := p.setCreatePending(ctx, stripe.NewIntent()); perr != nil {
+					log.FromContext(ctx).V(1).Info("Could not start a new create intent", "error", perr.Error())
+				}
+			}
+			return err
+		}
+		msg := fmt.Sprintf("Created Stripe %s %s.", rep.what, id)
+		if rep.old != "" {
+			msg = fmt.Sprintf("Created Stripe %s %s replacing %s", rep.what, id, rep.old)
+			if rep.note != "" {
+				msg += " (" + rep.note + ")"
+			}
+			msg += "."
+		}
+		p.event(false, "Created", msg)
+	}
+	if rep.old != "" && rep.old != id && rep.retire != nil {
+		if err := rep.retire(ctx, rep.old, id); err != nil {
+			return err
+		}
+	}
+	rep.record(id)
+	if err := p.persistStatus(ctx); err != nil {
+		return fmt.Errorf("recording Stripe %s %s: %w", rep.what, id, err)
+	}
+	return p.clearCreatePending(ctx)
 }
 
 func (m *managedReconciler[O]) phaseReport(ctx context.Context, p *pass[O]) error {
@@ -418,26 +588,57 @@ func (m *managedReconciler[O]) reconcileDelete(ctx context.Context, p *pass[O]) 
 	return ctrl.Result{}, nil
 }
 
+// persist is the pass's deferred write: the status, then the removal of
+// the request annotations the pass answered (dropAnnotation).
+func (p *pass[O]) persist(ctx context.Context) error {
+	if err := p.persistStatus(ctx); err != nil {
+		return err
+	}
+	if len(p.drop) == 0 {
+		return nil
+	}
+	return p.patchMeta(ctx, func() {
+		ann := p.obj.GetAnnotations()
+		for _, k := range p.drop {
+			delete(ann, k)
+		}
+		p.obj.SetAnnotations(ann)
+	})
+}
+
+// dropAnnotation asks the deferred write to remove a request annotation
+// (a recreate request answered or ignored) once the status is written: a
+// request is over only when what answers it is recorded.
+func (p *pass[O]) dropAnnotation(key string) {
+	if _, ok := p.obj.GetAnnotations()[key]; ok && !slices.Contains(p.drop, key) {
+		p.drop = append(p.drop, key)
+	}
+}
+
+// recordBeforeWrite writes the status now, before a Stripe write whose
+// safety depends on status recording something first: a charge attempt is
+// counted before the request that can charge, and its decline is kept
+// before the create's intent is renewed (stripesubscription_charges.go).
+// It is the one status write a kind asks for outside the deferred one;
+// the create and replacement steps of the core make their own.
+func (p *pass[O]) recordBeforeWrite(ctx context.Context) error {
+	return p.persistStatus(ctx)
+}
+
 // persistStatus writes the status difference now (optimistic lock) and
 // makes the written status the new baseline.
 func (p *pass[O]) persistStatus(ctx context.Context) error {
-	status := p.core.kind.status
+	kind := p.core.kind
 	before := p.orig
-	if err := patchStatus(ctx, p.core.client, p.obj, status(p.orig), func(o client.Object) any { return status(o.(O)) },
-		func(o client.Object, st any) { copyStatus(status(o.(O)), st) }); err != nil {
+	if err := patchStatus(ctx, p.core.client, p.obj, kind.status(p.orig), func(o client.Object) any { return kind.status(o.(O)) },
+		func(o client.Object) { kind.copyStatus(o.(O), before) }); err != nil {
 		return err
 	}
 	p.orig = p.obj.DeepCopyObject().(O)
-	if h, ok := p.ext.(interface{ statusWritten(before O) }); ok {
+	if h, ok := p.ext.(statusWatcher[O]); ok {
 		h.statusWritten(before)
 	}
 	return nil
-}
-
-// copyStatus copies the status struct src points to into dst (both
-// pointers to the same status type).
-func copyStatus(dst, src any) {
-	reflect.ValueOf(dst).Elem().Set(reflect.ValueOf(src).Elem())
 }
 
 // patchMeta persists a metadata change (finalizer, annotations) without
@@ -449,9 +650,21 @@ func (p *pass[O]) patchMeta(ctx context.Context, mutate func()) error {
 		return err
 	}
 	p.orig = p.obj.DeepCopyObject().(O)
-	status := p.core.kind.status
-	copyStatus(status(p.obj), status(want))
+	p.core.kind.copyStatus(p.obj, want)
 	return nil
+}
+
+// setCreatePending persists the create-pending annotation with intent
+// (a replacement's create intent), keeping the status computed so far.
+func (p *pass[O]) setCreatePending(ctx context.Context, intent string) error {
+	return p.patchMeta(ctx, func() {
+		ann := p.obj.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[billingv1alpha1.AnnotationCreatePending] = intent
+		p.obj.SetAnnotations(ann)
+	})
 }
 
 // clearCreatePending removes the create-pending annotation once an object

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/kinds"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
@@ -150,50 +151,24 @@ type stripeBackend struct {
 	endpoints WebhookEndpoints
 }
 
-// readMetadata reads the metadata of a Stripe object for the guard.
+// readMetadata reads the metadata of a Stripe object for the guard, by
+// the read its type registered in the table of kinds (kinds.go).
 func (b stripeBackend) readMetadata(ctx context.Context, what, id string) (map[string]string, error) {
-	switch what {
-	case whatCustomer:
-		c, err := b.api.GetCustomer(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		return c.Metadata, nil
-	case whatProduct:
-		p, err := b.api.GetProduct(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		return p.Metadata, nil
-	case whatPrice:
-		p, err := b.api.GetPrice(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		return p.Metadata, nil
-	case whatSubscription:
-		s, err := b.api.GetSubscription(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		return s.Metadata, nil
-	case whatWebhookEndpoint:
-		w, err := b.endpoints.GetWebhookEndpoint(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		return w.Metadata, nil
+	t, ok := stripeTypes[what]
+	if !ok || t.read == nil {
+		return nil, fmt.Errorf("no Stripe reader for %q", what)
 	}
-	return nil, fmt.Errorf("no Stripe reader for %q", what)
+	return t.read(ctx, b, id)
 }
 
-// The descriptions of Stripe objects in guard checks, events and messages.
+// The descriptions of Stripe objects in guard checks, events and messages
+// (the Stripe object types of the table of kinds).
 const (
-	whatCustomer        = "customer"
-	whatProduct         = "product"
-	whatPrice           = "price"
-	whatSubscription    = "subscription"
-	whatWebhookEndpoint = "webhook endpoint"
+	whatCustomer        = kinds.Customer
+	whatProduct         = kinds.Product
+	whatPrice           = kinds.Price
+	whatSubscription    = kinds.Subscription
+	whatWebhookEndpoint = kinds.WebhookEndpoint
 )
 
 // guardedWrites is every Stripe write the controllers make. Each checks

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/kinds"
 )
 
 // Metric names of the resource collector.
@@ -64,32 +65,10 @@ func (c *ResourceCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *ResourceCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	lists := []struct {
-		kind string
-		obj  client.Object
-		list client.ObjectList
-		each func(client.ObjectList, func(conditioned))
-	}{
-		{"StripeCustomer", &billingv1alpha1.StripeCustomer{}, &billingv1alpha1.StripeCustomerList{}, func(l client.ObjectList, f func(conditioned)) {
-			for i := range l.(*billingv1alpha1.StripeCustomerList).Items {
-				f(&l.(*billingv1alpha1.StripeCustomerList).Items[i])
-			}
-		}},
-		{"StripePlan", &billingv1alpha1.StripePlan{}, &billingv1alpha1.StripePlanList{}, func(l client.ObjectList, f func(conditioned)) {
-			for i := range l.(*billingv1alpha1.StripePlanList).Items {
-				f(&l.(*billingv1alpha1.StripePlanList).Items[i])
-			}
-		}},
-		{"StripeSubscription", &billingv1alpha1.StripeSubscription{}, &billingv1alpha1.StripeSubscriptionList{}, func(l client.ObjectList, f func(conditioned)) {
-			for i := range l.(*billingv1alpha1.StripeSubscriptionList).Items {
-				f(&l.(*billingv1alpha1.StripeSubscriptionList).Items[i])
-			}
-		}},
-	}
-	for _, k := range lists {
+	for _, k := range kinds.BillingKinds() {
 		total := 0
 		counts := map[string]int{}
-		count := func(o conditioned) {
+		count := func(o kinds.Object) {
 			total++
 			for _, cond := range o.GetConditions() {
 				if cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == o.GetGeneration() {
@@ -99,24 +78,27 @@ func (c *ResourceCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		err := ErrNoCachedStore
 		if cached, ok := c.Reader.(CachedObjects); ok {
-			err = cached.EachCached(ctx, k.obj, func(o client.Object) {
-				if co, ok := o.(conditioned); ok {
+			err = cached.EachCached(ctx, k.New(), func(o client.Object) {
+				if co, ok := o.(kinds.Object); ok {
 					count(co)
 				}
 			})
 		}
 		if errors.Is(err, ErrNoCachedStore) {
-			if err = c.Reader.List(ctx, k.list); err == nil {
-				k.each(k.list, count)
+			list := k.NewList()
+			if err = c.Reader.List(ctx, list); err == nil {
+				for _, o := range k.Items(list) {
+					count(o)
+				}
 			}
 		}
 		if err != nil {
-			log.FromContext(ctx).Error(err, "Listing resources for metrics", "kind", k.kind)
+			log.FromContext(ctx).Error(err, "Listing resources for metrics", "kind", k.Name)
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(resourcesDesc, prometheus.GaugeValue, float64(total), k.kind)
+		ch <- prometheus.MustNewConstMetric(resourcesDesc, prometheus.GaugeValue, float64(total), k.Name)
 		for _, t := range collectedConditions {
-			ch <- prometheus.MustNewConstMetric(conditionTrueDesc, prometheus.GaugeValue, float64(counts[t]), k.kind, t)
+			ch <- prometheus.MustNewConstMetric(conditionTrueDesc, prometheus.GaugeValue, float64(counts[t]), k.Name, t)
 		}
 	}
 }

@@ -60,7 +60,7 @@ func reconcileTotal(tb testing.TB, controller string) int {
 // once as it starts, and returns the Stripe calls that pass made.
 func runResyncPass(tb testing.TB, d *directStripe, ns string, n int, lists *SubscriptionLists) int {
 	tb.Helper()
-	mgr, err := ctrl.NewManager(testEnv().Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
 		Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
 	})

@@ -34,7 +34,7 @@ func patchMeta(ctx context.Context, c client.Client, obj client.Object, mutate f
 // write by the webhook server makes it fail with a conflict and the pass is
 // retried, instead of one writer erasing the other's conditions.
 // getStatus extracts the status struct for comparison.
-func patchStatus(ctx context.Context, c client.Client, obj client.Object, originalStatus any, getStatus func(client.Object) any, setStatus func(client.Object, any)) error {
+func patchStatus(ctx context.Context, c client.Client, obj client.Object, originalStatus any, getStatus func(client.Object) any, setOriginal func(client.Object)) error {
 	if o, ok := obj.(conditioned); ok {
 		if orig, ok := originalStatus.(interface{ GetConditions() []metav1.Condition }); ok {
 			o.SetConditions(keepTransitionTimes(orig.GetConditions(), o.GetConditions()))
@@ -44,7 +44,7 @@ func patchStatus(ctx context.Context, c client.Client, obj client.Object, origin
 		return nil
 	}
 	base := obj.DeepCopyObject().(client.Object)
-	setStatus(base, originalStatus)
+	setOriginal(base)
 	if err := c.Status().Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("patching status: %w", err)
 	}

@@ -55,16 +55,31 @@ func TestOneHungCallStallsNothingElse(t *testing.T) {
 func TestSubscriptionStatusWritesDoNotWakeTheCustomer(t *testing.T) {
 	g := NewWithT(t)
 	h := startHarness(t, harnessOptions{webhooks: true, resync: time.Hour})
-	h.billingSetup("pm_card_visa", map[string]int64{"pro": 2000})
+	cus := h.billingSetup("pm_card_visa", map[string]int64{"pro": 2000})
 	sub := newSub("s", func(s *billingv1alpha1.StripeSubscriptionSpec) { days := int64(3); s.TrialPeriodDays = &days }, planItem("pro", 1))
 	h.create(sub)
 	h.waitReady(sub)
-	time.Sleep(time.Second)
-	before := h.fake.Stats().Requests["GET /v1/customers/{id}"]
+	// The positive sign that the customer's controller has handled whatever
+	// came before: a change of the customer's own spec, and its pass for
+	// that generation (observedGeneration). Passes of one customer run one
+	// at a time, so a pass the status writes woke has finished by then. The
+	// reference pass is made before the status writes, to count what it
+	// reads, and after them: the second must read exactly as much. (A first
+	// change absorbs the customer pass the subscription's creation woke.)
+	touch := func(description string) int {
+		before := h.stripeReads("GET /v1/customers")
+		h.update(cus, func() { cus.Spec.Description = description })
+		h.waitReady(cus)
+		return h.stripeReads("GET /v1/customers") - before
+	}
+	touch("settle")
+	perPass := touch("reference pass 1")
+	g.Expect(perPass).To(BeNumerically(">=", 1), "a customer pass reads the customer")
+	before := h.stripeReads("GET /v1/customers")
 	rv := h.get(sub).GetResourceVersion()
 	h.advance(4 * day) // the trial ends: several events, several status writes
 	h.waitStripeStatus(sub, "active")
 	g.Expect(h.get(sub).GetResourceVersion()).NotTo(Equal(rv))
-	time.Sleep(time.Second)
-	g.Expect(h.fake.Stats().Requests["GET /v1/customers/{id}"]).To(Equal(before))
+	touch("reference pass 2")
+	g.Expect(h.stripeReads("GET /v1/customers")-before).To(Equal(perPass), "the subscription's status writes woke the customer")
 }

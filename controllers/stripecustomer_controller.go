@@ -92,6 +92,7 @@ func customerOfSubscription(_ context.Context, o client.Object) []reconcile.Requ
 // StripeCustomer.
 func (r *StripeCustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}},
-		managedKindOf[billingv1alpha1.StripeCustomer]("stripeCustomer", func(p *pass[*billingv1alpha1.StripeCustomer]) external { return &customerExternal{r: r, pass: p} }),
+		managedKindOf[billingv1alpha1.StripeCustomer]("stripeCustomer", func(o *billingv1alpha1.StripeCustomer) *billingv1alpha1.StripeCustomerStatus { return &o.Status },
+			func(p *pass[*billingv1alpha1.StripeCustomer]) external { return &customerExternal{r: r, pass: p} }),
 	).Reconcile(ctx, req)
 }

@@ -28,6 +28,9 @@ type customerExternal struct {
 	// params and attach are what Observe found to differ.
 	params stripe.CustomerParams
 	attach bool
+	// pmRecord is status.defaultPaymentMethod when nothing is to attach
+	// (Report writes it).
+	pmRecord *billingv1alpha1.PaymentMethodStatus
 }
 
 // Observe reads the bound customer and compares it with the spec.
@@ -48,11 +51,8 @@ func (x *customerExternal) Observe(ctx context.Context) (observation, error) {
 	}
 	x.guard.observed(x.cus.ID, x.cus.Metadata)
 	params, fields := customerDiff(x.obj, x.owner, x.cus)
-	attach, record := paymentMethodWork(x.obj, x.cus)
-	if !attach {
-		st.DefaultPaymentMethod = record
-	}
-	x.params, x.attach = params, attach
+	x.params = params
+	x.attach, x.pmRecord = paymentMethodWork(x.obj, x.cus)
 	return observation{bound: true, diff: fields, bookkeeping: onlyBackfilled(fields)}, nil
 }
 
@@ -205,8 +205,12 @@ func (x *customerExternal) Update(ctx context.Context) error {
 	return nil
 }
 
-// Report sets Synced and Ready.
+// Report records the default payment method found in place and sets
+// Synced and Ready.
 func (x *customerExternal) Report(_ context.Context, drift []string, _ bool) {
+	if !x.attach {
+		x.obj.Status.DefaultPaymentMethod = x.pmRecord
+	}
 	markSynced(x.obj)
 	if len(drift) > 0 {
 		markNotReady(x.obj, billingv1alpha1.ReasonDrifted,

@@ -60,10 +60,14 @@ func TestCustomerCreateUpdateDriftDelete(t *testing.T) {
 	g.Expect(sc.Metadata).To(HaveKeyWithValue(billingv1alpha1.StripeMetadataUID, string(cus.UID)))
 	g.Expect(sc.Metadata).To(HaveKeyWithValue("team", "a"))
 
-	// Identical passes do not change status (no flapping).
+	// Identical passes do not change status (no flapping) and write nothing
+	// to Stripe. Two more reads of the customer are the sign that at least
+	// one whole resync pass ran before anything is compared.
 	rv := h.get(cus).GetResourceVersion()
-	time.Sleep(3 * time.Second) // > one resync
-	g.Expect(h.get(cus).GetResourceVersion()).To(Equal(rv))
+	writes := h.fake.Stats().Writes
+	h.waitStripeReads("GET /v1/customers", h.stripeReads("GET /v1/customers"), 2)
+	g.Expect(h.get(cus).GetResourceVersion()).To(Equal(rv), "an identical pass changed status")
+	g.Expect(h.fake.Stats().Writes).To(Equal(writes), "an identical pass wrote to Stripe")
 
 	// Update in place.
 	h.update(cus, func() { cus.Spec.Email = "new@example.com"; cus.Spec.Metadata = billingv1alpha1.Metadata{"team": "b"} })

@@ -69,6 +69,7 @@ func (r *StripePlanReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // Reconcile runs one pass of the managed-resource core over one StripePlan.
 func (r *StripePlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}},
-		managedKindOf[billingv1alpha1.StripePlan]("stripePlan", func(p *pass[*billingv1alpha1.StripePlan]) external { return &planExternal{r: r, pass: p} }),
+		managedKindOf[billingv1alpha1.StripePlan]("stripePlan", func(o *billingv1alpha1.StripePlan) *billingv1alpha1.StripePlanStatus { return &o.Status },
+			func(p *pass[*billingv1alpha1.StripePlan]) external { return &planExternal{r: r, pass: p} }),
 	).Reconcile(ctx, req)
 }

@@ -21,8 +21,10 @@ type planExternal struct {
 	product *stripe.Product
 	price   *stripe.Price
 	// oldPrice is the recorded price when its terms are no longer the
-	// spec's (a rollover is due).
+	// spec's (a rollover is due); created is the price this pass made or
+	// found for the rollover.
 	oldPrice *stripe.Price
+	created  *stripe.Price
 	// What Observe found to differ: the product's update, the price's
 	// in-place update, and whether the terms need a new price.
 	productParams stripe.ProductParams
@@ -54,7 +56,7 @@ func (x *planExternal) Observe(ctx context.Context) (observation, error) {
 		return observation{}, err
 	}
 	diff := append(append([]string(nil), x.productFields...), x.priceFields...)
-	return observation{bound: true, diff: diff, bookkeeping: onlyBackfilled(diff)}, nil
+	return observation{bound: true, diff: diff, bookkeeping: onlyBackfilled(diff), replace: x.newPrice}, nil
 }
 
 // diffProduct compares name, description, metadata and active.
@@ -80,11 +82,17 @@ func (x *planExternal) diffProduct() {
 
 // observePrice reads the recorded price. Prices are immutable: when its
 // terms are not the spec's (or there is none), Manage mode needs a new
-// price; Observe mode looks for an active one with the spec's terms.
+// price, which the core's replacement makes (Replacement); Observe mode
+// looks for an active one with the spec's terms.
 func (x *planExternal) observePrice(ctx context.Context) error {
 	spec, st := &x.obj.Spec.Price, &x.obj.Status
+	x.price, x.oldPrice, x.newPrice, x.priceFields, x.priceParams = nil, nil, false, nil, stripe.PriceUpdateParams{}
 	if st.PriceID != "" {
-		p, err := x.r.Stripe.GetPrice(ctx, st.PriceID)
+		p, err := x.created, error(nil)
+		if p == nil || p.ID != st.PriceID {
+			// Read unless this pass made it (a replacement).
+			p, err = x.r.Stripe.GetPrice(ctx, st.PriceID)
+		}
 		if err != nil && !stripe.IsNotFound(err) {
 			return err
 		}
@@ -112,8 +120,7 @@ func (x *planExternal) observePrice(ctx context.Context) error {
 		}
 		for _, p := range prices {
 			if priceMatches(p, spec) {
-				x.price = p
-				st.PriceID = p.ID
+				x.price = p // Report records it
 				return nil
 			}
 		}
@@ -186,9 +193,8 @@ func (x *planExternal) Creation() creation {
 	}
 }
 
-// Update writes the product's and the price's differences; new terms make
-// a new price (found first by a strongly consistent list, so a crash never
-// makes two), the lookup key moves to it, and the old one is archived.
+// Update writes the product's and the price's in-place differences (new
+// terms are a replacement, made by the core before: Replacement).
 func (x *planExternal) Update(ctx context.Context) error {
 	if len(x.productFields) > 0 {
 		prod, err := x.writes.UpdateProduct(ctx, x.owner, x.product.ID, x.productParams)
@@ -197,42 +203,70 @@ func (x *planExternal) Update(ctx context.Context) error {
 		}
 		x.product = prod
 	}
-	if !x.newPrice {
-		if len(x.priceFields) == 0 {
-			return nil
-		}
-		price, err := x.writes.UpdatePrice(ctx, x.owner, x.price.ID, x.priceParams)
-		if err != nil {
-			return err
-		}
-		x.price = price
+	if x.newPrice || len(x.priceFields) == 0 {
 		return nil
 	}
-	st := &x.obj.Status
-	old := st.PriceID
-	p, err := x.findOrCreatePrice(ctx)
+	price, err := x.writes.UpdatePrice(ctx, x.owner, x.price.ID, x.priceParams)
 	if err != nil {
 		return err
 	}
-	x.price = p
-	st.PriceID = p.ID
-	if old != "" && old != p.ID {
-		st.PreviousPriceIDs = append(st.PreviousPriceIDs, old)
-		f := false
-		if _, err := x.writes.UpdatePrice(ctx, x.owner, old, stripe.PriceUpdateParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
-			return err
-		}
-		x.event(false, "PriceRolledOver", fmt.Sprintf("Created price %s for the new terms and archived %s; existing subscriptions follow priceChangePolicy %s.", p.ID, old, priceChangePolicy(&x.obj.Spec)))
-		if x.oldPrice != nil && x.oldPrice.ID == old && x.oldPrice.Currency != p.Currency {
-			// A Stripe customer bills in one currency: no existing
-			// subscription can move to this price, whatever the policy.
-			msg := fmt.Sprintf("The price's currency changed from %s to %s (price %s to %s). A Stripe customer bills in one currency, so subscriptions on earlier prices stay on them whatever priceChangePolicy says; new subscriptions get %s.",
-				x.oldPrice.Currency, p.Currency, old, p.ID, p.ID)
-			setCondition(x.obj, billingv1alpha1.ConditionExistingSubscriptionsKept, metav1.ConditionTrue, billingv1alpha1.ReasonCurrencyChanged, msg)
-			x.event(true, billingv1alpha1.ReasonCurrencyChanged, msg)
-		}
+	x.price = price
+	return nil
+}
+
+// Replacement is the price rollover: new terms make a new price (found
+// first by a strongly consistent list, so a crash never makes two), the
+// lookup key moves to it with the create, it is recorded at once with the
+// old one among status.previousPriceIDs, and the old one is archived.
+// Subscriptions on the old price follow the plan's priceChangePolicy
+// (stripesubscription_pricechange.go).
+func (x *planExternal) Replacement() replacement {
+	st := &x.obj.Status
+	return replacement{
+		what: "price", old: st.PriceID, note: "new terms",
+		find: func(ctx context.Context) (string, error) {
+			p, err := x.findPrice(ctx)
+			if err != nil || p == nil {
+				return "", err
+			}
+			x.created = p
+			return p.ID, nil
+		},
+		create: func(ctx context.Context, _ string) (string, error) {
+			p, err := x.createPrice(ctx)
+			if err != nil {
+				return "", err
+			}
+			x.created = p
+			return p.ID, nil
+		},
+		record: func(id string) {
+			if old := st.PriceID; old != "" && old != id {
+				st.PreviousPriceIDs = append(st.PreviousPriceIDs, old)
+			}
+			st.PriceID = id
+		},
+		retire: x.archiveOldPrice,
 	}
-	return x.persistStatus(ctx)
+}
+
+// archiveOldPrice archives the price a rollover replaced and reports the
+// rollover.
+func (x *planExternal) archiveOldPrice(ctx context.Context, old, id string) error {
+	f := false
+	if _, err := x.writes.UpdatePrice(ctx, x.owner, old, stripe.PriceUpdateParams{Active: &f}); err != nil && !stripe.IsNotFound(err) {
+		return err
+	}
+	x.event(false, "PriceRolledOver", fmt.Sprintf("Created price %s for the new terms and archived %s; existing subscriptions follow priceChangePolicy %s.", id, old, priceChangePolicy(&x.obj.Spec)))
+	if p := x.created; x.oldPrice != nil && x.oldPrice.ID == old && p != nil && x.oldPrice.Currency != p.Currency {
+		// A Stripe customer bills in one currency: no existing
+		// subscription can move to this price, whatever the policy.
+		msg := fmt.Sprintf("The price's currency changed from %s to %s (price %s to %s). A Stripe customer bills in one currency, so subscriptions on earlier prices stay on them whatever priceChangePolicy says; new subscriptions get %s.",
+			x.oldPrice.Currency, p.Currency, old, p.ID, p.ID)
+		setCondition(x.obj, billingv1alpha1.ConditionExistingSubscriptionsKept, metav1.ConditionTrue, billingv1alpha1.ReasonCurrencyChanged, msg)
+		x.event(true, billingv1alpha1.ReasonCurrencyChanged, msg)
+	}
+	return nil
 }
 
 // priceChangePolicy is the plan's policy, Keep when unset.
@@ -254,10 +288,11 @@ func priceMatches(p *stripe.Price, spec *billingv1alpha1.PriceSpec) bool {
 		p.Interval == string(spec.Interval) && p.IntervalCount == count
 }
 
-// findOrCreatePrice reuses an active price of the product that has the
-// spec's terms and was created for this resource (a crash after the create
-// call), else creates one.
-func (x *planExternal) findOrCreatePrice(ctx context.Context) (*stripe.Price, error) {
+// findPrice finds an active price of the product that has the spec's
+// terms and was created for this resource (a crash after the create
+// call), or, for an adopted product, any active price with the spec's
+// terms; nil when none.
+func (x *planExternal) findPrice(ctx context.Context) (*stripe.Price, error) {
 	spec := &x.obj.Spec.Price
 	prices, err := x.r.Stripe.ListPrices(ctx, x.product.ID, true)
 	if err != nil {
@@ -277,24 +312,29 @@ func (x *planExternal) findOrCreatePrice(ctx context.Context) (*stripe.Price, er
 			}
 		}
 	}
+	return nil, nil
+}
+
+// createPrice creates the price of the spec's terms, taking its lookup key.
+func (x *planExternal) createPrice(ctx context.Context) (*stripe.Price, error) {
+	spec := &x.obj.Spec.Price
 	count := spec.IntervalCount
 	if count == 0 {
 		count = 1
 	}
-	p, err := x.writes.CreatePrice(ctx, x.owner, stripe.PriceCreateParams{
+	return x.writes.CreatePrice(ctx, x.owner, stripe.PriceCreateParams{
 		ProductID: x.product.ID, Currency: spec.Currency, UnitAmount: spec.UnitAmount,
 		Interval: string(spec.Interval), IntervalCount: count, LookupKey: spec.LookupKey,
 		TransferLookupKey: spec.LookupKey != "", Metadata: x.obj.Spec.Product.Metadata.Map(),
 	})
-	if err != nil {
-		return nil, err
-	}
-	x.event(false, "Created", fmt.Sprintf("Created Stripe price %s.", p.ID))
-	return p, nil
 }
 
-// Report sets Synced and Ready.
+// Report records the price Observe mode found and sets Synced and Ready.
 func (x *planExternal) Report(_ context.Context, drift []string, _ bool) {
+	if x.observeMode() && x.price != nil {
+		// Observe mode binds the active price with the spec's terms.
+		x.obj.Status.PriceID = x.price.ID
+	}
 	markSynced(x.obj)
 	if len(drift) > 0 {
 		markNotReady(x.obj, billingv1alpha1.ReasonDrifted, fmt.Sprintf("Stripe product %s differs from the spec in: %s (Observe mode reports, never writes).",

@@ -74,7 +74,7 @@ func BenchmarkSubscriptionConverge(b *testing.B) {
 		resync := make(chan event.GenericEvent, 1)
 		// Only this run's namespaces: the resources an earlier benchmark
 		// left behind (its Stripe gone) must not queue ahead of these.
-		mgr, err := ctrl.NewManager(testEnv().Config, ctrl.Options{
+		mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
 			Scheme:  testClient().Scheme(),
 			Metrics: metricsserver.Options{BindAddress: "0"},
 			Cache:   cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}, sentinelNS: {}}},

@@ -201,7 +201,7 @@ func (s *subscriptionScope) beforeCharge(ctx context.Context, request string) (*
 		return nil, s.refuseCharge(reason, msg)
 	}
 	ch.Attempts = append(recent, metav1.NewTime(now.UTC().Truncate(time.Second)))
-	if err := s.persistStatus(ctx); err != nil {
+	if err := s.recordBeforeWrite(ctx); err != nil {
 		return nil, fmt.Errorf("recording a charge attempt before making it: %w", err)
 	}
 	note := ""
@@ -247,7 +247,7 @@ func (s *subscriptionScope) afterCharge(ctx context.Context, a *chargeAttempt, r
 		chargeAttemptsTotal.WithLabelValues(a.request, "declined").Inc()
 		msg := declinedMessage(ch.Declined) + fmt.Sprintf(" No further charge is attempted until the spec changes, the customer's default payment method changes, or annotation %s gets a new value.", billingv1alpha1.AnnotationRetryPayment)
 		s.r.event(obj, true, "ChargeDeclined", msg)
-		if err := s.persistStatus(ctx); err != nil {
+		if err := s.recordBeforeWrite(ctx); err != nil {
 			return fmt.Errorf("recording a declined charge: %w", err)
 		}
 		return fmt.Errorf("%w: %w", newSpecError(billingv1alpha1.ReasonPaymentDeclined, "%s", msg), callErr)

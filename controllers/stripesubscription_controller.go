@@ -260,7 +260,10 @@ type subscriptionScope struct {
 // StripeSubscription.
 func (r *StripeSubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}},
-		managedKindOf[billingv1alpha1.StripeSubscription]("stripeSubscription", func(p *pass[*billingv1alpha1.StripeSubscription]) external { return &subscriptionScope{r: r, pass: p} }),
+		managedKindOf[billingv1alpha1.StripeSubscription]("stripeSubscription", func(o *billingv1alpha1.StripeSubscription) *billingv1alpha1.StripeSubscriptionStatus {
+			return &o.Status
+		},
+			func(p *pass[*billingv1alpha1.StripeSubscription]) external { return &subscriptionScope{r: r, pass: p} }),
 	).Reconcile(ctx, req)
 }
 

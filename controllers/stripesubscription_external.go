@@ -149,9 +149,9 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 
 // recreateRequest applies the recreate annotation: on an ended
 // subscription in Manage mode it returns the ended ID to replace; otherwise
-// it records why the request is ignored and removes it. A granted request
-// is removed once this pass recorded the replacement (only then, so a crash
-// in between keeps the request).
+// it records why the request is ignored and asks the core to remove it. A
+// granted request is removed once this pass recorded the replacement (only
+// then, so a crash in between keeps the request).
 func (s *subscriptionScope) recreateRequest(ctx context.Context) (string, error) {
 	v, ok := s.obj.GetAnnotations()[billingv1alpha1.AnnotationRecreate]
 	switch {
@@ -173,12 +173,10 @@ func (s *subscriptionScope) recreateRequest(ctx context.Context) (string, error)
 		s.sub, s.replaces = nil, old
 		return old, nil
 	}
-	// Done or ignored: the request is over.
-	return "", s.patchMeta(ctx, func() {
-		ann := s.obj.GetAnnotations()
-		delete(ann, billingv1alpha1.AnnotationRecreate)
-		s.obj.SetAnnotations(ann)
-	})
+	// Done or ignored: the request is over; the core's deferred write
+	// removes it after the status that answers it.
+	s.dropAnnotation(billingv1alpha1.AnnotationRecreate)
+	return "", nil
 }
 
 // Creation adopts spec.subscriptionID, finds in Observe mode the

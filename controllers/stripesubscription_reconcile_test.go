@@ -563,7 +563,7 @@ func TestSubscriptionManagerWatches(t *testing.T) {
 	ns := newNamespace(t)
 	m := newDirectStripe(t, -1)
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(testEnv().Config, ctrl.Options{Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	g.Expect(err).NotTo(HaveOccurred())
 	r := &StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: m.api, ResyncPeriod: time.Hour, SkipNameValidation: true}
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())

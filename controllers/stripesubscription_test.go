@@ -356,8 +356,15 @@ func TestSubscriptionFollowsPlanRolloverAndEndedIsNotRecreated(t *testing.T) {
 	id := follows.Status.SubscriptionID
 	g.Expect(h.fake.DashboardCancelSubscription(id)).To(Succeed())
 	h.waitCondition(follows, billingv1alpha1.ConditionStalled, "True", billingv1alpha1.ReasonCanceledOutsideOperator)
-	time.Sleep(3 * time.Second)
+	// A later pass, told apart by its generation: a spec change that cannot
+	// reach an ended subscription, and Ready for that generation
+	// (observedGeneration) are the sign it ran. It must not create a
+	// subscription either.
+	h.update(follows, func() { follows.Spec.Metadata = billingv1alpha1.Metadata{"touched": "after-cancel"} })
+	h.waitPassOfGeneration(follows)
 	g.Expect(h.fake.SubscriptionIDs()).To(HaveLen(2), "no silent recreation")
+	h.waitCondition(follows, billingv1alpha1.ConditionStalled, "True", billingv1alpha1.ReasonCanceledOutsideOperator)
+	g.Expect(h.fake.Stats().Creates["subscription"]).To(Equal(2), "no silent recreation")
 
 	// The documented annotation recreates it.
 	h.update(follows, func() {

@@ -16,7 +16,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
@@ -62,6 +65,9 @@ type StripeWebhookEndpointReconciler struct {
 	SkipNameValidation bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// CredentialsChanged, when set, re-queues every endpoint (a new key may
+	// be another Stripe account's).
+	CredentialsChanged <-chan event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripewebhookendpoints,verbs=get;list;watch;update;patch
@@ -70,11 +76,14 @@ type StripeWebhookEndpointReconciler struct {
 
 // SetupWithManager registers the controller.
 func (r *StripeWebhookEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("stripewebhookendpoint").
+	b := ctrl.NewControllerManagedBy(mgr).Named("stripewebhookendpoint").
 		For(&billingv1alpha1.StripeWebhookEndpoint{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		WithOptions(controllerOptions(r.SkipNameValidation, 1)).
-		Complete(r)
+		WithOptions(controllerOptions(r.SkipNameValidation, 1))
+	if r.CredentialsChanged != nil {
+		b = b.WatchesRawSource(source.Channel(r.CredentialsChanged, handler.EnqueueRequestsFromMapFunc(enqueueAll(r.Client, &billingv1alpha1.StripeWebhookEndpointList{}))))
+	}
+	return b.Complete(r)
 }
 
 func (r *StripeWebhookEndpointReconciler) now() time.Time {
@@ -88,9 +97,12 @@ func (r *StripeWebhookEndpointReconciler) now() time.Time {
 // StripeWebhookEndpoint.
 func (r *StripeWebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, stripe: stripeBackend{endpoints: r.Stripe}},
-		managedKindOf[billingv1alpha1.StripeWebhookEndpoint]("stripeWebhookEndpoint", func(p *pass[*billingv1alpha1.StripeWebhookEndpoint]) external {
-			return &webhookEndpointExternal{r: r, pass: p}
-		}),
+		managedKindOf[billingv1alpha1.StripeWebhookEndpoint]("stripeWebhookEndpoint", func(o *billingv1alpha1.StripeWebhookEndpoint) *billingv1alpha1.StripeWebhookEndpointStatus {
+			return &o.Status
+		},
+			func(p *pass[*billingv1alpha1.StripeWebhookEndpoint]) external {
+				return &webhookEndpointExternal{r: r, pass: p}
+			}),
 	).Reconcile(ctx, req)
 }
 
@@ -111,6 +123,8 @@ type webhookEndpointExternal struct {
 	overlapOver bool
 	// next is how soon the next pass is due (the overlap's end).
 	next time.Duration
+	// kept is the replaced endpoint kept for the overlap ("" when none).
+	kept string
 }
 
 // Observe reads the Secret and the endpoint, and decides whether the
@@ -151,10 +165,15 @@ func (x *webhookEndpointExternal) Observe(ctx context.Context) (observation, err
 	case x.cur.APIVersion != obj.Spec.APIVersion:
 		x.reason = fmt.Sprintf("its API version %s differs from %s (Stripe sets it only on create)", orDefault(x.cur.APIVersion), obj.Spec.APIVersion)
 	case rotate != "" && rotate != st.RotatedFor:
-		x.reason = "rotation requested"
+		x.reason = reasonRotationRequested
 	}
-	if x.reason != "" {
-		return observation{replaces: st.EndpointID}, nil
+	switch {
+	case x.reason == "create":
+		return observation{}, nil
+	case x.reason != "":
+		// Fixed at create (the API version, the secret): the core replaces
+		// it (Replacement). A requested rotation is bookkeeping, not drift.
+		return observation{bound: true, replace: true, diff: []string{"endpoint (" + x.reason + ")"}, bookkeeping: x.reason == reasonRotationRequested}, nil
 	}
 	var diff []string
 	if x.params, x.updates = r.updateParams(obj, x.cur); x.updates {
@@ -174,34 +193,50 @@ func (x *webhookEndpointExternal) Observe(ctx context.Context) (observation, err
 	return observation{bound: true, diff: diff, bookkeeping: !drift}, nil
 }
 
+// reasonRotationRequested is the replacement reason of a rotation asked
+// for with the rotate-secret annotation.
+const reasonRotationRequested = "rotation requested"
+
 // Creation creates a new endpoint from the spec. Stripe shows an endpoint's
 // signing secret only in the answer to its create, so an existing endpoint
 // cannot be adopted; a create whose answer was lost is retried under the
 // same intent, whose replay carries that secret (see
 // stripe.Client.CreateWebhookEndpoint).
 func (x *webhookEndpointExternal) Creation() creation {
-	c := creation{what: "webhook endpoint", externalCreate: externalCreate{
-		find:   func(context.Context) (string, error) { return "", nil },
-		create: x.replace,
-		record: func(id string) { x.obj.Status.EndpointID = id },
+	return creation{what: "webhook endpoint", externalCreate: externalCreate{
+		find: func(context.Context) (string, error) { return "", nil },
+		create: func(ctx context.Context, intent string) (string, error) {
+			id, err := x.createEndpoint(ctx, intent)
+			if err != nil {
+				return "", err
+			}
+			// Endpoints of this resource a crash left behind go.
+			return id, x.removeOthers(ctx, id)
+		},
+		record: x.recordEndpoint,
 	}}
-	if id := x.obj.Status.EndpointID; id != "" {
-		c.createdNote = "replacing " + id + " (" + x.reason + ")"
-	}
-	return c
 }
 
-// replace creates a new endpoint from the spec, puts its secret into the
-// Secret before anything else records it, keeps the old endpoint and secret
-// until the overlap ends, and deletes any other endpoint of this resource
-// (left by a crash, or an overlap cut short by another rotation).
-//
-// Stripe's API has no call to roll an endpoint's secret, so a rotation is a
-// replacement: during the overlap both endpoints deliver each event (the
-// same event ID twice, which the webhook server applies once).
-func (x *webhookEndpointExternal) replace(ctx context.Context, intent string) (string, error) {
+// Replacement replaces the endpoint through the core (rotation, an API
+// version change, a secret missing from the Secret, an endpoint deleted in
+// Stripe): Stripe's API has no call to roll an endpoint's secret, so a
+// rotation is a replacement. The new endpoint's secret goes into the
+// Secret before anything records it; the old endpoint and its secret stay
+// until the overlap ends (both deliver each event meanwhile: the same
+// event ID twice, which the webhook server applies once); any other
+// endpoint of this resource (left by a crash, or an overlap cut short by
+// another rotation) is deleted.
+func (x *webhookEndpointExternal) Replacement() replacement {
+	return replacement{what: "webhook endpoint", old: x.obj.Status.EndpointID, note: x.reason, intent: true,
+		create: x.createEndpoint, record: x.recordEndpoint,
+		retire: func(ctx context.Context, _, id string) error { return x.removeOthers(ctx, id) }}
+}
+
+// createEndpoint creates an endpoint from the spec and puts its signing
+// secret into the Secret (the previous one kept for the overlap when an
+// endpoint is replaced and the overlap is not zero).
+func (x *webhookEndpointExternal) createEndpoint(ctx context.Context, intent string) (string, error) {
 	obj, r, cur := x.obj, x.r, x.cur
-	st := &obj.Status
 	created, err := x.writes.CreateWebhookEndpoint(ctx, x.owner, intent, stripe.WebhookEndpointParams{
 		URL: obj.Spec.URL, Description: obj.Spec.Description, APIVersion: obj.Spec.APIVersion, EnabledEvents: sortedCopy(obj.Spec.EnabledEvents),
 	})
@@ -211,10 +246,12 @@ func (x *webhookEndpointExternal) replace(ctx context.Context, intent string) (s
 	if created.Secret == "" {
 		return "", errors.New("stripe returned no signing secret for the new webhook endpoint")
 	}
-	overlap := obj.Spec.SecretOverlap.Duration
-	keepOld := cur != nil && cur.ID != created.ID && overlap > 0
+	x.kept = ""
+	if cur != nil && cur.ID != created.ID && obj.Spec.SecretOverlap.Duration > 0 {
+		x.kept = cur.ID
+	}
 	if err := r.writeSecret(ctx, x.secret, func(d map[string][]byte) {
-		if keepOld {
+		if x.kept != "" {
 			d[obj.Name+secretKeyPreviousSuffix] = d[obj.Name+secretKeyCurrentSuffix]
 		} else {
 			delete(d, obj.Name+secretKeyPreviousSuffix)
@@ -223,40 +260,51 @@ func (x *webhookEndpointExternal) replace(ctx context.Context, intent string) (s
 	}); err != nil {
 		return "", err
 	}
-	// Endpoints of this resource other than the new one and the one kept
-	// for the overlap go.
-	keep := map[string]bool{created.ID: true}
-	if keepOld {
-		keep[cur.ID] = true
+	return created.ID, nil
+}
+
+// recordEndpoint records a new endpoint in status: the rotation, and the
+// endpoint kept for the overlap.
+func (x *webhookEndpointExternal) recordEndpoint(id string) {
+	obj, st := x.obj, &x.obj.Status
+	now := metav1.NewTime(x.r.now().UTC().Truncate(time.Second))
+	if st.EndpointID != "" && st.EndpointID != id {
+		st.LastRotation = &now
+		x.event(false, "SecretRotated", fmt.Sprintf("Replaced webhook endpoint %s by %s: %s.", st.EndpointID, id, x.reason))
 	}
-	all, err := r.Stripe.ListWebhookEndpointsByOwner(ctx, x.owner)
+	st.PreviousEndpointID, st.OverlapEnd = "", nil
+	if x.kept != "" {
+		end := metav1.NewTime(now.Add(obj.Spec.SecretOverlap.Duration))
+		st.PreviousEndpointID, st.OverlapEnd = x.kept, &end
+	}
+	if rotate := obj.Annotations[billingv1alpha1.AnnotationRotateSecret]; rotate != "" {
+		st.RotatedFor = rotate
+	}
+	st.EndpointID = id
+	x.cur = nil // read again by the next Observe
+}
+
+// removeOthers deletes the endpoints of this resource other than id and
+// the one kept for the overlap.
+func (x *webhookEndpointExternal) removeOthers(ctx context.Context, id string) error {
+	keep := map[string]bool{id: true}
+	if x.kept != "" {
+		keep[x.kept] = true
+	}
+	all, err := x.r.Stripe.ListWebhookEndpointsByOwner(ctx, x.owner)
 	if err != nil {
-		return "", err
+		return err
 	}
 	for _, w := range all {
 		// Listed by this resource's UID; deleted only when its identity
 		// confirms it is this resource's.
 		if !keep[w.ID] && x.guard.bindFound(x.owner, w.ID, w.Metadata) {
 			if err := x.writes.DeleteWebhookEndpoint(ctx, x.owner, w.ID); err != nil && stripe.ClassOf(err) != stripe.ClassNotFound {
-				return "", err
+				return err
 			}
 		}
 	}
-	now := metav1.NewTime(r.now().UTC().Truncate(time.Second))
-	if st.EndpointID != "" {
-		st.LastRotation = &now
-		x.event(false, "SecretRotated", fmt.Sprintf("Replaced webhook endpoint %s by %s: %s.", st.EndpointID, created.ID, x.reason))
-	}
-	st.PreviousEndpointID, st.OverlapEnd = "", nil
-	if keepOld {
-		end := metav1.NewTime(now.Add(overlap))
-		st.PreviousEndpointID, st.OverlapEnd = cur.ID, &end
-	}
-	if rotate := obj.Annotations[billingv1alpha1.AnnotationRotateSecret]; rotate != "" {
-		st.RotatedFor = rotate
-	}
-	x.cur = nil // read again by the next Observe
-	return created.ID, nil
+	return nil
 }
 
 // Update applies the spec's URL, description and events, and ends the last

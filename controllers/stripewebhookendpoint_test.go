@@ -91,7 +91,7 @@ func (s *signedReceiver) counts() (verified map[string]int, refused int) {
 func startEndpointManager(t *testing.T, ns string, sc *stripe.Client) {
 	t.Helper()
 	g := NewWithT(t)
-	mgr, err := ctrl.NewManager(testEnv().Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
 		Scheme: scheme.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
 	})

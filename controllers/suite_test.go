@@ -18,35 +18,38 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
-// The package's envtest (a real kube-apiserver + etcd) is started on first
-// use, by the first test that needs an API server (newNamespace,
-// testClient, testEnv), and shared by every later one; each test works in
-// its own namespace (newNamespace) and starts the manager and fake Stripe it
-// needs. Tests of pure functions never start it, so
-// `go test -run TestDiffSubscription ./controllers/` runs without
-// KUBEBUILDER_ASSETS or envtest binaries, and `go test -short ./controllers/`
-// runs only the tests that need no API server (the others are skipped at
-// newNamespace / requireEnv). TestMain stops envtest if it started.
+// testEnv is the real kube-apiserver + etcd shared by the package's tests.
+// It is started on first use, by the first test that needs an API server
+// (newNamespace, testClient or requireEnv start it), and shared by every
+// later one; each test works in its own namespace (newNamespace) and starts
+// the manager and fake Stripe it needs. Code that reads testEnv directly
+// (testEnv.Config) runs after one of those. Tests of pure functions never
+// start it, so `go test -run TestDiffSubscription ./controllers/` runs
+// without KUBEBUILDER_ASSETS or envtest binaries, and
+// `go test -short ./controllers/` runs only the tests that need no API
+// server (the others are skipped by requireEnv). TestMain stops envtest if
+// it started.
+var testEnv *testenv.Env
+
 var (
-	envOnce    sync.Once
-	envStarted *testenv.Env
-	envErr     error
+	envOnce sync.Once
+	envErr  error
 )
 
 // startEnv starts the shared envtest once; later calls return the same
 // environment or the same error.
 func startEnv() (*testenv.Env, error) {
 	envOnce.Do(func() {
-		envStarted, envErr = testenv.Start()
+		testEnv, envErr = testenv.Start()
 		if envErr != nil {
 			envErr = fmt.Errorf("starting envtest (KUBEBUILDER_ASSETS=%q): %w", os.Getenv("KUBEBUILDER_ASSETS"), envErr)
 		}
 	})
-	return envStarted, envErr
+	return testEnv, envErr
 }
 
-// requireEnv returns the shared envtest, starting it on first use, and
-// fails the test if it cannot start.
+// requireEnv returns the shared envtest, starting it on first use; it fails
+// the test if envtest cannot start, and skips it under -short.
 func requireEnv(t testing.TB) *testenv.Env {
 	t.Helper()
 	if testing.Short() {
@@ -59,22 +62,11 @@ func requireEnv(t testing.TB) *testenv.Env {
 	return env
 }
 
-// testEnv returns the shared envtest, starting it on first use. It panics
-// if envtest cannot start; tests that have a *testing.T use requireEnv (or
-// newNamespace first, which does).
-func testEnv() *testenv.Env {
-	env, err := startEnv()
-	if err != nil {
-		panic(err)
-	}
-	return env
-}
-
 func TestMain(m *testing.M) {
 	logf.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
 	code := m.Run()
-	if envStarted != nil {
-		if err := envStarted.Stop(); err != nil {
+	if testEnv != nil {
+		if err := testEnv.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
 		}
 	}
@@ -92,7 +84,15 @@ func newNamespace(t *testing.T) string {
 }
 
 // testClient is the uncached client tests use for assertions.
-func testClient() client.Client { return testEnv().Client }
+// It starts envtest on first use and panics if envtest cannot start (tests
+// call newNamespace, which fails them cleanly, first).
+func testClient() client.Client {
+	env, err := startEnv()
+	if err != nil {
+		panic(err)
+	}
+	return env.Client
+}
 
 func zapLevel() zapcore.Level {
 	if os.Getenv("TEST_VERBOSE_LOGS") != "" {

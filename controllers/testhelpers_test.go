@@ -98,7 +98,7 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	sc, err := stripe.New(stripe.Config{APIKey: "sk_test_harness", BaseURL: h.fake.URL(), RateLimit: 1000, CallTimeout: o.callTimeout})
 	g.Expect(err).NotTo(HaveOccurred())
 	h.stripe = sc
-	mgr, err := ctrl.NewManager(testEnv().Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
 		Scheme: scheme.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Cache: cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
 	})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"unicode"
 )
@@ -31,7 +32,7 @@ func Slug(heading string) string {
 var (
 	inlineLink  = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
 	headingLine = regexp.MustCompile(`^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$`)
-	htmlAnchor  = regexp.MustCompile(`<a\s+(?:name|id)="([^"]+)"`)
+	htmlAnchor  = regexp.MustCompile(`<a\s+(?:name|id)="([^"]+)"(?:\s+data-moved-to="([^"]+)")?`)
 	// An inline link's target ([text](target) or [text](target "title")),
 	// the text possibly spanning lines; and a reference definition.
 	linkTarget = regexp.MustCompile(`\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)`)
@@ -42,7 +43,11 @@ var (
 // Doc is one Markdown file: its anchors and its link targets.
 type Doc struct {
 	Anchors map[string]bool
-	Links   []Link
+	// Moved are anchors kept for links from outside the repository to a
+	// section that moved (<a id="x" data-moved-to="docs/page.md#y">), by
+	// anchor: where the section is now, relative to this file.
+	Moved map[string]string
+	Links []Link
 }
 
 // Link is one link target and the line it is on.
@@ -55,7 +60,7 @@ type Link struct {
 // numbers repeated ones: x, x-1, x-2; and <a name/id>) and its link targets,
 // ignoring fenced code blocks and code spans.
 func Parse(src []byte) Doc {
-	d := Doc{Anchors: map[string]bool{}}
+	d := Doc{Anchors: map[string]bool{}, Moved: map[string]string{}}
 	seen := map[string]int{}
 	var prose strings.Builder // the text outside fences, line numbers kept
 	fence := ""
@@ -87,6 +92,9 @@ func Parse(src []byte) Doc {
 		}
 		for _, m := range htmlAnchor.FindAllStringSubmatch(line, -1) {
 			d.Anchors[m[1]] = true
+			if m[2] != "" {
+				d.Moved[m[1]] = m[2]
+			}
 		}
 		// Code spans cannot hold links; blank them, keeping the length.
 		line = codeSpan.ReplaceAllStringFunc(line, func(s string) string { return strings.Repeat(" ", len(s)) })
@@ -100,6 +108,7 @@ func Parse(src []byte) Doc {
 			d.Links = append(d.Links, Link{Line: lineOf(m[2]), Target: text[m[2]:m[3]]})
 		}
 	}
+	sort.SliceStable(d.Links, func(i, j int) bool { return d.Links[i].Line < d.Links[j].Line })
 	return d
 }
 
@@ -149,6 +158,17 @@ func Check(root string, files []string) ([]string, error) {
 				problems = append(problems, fmt.Sprintf("%s:%d: %s: %s", f, l.Line, l.Target, msg))
 			}
 		}
+		moved := make([]string, 0, len(d.Moved))
+		for anchor := range d.Moved {
+			moved = append(moved, anchor)
+		}
+		sort.Strings(moved)
+		for _, anchor := range moved {
+			to := d.Moved[anchor]
+			if msg := resolve(root, f, to, load); msg != "" {
+				problems = append(problems, fmt.Sprintf("%s: #%s moved to %s: %s", f, anchor, to, msg))
+			}
+		}
 	}
 	return problems, nil
 }
@@ -193,6 +213,9 @@ func resolve(root, from, target string, load func(string) (Doc, error)) string {
 	}
 	if !d.Anchors[anchor] {
 		return fmt.Sprintf("%s has no heading with the anchor #%s", rel, anchor)
+	}
+	if to, ok := d.Moved[anchor]; ok {
+		return fmt.Sprintf("the section moved: link %s instead", filepath.ToSlash(filepath.Join(filepath.Dir(rel), to)))
 	}
 	return ""
 }

@@ -140,6 +140,9 @@ func TestCheckFindsBrokenLinks(t *testing.T) {
 		"```",
 		"[bad](#fenced-heading)",
 		"[ref]: ../outside.md",
+		`<a id="old" data-moved-to="docs/a.md#deep"></a>`,
+		`<a id="gone" data-moved-to="docs/a.md#nowhere"></a>`,
+		"[bad](#old)",
 	}, "\n"))
 	write("docs/a.md", "# A\n### Deep\n[back](../README.md#top)\n")
 	problems, err := Check(root, []string{"README.md", "docs/a.md"})
@@ -153,6 +156,8 @@ func TestCheckFindsBrokenLinks(t *testing.T) {
 		"README.md:7: #nowhere: README.md has no heading with the anchor #nowhere",
 		"README.md:13: #fenced-heading: README.md has no heading with the anchor #fenced-heading",
 		"README.md:14: ../outside.md: leaves the repository",
+		"README.md:17: #old: the section moved: link docs/a.md#deep instead",
+		"README.md: #gone moved to docs/a.md#nowhere: docs/a.md has no heading with the anchor #nowhere",
 	}
 	if strings.Join(problems, "\n") != strings.Join(want, "\n") {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(problems, "\n"), strings.Join(want, "\n"))

@@ -65,8 +65,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return err
 		}
 	}
-	changed := broadcast(ctx, store.Subscribe(), 3)
-	recv := func(c chan event.GenericEvent) <-chan event.GenericEvent { return c }
+	// One credentials-changed channel per kind of the table.
+	changed := broadcast(ctx, store.Subscribe(), controllers.KindCount())
+	recv := make([]<-chan event.GenericEvent, len(changed))
+	for i, c := range changed {
+		recv[i] = c
+	}
 	// The Stripe subscription ID index serves only the webhook server; with
 	// the receiver in its own Deployment (the chart's default) the manager
 	// does not keep it (two index entries and sets per subscription).
@@ -75,28 +79,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return fmt.Errorf("indexing subscriptions: %w", err)
 		}
 	}
-	if err := (&controllers.StripeCustomerReconciler{Client: mgr.GetClient(), Stripe: sc,
-		Recorder:     mgr.GetEventRecorderFor("stripecustomer-controller"), //nolint:staticcheck // record.EventRecorder is what the reconcilers take
-		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[0]),
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the StripeCustomer controller: %w", err)
-	}
-	if err := (&controllers.StripePlanReconciler{Client: mgr.GetClient(), Stripe: sc,
-		Recorder:     mgr.GetEventRecorderFor("stripeplan-controller"), //nolint:staticcheck
-		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[1]),
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the StripePlan controller: %w", err)
-	}
 	subscriptionLists := &controllers.SubscriptionLists{Lister: sc, MinRefresh: o.ResyncPeriod / 2}
-	if err := (&controllers.StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: sc,
-		Recorder:     mgr.GetEventRecorderFor("stripesubscription-controller"), //nolint:staticcheck
-		ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: recv(changed[2]), Lists: subscriptionLists,
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.InstanceName, AdoptionSelector: adoption,
-		MaxChargeAttempts: o.MaxChargeAttempts,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the StripeSubscription controller: %w", err)
+	if err := controllers.SetupKinds(mgr, controllers.KindOptions{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Stripe: sc,
+		ResyncPeriod: o.ResyncPeriod, Instance: o.InstanceName, AdoptionSelector: adoption, MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		SkipNameValidation: o.SkipNameValidation, Namespace: o.CredentialsNamespace, MaxChargeAttempts: o.MaxChargeAttempts,
+		SubscriptionLists: subscriptionLists,
+	}, recv); err != nil {
+		return err
 	}
 	if err := (&controllers.StripeBillingPreviewReconciler{Client: mgr.GetClient(), Stripe: sc,
 		SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
@@ -107,12 +96,6 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Instance: o.InstanceName, Period: o.AuditPeriod, Lists: subscriptionLists, SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the billing audit: %w", err)
-	}
-	if err := (&controllers.StripeWebhookEndpointReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Stripe: sc,
-		Recorder:  mgr.GetEventRecorderFor("stripewebhookendpoint-controller"), //nolint:staticcheck
-		Namespace: o.CredentialsNamespace, Instance: o.InstanceName, ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the StripeWebhookEndpoint controller: %w", err)
 	}
 	if inProcessWebhooks {
 		if err := mgr.Add(NewWebhookServer(mgr, o, store)); err != nil {

@@ -9,18 +9,21 @@ import (
 	"time"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/kinds"
 )
 
-// Stripe object kinds the audit lists.
+// Stripe object kinds the audit lists (the table of kinds, internal/kinds,
+// names them).
 const (
-	KindCustomer     = "customer"
-	KindProduct      = "product"
-	KindPrice        = "price"
-	KindSubscription = "subscription"
+	KindCustomer     = kinds.Customer
+	KindProduct      = kinds.Product
+	KindPrice        = kinds.Price
+	KindSubscription = kinds.Subscription
 )
 
-// Kinds lists the Stripe kinds in report order.
-var Kinds = []string{KindCustomer, KindProduct, KindPrice, KindSubscription}
+// Kinds lists the Stripe kinds in report order: those of every kind in the
+// table that the audit classifies.
+var Kinds = kinds.AuditedStripeTypes()
 
 // Resource kinds.
 const (
@@ -44,13 +47,8 @@ const (
 )
 
 // ResourceKindOf is the resource kind a Stripe object of each kind belongs
-// to when its metadata does not say.
-var ResourceKindOf = map[string]string{
-	KindCustomer:     ResourceStripeCustomer,
-	KindProduct:      ResourceStripePlan,
-	KindPrice:        ResourceStripePlan,
-	KindSubscription: ResourceStripeSubscription,
-}
+// to when its metadata does not say (from the table of kinds).
+var ResourceKindOf = kinds.OwnerKindOf()
 
 // Identity is the resource a Stripe object says it belongs to.
 type Identity struct {
@@ -109,18 +107,9 @@ type Object struct {
 	EndedBy string
 }
 
-// Ref is a Stripe object a resource records.
-type Ref struct {
-	Kind string
-	ID   string
-	// Previous marks an object the resource used before (a rolled-over
-	// price): Managed while it exists, never Missing.
-	Previous bool
-	// MayEnd is true when the object ending is what the declaration asks
-	// for (a subscription canceling at period end, or a resource being
-	// deleted), so an ended object is not Missing.
-	MayEnd bool
-}
+// Ref is a Stripe object a resource records (kinds.Ref: each kind's entry
+// in the table says which).
+type Ref = kinds.Ref
 
 // Resource is one declared resource.
 type Resource struct {

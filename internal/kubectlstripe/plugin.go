@@ -29,7 +29,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/kinds"
 )
+
+// billingKindNames names the billing kinds of the table, e.g. "A, B and C".
+func billingKindNames() string {
+	var names []string
+	for _, k := range kinds.BillingKinds() {
+		names = append(names, k.Name)
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
 
 // options are the flags every subcommand shares.
 type options struct {
@@ -47,7 +60,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "kubectl-stripe",
 		Short:         "Read stripe-operator's billing report and drift, ask for a billing audit, and preview what a change would bill",
-		Long:          "kubectl stripe reads the stripe-operator billing report and the conditions of StripeCustomer, StripePlan and StripeSubscription resources. It talks only to the Kubernetes API server and never needs a Stripe key.",
+		Long:          "kubectl stripe reads the stripe-operator billing report and the conditions of " + billingKindNames() + " resources, and previews what StripeSubscription and StripePlan manifests would bill (through a StripeBillingPreview the operator answers). It talks only to the Kubernetes API server and never needs a Stripe key.",
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
@@ -270,30 +283,22 @@ func driftRows(ctx context.Context, c client.Client, opts ...client.ListOption) 
 			}
 		}
 	}
-	var customers billingv1alpha1.StripeCustomerList
-	var plans billingv1alpha1.StripePlanList
-	var subs billingv1alpha1.StripeSubscriptionList
+	lists := make([]client.ObjectList, 0, len(kinds.BillingKinds()))
 	var errs []error
-	if err := c.List(ctx, &customers, opts...); err != nil {
-		errs = append(errs, fmt.Errorf("listing StripeCustomers: %w", err))
-	}
-	if err := c.List(ctx, &plans, opts...); err != nil {
-		errs = append(errs, fmt.Errorf("listing StripePlans: %w", err))
-	}
-	if err := c.List(ctx, &subs, opts...); err != nil {
-		errs = append(errs, fmt.Errorf("listing StripeSubscriptions: %w", err))
+	for _, k := range kinds.BillingKinds() {
+		l := k.NewList()
+		if err := c.List(ctx, l, opts...); err != nil {
+			errs = append(errs, fmt.Errorf("listing %ss: %w", k.Name, err))
+		}
+		lists = append(lists, l)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	for i := range customers.Items {
-		add("StripeCustomer", &customers.Items[i], customers.Items[i].Status.Conditions)
-	}
-	for i := range plans.Items {
-		add("StripePlan", &plans.Items[i], plans.Items[i].Status.Conditions)
-	}
-	for i := range subs.Items {
-		add("StripeSubscription", &subs.Items[i], subs.Items[i].Status.Conditions)
+	for i, k := range kinds.BillingKinds() {
+		for _, o := range k.Items(lists[i]) {
+			add(k.Name, o, o.GetConditions())
+		}
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]

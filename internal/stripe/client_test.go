@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,8 +40,10 @@ func TestLiveKeyRefusedWithoutFlag(t *testing.T) {
 
 // TestRateLimiterHoldsUnderConcurrency sends 200 concurrent calls through a
 // client limited to 50 requests/s (burst 5) and checks, by counting what the
-// server saw per second, that no one-second window held more than the rate
-// allows. Counts, not durations, are asserted.
+// server saw, that the rate held from the start: by any moment t after the
+// first call, the server has seen at most burst + rate x t requests. Counts
+// against lower bounds only: a slow machine delays requests, which can
+// only make each bound easier to meet.
 func TestRateLimiterHoldsUnderConcurrency(t *testing.T) {
 	g := NewWithT(t)
 	var mu sync.Mutex
@@ -53,12 +56,15 @@ func TestRateLimiterHoldsUnderConcurrency(t *testing.T) {
 		fmt.Fprint(w, `{"id":"cus_1","object":"customer"}`)
 	}))
 	defer srv.Close()
-	c, err := stripe.New(stripe.Config{APIKey: "sk_test_x", BaseURL: srv.URL, RateLimit: 50, Burst: 5})
+	const rate, burst, calls = 50, 5, 200
+	// Per-endpoint pacing (20/s by default, all 200 calls are one endpoint)
+	// is off, so that the shared limiter is what is measured.
+	c, err := stripe.New(stripe.Config{APIKey: "sk_test_x", BaseURL: srv.URL, RateLimit: rate, Burst: burst, EndpointRateLimit: -1})
 	g.Expect(err).NotTo(HaveOccurred())
 	var wg sync.WaitGroup
 	var failures atomic.Int64
 	start := time.Now()
-	for range 200 {
+	for range calls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -69,26 +75,23 @@ func TestRateLimiterHoldsUnderConcurrency(t *testing.T) {
 	}
 	wg.Wait()
 	g.Expect(failures.Load()).To(BeZero())
-	g.Expect(stamps).To(HaveLen(200))
-	// The limiter grants at most burst + rate x t requests in t: the last of
-	// 200 cannot be sent before (200-5)/50 s. A slow machine only makes this
-	// longer, so the bound cannot fail spuriously, provided reservations are
-	// made in clock order (TestLimiterReservesInClockOrder; CI once saw
-	// 3.891 s here before the limiter read the clock under its lock).
-	// (5 ms of slack for the token bucket's floating-point arithmetic.)
-	g.Expect(stamps[len(stamps)-1].Sub(start)).To(BeNumerically(">=", 3895*time.Millisecond))
-	// Any window of one second at the server holds about rate + burst
-	// requests; 200 ms of slack absorbs how unevenly granted requests
-	// travel to the server on a busy machine (the race detector, a shared
-	// CI host).
-	for i := range stamps {
-		n := 0
-		for _, s := range stamps[i:] {
-			if s.Sub(stamps[i]) < time.Second {
-				n++
-			}
-		}
-		g.Expect(n).To(BeNumerically("<=", 50*1.2+5), "window starting at request %d", i)
+	g.Expect(stamps).To(HaveLen(calls))
+	slices.SortFunc(stamps, func(a, b time.Time) int { return a.Compare(b) })
+	// The limiter grants at most burst + rate x t requests in t, and a
+	// request reaches the server after its grant: the k-th request the
+	// server sees (k from 1) cannot arrive before (k-burst)/rate after the
+	// start; the last of 200 not before 3.9 s. This holds provided
+	// reservations are made in clock order (TestLimiterReservesInClockOrder;
+	// CI once saw 3.891 s for the last before the limiter read the clock
+	// under its lock). 5 ms of slack for the token bucket's floating-point
+	// arithmetic. A window of one second somewhere in the middle is not
+	// asserted at the server: requests granted at the right pace can reach
+	// it bunched after a stall of the machine, so only bounds from the
+	// start hold everywhere.
+	for i, s := range stamps {
+		k := i + 1
+		earliest := time.Duration(float64(k-burst)/rate*float64(time.Second)) - 5*time.Millisecond
+		g.Expect(s.Sub(start)).To(BeNumerically(">=", earliest), "request %d of %d reached the server %v after the start, before the limiter allows", k, calls, s.Sub(start))
 	}
 }
 
