@@ -99,9 +99,10 @@ func (h *harness) invoicesOf(subID string) []*stripe.Invoice {
 
 // expectInvoice checks that Stripe's invoice is the previewed one, to the
 // cent, line by line.
-func expectInvoice(g *WithT, what string, preview *billingv1alpha1.InvoicePreview, in *stripe.Invoice) {
+func expectInvoice(t *testing.T, g *WithT, what string, preview *billingv1alpha1.InvoicePreview, in *stripe.Invoice) {
 	g.Expect(preview).NotTo(BeNil(), "%s: previewed", what)
 	g.Expect(in).NotTo(BeNil(), "%s: invoiced", what)
+	t.Logf("%s: previewed %d %s in %d lines, invoiced %d %s in %d lines", what, preview.AmountDue, preview.Currency, len(preview.Lines), in.AmountDue, in.Currency, len(in.Lines))
 	g.Expect(in.AmountDue).To(Equal(preview.AmountDue), "%s: amount due", what)
 	g.Expect(in.Currency).To(Equal(preview.Currency), "%s: currency", what)
 	g.Expect(invoiceLines(in)).To(Equal(previewLines(preview)), "%s: lines", what)
@@ -239,13 +240,14 @@ func TestPreviewEqualsTheInvoice(t *testing.T) {
 	// What was invoiced at once.
 	swapInvoices := h.invoicesOf(swap.Status.SubscriptionID)
 	g.Expect(swapInvoices).To(HaveLen(before["swap"] + 1))
-	expectInvoice(g, "swap, now", pSwap.Immediate, swapInvoices[len(swapInvoices)-1])
+	expectInvoice(t, g, "swap, now", pSwap.Immediate, swapInvoices[len(swapInvoices)-1])
 	trialInvoices := h.invoicesOf(h.get(trial).(*billingv1alpha1.StripeSubscription).Status.SubscriptionID)
 	g.Expect(trialInvoices).To(HaveLen(1))
-	expectInvoice(g, "trial, first invoice", pTrial.Immediate, trialInvoices[0])
+	expectInvoice(t, g, "trial, first invoice", pTrial.Immediate, trialInvoices[0])
 	nowSub := h.get(onPlan["Immediately"]).(*billingv1alpha1.StripeSubscription)
 	nowInvoices := h.invoicesOf(nowSub.Status.SubscriptionID)
 	g.Expect(nowInvoices).To(HaveLen(before[nowSub.Name] + 1))
+	t.Logf("plan price change, Immediately: previewed charged now %d, invoiced %d", planPreview["Immediately"].Subscriptions[0].ChargedNow, nowInvoices[len(nowInvoices)-1].AmountDue)
 	g.Expect(nowInvoices[len(nowInvoices)-1].AmountDue).To(Equal(planPreview["Immediately"].Subscriptions[0].ChargedNow))
 	for _, s := range []*billingv1alpha1.StripeSubscription{qty, cancel, onPlan["Keep"], onPlan["AtNextRenewal"]} {
 		g.Expect(h.invoicesOf(s.Status.SubscriptionID)).To(HaveLen(before[s.Name]), "%s: nothing invoiced now", s.Name)
@@ -260,9 +262,9 @@ func TestPreviewEqualsTheInvoice(t *testing.T) {
 		g.Expect(invs[after].BillingReason).To(Equal("subscription_cycle"))
 		return invs[after]
 	}
-	expectInvoice(g, "quantity change, next", pQty.Next, renewal(qty, before["qty"]))
-	expectInvoice(g, "swap, next", pSwap.Next, renewal(swap, len(swapInvoices)))
-	expectInvoice(g, "trial, next", pTrial.Next, renewal(trial, 1))
+	expectInvoice(t, g, "quantity change, next", pQty.Next, renewal(qty, before["qty"]))
+	expectInvoice(t, g, "swap, next", pSwap.Next, renewal(swap, len(swapInvoices)))
+	expectInvoice(t, g, "trial, next", pTrial.Next, renewal(trial, 1))
 	g.Expect(h.invoicesOf(cancel.Status.SubscriptionID)).To(HaveLen(before["cancel"]), "canceled at period end: no next invoice")
 	g.Expect(h.snapshot(cancel).Status).To(Equal("canceled"))
 	for _, pol := range policies {
@@ -271,7 +273,9 @@ func TestPreviewEqualsTheInvoice(t *testing.T) {
 		if pol == billingv1alpha1.PriceChangePolicyImmediately {
 			after++
 		}
-		g.Expect(renewal(s, after).AmountDue).To(Equal(planPreview[pol].Subscriptions[0].NextAfter), "%s: next renewal", pol)
+		in := renewal(s, after)
+		t.Logf("plan price change, %s: previewed next renewal %d (before %d), invoiced %d", pol, planPreview[pol].Subscriptions[0].NextAfter, planPreview[pol].Subscriptions[0].NextBefore, in.AmountDue)
+		g.Expect(in.AmountDue).To(Equal(planPreview[pol].Subscriptions[0].NextAfter), "%s: next renewal", pol)
 	}
 }
 
