@@ -188,6 +188,17 @@ func TestPreview(t *testing.T) {
 		t.Errorf("--fail-over 1.001 usd: want a refusal of the third decimal, got %v", err)
 	}
 
+	// A manifest naming another tenant's customer is refused, with the
+	// operator's reason.
+	foreign := changed.DeepCopy()
+	foreign.Name = "foreign"
+	foreign.Spec.CustomerRef, foreign.Spec.CustomerID = nil, "cus_ofAnotherTenant"
+	foreignDir := t.TempDir()
+	writeManifest(t, foreignDir, "foreign.yaml", foreign)
+	if out, err := run(t, "preview", "-n", ns, "-f", foreignDir); err == nil || !strings.Contains(err.Error(), "refused the preview") || !strings.Contains(err.Error(), billingv1alpha1.ReasonNotInNamespace) {
+		t.Errorf("a foreign customer: want a refusal naming %s, got %v\n%s", billingv1alpha1.ReasonNotInNamespace, err, out)
+	}
+
 	// The plugin deleted its previews; Stripe holds what it held.
 	var list billingv1alpha1.StripeBillingPreviewList
 	if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
