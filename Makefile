@@ -73,8 +73,12 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for envtest (cached, downlo
 verify-docs: ## Check that every relative link and #anchor in README.md and docs/ (and every alert's runbook_url) resolves.
 	go test -count=1 ./hack/verifydocs/
 
+.PHONY: test-unit
+test-unit: ## The controllers' tests of pure functions, with no envtest (-short skips the tests that need an API server; one that starts envtest anyway fails).
+	KUBEBUILDER_ASSETS=/nonexistent/envtest-not-needed go test -short -count=1 ./controllers/
+
 .PHONY: test
-test: verify-generated verify-docs vet envtest stripe-mock ## Run all tests: unit, envtest integration, contract tests against stripe-mock.
+test: verify-generated verify-docs test-unit vet envtest stripe-mock ## Run all tests: unit, envtest integration, contract tests against stripe-mock.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(ENVTEST_K8S_VERSION) $(SETUP_ENVTEST))" \
 	STRIPE_MOCK_BIN="$(STRIPE_MOCK)" \
 	go test -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...

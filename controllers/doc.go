@@ -31,5 +31,11 @@
 //
 // A kind brings its API type and an external client: Observe, Creation,
 // Update, Report and Delete (stripe*_external.go, and the webhook
-// endpoint's in its controller file), plus its own diff.
+// endpoint's in its controller file), plus its own diff. Optional
+// capabilities (replace-on-change, an early next pass, keeping what a
+// failed pass read, acting once status is written) are the named
+// interfaces of managed.go. Every kind is registered once in the table of
+// kinds (internal/kinds, and its attachment in kinds.go), which identity,
+// the audit, the metrics, the wiring (SetupKinds) and kubectl stripe read;
+// docs/adding-a-kind.md walks through a new kind.
 package controllers

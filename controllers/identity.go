@@ -3,7 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 	"github.com/stripe-operator/stripe-operator/internal/kinds"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
@@ -54,22 +55,11 @@ func ownerOf(obj client.Object, instance string) stripe.Owner {
 }
 
 // ownerMetadata is the metadata the operator writes on every Stripe object
-// it creates or adopts: the spec's, plus the identity keys.
+// it creates or adopts: the spec's, plus the identity keys (the one rule:
+// internal/identity).
 func ownerMetadata(owner stripe.Owner, spec map[string]string) map[string]string {
-	m := make(map[string]string, len(spec)+5)
-	for k, v := range spec {
-		m[k] = v
-	}
-	m[billingv1alpha1.StripeMetadataInstance] = owner.Instance
-	m[billingv1alpha1.StripeMetadataKind] = owner.Kind
-	m[billingv1alpha1.StripeMetadataNamespace] = owner.Namespace
-	m[billingv1alpha1.StripeMetadataName] = owner.Name
-	m[billingv1alpha1.StripeMetadataUID] = owner.UID
-	return m
+	return identity.Metadata(owner, spec)
 }
-
-var identityKeys = []string{billingv1alpha1.StripeMetadataInstance, billingv1alpha1.StripeMetadataKind,
-	billingv1alpha1.StripeMetadataNamespace, billingv1alpha1.StripeMetadataName, billingv1alpha1.StripeMetadataUID}
 
 // desiredMetadata is the metadata a Stripe object should carry. In Manage
 // mode that includes the identity keys, so objects written before a key
@@ -78,7 +68,7 @@ var identityKeys = []string{billingv1alpha1.StripeMetadataInstance, billingv1alp
 func desiredMetadata(obj conditioned, owner stripe.Owner, spec map[string]string, observed map[string]string) map[string]string {
 	want := ownerMetadata(owner, spec)
 	if obj.GetManagementPolicy() == billingv1alpha1.ManagementPolicyObserve {
-		for _, k := range identityKeys {
+		for _, k := range identity.Keys {
 			if v, ok := observed[k]; ok {
 				want[k] = v
 			} else {
@@ -90,39 +80,28 @@ func desiredMetadata(obj conditioned, owner stripe.Owner, spec map[string]string
 }
 
 // ownership is how a Stripe object relates to a resource.
-type ownership int
+type ownership = identity.Ownership
 
 const (
 	// unowned: the object carries no identity (made outside the operator).
-	unowned ownership = iota
+	unowned = identity.Unowned
 	// ownedHere: it carries this resource's identity.
-	ownedHere
-	// ownedElsewhere: it carries another resource's identity.
-	ownedElsewhere
+	ownedHere = identity.OwnedHere
+	// ownedElsewhere: it carries another resource's identity, or a broken
+	// one.
+	ownedElsewhere = identity.OwnedElsewhere
 )
 
-// ownershipOf reads md against owner, by the same rule as the billing
-// audit (audit.IdentityOf): an object without an instance key was written
-// before instances existed and belongs to whichever instance declares it;
-// one without a kind key belongs to the kind its type implies. The UID is
-// not compared: a re-created resource is the same resource.
+// ownershipOf reads md against owner by the identity rule
+// (identity.OwnershipOf, also the billing audit's, the Stripe client's and
+// the webhook server's), and names the resource an object owned elsewhere
+// claims.
 func ownershipOf(owner stripe.Owner, md map[string]string) (ownership, string) {
-	ns, name := md[billingv1alpha1.StripeMetadataNamespace], md[billingv1alpha1.StripeMetadataName]
-	if ns == "" && name == "" {
-		return unowned, ""
+	o, id := identity.OwnershipOf(owner, md)
+	if o != ownedElsewhere {
+		return o, ""
 	}
-	inst, ok := md[billingv1alpha1.StripeMetadataInstance]
-	if !ok {
-		inst = owner.Instance
-	}
-	kind := md[billingv1alpha1.StripeMetadataKind]
-	if kind == "" {
-		kind = owner.Kind
-	}
-	if inst == owner.Instance && kind == owner.Kind && ns == owner.Namespace && name == owner.Name {
-		return ownedHere, ""
-	}
-	return ownedElsewhere, ns + "/" + name
+	return o, id.Resource()
 }
 
 // adoptionPolicy decides whether a resource may take over an existing Stripe
@@ -194,6 +173,32 @@ func oldestOwnedHere[T any](owner stripe.Owner, objs []T, meta func(T) (id strin
 	return best
 }
 
+// lookupSteps are a create's find and adopt steps (externalCreate) for one
+// Stripe object type: find is the crash-safety lookup of a create that may
+// have gone through (the resource's UID, a strongly consistent list of
+// objects created since createdAfter); adopt is the identity lookup (the
+// oldest object that carries the resource's identity, oldestOwnedHere).
+func lookupSteps[T comparable](owner stripe.Owner, createdAfter time.Time,
+	find func(context.Context, stripe.Owner, time.Time) (T, error),
+	search func(context.Context, stripe.Owner) ([]T, error),
+	meta func(T) (id string, created int64, md map[string]string),
+) (findStep, adoptStep func(context.Context) (string, error)) {
+	findStep = func(ctx context.Context) (string, error) {
+		var none T
+		x, err := find(ctx, owner, createdAfter)
+		if err != nil || x == none {
+			return "", err
+		}
+		id, _, _ := meta(x)
+		return id, nil
+	}
+	adoptStep = func(ctx context.Context) (string, error) {
+		found, err := search(ctx, owner)
+		return oldestOwnedHere(owner, found, meta), err
+	}
+	return findStep, adoptStep
+}
+
 // onlyIdentityBackfill reports whether a metadata update md does nothing
 // but add identity keys the object lacks (objects written before a key
 // existed): bookkeeping on upgrade, not drift.
@@ -202,7 +207,7 @@ func onlyIdentityBackfill(md, observed map[string]string) bool {
 		return false
 	}
 	for k, v := range md {
-		if _, had := observed[k]; had || v == "" || !slices.Contains(identityKeys, k) {
+		if _, had := observed[k]; had || v == "" || !identity.IsKey(k) {
 			return false
 		}
 	}

@@ -56,8 +56,9 @@ type KindOptions struct {
 	Namespace string
 	// MaxChargeAttempts: see StripeSubscriptionReconciler.
 	MaxChargeAttempts int
-	// SubscriptionLists feeds the subscriptions' list-based resync.
-	SubscriptionLists *SubscriptionLists
+	// Lists, when set, lets the resync of every kind read unchanged objects
+	// from whole lists (resync_lists.go).
+	Lists *ResyncLists
 }
 
 // kindAttachment is a kind's controllers-side entry.
@@ -96,7 +97,7 @@ type auditListing struct {
 var attachments = map[string]kindAttachment{
 	"StripeCustomer": {
 		setup: func(mgr ctrl.Manager, o KindOptions, changed <-chan event.GenericEvent) error {
-			return (&StripeCustomerReconciler{Client: o.Client, Stripe: o.Stripe, Recorder: recorderFor(mgr, "StripeCustomer"),
+			return (&StripeCustomerReconciler{Client: o.Client, Lists: o.Lists, Stripe: o.Stripe, Recorder: recorderFor(mgr, "StripeCustomer"),
 				ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: changed,
 				MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.Instance, AdoptionSelector: o.AdoptionSelector,
 			}).SetupWithManager(mgr)
@@ -130,7 +131,7 @@ var attachments = map[string]kindAttachment{
 	},
 	"StripePlan": {
 		setup: func(mgr ctrl.Manager, o KindOptions, changed <-chan event.GenericEvent) error {
-			return (&StripePlanReconciler{Client: o.Client, Stripe: o.Stripe, Recorder: recorderFor(mgr, "StripePlan"),
+			return (&StripePlanReconciler{Client: o.Client, Lists: o.Lists, Stripe: o.Stripe, Recorder: recorderFor(mgr, "StripePlan"),
 				ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: changed,
 				MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.Instance, AdoptionSelector: o.AdoptionSelector,
 			}).SetupWithManager(mgr)
@@ -187,7 +188,7 @@ var attachments = map[string]kindAttachment{
 	"StripeSubscription": {
 		setup: func(mgr ctrl.Manager, o KindOptions, changed <-chan event.GenericEvent) error {
 			return (&StripeSubscriptionReconciler{Client: o.Client, Stripe: o.Stripe, Recorder: recorderFor(mgr, "StripeSubscription"),
-				ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: changed, Lists: o.SubscriptionLists,
+				ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: changed, Lists: o.Lists,
 				MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.Instance, AdoptionSelector: o.AdoptionSelector,
 				MaxChargeAttempts: o.MaxChargeAttempts,
 			}).SetupWithManager(mgr)
@@ -233,7 +234,7 @@ var attachments = map[string]kindAttachment{
 	},
 	"StripeWebhookEndpoint": {
 		setup: func(mgr ctrl.Manager, o KindOptions, changed <-chan event.GenericEvent) error {
-			return (&StripeWebhookEndpointReconciler{Client: o.Client, APIReader: o.APIReader, Stripe: o.Stripe,
+			return (&StripeWebhookEndpointReconciler{Client: o.Client, Lists: o.Lists, APIReader: o.APIReader, Stripe: o.Stripe,
 				Recorder: recorderFor(mgr, "StripeWebhookEndpoint"), CredentialsChanged: changed,
 				Namespace: o.Namespace, Instance: o.Instance, ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation,
 			}).SetupWithManager(mgr)

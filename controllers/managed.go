@@ -199,6 +199,9 @@ type managedReconciler[O managedObject] struct {
 	adoption adoptionPolicy
 	backend  stripeBackend
 	kind     managedKind[O]
+	// lists, when set, lets a resync read from whole lists
+	// (resync_listing.go).
+	lists *ResyncLists
 }
 
 // managedKind is one kind's part of the core.
@@ -224,6 +227,8 @@ type managedConfig struct {
 	// stripe is the kind's Stripe client, reached for writes only through
 	// the pass's guard.
 	stripe stripeBackend
+	// lists, when set, lets a resync read from whole lists.
+	lists *ResyncLists
 }
 
 // managedKindOf is the core's view of the kind whose API type is T and
@@ -240,7 +245,7 @@ func managedKindOf[T any, S any, O interface {
 
 func newManaged[O managedObject](cfg managedConfig, kind managedKind[O]) *managedReconciler[O] {
 	return &managedReconciler[O]{client: cfg.client, recorder: cfg.recorder, resync: resyncOr(cfg.resync), instance: cfg.instance,
-		adoption: adoptionPolicy{reader: cfg.client, selector: cfg.adoptionSelector}, backend: cfg.stripe, kind: kind}
+		adoption: adoptionPolicy{reader: cfg.client, selector: cfg.adoptionSelector}, backend: cfg.stripe, kind: kind, lists: cfg.lists}
 }
 
 // pass is what one Reconcile knows about one resource: the scope the phases
@@ -267,6 +272,8 @@ type pass[O managedObject] struct {
 	// drop are request annotations the deferred write removes after the
 	// status (dropAnnotation).
 	drop []string
+	// listing is what this pass's observe read from whole lists.
+	listing passListing
 
 	core *managedReconciler[O]
 }
@@ -338,7 +345,7 @@ func (m *managedReconciler[O]) phaseFinalizer(ctx context.Context, p *pass[O]) e
 
 // phaseObserve observes Stripe, binding an object first when none is.
 func (m *managedReconciler[O]) phaseObserve(ctx context.Context, p *pass[O]) error {
-	obs, err := p.ext.Observe(ctx)
+	obs, err := m.observe(ctx, p)
 	if err != nil {
 		return err
 	}

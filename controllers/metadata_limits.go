@@ -1,8 +1,11 @@
 package controllers
 
 import (
+	"slices"
+
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/audit"
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // operatorMetadataKeys are the metadata keys the operator may write on the
@@ -15,9 +18,9 @@ import (
 // checks the bounds against this list. A new key the operator writes
 // belongs here.
 var operatorMetadataKeys = map[string][]string{
-	"StripeCustomer":     append(append([]string(nil), identityKeys...), audit.MetadataOrphaned),
-	"StripePlan":         append(append([]string(nil), identityKeys...), audit.MetadataOrphaned),
-	"StripeSubscription": append(append([]string(nil), identityKeys...), audit.MetadataOrphaned, metadataReplaces),
+	"StripeCustomer":     append(slices.Clone(identity.Keys), audit.MetadataOrphaned),
+	"StripePlan":         append(slices.Clone(identity.Keys), audit.MetadataOrphaned),
+	"StripeSubscription": append(slices.Clone(identity.Keys), audit.MetadataOrphaned, metadataReplaces),
 }
 
 // maxUserMetadataKeys is each kind's bound on spec.metadata.

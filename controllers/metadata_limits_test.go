@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // TestOperatorMetadataKeysLeaveRoom counts the keys the operator writes on
@@ -100,12 +101,12 @@ func TestMaxUserMetadataOnEveryKindReady(t *testing.T) {
 	h.waitReady(sub)
 
 	c := h.stripeCustomer(cus.Status.CustomerID)
-	g.Expect(c.Metadata).To(HaveLen(billingv1alpha1.MaxUserMetadataKeysCustomer + len(identityKeys)))
+	g.Expect(c.Metadata).To(HaveLen(billingv1alpha1.MaxUserMetadataKeysCustomer + len(identity.Keys)))
 	prod, err := h.stripe.GetProduct(ctx, plan.Status.ProductID)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(prod.Metadata).To(HaveLen(billingv1alpha1.MaxUserMetadataKeysPlan + len(identityKeys)))
-	g.Expect(h.stripePrice(plan.Status.PriceID).Metadata).To(HaveLen(billingv1alpha1.MaxUserMetadataKeysPlan + len(identityKeys)))
-	g.Expect(h.snapshot(sub).Metadata).To(HaveLen(billingv1alpha1.MaxUserMetadataKeysSubscription + len(identityKeys)))
+	g.Expect(prod.Metadata).To(HaveLen(billingv1alpha1.MaxUserMetadataKeysPlan + len(identity.Keys)))
+	g.Expect(h.stripePrice(plan.Status.PriceID).Metadata).To(HaveLen(billingv1alpha1.MaxUserMetadataKeysPlan + len(identity.Keys)))
+	g.Expect(h.snapshot(sub).Metadata).To(HaveLen(billingv1alpha1.MaxUserMetadataKeysSubscription + len(identity.Keys)))
 
 	// One key more is refused, naming the field.
 	over := newCustomer("over", func(s *billingv1alpha1.StripeCustomerSpec) {

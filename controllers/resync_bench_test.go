@@ -127,7 +127,7 @@ func measureResync(tb testing.TB, ns string, n int) (perObject, listing int) {
 		}
 	}
 	perObject = runResyncPass(tb, d, ns, n, nil)
-	listing = runResyncPass(tb, d, ns, n, &SubscriptionLists{Lister: d.api.(stripe.Lister), MinRefresh: time.Hour})
+	listing = runResyncPass(tb, d, ns, n, &SubscriptionLists{Lister: d.api.(stripe.ResyncLister), MinRefresh: time.Hour})
 	return perObject, listing
 }
 

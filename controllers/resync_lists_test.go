@@ -15,7 +15,7 @@ import (
 
 // countingLister serves one fixed list and counts the lists fetched.
 type countingLister struct {
-	stripe.Lister
+	stripe.ResyncLister
 	subs  []*stripe.Subscription
 	calls atomic.Int32
 	fail  bool
@@ -69,7 +69,7 @@ func TestListedSubscriptionRules(t *testing.T) {
 			s.obj.Status.LastEvent = &billingv1alpha1.EventRef{ID: "evt_1", Created: at.Add(time.Minute).Unix()}
 		}},
 		{name: "observed after the list: read on its own", listed: listedSub(1), mutate: func(s *subscriptionScope, r *StripeSubscriptionReconciler, at time.Time) {
-			r.observed.note(s.obj.UID, at.Add(time.Second))
+			r.Lists.note(s.obj.UID, at.Add(time.Second))
 		}},
 		{name: "a spec change is not a resync", listed: listedSub(1), mutate: func(s *subscriptionScope, _ *StripeSubscriptionReconciler, _ time.Time) {
 			s.obj.Generation = 3
@@ -84,7 +84,7 @@ func TestListedSubscriptionRules(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &StripeSubscriptionReconciler{Lists: &SubscriptionLists{}}
-			r.observedOnce.Do(func() { r.observed.start = time.Now().Add(-time.Hour) })
+			r.Lists.startOnce.Do(func() { r.Lists.observed.start = time.Now().Add(-time.Hour) })
 			s := resyncScope()
 			at := time.Now().Add(-time.Minute)
 			r.Lists.Publish(at, []*stripe.Subscription{tc.listed})
@@ -95,7 +95,7 @@ func TestListedSubscriptionRules(t *testing.T) {
 			if (got != nil) != tc.use {
 				t.Fatalf("used the list: %v, want %v", got != nil, tc.use)
 			}
-			if got == nil && !r.observed.last(s.obj.UID).After(at) {
+			if got == nil && !r.Lists.last(s.obj.UID).After(at) {
 				t.Errorf("a pass that reads on its own notes the observation")
 			}
 		})

@@ -43,6 +43,9 @@ type StripeCustomerReconciler struct {
 	MaxConcurrentReconciles int
 	// CredentialsChanged, when set, re-queues every customer.
 	CredentialsChanged <-chan event.GenericEvent
+	// Lists, when set, lets the periodic resync of an unchanged customer read
+	// its Stripe objects from whole lists (resync_lists.go).
+	Lists *ResyncLists
 }
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripecustomers,verbs=get;list;watch;update;patch
@@ -91,7 +94,7 @@ func customerOfSubscription(_ context.Context, o client.Object) []reconcile.Requ
 // Reconcile runs one pass of the managed-resource core over one
 // StripeCustomer.
 func (r *StripeCustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}},
+	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}, lists: r.Lists},
 		managedKindOf[billingv1alpha1.StripeCustomer]("stripeCustomer", func(o *billingv1alpha1.StripeCustomer) *billingv1alpha1.StripeCustomerStatus { return &o.Status },
 			func(p *pass[*billingv1alpha1.StripeCustomer]) external { return &customerExternal{r: r, pass: p} }),
 	).Reconcile(ctx, req)

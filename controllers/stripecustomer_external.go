@@ -40,7 +40,7 @@ func (x *customerExternal) Observe(ctx context.Context) (observation, error) {
 		return observation{}, nil
 	}
 	if x.cus == nil || x.cus.ID != st.CustomerID {
-		cus, err := x.r.Stripe.GetCustomer(ctx, st.CustomerID)
+		cus, err := readListed(ctx, x.pass, customerListing, st.CustomerID, x.r.Stripe.GetCustomer)
 		if stripe.IsNotFound(err) || (err == nil && cus.Deleted) {
 			return observation{}, newSpecError(billingv1alpha1.ReasonNotFound, "Stripe customer %s does not exist or was deleted in Stripe; it is not recreated automatically.", st.CustomerID)
 		}
@@ -60,6 +60,8 @@ func (x *customerExternal) Observe(ctx context.Context) (observation, error) {
 func (x *customerExternal) Creation() creation {
 	spec := &x.obj.Spec
 	params := customerCreateParams(spec)
+	find, adopt := lookupSteps(x.owner, x.obj.CreationTimestamp.Add(-time.Hour), x.r.Stripe.FindCustomerByOwner, x.r.Stripe.SearchCustomersByIdentity,
+		func(c *stripe.Customer) (string, int64, map[string]string) { return c.ID, c.Created, c.Metadata })
 	return creation{
 		what: "customer", specID: spec.CustomerID, specField: "spec.customerID",
 		read: func(ctx context.Context, id string) (map[string]string, error) {
@@ -80,17 +82,8 @@ func (x *customerExternal) Creation() creation {
 			return nil
 		},
 		externalCreate: externalCreate{
-			find: func(ctx context.Context) (string, error) {
-				c, err := x.r.Stripe.FindCustomerByOwner(ctx, x.owner, x.obj.CreationTimestamp.Add(-time.Hour))
-				if err != nil || c == nil {
-					return "", err
-				}
-				return c.ID, nil
-			},
-			adopt: func(ctx context.Context) (string, error) {
-				found, err := x.r.Stripe.SearchCustomersByIdentity(ctx, x.owner)
-				return oldestOwnedHere(x.owner, found, func(c *stripe.Customer) (string, int64, map[string]string) { return c.ID, c.Created, c.Metadata }), err
-			},
+			find:  find,
+			adopt: adopt,
 			create: func(ctx context.Context, intent string) (string, error) {
 				c, err := x.writes.CreateCustomer(ctx, x.owner, intent, params)
 				if err != nil {

@@ -41,6 +41,9 @@ type StripePlanReconciler struct {
 	MaxConcurrentReconciles int
 	// CredentialsChanged, when set, re-queues every plan.
 	CredentialsChanged <-chan event.GenericEvent
+	// Lists, when set, lets the periodic resync of an unchanged plan read
+	// its Stripe objects from whole lists (resync_lists.go).
+	Lists *ResyncLists
 }
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeplans,verbs=get;list;watch;update;patch
@@ -68,7 +71,7 @@ func (r *StripePlanReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile runs one pass of the managed-resource core over one StripePlan.
 func (r *StripePlanReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}},
+	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, adoptionSelector: r.AdoptionSelector, stripe: stripeBackend{api: r.Stripe}, lists: r.Lists},
 		managedKindOf[billingv1alpha1.StripePlan]("stripePlan", func(o *billingv1alpha1.StripePlan) *billingv1alpha1.StripePlanStatus { return &o.Status },
 			func(p *pass[*billingv1alpha1.StripePlan]) external { return &planExternal{r: r, pass: p} }),
 	).Reconcile(ctx, req)

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
@@ -41,7 +42,7 @@ func (x *planExternal) Observe(ctx context.Context) (observation, error) {
 		return observation{}, nil
 	}
 	if x.product == nil || x.product.ID != st.ProductID {
-		p, err := x.r.Stripe.GetProduct(ctx, st.ProductID)
+		p, err := readListed(ctx, x.pass, productListing, st.ProductID, x.r.Stripe.GetProduct)
 		if stripe.IsNotFound(err) {
 			return observation{}, newSpecError(billingv1alpha1.ReasonNotFound, "Stripe product %s does not exist.", st.ProductID)
 		}
@@ -90,8 +91,9 @@ func (x *planExternal) observePrice(ctx context.Context) error {
 	if st.PriceID != "" {
 		p, err := x.created, error(nil)
 		if p == nil || p.ID != st.PriceID {
-			// Read unless this pass made it (a replacement).
-			p, err = x.r.Stripe.GetPrice(ctx, st.PriceID)
+			// Read unless this pass made it (a replacement); on a resync,
+			// from the list of active prices when allowed.
+			p, err = readListed(ctx, x.pass, priceListing, st.PriceID, x.r.Stripe.GetPrice)
 		}
 		if err != nil && !stripe.IsNotFound(err) {
 			return err
@@ -155,6 +157,8 @@ func (x *planExternal) Creation() creation {
 	if spec.Product.Description != "" {
 		params.Description = &spec.Product.Description
 	}
+	find, adopt := lookupSteps(x.owner, x.obj.CreationTimestamp.Add(-time.Hour), x.r.Stripe.FindProductByOwner, x.r.Stripe.SearchProductsByIdentity,
+		func(p *stripe.Product) (string, int64, map[string]string) { return p.ID, p.Created, p.Metadata })
 	return creation{
 		what: "product", specID: spec.ProductID, specField: "spec.productID",
 		read: func(ctx context.Context, id string) (map[string]string, error) {
@@ -169,17 +173,8 @@ func (x *planExternal) Creation() creation {
 			return p.Metadata, nil
 		},
 		externalCreate: externalCreate{
-			find: func(ctx context.Context) (string, error) {
-				p, err := x.r.Stripe.FindProductByOwner(ctx, x.owner, x.obj.CreationTimestamp.Add(-time.Hour))
-				if err != nil || p == nil {
-					return "", err
-				}
-				return p.ID, nil
-			},
-			adopt: func(ctx context.Context) (string, error) {
-				found, err := x.r.Stripe.SearchProductsByIdentity(ctx, x.owner)
-				return oldestOwnedHere(x.owner, found, func(p *stripe.Product) (string, int64, map[string]string) { return p.ID, p.Created, p.Metadata }), err
-			},
+			find:  find,
+			adopt: adopt,
 			create: func(ctx context.Context, intent string) (string, error) {
 				p, err := x.writes.CreateProduct(ctx, x.owner, intent, params)
 				if err != nil {
@@ -300,7 +295,7 @@ func (x *planExternal) findPrice(ctx context.Context) (*stripe.Price, error) {
 	}
 	for _, p := range prices {
 		own, _ := ownershipOf(x.owner, p.Metadata)
-		if priceMatches(p, spec) && (own == ownedHere || p.Metadata[billingv1alpha1.StripeMetadataUID] == x.owner.UID) && p.LookupKey == spec.LookupKey {
+		if priceMatches(p, spec) && (own == ownedHere || identity.SameUID(x.owner, p.Metadata)) && p.LookupKey == spec.LookupKey {
 			return p, nil
 		}
 	}

@@ -78,9 +78,6 @@ type StripeSubscriptionReconciler struct {
 	// the test-mode Stripe's clock.
 	Now func() time.Time
 
-	observed     observations
-	observedOnce sync.Once
-
 	// prices caches unit amount and currency by price ID. Both are immutable
 	// in Stripe, so the cache never goes stale; it keeps a resync of an
 	// unchanged subscription at a single Stripe call.

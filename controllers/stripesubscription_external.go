@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
@@ -670,8 +671,8 @@ func (r *StripeSubscriptionReconciler) checkCustomerTenant(ctx context.Context, 
 			return fmt.Errorf("reading customer %s: %w", id, err)
 		}
 		tenant := ""
-		if cus.Metadata[billingv1alpha1.StripeMetadataName] != "" {
-			tenant = cus.Metadata[billingv1alpha1.StripeMetadataNamespace] + "/" + cus.Metadata[billingv1alpha1.StripeMetadataName]
+		if cid, ok := identity.Read(cus.Metadata, s.owner.Instance, "StripeCustomer"); ok {
+			tenant = cid.Resource() // a broken identity ("/name") is no namespace's
 		}
 		ns, _ = r.customerTenants.LoadOrStore(id, tenant)
 	}

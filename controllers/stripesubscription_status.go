@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"fmt"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,21 +24,10 @@ const (
 )
 
 // unixTime converts Stripe's Unix seconds to a status time (nil for 0).
-func unixTime(sec int64) *metav1.Time {
-	if sec == 0 {
-		return nil
-	}
-	t := metav1.NewTime(time.Unix(sec, 0).UTC())
-	return &t
-}
+func unixTime(sec int64) *metav1.Time { return billing.UnixTime(sec) }
 
 // unixOf is the inverse of unixTime (0 for nil).
-func unixOf(t *metav1.Time) int64 {
-	if t == nil {
-		return 0
-	}
-	return t.Unix()
-}
+func unixOf(t *metav1.Time) int64 { return billing.Unix(t) }
 
 // setObservedStatus copies what Stripe reports into status (sub is a read
 // of Stripe, or the answer to a write). The webhook server writes the same
@@ -74,23 +62,10 @@ func observedFields(st *billingv1alpha1.StripeSubscriptionStatus) billingv1alpha
 	return c
 }
 
+// copyObserved writes what Stripe says of sub into status, by the mapping
+// the webhook server uses too (billing.SetSubscription, billing.InvoiceStatus).
 func copyObserved(st *billingv1alpha1.StripeSubscriptionStatus, sub *stripe.Subscription) {
-	st.SubscriptionID = sub.ID
-	if sub.CustomerID != "" {
-		st.CustomerID = sub.CustomerID
-	}
-	st.StripeStatus = sub.Status
-	st.Items = nil
-	for _, it := range sub.Items {
-		st.Items = append(st.Items, billingv1alpha1.ObservedItem{ItemID: it.ID, PriceID: it.PriceID, Quantity: it.Quantity})
-	}
-	st.CurrentPeriodStart = unixTime(sub.CurrentPeriodStart)
-	st.CurrentPeriodEnd = unixTime(sub.CurrentPeriodEnd)
-	st.CancelAtPeriodEnd = sub.CancelAtPeriodEnd
-	st.CancelAt = unixTime(sub.CancelAt)
-	st.CanceledAt = unixTime(sub.CanceledAt)
-	st.TrialEnd = unixTime(sub.TrialEnd)
-	st.PauseCollection = sub.PauseCollection
+	billing.SetSubscription(st, sub)
 	st.LatestInvoice = invoiceStatus(sub.LatestInvoice, st.LatestInvoice)
 }
 
@@ -98,26 +73,19 @@ func copyObserved(st *billingv1alpha1.StripeSubscriptionStatus, sub *stripe.Subs
 // of the newest event applied to that invoice (prev.lastEvent) is kept when
 // prev is the same invoice, so its events stay ordered.
 func invoiceStatus(inv *stripe.Invoice, prev *billingv1alpha1.InvoiceStatus) *billingv1alpha1.InvoiceStatus {
-	if inv == nil {
-		return nil
-	}
-	out := &billingv1alpha1.InvoiceStatus{
-		ID:                 inv.ID,
-		Status:             inv.Status,
-		AmountDue:          inv.AmountDue,
-		AmountPaid:         inv.AmountPaid,
-		Currency:           inv.Currency,
-		AttemptCount:       inv.AttemptCount,
-		NextPaymentAttempt: unixTime(inv.NextPaymentAttempt),
-		HostedInvoiceURL:   inv.HostedInvoiceURL,
-		BillingReason:      inv.BillingReason,
-		PaymentError:       inv.PaymentError,
-	}
-	out.PaymentIntentStatus, out.Created = inv.PaymentIntentStatus, unixTime(inv.Created)
-	if prev != nil && prev.ID == inv.ID {
+	out := billing.InvoiceStatus(inv)
+	if out != nil && prev != nil && prev.ID == inv.ID {
 		out.LastEvent = prev.LastEvent
 	}
 	return out
+}
+
+// subscriptionFromStatus is the subscription as status shows it, for a
+// pass that trusts status (statusCarriesNews): what the conditions are
+// derived from. It carries no metadata and no invoice lines, so it is never
+// diffed against the spec.
+func subscriptionFromStatus(st *billingv1alpha1.StripeSubscriptionStatus) *stripe.Subscription {
+	return billing.SubscriptionOf(st)
 }
 
 // expectedAmount is the sum of unit amount times quantity of the declared

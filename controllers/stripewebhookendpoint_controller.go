@@ -68,6 +68,9 @@ type StripeWebhookEndpointReconciler struct {
 	// CredentialsChanged, when set, re-queues every endpoint (a new key may
 	// be another Stripe account's).
 	CredentialsChanged <-chan event.GenericEvent
+	// Lists, when set, lets the periodic resync of an unchanged endpoint
+	// read it from the whole list (resync_lists.go).
+	Lists *ResyncLists
 }
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripewebhookendpoints,verbs=get;list;watch;update;patch
@@ -96,7 +99,7 @@ func (r *StripeWebhookEndpointReconciler) now() time.Time {
 // Reconcile runs one pass of the managed-resource core over one
 // StripeWebhookEndpoint.
 func (r *StripeWebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, stripe: stripeBackend{endpoints: r.Stripe}},
+	return newManaged(managedConfig{client: r.Client, recorder: r.Recorder, resync: r.ResyncPeriod, instance: r.Instance, stripe: stripeBackend{endpoints: r.Stripe}, lists: r.Lists},
 		managedKindOf[billingv1alpha1.StripeWebhookEndpoint]("stripeWebhookEndpoint", func(o *billingv1alpha1.StripeWebhookEndpoint) *billingv1alpha1.StripeWebhookEndpointStatus {
 			return &o.Status
 		},
@@ -142,7 +145,7 @@ func (x *webhookEndpointExternal) Observe(ctx context.Context) (observation, err
 	x.secret = secret
 	st := &obj.Status
 	if st.EndpointID != "" && (x.cur == nil || x.cur.ID != st.EndpointID) {
-		x.cur, err = r.Stripe.GetWebhookEndpoint(ctx, st.EndpointID)
+		x.cur, err = readListed(ctx, x.pass, webhookEndpointListing, st.EndpointID, r.Stripe.GetWebhookEndpoint)
 		if stripe.ClassOf(err) == stripe.ClassNotFound {
 			x.cur, err = nil, nil // deleted in Stripe: replace it
 		}

@@ -6,7 +6,7 @@ import (
 	"time"
 	"unique"
 
-	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
@@ -109,14 +109,14 @@ func (x *subscriptionIdentities) add(customerID string, s *stripe.Subscription) 
 // does not hold the decoded answer's metadata map alive (about 0.5 KiB per
 // subscription, for every subscription the process creates).
 func identityOf(s *stripe.Subscription) *stripe.Subscription {
-	md := make(map[string]string, len(identityKeys))
-	for _, k := range identityKeys {
+	md := make(map[string]string, len(identity.Keys))
+	for _, k := range identity.Keys {
 		v, ok := s.Metadata[k]
-		if !ok || k == billingv1alpha1.StripeMetadataUID {
+		if !ok || k == identity.KeyUID {
 			continue
 		}
 		switch k {
-		case billingv1alpha1.StripeMetadataInstance, billingv1alpha1.StripeMetadataKind, billingv1alpha1.StripeMetadataNamespace:
+		case identity.KeyInstance, identity.KeyKind, identity.KeyNamespace:
 			v = unique.Make(v).Value()
 		}
 		md[k] = v

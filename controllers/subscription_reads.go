@@ -8,7 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
-	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
 // readMark is what a subscription's status held when this process last read
@@ -85,25 +84,4 @@ func (r *StripeSubscriptionReconciler) usedStatus(obj *billingv1alpha1.StripeSub
 // from status or from a list.
 func readOwed(st *billingv1alpha1.StripeSubscriptionStatus) bool {
 	return st.DeferredEvent != nil
-}
-
-// subscriptionFromStatus is the subscription as status shows it, for a
-// pass that trusts status (statusCarriesNews): what the conditions are
-// derived from. It carries no metadata and no invoice lines, so it is never
-// diffed against the spec.
-func subscriptionFromStatus(st *billingv1alpha1.StripeSubscriptionStatus) *stripe.Subscription {
-	sub := &stripe.Subscription{ID: st.SubscriptionID, CustomerID: st.CustomerID, Status: st.StripeStatus,
-		CancelAtPeriodEnd: st.CancelAtPeriodEnd, PauseCollection: st.PauseCollection,
-		CurrentPeriodStart: unixOf(st.CurrentPeriodStart), CurrentPeriodEnd: unixOf(st.CurrentPeriodEnd),
-		CancelAt: unixOf(st.CancelAt), CanceledAt: unixOf(st.CanceledAt), TrialEnd: unixOf(st.TrialEnd)}
-	for _, it := range st.Items {
-		sub.Items = append(sub.Items, stripe.SubscriptionItem{ID: it.ItemID, PriceID: it.PriceID, Quantity: it.Quantity})
-	}
-	if in := st.LatestInvoice; in != nil {
-		sub.LatestInvoice = &stripe.Invoice{ID: in.ID, Status: in.Status, AmountDue: in.AmountDue, AmountPaid: in.AmountPaid,
-			Currency: in.Currency, AttemptCount: in.AttemptCount, NextPaymentAttempt: unixOf(in.NextPaymentAttempt),
-			HostedInvoiceURL: in.HostedInvoiceURL, BillingReason: in.BillingReason, PaymentError: in.PaymentError,
-			PaymentIntentStatus: in.PaymentIntentStatus, Created: unixOf(in.Created)}
-	}
-	return sub
 }

@@ -64,6 +64,10 @@ type harnessOptions struct {
 	instance string
 	// fake shares another harness's test-mode Stripe.
 	fake *stripefake.Server
+	// lists turns on the resync by listing (as the manager does); off, every
+	// resync reads each object on its own, which tests count as a sign that
+	// the resync ran.
+	lists bool
 	// maxChargeAttempts is the subscription reconciler's limit (0: its
 	// default).
 	maxChargeAttempts int
@@ -107,13 +111,19 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	if o.wrapClient != nil {
 		c = o.wrapClient(c)
 	}
-	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
-	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
+	// With o.lists, as in the manager: one set of whole lists for the
+	// resync of every kind (resync_lists.go).
+	var lists *ResyncLists
+	if o.lists {
+		lists = &ResyncLists{Lister: sc, MinRefresh: o.resync / 2}
+	}
+	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true, Lists: lists}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true, Lists: lists}).SetupWithManager(mgr)).To(Succeed())
 	if o.clock == nil {
 		o.clock = h.fake.Now
 	}
 	g.Expect((&StripeSubscriptionReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true,
-		MaxChargeAttempts: o.maxChargeAttempts, Now: o.clock}).SetupWithManager(mgr)).To(Succeed())
+		MaxChargeAttempts: o.maxChargeAttempts, Now: o.clock, Lists: lists}).SetupWithManager(mgr)).To(Succeed())
 	if o.webhooks {
 		g.Expect(webhookserver.SetupIndexes(context.Background(), mgr)).To(Succeed())
 		ws := webhookserver.New(webhookserver.Options{Secrets: staticSecrets{[]byte(harnessWebhookSecret)},

@@ -25,6 +25,7 @@ import (
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/billing"
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // IndexSubscriptionID indexes StripeSubscriptions by status.subscriptionID.
@@ -296,6 +297,9 @@ func (s *Server) recordIDs(ctx context.Context, obj *billingv1alpha1.StripeSubsc
 	}
 }
 
+// kindSubscription is the resource kind the server applies events to.
+const kindSubscription = "StripeSubscription"
+
 // findTarget resolves the StripeSubscription an event concerns, or nil. It
 // reads the informer cache, and the API server only when the cache does not
 // know a name the metadata gives. shared reports an object the cache still
@@ -311,9 +315,14 @@ func (s *Server) findTarget(ctx context.Context, subID string, md map[string]str
 			return objs[0], true, nil
 		}
 	}
-	ns, name, uid := md[billingv1alpha1.StripeMetadataNamespace], md[billingv1alpha1.StripeMetadataName], md[billingv1alpha1.StripeMetadataUID]
-	if ns != "" && name != "" {
-		key := types.NamespacedName{Namespace: ns, Name: name}
+	// The metadata names the resource by the identity rule (internal/identity,
+	// the reconcilers' and the audit's rule): a StripeSubscription of this
+	// operator instance (any instance when Options.Instance is empty).
+	id, ok := identity.Read(md, s.opts.Instance, kindSubscription)
+	if ok && id.Kind == kindSubscription && id.Namespace != "" && id.Name != "" &&
+		(s.opts.Instance == "" || id.Instance == s.opts.Instance) {
+		uid := id.UID
+		key := types.NamespacedName{Namespace: id.Namespace, Name: id.Name}
 		obj := &billingv1alpha1.StripeSubscription{}
 		err := s.opts.Client.Get(ctx, key, obj)
 		if apierrors.IsNotFound(err) {
@@ -547,14 +556,6 @@ func marker(ev *event) *billingv1alpha1.EventRef {
 	return &billingv1alpha1.EventRef{ID: ev.ID, Type: ev.Type, Created: ev.Created}
 }
 
-func unixTime(sec int64) *metav1.Time {
-	if sec == 0 {
-		return nil
-	}
-	t := metav1.NewTime(time.Unix(sec, 0).UTC())
-	return &t
-}
-
 func terminal(status string) bool { return status == "canceled" || status == "incomplete_expired" }
 
 // subscriptionMutation copies a subscription into status, ordered by the
@@ -577,23 +578,12 @@ func subscriptionMutation(ev *event) mutation {
 		if v == unknown {
 			before = st.DeepCopy()
 		}
-		st.SubscriptionID = so.ID
-		st.StripeStatus = so.Status
+		// The reconciler's mapping (internal/billing), from the event's
+		// subscription in internal/stripe's shape.
+		billing.SetSubscription(st, so.subscription())
 		if ev.Type == "customer.subscription.deleted" && !terminal(so.Status) {
 			st.StripeStatus = "canceled"
 		}
-		if so.Customer != "" {
-			st.CustomerID = so.Customer
-		}
-		st.Items = nil
-		for _, it := range so.Items {
-			st.Items = append(st.Items, billingv1alpha1.ObservedItem{ItemID: it.ID, PriceID: it.PriceID, Quantity: it.Quantity})
-		}
-		start, end := so.period()
-		st.CurrentPeriodStart, st.CurrentPeriodEnd = unixTime(start), unixTime(end)
-		st.CancelAtPeriodEnd = so.CancelAtPeriodEnd
-		st.CancelAt, st.CanceledAt, st.TrialEnd = unixTime(so.CancelAt), unixTime(so.CanceledAt), unixTime(so.TrialEnd)
-		st.PauseCollection = so.PauseCollection
 		st.LastEvent = marker(ev)
 		setPaymentFailed(obj)
 		return settle(v, before, st, ev)
@@ -638,12 +628,10 @@ func invoiceMutation(ev *event) mutation {
 		if v == unknown {
 			before = st.DeepCopy()
 		}
-		inv := &billingv1alpha1.InvoiceStatus{
-			ID: in.ID, Status: in.Status, AmountDue: in.AmountDue, AmountPaid: in.AmountPaid, Currency: in.Currency,
-			AttemptCount: in.AttemptCount, NextPaymentAttempt: unixTime(in.NextPaymentAttempt),
-			HostedInvoiceURL: in.HostedInvoiceURL, BillingReason: in.BillingReason,
-			Created: unixTime(in.Created), LastEvent: marker(ev),
-		}
+		// The reconciler's mapping (internal/billing); the payment facts
+		// are this event's (paymentFacts).
+		inv := billing.InvoiceStatus(in.invoice())
+		inv.LastEvent = marker(ev)
 		if inv.Created == nil && cur != nil {
 			inv.Created = cur.Created
 		}

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/go-faster/jx"
+
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
 // event is the part of a Stripe event the operator reads. It holds the raw
@@ -167,6 +169,30 @@ func (so *subscriptionObject) period() (start, end int64) {
 		}
 	}
 	return start, end
+}
+
+// subscription is the subscription in internal/stripe's shape (API
+// 2023-10-16: one period), which the status mapping (internal/billing)
+// takes from both writers.
+func (so *subscriptionObject) subscription() *stripe.Subscription {
+	start, end := so.period()
+	sub := &stripe.Subscription{ID: so.ID, CustomerID: so.Customer, Status: so.Status,
+		CurrentPeriodStart: start, CurrentPeriodEnd: end, CancelAtPeriodEnd: so.CancelAtPeriodEnd,
+		CancelAt: so.CancelAt, CanceledAt: so.CanceledAt, TrialEnd: so.TrialEnd, PauseCollection: so.PauseCollection,
+		Metadata: so.Metadata}
+	for _, it := range so.Items {
+		sub.Items = append(sub.Items, stripe.SubscriptionItem{ID: it.ID, PriceID: it.PriceID, Quantity: it.Quantity})
+	}
+	return sub
+}
+
+// invoice is the invoice in internal/stripe's shape, without its payment
+// facts (paymentFacts reads them from the event).
+func (in *invoiceObject) invoice() *stripe.Invoice {
+	return &stripe.Invoice{ID: in.ID, SubscriptionID: in.subscriptionID(), Status: in.Status,
+		AmountDue: in.AmountDue, AmountPaid: in.AmountPaid, Currency: in.Currency, AttemptCount: in.AttemptCount,
+		NextPaymentAttempt: in.NextPaymentAttempt, HostedInvoiceURL: in.HostedInvoiceURL,
+		BillingReason: in.BillingReason, Created: in.Created}
 }
 
 var errNotEvent = errors.New("body is not a Stripe event")

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/billing"
 )
 
 func TestSubscriptionEventAppliesOnceAndInOrder(t *testing.T) {
@@ -322,7 +323,7 @@ func TestEventsAgainstTheOperatorsRead(t *testing.T) {
 	obj.Status.StripeStatus = "active"
 	obj.Status.CustomerID = "cus_test1"
 	obj.Status.Items = []billingv1alpha1.ObservedItem{{ItemID: "si_1", PriceID: "price_test1", Quantity: 2}}
-	obj.Status.CurrentPeriodStart, obj.Status.CurrentPeriodEnd = unixTime(1700000000), unixTime(1702592000)
+	obj.Status.CurrentPeriodStart, obj.Status.CurrentPeriodEnd = billing.UnixTime(1700000000), billing.UnixTime(1702592000)
 	readAt := metav1.NewTime(time.Unix(t0, 0))
 	obj.Status.ReadAt = &readAt
 	g.Expect(env.Client.Status().Update(context.Background(), obj)).To(Succeed())

@@ -60,6 +60,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger; default discards.
 	Logger logr.Logger
+	// Instance is the operator instance (--instance-name): an event whose
+	// object carries another instance's identity is not this operator's.
+	// Empty: any instance.
+	Instance string
 }
 
 // Server receives Stripe webhooks. It is a controller-runtime Runnable that

@@ -1,6 +1,6 @@
 // Command benchratios reads `go test -bench` output on stdin, copies it to
 // stdout as it comes, and at the end prints every ratio the benchmarks
-// reported next to its limit (issues 11 and 14), in one table:
+// reported next to its limit (issues 11, 14 and 20), in one table:
 //
 //	go test -run '^$' -bench . ./... | go run ./hack/benchratios
 //
@@ -41,6 +41,8 @@ var limits = []limit{
 	{"BenchmarkHandlerEndToEnd", "dup/bare-8conn", "duplicates/s ÷ bare verifying handler/s, 8 connections", false, 0.8, "14"},
 	{"BenchmarkSubscriptionConverge", "x-bound", "time to converge ÷ the limiter's bound for the creates", true, 1.02, "14"},
 	{"BenchmarkSubscriptionConverge", "calls/sub", "Stripe calls per new subscription", true, 1.01, "14"},
+	{"BenchmarkResyncByListing", "x-bound-issue", "Stripe calls of a resync of 20 customers, 2 plans, 200 subscriptions ÷ (N/100 + 5)", true, 1, "20"},
+	{"BenchmarkResyncByListing", "x-bound-large", "Stripe calls of a resync of BENCH_RESYNC_LARGE (100 customers, 10 plans, 1,000 subscriptions) ÷ (N/100 + 5)", true, 1, "20"},
 	{"BenchmarkManagerRSS", "x-limit-100MiB", "manager RSS ÷ 100 MiB after the first full pass (at 10,000 subscriptions + 1,000 customers)", true, 1, "14"},
 }
 

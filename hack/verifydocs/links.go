@@ -215,7 +215,12 @@ func resolve(root, from, target string, load func(string) (Doc, error)) string {
 		return fmt.Sprintf("%s has no heading with the anchor #%s", rel, anchor)
 	}
 	if to, ok := d.Moved[anchor]; ok {
-		return fmt.Sprintf("the section moved: link %s instead", filepath.ToSlash(filepath.Join(filepath.Dir(rel), to)))
+		// to is relative to rel's directory; say it relative to from's.
+		now, err := filepath.Rel(filepath.Dir(from), filepath.Join(filepath.Dir(rel), to))
+		if err != nil {
+			now = filepath.Join(filepath.Dir(rel), to)
+		}
+		return fmt.Sprintf("the section moved: link %s instead", filepath.ToSlash(now))
 	}
 	return ""
 }

@@ -144,7 +144,7 @@ func TestCheckFindsBrokenLinks(t *testing.T) {
 		`<a id="gone" data-moved-to="docs/a.md#nowhere"></a>`,
 		"[bad](#old)",
 	}, "\n"))
-	write("docs/a.md", "# A\n### Deep\n[back](../README.md#top)\n")
+	write("docs/a.md", "# A\n### Deep\n[back](../README.md#top)\n[moved](../README.md#old)\n")
 	problems, err := Check(root, []string{"README.md", "docs/a.md"})
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +158,7 @@ func TestCheckFindsBrokenLinks(t *testing.T) {
 		"README.md:14: ../outside.md: leaves the repository",
 		"README.md:17: #old: the section moved: link docs/a.md#deep instead",
 		"README.md: #gone moved to docs/a.md#nowhere: docs/a.md has no heading with the anchor #nowhere",
+		"docs/a.md:4: ../README.md#old: the section moved: link a.md#deep instead",
 	}
 	if strings.Join(problems, "\n") != strings.Join(want, "\n") {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(problems, "\n"), strings.Join(want, "\n"))

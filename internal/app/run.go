@@ -79,11 +79,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return fmt.Errorf("indexing subscriptions: %w", err)
 		}
 	}
-	subscriptionLists := &controllers.SubscriptionLists{Lister: sc, MinRefresh: o.ResyncPeriod / 2}
+	// One set of whole lists serves the resync of every kind and the audit.
+	lists := &controllers.ResyncLists{Lister: sc, MinRefresh: o.ResyncPeriod / 2}
 	if err := controllers.SetupKinds(mgr, controllers.KindOptions{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Stripe: sc,
 		ResyncPeriod: o.ResyncPeriod, Instance: o.InstanceName, AdoptionSelector: adoption, MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		SkipNameValidation: o.SkipNameValidation, Namespace: o.CredentialsNamespace, MaxChargeAttempts: o.MaxChargeAttempts,
-		SubscriptionLists: subscriptionLists,
+		Lists: lists,
 	}, recv); err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := (&controllers.BillingAuditReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder: mgr.GetEventRecorderFor("billing-audit"), //nolint:staticcheck
-		Instance: o.InstanceName, Period: o.AuditPeriod, Lists: subscriptionLists, SkipNameValidation: o.SkipNameValidation,
+		Instance: o.InstanceName, Period: o.AuditPeriod, Lists: lists, SkipNameValidation: o.SkipNameValidation,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the billing audit: %w", err)
 	}
@@ -119,6 +120,7 @@ func NewWebhookServer(mgr ctrl.Manager, o Options, secrets webhookserver.SecretS
 		Secrets: secrets, Client: mgr.GetClient(), Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorderFor("stripe-webhook"), //nolint:staticcheck
 		Logger:   ctrl.Log.WithName("webhook"),
+		Instance: o.InstanceName,
 	})
 }
 

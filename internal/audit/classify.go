@@ -9,6 +9,7 @@ import (
 	"time"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 	"github.com/stripe-operator/stripe-operator/internal/kinds"
 )
 
@@ -32,12 +33,10 @@ const (
 	ResourceStripeSubscription = "StripeSubscription"
 )
 
-// Identity metadata. Today the operator writes namespace, name and uid
-// (billingv1alpha1.StripeMetadata*); the instance and kind keys are read
-// when present so that objects of another operator instance are left out.
+// Identity metadata (the rule that reads it: internal/identity).
 const (
-	MetadataInstance = billingv1alpha1.StripeMetadataInstance
-	MetadataKind     = billingv1alpha1.StripeMetadataKind
+	MetadataInstance = identity.KeyInstance
+	MetadataKind     = identity.KeyKind
 	// MetadataOrphaned is written on a Stripe object when the operator
 	// leaves it behind under deletion policy Orphan: the time of the
 	// deletion, RFC 3339. The audit reads it to tell an expected orphan from
@@ -60,10 +59,12 @@ type Identity struct {
 func (id Identity) String() string { return id.Kind + " " + id.Namespace + "/" + id.Name }
 
 // IdentityOf reads the Identity from a Stripe object's metadata, for this
-// operator instance only. It is the one place that decides what "this
-// instance's Identity" means:
+// operator instance only, by the identity rule (identity.Read, the
+// reconcilers' rule too):
 //
-//   - an object must name a namespace and a name;
+//   - an object carries an identity when it names a namespace or a name; one
+//     that names only one of them carries a broken identity, which no
+//     resource has: it is reported (Orphaned, Unexplained), not passed over;
 //   - an object with an instance key belongs to that instance only; one
 //     without (written before instances existed) belongs to any instance;
 //   - the kind key, when present, names the resource kind; otherwise the
@@ -72,18 +73,11 @@ func (id Identity) String() string { return id.Kind + " " + id.Namespace + "/" +
 // The uid key is not part of the Identity: a resource re-created from the
 // same manifest (new UID) is the same resource.
 func IdentityOf(instance, stripeKind string, md map[string]string) (Identity, bool) {
-	ns, name := md[billingv1alpha1.StripeMetadataNamespace], md[billingv1alpha1.StripeMetadataName]
-	if ns == "" || name == "" {
+	id, ok := identity.Read(md, instance, ResourceKindOf[stripeKind])
+	if !ok || id.Instance != instance {
 		return Identity{}, false
 	}
-	if inst, ok := md[MetadataInstance]; ok && inst != instance {
-		return Identity{}, false
-	}
-	kind := md[MetadataKind]
-	if kind == "" {
-		kind = ResourceKindOf[stripeKind]
-	}
-	return Identity{Kind: kind, Namespace: ns, Name: name}, true
+	return Identity{Kind: id.Kind, Namespace: id.Namespace, Name: id.Name}, true
 }
 
 // Object is one Stripe object from the lists.

@@ -62,7 +62,13 @@ func TestIdentityOf(t *testing.T) {
 		{"today's metadata", "default", KindCustomer, md("a", "acme"), Identity{ResourceStripeCustomer, "a", "acme"}, true},
 		{"price belongs to a plan", "default", KindPrice, md("a", "pro"), Identity{ResourceStripePlan, "a", "pro"}, true},
 		{"no identity", "default", KindCustomer, map[string]string{"team": "x"}, Identity{}, false},
-		{"name without namespace", "default", KindCustomer, map[string]string{billingv1alpha1.StripeMetadataName: "x"}, Identity{}, false},
+		// A broken identity (one key of the two) is one no resource has: the
+		// audit reports it. It used to be passed over, while the
+		// reconcilers refused to adopt the same object (owned elsewhere).
+		{"name without namespace", "default", KindCustomer, map[string]string{billingv1alpha1.StripeMetadataName: "x"}, Identity{ResourceStripeCustomer, "", "x"}, true},
+		{"namespace without name", "default", KindCustomer, map[string]string{billingv1alpha1.StripeMetadataNamespace: "a"}, Identity{ResourceStripeCustomer, "a", ""}, true},
+		{"no instance key: any instance", "b", KindCustomer, md("a", "acme"), Identity{ResourceStripeCustomer, "a", "acme"}, true},
+		{"empty kind key: the implied kind", "default", KindPrice, md("a", "pro", MetadataKind, ""), Identity{ResourceStripePlan, "a", "pro"}, true},
 		{"this instance", "b", KindCustomer, md("a", "acme", MetadataInstance, "b"), Identity{ResourceStripeCustomer, "a", "acme"}, true},
 		{"another instance", "b", KindCustomer, md("a", "acme", MetadataInstance, "a"), Identity{}, false},
 		{"kind key wins", "default", KindSubscription, md("a", "x", MetadataKind, "StripeOther"), Identity{"StripeOther", "a", "x"}, true},
@@ -106,6 +112,15 @@ func TestClassify(t *testing.T) {
 		{
 			name:     "identity without resource and without marker is Unexplained",
 			objs:     []Object{sub("sub_1", md("a", "gone"), "active", 1)},
+			findings: []got{{"sub_1", unexplained}},
+		},
+		{
+			// The reconcilers refuse to adopt such an object (owned
+			// elsewhere); the audit must not pass it over either.
+			name:     "a broken identity (name without namespace) is Unexplained",
+			objs:     []Object{sub("sub_1", map[string]string{billingv1alpha1.StripeMetadataName: "s1"}, "active", 1), sub("sub_2", md("a", "s1"), "active", 2)},
+			res:      []Resource{subRes("a", "s1", "sub_2")},
+			managed:  map[string]int64{KindSubscription: 1},
 			findings: []got{{"sub_1", unexplained}},
 		},
 		{

@@ -88,7 +88,9 @@ func seedReport(t *testing.T, name string) *billingv1alpha1.StripeBillingReport 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), r) })
-	at := metav1.NewTime(time.Now().Add(-3 * time.Minute).Truncate(time.Second))
+	// 30 minutes, which HumanDuration prints as "30m" for a whole minute (3m
+	// became "3m1s" on a busy machine).
+	at := metav1.NewTime(time.Now().Add(-30 * time.Minute).Truncate(time.Second))
 	r.Status = billingv1alpha1.StripeBillingReportStatus{
 		Totals: billingv1alpha1.BillingCounts{Managed: 40, Missing: 1, Duplicate: 1},
 		Counts: []billingv1alpha1.BillingKindCounts{
@@ -122,7 +124,7 @@ func TestReport(t *testing.T) {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
 	for _, want := range []string{
-		"last audit 3m ago, 7 Stripe calls",
+		"last audit 30m ago, 7 Stripe calls",
 		"Clean: False (Findings) 1 Missing, 1 Duplicate.",
 		"KIND", "MANAGED", "customer", "subscription", "total",
 		"Missing", "cus_gone", "StripeCustomer team-a/acme",

@@ -11,6 +11,8 @@ package stripe
 import (
 	"context"
 	"time"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // Owner identifies the Kubernetes object on whose behalf a call is made. Its
@@ -19,16 +21,7 @@ import (
 // creates (stripe-operator.io/instance, /kind, /namespace, /name, /uid): the
 // identity survives a rebuilt cluster or a restored backup, where the UID
 // does not.
-type Owner struct {
-	// Instance is the operator instance (--instance-name).
-	Instance string
-	// Kind is the resource kind (StripeCustomer, StripePlan,
-	// StripeSubscription).
-	Kind      string
-	Namespace string
-	Name      string
-	UID       string
-}
+type Owner = identity.Identity
 
 // Customer is the part of a Stripe customer the operator reads.
 type Customer struct {

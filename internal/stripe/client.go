@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 	stripego "github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 )
@@ -319,34 +321,6 @@ func setMetadata(p *stripego.Params, m map[string]string) {
 	}
 }
 
-// Identity metadata keys (the same as the API's StripeMetadata* constants;
-// this package does not import the API types).
-const (
-	mdInstance  = "stripe-operator.io/instance"
-	mdKind      = "stripe-operator.io/kind"
-	mdNamespace = "stripe-operator.io/namespace"
-	mdName      = "stripe-operator.io/name"
-	mdUID       = "stripe-operator.io/uid"
-)
-
-// withOwner adds the operator's identity metadata to a create's metadata.
-func withOwner(owner Owner, m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+5)
-	for k, v := range m {
-		out[k] = v
-	}
-	if owner.Instance != "" {
-		out[mdInstance] = owner.Instance
-	}
-	if owner.Kind != "" {
-		out[mdKind] = owner.Kind
-	}
-	out[mdNamespace] = owner.Namespace
-	out[mdName] = owner.Name
-	out[mdUID] = owner.UID
-	return out
-}
-
 // identityQuery is the Search API query for owner's identity
 // (https://docs.stripe.com/search#query-fields-for-customers: metadata
 // fields, exact match, joined by AND).
@@ -354,8 +328,8 @@ func identityQuery(owner Owner) string {
 	clause := func(k, v string) string {
 		return "metadata['" + k + "']:'" + strings.ReplaceAll(v, "'", "\\'") + "'"
 	}
-	return strings.Join([]string{clause(mdInstance, owner.Instance), clause(mdKind, owner.Kind),
-		clause(mdNamespace, owner.Namespace), clause(mdName, owner.Name)}, " AND ")
+	return strings.Join([]string{clause(identity.KeyInstance, owner.Instance), clause(identity.KeyKind, owner.Kind),
+		clause(identity.KeyNamespace, owner.Namespace), clause(identity.KeyName, owner.Name)}, " AND ")
 }
 
 // call runs fn, classifying its error and logging the request ID.

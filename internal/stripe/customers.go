@@ -5,6 +5,8 @@ import (
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 func toCustomer(c *stripego.Customer) *Customer {
@@ -30,45 +32,31 @@ func customerParams(p CustomerParams) *stripego.CustomerParams {
 
 // GetCustomer implements Customers.
 func (c *Client) GetCustomer(ctx context.Context, id string) (*Customer, error) {
-	var out *Customer
-	err := c.call(ctx, "get customer", func(ctx context.Context) error {
+	return callFor(ctx, c, "get customer", func(ctx context.Context) (*Customer, error) {
 		cus, err := c.getCustomer(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toCustomer(cus)
-		return nil
+		return toCustomer(cus), nil
 	})
-	return out, err
 }
 
 // FindCustomerByOwner implements Customers.
 func (c *Client) FindCustomerByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Customer, error) {
-	var out *Customer
-	err := c.call(ctx, "list customers", func(ctx context.Context) error {
-		p := &stripego.CustomerListParams{}
-		p.Context = ctx
-		p.Limit = stripego.Int64(100)
-		if !createdAfter.IsZero() {
-			p.CreatedRange = &stripego.RangeQueryParams{GreaterThanOrEqual: createdAfter.Unix()}
-		}
+	return callFor(ctx, c, "list customers", func(ctx context.Context) (*Customer, error) {
+		p := &stripego.CustomerListParams{CreatedRange: createdSince(createdAfter)}
+		listParams(ctx, &p.ListParams)
 		it := c.sc().Customers.List(p)
-		for it.Next() {
-			if cus := it.Customer(); cus.Metadata[mdUID] == owner.UID {
-				out = toCustomer(cus)
-				return nil
-			}
-		}
-		return it.Err()
+		return firstMadeBy(it, it.Customer, customerMetadata, owner, toCustomer)
 	})
-	return out, err
 }
+
+func customerMetadata(x *stripego.Customer) map[string]string { return x.Metadata }
 
 // CreateCustomer implements Customers.
 func (c *Client) CreateCustomer(ctx context.Context, owner Owner, intent string, p CustomerParams) (*Customer, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
-	var out *Customer
-	err := c.call(ctx, "create customer", func(ctx context.Context) error {
+	p.Metadata = identity.Metadata(owner, p.Metadata)
+	return callFor(ctx, c, "create customer", func(ctx context.Context) (*Customer, error) {
 		sp := customerParams(p)
 		if p.TestClock != "" {
 			sp.TestClock = stripego.String(p.TestClock)
@@ -76,16 +64,14 @@ func (c *Client) CreateCustomer(ctx context.Context, owner Owner, intent string,
 		setup(ctx, &sp.Params, createKey(owner, "customer-create", intent))
 		cus, err := c.sc().Customers.New(sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cus, err = current(cus.LastResponse, cus, func() (*stripego.Customer, error) { return c.getCustomer(ctx, cus.ID) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toCustomer(cus)
-		return nil
+		return toCustomer(cus), nil
 	})
-	return out, err
 }
 
 func (c *Client) getCustomer(ctx context.Context, id string) (*stripego.Customer, error) {
@@ -96,22 +82,19 @@ func (c *Client) getCustomer(ctx context.Context, id string) (*stripego.Customer
 
 // UpdateCustomer implements Customers.
 func (c *Client) UpdateCustomer(ctx context.Context, owner Owner, id string, p CustomerParams) (*Customer, error) {
-	var out *Customer
-	err := c.call(ctx, "update customer", func(ctx context.Context) error {
+	return callFor(ctx, c, "update customer", func(ctx context.Context) (*Customer, error) {
 		sp := customerParams(p)
 		setup(ctx, &sp.Params, attemptKey(owner, "customer-update"))
 		cus, err := c.sc().Customers.Update(id, sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cus, err = current(cus.LastResponse, cus, func() (*stripego.Customer, error) { return c.getCustomer(ctx, id) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toCustomer(cus)
-		return nil
+		return toCustomer(cus), nil
 	})
-	return out, err
 }
 
 // DeleteCustomer implements Customers.
@@ -143,27 +126,13 @@ func (c *Client) AttachPaymentMethod(ctx context.Context, owner Owner, paymentMe
 // SearchCustomersByIdentity implements Customers: the Search API, or a
 // list where Search is unavailable or fails (identity_lookup.go).
 func (c *Client) SearchCustomersByIdentity(ctx context.Context, owner Owner) ([]*Customer, error) {
-	if c.lookups.useSearch() {
-		out, err := c.searchCustomersByIdentity(ctx, owner)
-		if err == nil || !c.lookups.searchFailed(err) {
-			return out, err
-		}
-		c.log.V(1).Info("Search failed; looking the customer up in a list", "error", err.Error())
-	}
-	return c.customersByIdentityFromList(ctx, owner)
-}
-
-func (c *Client) searchCustomersByIdentity(ctx context.Context, owner Owner) ([]*Customer, error) {
-	var out []*Customer
-	err := c.call(ctx, "search customers", func(ctx context.Context) error {
-		p := &stripego.CustomerSearchParams{SearchParams: stripego.SearchParams{Context: ctx, Query: identityQuery(owner), Limit: stripego.Int64(100)}}
-		it := c.sc().Customers.Search(p)
-		for it.Next() {
-			if cus := it.Customer(); !cus.Deleted {
-				out = append(out, toCustomer(cus))
-			}
-		}
-		return it.Err()
-	})
-	return out, err
+	return lookupByIdentity(ctx, c, owner, identityLookup[*Customer]{what: "customer", cache: &c.lookups.customers,
+		list: c.ListAllCustomers, live: func(x *Customer) bool { return !x.Deleted }, metadata: func(x *Customer) map[string]string { return x.Metadata },
+		search: func(ctx context.Context, owner Owner) ([]*Customer, error) {
+			return callFor(ctx, c, "search customers", func(ctx context.Context) ([]*Customer, error) {
+				p := &stripego.CustomerSearchParams{SearchParams: stripego.SearchParams{Context: ctx, Query: identityQuery(owner), Limit: stripego.Int64(100)}}
+				it := c.sc().Customers.Search(p)
+				return all(it, it.Customer, func(x *stripego.Customer) bool { return !x.Deleted }, toCustomer)
+			})
+		}})
 }

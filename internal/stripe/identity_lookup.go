@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // The adoption lookup (SearchCustomersByIdentity, SearchProductsByIdentity)
@@ -94,41 +96,56 @@ func (l *identityLookups) searchFailed(err error) bool {
 	return true
 }
 
-// hasIdentity reports whether md carries owner's identity, by the same
-// clauses as identityQuery.
+// hasIdentity reports whether md carries owner's identity, by the
+// identity rule (internal/identity). It finds what identityQuery finds, and
+// also objects written before the instance and kind keys existed, which
+// Search cannot ask for (a clause cannot match an absent key); the caller
+// checks every match by the same rule.
 func hasIdentity(owner Owner, md map[string]string) bool {
-	return md[mdInstance] == owner.Instance && md[mdKind] == owner.Kind &&
-		md[mdNamespace] == owner.Namespace && md[mdName] == owner.Name
+	own, _ := identity.OwnershipOf(owner, md)
+	return own == identity.OwnedHere
 }
 
-func carriesIdentity(md map[string]string) bool { return md[mdNamespace] != "" || md[mdName] != "" }
+func carriesIdentity(md map[string]string) bool {
+	_, ok := identity.Read(md, "", "")
+	return ok
+}
 
 // SearchFallbacks is the number of adoption lookups answered from a list
 // because Search was unavailable or failed.
 func (c *Client) SearchFallbacks() int64 { return c.lookups.fallbacks.Load() }
 
-func (c *Client) customersByIdentityFromList(ctx context.Context, owner Owner) ([]*Customer, error) {
-	all, err := c.lookups.customers.get(ctx, fallbackMaxAge, c.ListAllCustomers, func(x *Customer) bool { return !x.Deleted && carriesIdentity(x.Metadata) })
-	if err != nil {
-		return nil, err
-	}
-	var out []*Customer
-	for _, x := range all {
-		if hasIdentity(owner, x.Metadata) {
-			out = append(out, x)
-		}
-	}
-	return out, nil
+// identityLookup is the adoption lookup of one object type.
+type identityLookup[T any] struct {
+	// what names the type in logs, e.g. "customer".
+	what   string
+	search func(ctx context.Context, owner Owner) ([]T, error)
+	// cache, list, live and metadata make the fallback: the objects that
+	// are live and carry an identity, from a whole list.
+	cache    *listCache[T]
+	list     func(ctx context.Context, fn func(T) error) error
+	live     func(T) bool
+	metadata func(T) map[string]string
 }
 
-func (c *Client) productsByIdentityFromList(ctx context.Context, owner Owner) ([]*Product, error) {
-	all, err := c.lookups.products.get(ctx, fallbackMaxAge, c.ListAllProducts, func(x *Product) bool { return carriesIdentity(x.Metadata) })
+// lookupByIdentity asks Search for the objects that carry owner's identity,
+// or, where Search is unavailable or fails, filters a whole list (shared for
+// fallbackMaxAge) by the identity rule.
+func lookupByIdentity[T any](ctx context.Context, c *Client, owner Owner, l identityLookup[T]) ([]T, error) {
+	if c.lookups.useSearch() {
+		out, err := l.search(ctx, owner)
+		if err == nil || !c.lookups.searchFailed(err) {
+			return out, err
+		}
+		c.log.V(1).Info("Search failed; looking the "+l.what+" up in a list", "error", err.Error())
+	}
+	found, err := l.cache.get(ctx, fallbackMaxAge, l.list, func(x T) bool { return l.live(x) && carriesIdentity(l.metadata(x)) })
 	if err != nil {
 		return nil, err
 	}
-	var out []*Product
-	for _, x := range all {
-		if hasIdentity(owner, x.Metadata) {
+	var out []T
+	for _, x := range found {
+		if hasIdentity(owner, l.metadata(x)) {
 			out = append(out, x)
 		}
 	}

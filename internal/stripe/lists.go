@@ -35,6 +35,22 @@ type Lister interface {
 
 var _ Lister = (*Client)(nil)
 
+// ResyncLister reads the whole lists the resync of every kind reads its
+// unchanged objects from (controllers/resync_listing.go). A kind whose
+// Stripe objects are resynced by listing adds its list here.
+type ResyncLister interface {
+	Lister
+	// ListActivePrices lists every active price (active=true): the resync
+	// reads only a plan's current price, and rolled-over archived prices
+	// would otherwise grow the list without end.
+	ListActivePrices(ctx context.Context, fn func(*Price) error) error
+	// ListAllWebhookEndpoints lists every webhook endpoint (16 at most
+	// per account: one page).
+	ListAllWebhookEndpoints(ctx context.Context, fn func(*WebhookEndpoint) error) error
+}
+
+var _ ResyncLister = (*Client)(nil)
+
 // CallCounter counts the HTTP requests made to Stripe with a context from
 // WithCallCounter, stripe-go's own retries included.
 type CallCounter struct{ n atomic.Int64 }
@@ -142,11 +158,30 @@ func (c *Client) ListAllProducts(ctx context.Context, fn func(*Product) error) e
 
 // ListAllPrices implements Lister.
 func (c *Client) ListAllPrices(ctx context.Context, fn func(*Price) error) error {
+	return c.listPrices(ctx, nil, fn)
+}
+
+// ListActivePrices implements ResyncLister (https://docs.stripe.com/api/prices/list#list_prices-active).
+func (c *Client) ListActivePrices(ctx context.Context, fn func(*Price) error) error {
+	return c.listPrices(ctx, stripego.Bool(true), fn)
+}
+
+func (c *Client) listPrices(ctx context.Context, active *bool, fn func(*Price) error) error {
 	return listAll(ctx, c, "list prices", func(ctx context.Context, after string) ([]*Price, []string, bool, error) {
-		p := &stripego.PriceListParams{}
+		p := &stripego.PriceListParams{Active: active}
 		pageParams(ctx, &p.ListParams, after)
 		it := c.sc().Prices.List(p)
 		return collect(it, it.Price, func(x *stripego.Price) (*Price, string) { return toPrice(x), x.ID })
+	}, fn)
+}
+
+// ListAllWebhookEndpoints implements ResyncLister.
+func (c *Client) ListAllWebhookEndpoints(ctx context.Context, fn func(*WebhookEndpoint) error) error {
+	return listAll(ctx, c, "list webhook endpoints", func(ctx context.Context, after string) ([]*WebhookEndpoint, []string, bool, error) {
+		p := &stripego.WebhookEndpointListParams{}
+		pageParams(ctx, &p.ListParams, after)
+		it := c.sc().WebhookEndpoints.List(p)
+		return collect(it, it.WebhookEndpoint, func(x *stripego.WebhookEndpoint) (*WebhookEndpoint, string) { return toWebhookEndpoint(x), x.ID })
 	}, fn)
 }
 

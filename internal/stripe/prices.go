@@ -4,6 +4,8 @@ import (
 	"context"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 func toPrice(p *stripego.Price) *Price {
@@ -21,16 +23,13 @@ func toPrice(p *stripego.Price) *Price {
 
 // GetPrice implements Prices.
 func (c *Client) GetPrice(ctx context.Context, id string) (*Price, error) {
-	var out *Price
-	err := c.call(ctx, "get price", func(ctx context.Context) error {
+	return callFor(ctx, c, "get price", func(ctx context.Context) (*Price, error) {
 		pr, err := c.getPrice(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toPrice(pr)
-		return nil
+		return toPrice(pr), nil
 	})
-	return out, err
 }
 
 // ListPrices implements Prices.
@@ -75,9 +74,8 @@ func (c *Client) PriceByLookupKey(ctx context.Context, key string) (*Price, erro
 // strongly consistent ListPrices right before it, so each attempt gets a
 // fresh key.
 func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreateParams) (*Price, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
-	var out *Price
-	err := c.call(ctx, "create price", func(ctx context.Context) error {
+	p.Metadata = identity.Metadata(owner, p.Metadata)
+	return callFor(ctx, c, "create price", func(ctx context.Context) (*Price, error) {
 		sp := &stripego.PriceParams{
 			Product:    stripego.String(p.ProductID),
 			Currency:   stripego.String(p.Currency),
@@ -97,16 +95,14 @@ func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreatePara
 		setup(ctx, &sp.Params, attemptKey(owner, "price-create"))
 		pr, err := c.sc().Prices.New(sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pr, err = current(pr.LastResponse, pr, func() (*stripego.Price, error) { return c.getPrice(ctx, pr.ID) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toPrice(pr)
-		return nil
+		return toPrice(pr), nil
 	})
-	return out, err
 }
 
 func (c *Client) getPrice(ctx context.Context, id string) (*stripego.Price, error) {
@@ -117,8 +113,7 @@ func (c *Client) getPrice(ctx context.Context, id string) (*stripego.Price, erro
 
 // UpdatePrice implements Prices.
 func (c *Client) UpdatePrice(ctx context.Context, owner Owner, id string, p PriceUpdateParams) (*Price, error) {
-	var out *Price
-	err := c.call(ctx, "update price", func(ctx context.Context) error {
+	return callFor(ctx, c, "update price", func(ctx context.Context) (*Price, error) {
 		sp := &stripego.PriceParams{Active: p.Active, LookupKey: p.LookupKey}
 		if p.TransferLookupKey {
 			sp.TransferLookupKey = stripego.Bool(true)
@@ -127,14 +122,12 @@ func (c *Client) UpdatePrice(ctx context.Context, owner Owner, id string, p Pric
 		setup(ctx, &sp.Params, attemptKey(owner, "price-update"))
 		pr, err := c.sc().Prices.Update(id, sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pr, err = current(pr.LastResponse, pr, func() (*stripego.Price, error) { return c.getPrice(ctx, id) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toPrice(pr)
-		return nil
+		return toPrice(pr), nil
 	})
-	return out, err
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 func toProduct(p *stripego.Product) *Product {
@@ -19,59 +21,43 @@ func productParams(p ProductParams) *stripego.ProductParams {
 
 // GetProduct implements Products.
 func (c *Client) GetProduct(ctx context.Context, id string) (*Product, error) {
-	var out *Product
-	err := c.call(ctx, "get product", func(ctx context.Context) error {
+	return callFor(ctx, c, "get product", func(ctx context.Context) (*Product, error) {
 		prod, err := c.getProduct(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toProduct(prod)
-		return nil
+		return toProduct(prod), nil
 	})
-	return out, err
 }
 
 // FindProductByOwner implements Products.
 func (c *Client) FindProductByOwner(ctx context.Context, owner Owner, createdAfter time.Time) (*Product, error) {
-	var out *Product
-	err := c.call(ctx, "list products", func(ctx context.Context) error {
-		p := &stripego.ProductListParams{}
-		p.Context = ctx
-		p.Limit = stripego.Int64(100)
-		if !createdAfter.IsZero() {
-			p.CreatedRange = &stripego.RangeQueryParams{GreaterThanOrEqual: createdAfter.Unix()}
-		}
+	return callFor(ctx, c, "list products", func(ctx context.Context) (*Product, error) {
+		p := &stripego.ProductListParams{CreatedRange: createdSince(createdAfter)}
+		listParams(ctx, &p.ListParams)
 		it := c.sc().Products.List(p)
-		for it.Next() {
-			if prod := it.Product(); prod.Metadata[mdUID] == owner.UID {
-				out = toProduct(prod)
-				return nil
-			}
-		}
-		return it.Err()
+		return firstMadeBy(it, it.Product, productMetadata, owner, toProduct)
 	})
-	return out, err
 }
+
+func productMetadata(x *stripego.Product) map[string]string { return x.Metadata }
 
 // CreateProduct implements Products.
 func (c *Client) CreateProduct(ctx context.Context, owner Owner, intent string, p ProductParams) (*Product, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
-	var out *Product
-	err := c.call(ctx, "create product", func(ctx context.Context) error {
+	p.Metadata = identity.Metadata(owner, p.Metadata)
+	return callFor(ctx, c, "create product", func(ctx context.Context) (*Product, error) {
 		sp := productParams(p)
 		setup(ctx, &sp.Params, createKey(owner, "product-create", intent))
 		prod, err := c.sc().Products.New(sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		prod, err = current(prod.LastResponse, prod, func() (*stripego.Product, error) { return c.getProduct(ctx, prod.ID) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toProduct(prod)
-		return nil
+		return toProduct(prod), nil
 	})
-	return out, err
 }
 
 func (c *Client) getProduct(ctx context.Context, id string) (*stripego.Product, error) {
@@ -82,46 +68,31 @@ func (c *Client) getProduct(ctx context.Context, id string) (*stripego.Product, 
 
 // UpdateProduct implements Products.
 func (c *Client) UpdateProduct(ctx context.Context, owner Owner, id string, p ProductParams) (*Product, error) {
-	var out *Product
-	err := c.call(ctx, "update product", func(ctx context.Context) error {
+	return callFor(ctx, c, "update product", func(ctx context.Context) (*Product, error) {
 		sp := productParams(p)
 		setup(ctx, &sp.Params, attemptKey(owner, "product-update"))
 		prod, err := c.sc().Products.Update(id, sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		prod, err = current(prod.LastResponse, prod, func() (*stripego.Product, error) { return c.getProduct(ctx, id) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toProduct(prod)
-		return nil
+		return toProduct(prod), nil
 	})
-	return out, err
 }
 
 // SearchProductsByIdentity implements Products: the Search API, or a list
 // where Search is unavailable or fails (identity_lookup.go).
 func (c *Client) SearchProductsByIdentity(ctx context.Context, owner Owner) ([]*Product, error) {
-	if c.lookups.useSearch() {
-		out, err := c.searchProductsByIdentity(ctx, owner)
-		if err == nil || !c.lookups.searchFailed(err) {
-			return out, err
-		}
-		c.log.V(1).Info("Search failed; looking the product up in a list", "error", err.Error())
-	}
-	return c.productsByIdentityFromList(ctx, owner)
-}
-
-func (c *Client) searchProductsByIdentity(ctx context.Context, owner Owner) ([]*Product, error) {
-	var out []*Product
-	err := c.call(ctx, "search products", func(ctx context.Context) error {
-		p := &stripego.ProductSearchParams{SearchParams: stripego.SearchParams{Context: ctx, Query: identityQuery(owner), Limit: stripego.Int64(100)}}
-		it := c.sc().Products.Search(p)
-		for it.Next() {
-			out = append(out, toProduct(it.Product()))
-		}
-		return it.Err()
-	})
-	return out, err
+	return lookupByIdentity(ctx, c, owner, identityLookup[*Product]{what: "product", cache: &c.lookups.products,
+		list: c.ListAllProducts, live: always[*Product], metadata: func(x *Product) map[string]string { return x.Metadata },
+		search: func(ctx context.Context, owner Owner) ([]*Product, error) {
+			return callFor(ctx, c, "search products", func(ctx context.Context) ([]*Product, error) {
+				p := &stripego.ProductSearchParams{SearchParams: stripego.SearchParams{Context: ctx, Query: identityQuery(owner), Limit: stripego.Int64(100)}}
+				it := c.sc().Products.Search(p)
+				return all(it, it.Product, always[*stripego.Product], toProduct)
+			})
+		}})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // SchedulePhaseItem is one item of a schedule phase.
@@ -105,40 +107,33 @@ func (c *Client) scheduleResult(ctx context.Context, s *stripego.SubscriptionSch
 // one only when the subscription it just read has none), so each attempt
 // gets a fresh key.
 func (c *Client) CreateScheduleFromSubscription(ctx context.Context, owner Owner, subscriptionID string) (*SubscriptionSchedule, error) {
-	var out *SubscriptionSchedule
-	err := c.call(ctx, "create subscription schedule", func(ctx context.Context) error {
+	return callFor(ctx, c, "create subscription schedule", func(ctx context.Context) (*SubscriptionSchedule, error) {
 		p := &stripego.SubscriptionScheduleParams{FromSubscription: stripego.String(subscriptionID)}
 		setup(ctx, &p.Params, attemptKey(owner, "schedule-create"))
 		s, err := c.sc().SubscriptionSchedules.New(p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out, err = c.scheduleResult(ctx, s)
-		return err
+		return c.scheduleResult(ctx, s)
 	})
-	return out, err
 }
 
 // GetSubscriptionSchedule implements Schedules.
 func (c *Client) GetSubscriptionSchedule(ctx context.Context, id string) (*SubscriptionSchedule, error) {
-	var out *SubscriptionSchedule
-	err := c.call(ctx, "get subscription schedule", func(ctx context.Context) error {
+	return callFor(ctx, c, "get subscription schedule", func(ctx context.Context) (*SubscriptionSchedule, error) {
 		p := &stripego.SubscriptionScheduleParams{}
 		setup(ctx, &p.Params, "")
 		s, err := c.sc().SubscriptionSchedules.Get(id, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toSchedule(s)
-		return nil
+		return toSchedule(s), nil
 	})
-	return out, err
 }
 
 // UpdateSubscriptionSchedule implements Schedules.
 func (c *Client) UpdateSubscriptionSchedule(ctx context.Context, owner Owner, id string, p ScheduleUpdateParams) (*SubscriptionSchedule, error) {
-	var out *SubscriptionSchedule
-	err := c.call(ctx, "update subscription schedule", func(ctx context.Context) error {
+	return callFor(ctx, c, "update subscription schedule", func(ctx context.Context) (*SubscriptionSchedule, error) {
 		sp := &stripego.SubscriptionScheduleParams{}
 		if p.EndBehavior != "" {
 			sp.EndBehavior = stripego.String(p.EndBehavior)
@@ -168,30 +163,25 @@ func (c *Client) UpdateSubscriptionSchedule(ctx context.Context, owner Owner, id
 			}
 			sp.Phases = append(sp.Phases, pp)
 		}
-		setMetadata(&sp.Params, withOwner(owner, p.Metadata))
+		setMetadata(&sp.Params, identity.Metadata(owner, p.Metadata))
 		setup(ctx, &sp.Params, attemptKey(owner, "schedule-update"))
 		s, err := c.sc().SubscriptionSchedules.Update(id, sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out, err = c.scheduleResult(ctx, s)
-		return err
+		return c.scheduleResult(ctx, s)
 	})
-	return out, err
 }
 
 // ReleaseSubscriptionSchedule implements Schedules.
 func (c *Client) ReleaseSubscriptionSchedule(ctx context.Context, owner Owner, id string) (*SubscriptionSchedule, error) {
-	var out *SubscriptionSchedule
-	err := c.call(ctx, "release subscription schedule", func(ctx context.Context) error {
+	return callFor(ctx, c, "release subscription schedule", func(ctx context.Context) (*SubscriptionSchedule, error) {
 		p := &stripego.SubscriptionScheduleReleaseParams{}
 		setup(ctx, &p.Params, attemptKey(owner, "schedule-release"))
 		s, err := c.sc().SubscriptionSchedules.Release(id, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out, err = c.scheduleResult(ctx, s)
-		return err
+		return c.scheduleResult(ctx, s)
 	})
-	return out, err
 }

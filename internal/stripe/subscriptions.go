@@ -4,6 +4,8 @@ import (
 	"context"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // subscriptionExpand is what every subscription read and write expands.
@@ -149,19 +151,11 @@ func (c *Client) invoiceLines(ctx context.Context, invoiceID string) ([]InvoiceL
 
 // FindSubscriptionByOwner implements Subscriptions.
 func (c *Client) FindSubscriptionByOwner(ctx context.Context, owner Owner, customerID string) (*Subscription, error) {
-	var out *Subscription
-	err := c.call(ctx, "list subscriptions", func(ctx context.Context) error {
+	out, err := callFor(ctx, c, "list subscriptions", func(ctx context.Context) (*Subscription, error) {
 		p := &stripego.SubscriptionListParams{Customer: stripego.String(customerID), Status: stripego.String("all")}
-		p.Context = ctx
-		p.Limit = stripego.Int64(100)
+		listParams(ctx, &p.ListParams)
 		it := c.sc().Subscriptions.List(p)
-		for it.Next() {
-			if s := it.Subscription(); s.Metadata[mdUID] == owner.UID {
-				out = toSubscription(s)
-				return nil
-			}
-		}
-		return it.Err()
+		return firstMadeBy(it, it.Subscription, func(x *stripego.Subscription) map[string]string { return x.Metadata }, owner, toSubscription)
 	})
 	if err != nil || out == nil {
 		return out, err
@@ -172,9 +166,8 @@ func (c *Client) FindSubscriptionByOwner(ctx context.Context, owner Owner, custo
 
 // CreateSubscription implements Subscriptions.
 func (c *Client) CreateSubscription(ctx context.Context, owner Owner, intent string, p SubscriptionCreateParams) (*Subscription, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
-	var out *Subscription
-	err := c.call(ctx, "create subscription", func(ctx context.Context) error {
+	p.Metadata = identity.Metadata(owner, p.Metadata)
+	return callFor(ctx, c, "create subscription", func(ctx context.Context) (*Subscription, error) {
 		sp := &stripego.SubscriptionParams{
 			Customer:          stripego.String(p.CustomerID),
 			CancelAtPeriodEnd: stripego.Bool(p.CancelAtPeriodEnd),
@@ -197,12 +190,10 @@ func (c *Client) CreateSubscription(ctx context.Context, owner Owner, intent str
 		setup(ctx, &sp.Params, createKey(owner, "subscription-create", intent), subscriptionExpand...)
 		s, err := c.sc().Subscriptions.New(sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out, err = c.subscriptionResult(ctx, s)
-		return err
+		return c.subscriptionResult(ctx, s)
 	})
-	return out, err
 }
 
 func subscriptionUpdateParams(p SubscriptionUpdateParams) *stripego.SubscriptionParams {
@@ -249,34 +240,28 @@ func subscriptionUpdateParams(p SubscriptionUpdateParams) *stripego.Subscription
 
 // UpdateSubscription implements Subscriptions.
 func (c *Client) UpdateSubscription(ctx context.Context, owner Owner, id string, p SubscriptionUpdateParams) (*Subscription, error) {
-	var out *Subscription
-	err := c.call(ctx, "update subscription", func(ctx context.Context) error {
+	return callFor(ctx, c, "update subscription", func(ctx context.Context) (*Subscription, error) {
 		sp := subscriptionUpdateParams(p)
 		setup(ctx, &sp.Params, attemptKey(owner, "subscription-update"), subscriptionExpand...)
 		s, err := c.sc().Subscriptions.Update(id, sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out, err = c.subscriptionResult(ctx, s)
-		return err
+		return c.subscriptionResult(ctx, s)
 	})
-	return out, err
 }
 
 // CancelSubscription implements Subscriptions.
 func (c *Client) CancelSubscription(ctx context.Context, owner Owner, id string, p SubscriptionCancelParams) (*Subscription, error) {
-	var out *Subscription
-	err := c.call(ctx, "cancel subscription", func(ctx context.Context) error {
+	return callFor(ctx, c, "cancel subscription", func(ctx context.Context) (*Subscription, error) {
 		sp := &stripego.SubscriptionCancelParams{InvoiceNow: stripego.Bool(p.InvoiceNow), Prorate: stripego.Bool(p.Prorate)}
 		setup(ctx, &sp.Params, attemptKey(owner, "subscription-cancel"), subscriptionExpand...)
 		s, err := c.sc().Subscriptions.Cancel(id, sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out, err = c.subscriptionResult(ctx, s)
-		return err
+		return c.subscriptionResult(ctx, s)
 	})
-	return out, err
 }
 
 // GetInvoice implements Invoices.

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	stripego "github.com/stripe/stripe-go/v76"
+
+	"github.com/stripe-operator/stripe-operator/internal/identity"
 )
 
 // WebhookEndpoint is the part of a Stripe webhook endpoint the operator
@@ -55,7 +57,7 @@ func webhookEndpointParams(p WebhookEndpointParams) *stripego.WebhookEndpointPar
 // hours, so a crash between the create and the write of the secret loses
 // nothing.
 func (c *Client) CreateWebhookEndpoint(ctx context.Context, owner Owner, intent string, p WebhookEndpointParams) (*WebhookEndpoint, error) {
-	p.Metadata = withOwner(owner, p.Metadata)
+	p.Metadata = identity.Metadata(owner, p.Metadata)
 	var out *WebhookEndpoint
 	err := c.call(ctx, "create webhook endpoint", func(ctx context.Context) error {
 		sp := webhookEndpointParams(p)
@@ -89,36 +91,30 @@ func (c *Client) getWebhookEndpoint(ctx context.Context, id string) (*stripego.W
 
 // GetWebhookEndpoint reads an endpoint (without its secret).
 func (c *Client) GetWebhookEndpoint(ctx context.Context, id string) (*WebhookEndpoint, error) {
-	var out *WebhookEndpoint
-	err := c.call(ctx, "get webhook endpoint", func(ctx context.Context) error {
+	return callFor(ctx, c, "get webhook endpoint", func(ctx context.Context) (*WebhookEndpoint, error) {
 		w, err := c.getWebhookEndpoint(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toWebhookEndpoint(w)
-		return nil
+		return toWebhookEndpoint(w), nil
 	})
-	return out, err
 }
 
 // UpdateWebhookEndpoint sets URL, events, description and disabled.
 func (c *Client) UpdateWebhookEndpoint(ctx context.Context, owner Owner, id string, p WebhookEndpointParams) (*WebhookEndpoint, error) {
-	var out *WebhookEndpoint
-	err := c.call(ctx, "update webhook endpoint", func(ctx context.Context) error {
+	return callFor(ctx, c, "update webhook endpoint", func(ctx context.Context) (*WebhookEndpoint, error) {
 		sp := webhookEndpointParams(p)
 		setup(ctx, &sp.Params, attemptKey(owner, "webhook-endpoint-update"))
 		w, err := c.sc().WebhookEndpoints.Update(id, sp)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		w, err = current(w.LastResponse, w, func() (*stripego.WebhookEndpoint, error) { return c.getWebhookEndpoint(ctx, id) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = toWebhookEndpoint(w)
-		return nil
+		return toWebhookEndpoint(w), nil
 	})
-	return out, err
 }
 
 // DeleteWebhookEndpoint deletes an endpoint; Stripe stops delivering to it.
@@ -143,7 +139,7 @@ func (c *Client) ListWebhookEndpointsByOwner(ctx context.Context, owner Owner) (
 		it := c.sc().WebhookEndpoints.List(p)
 		out = nil
 		for it.Next() {
-			if w := it.WebhookEndpoint(); w.Metadata[mdUID] == owner.UID {
+			if w := it.WebhookEndpoint(); identity.SameUID(owner, w.Metadata) {
 				out = append([]*WebhookEndpoint{toWebhookEndpoint(w)}, out...)
 			}
 		}

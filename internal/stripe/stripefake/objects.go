@@ -156,6 +156,14 @@ func (s *Server) getCustomer(id string) (any, *apiError) {
 	return c.json(), nil
 }
 
+// listCustomers is GET /v1/customers (https://docs.stripe.com/api/customers/list):
+// newest first, limit 1 to 100 (default 10), starting_after, has_more
+// (https://docs.stripe.com/api/pagination). Deleted customers are left out
+// of the list: the list reference names no filter for them and Stripe does
+// not return them there, while a retrieve still answers a deleted customer
+// with "deleted": true (https://docs.stripe.com/api/customers/retrieve). The
+// operator never takes a customer's absence from a list as its deletion: it
+// reads such a customer on its own.
 func (s *Server) listCustomers(r *request) (any, *apiError) {
 	gte, hasGte, err := r.createdFilter()
 	if err != nil {
@@ -356,6 +364,9 @@ func (s *Server) getPrice(id string) (any, *apiError) {
 	return p.json(), nil
 }
 
+// listPrices is GET /v1/prices (https://docs.stripe.com/api/prices/list):
+// newest first, paged like every list, filtered by product, active (true:
+// only active prices, false: only archived ones) and lookup_keys.
 func (s *Server) listPrices(r *request) (any, *apiError) {
 	pid, hasProduct := r.str("product")
 	active, hasActive := r.bool("active")

@@ -181,6 +181,10 @@ func (s *Server) deleteWebhookEndpoint(id string) (any, *apiError) {
 	return map[string]any{"id": id, "object": "webhook_endpoint", "deleted": true}, nil
 }
 
+// listWebhookEndpoints is GET /v1/webhook_endpoints
+// (https://docs.stripe.com/api/webhook_endpoints/list): newest first, paged
+// like every list (limit 1 to 100, starting_after, has_more). A deleted
+// endpoint is gone from it and from a retrieve.
 func (s *Server) listWebhookEndpoints(r *request) (any, *apiError) {
 	t := s.whTable()
 	return s.list(r, "/v1/webhook_endpoints", t.order, func(id string) (map[string]any, bool) {
