@@ -59,8 +59,17 @@ type BillingAuditReconciler struct {
 	Lists *SubscriptionLists
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
+	// Now is the clock that decides the current calendar month of the
+	// financial report; nil means the wall clock (tests and `make dev` give
+	// the test-mode Stripe's clock).
+	Now func() time.Time
 
 	mu sync.Mutex
+	// started is when the reconciler first ran, for the bounded wait of the
+	// first audit (audit_first.go).
+	started time.Time
+	// waitAnnounced is set once the first audit's wait was recorded.
+	waitAnnounced bool
 	// announced holds the Missing and Duplicate findings a Warning Event
 	// was recorded for, so each is announced once while it lasts.
 	announced map[string]bool
@@ -124,9 +133,12 @@ func (r *BillingAuditReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	ctx = log.IntoContext(ctx, log.FromContext(ctx).WithValues("stripeBillingReport", report.Name))
 	asked := report.GetAnnotations()[billingv1alpha1.AnnotationAuditNow]
+	if hold := r.holdFirstAudit(ctx, report, asked); hold > 0 {
+		return ctrl.Result{RequeueAfter: hold}, nil
+	}
 	if last := report.Status.LastAuditTime; last != nil && (asked == "" || asked == report.Status.LastAuditRequest) {
-		if wait := time.Until(last.Add(r.period())); wait > 0 {
-			return ctrl.Result{RequeueAfter: jitter(wait)}, nil
+		if wait := time.Until(last.Add(r.period())); wait > 0 && !r.rerunEmpty(ctx, report) {
+			return ctrl.Result{RequeueAfter: min(jitter(wait), r.emptyPoll(report))}, nil
 		}
 	}
 	if err := r.Audit(ctx, report); err != nil {
@@ -136,7 +148,7 @@ func (r *BillingAuditReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		log.FromContext(ctx).Error(err, "Billing audit failed")
 		return ctrl.Result{RequeueAfter: auditRetry}, nil
 	}
-	return ctrl.Result{RequeueAfter: jitter(r.period())}, nil
+	return ctrl.Result{RequeueAfter: min(jitter(r.period()), r.emptyPoll(report))}, nil
 }
 
 // Audit runs one audit now and writes its result into report's status. A
@@ -161,6 +173,7 @@ func (r *BillingAuditReconciler) Audit(ctx context.Context, report *billingv1alp
 	r.fill(report, res, metav1.NewTime(started.UTC().Truncate(time.Second)), int64(calls), asked)
 	r.announce(ctx, res)
 	observeAudit(res, int64(calls), started.Unix())
+	observeFinance(res.finance)
 	return r.writeStatus(ctx, report, before)
 }
 
@@ -176,6 +189,9 @@ func (r *BillingAuditReconciler) writeStatus(ctx context.Context, report, before
 type auditRun struct {
 	result    audit.Result
 	resources map[audit.Identity]client.Object
+	// finance is the financial part (audit_finance.go), nil when the
+	// Stripe client cannot list invoices.
+	finance *billingv1alpha1.BillingFinance
 }
 
 // run reads Stripe, then the cluster, and classifies. Stripe is read
@@ -185,7 +201,9 @@ type auditRun struct {
 func (r *BillingAuditReconciler) run(ctx context.Context) (auditRun, int, error) {
 	cctx, counter := stripe.WithCallCounter(ctx)
 	var objs []audit.Object
-	listing := auditListing{lister: r.Stripe, lists: r.Lists, add: func(o audit.Object) { objs = append(objs, o) }}
+	// The financial report (audit_finance.go) sees the same lists.
+	var seen financeSeen
+	listing := auditListing{lister: seen.recording(r.Stripe), lists: r.Lists, add: func(o audit.Object) { objs = append(objs, o) }}
 	for _, t := range kinds.AuditedStripeTypes() {
 		if err := stripeTypes[t].list(cctx, listing); err != nil {
 			return auditRun{}, counter.Calls(), fmt.Errorf("listing %ss: %w", t, err)
@@ -200,7 +218,15 @@ func (r *BillingAuditReconciler) run(ctx context.Context) (auditRun, int, error)
 	if err := r.confirmMissing(cctx, &res); err != nil {
 		return auditRun{}, counter.Calls(), err
 	}
-	return auditRun{result: res, resources: objects}, counter.Calls(), nil
+	fin, err := r.finance(cctx, seen)
+	if err != nil {
+		return auditRun{}, counter.Calls(), fmt.Errorf("financial report: %w", err)
+	}
+	calls := counter.Calls()
+	if fin != nil {
+		calls += int(fin.Calls) // counted on their own context
+	}
+	return auditRun{result: res, resources: objects, finance: fin}, calls, nil
 }
 
 // confirmMissing reads each Missing object on its own: one created after
@@ -326,8 +352,14 @@ func (r *BillingAuditReconciler) fill(report *billingv1alpha1.StripeBillingRepor
 	st.LastAuditTime = &at
 	st.LastAuditCalls = calls
 	st.LastAuditRequest = asked
+	st.Finance = run.finance
 	setReportCondition(report, billingv1alpha1.ConditionReady, metav1.ConditionTrue, billingv1alpha1.ReasonAudited,
 		"The last billing audit completed; status holds its result.")
+	if audited(st) == 0 {
+		setReportCondition(report, billingv1alpha1.ConditionClean, metav1.ConditionTrue, billingv1alpha1.ReasonNothingAudited,
+			"The billing audit found 0 objects: no Stripe object carries this instance's identity and no resource records one. It audits again as soon as a resource records a Stripe object.")
+		return
+	}
 	if len(attention) == 0 {
 		setReportCondition(report, billingv1alpha1.ConditionClean, metav1.ConditionTrue, billingv1alpha1.ReasonNoFindings,
 			"Everything in Stripe with this instance's identity is declared, and every declared object is in Stripe as declared.")

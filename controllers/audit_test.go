@@ -184,9 +184,12 @@ func TestBillingAuditSeededScenarios(t *testing.T) {
 	clean := meta.FindStatusCondition(report.Status.Conditions, billingv1alpha1.ConditionClean)
 	g.Expect(clean.Status).To(Equal(metav1.ConditionFalse))
 	g.Expect(clean.Message).To(ContainSubstring("2 Missing, 1 Duplicate, 1 OrphanedUnexplained, 1 Drifted"))
-	// Four lists of one page each, and one read per Missing object to
-	// confirm it.
-	g.Expect(report.Status.LastAuditCalls).To(Equal(int64(6)))
+	// Four lists of one page each, one read per Missing object to confirm
+	// it, and the financial report's two lists (invoices and refunds) of
+	// one page each.
+	g.Expect(report.Status.LastAuditCalls).To(Equal(int64(8)))
+	g.Expect(report.Status.Finance).NotTo(BeNil())
+	g.Expect(report.Status.Finance.Calls).To(Equal(int64(2)))
 	g.Expect(h.fake.Stats().TotalRequests() - before).To(BeNumerically(">=", 6))
 
 	g.Expect(testutil.ToFloat64(billingObjects.WithLabelValues("subscription", "Duplicate"))).To(Equal(1.0))

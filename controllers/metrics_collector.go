@@ -115,3 +115,9 @@ func MetricCollectors(reader client.Reader) []prometheus.Collector {
 func AuditCollectors() []prometheus.Collector {
 	return []prometheus.Collector{billingObjects, billingAuditCalls, billingAuditLastSuccess}
 }
+
+// FinanceCollectors returns the financial report's collectors
+// (audit_finance.go), registered when the first audit completes.
+func FinanceCollectors() []prometheus.Collector {
+	return []prometheus.Collector{stripeMRR, stripeInvoiced, stripeInvoicedCount}
+}

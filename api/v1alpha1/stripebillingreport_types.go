@@ -174,6 +174,12 @@ type StripeBillingReportStatus struct {
 	// audit answered.
 	// +optional
 	LastAuditRequest string `json:"lastAuditRequest,omitempty"`
+	// finance is what the subscriptions are worth per month (declared and
+	// in Stripe) and what Stripe invoiced, collected and refunded in the
+	// current and the previous calendar month; see
+	// docs/financial-reporting.md.
+	// +optional
+	Finance *BillingFinance `json:"finance,omitempty"`
 
 	CommonStatus `json:",inline"`
 }

@@ -88,6 +88,10 @@ type Options struct {
 	// SkipNameValidation lets tests and cmd/dev start several managers in
 	// one process.
 	SkipNameValidation bool
+	// AuditClock decides the calendar months of the financial report; nil
+	// is the wall clock. cmd/dev gives the test-mode Stripe's clock, which
+	// stamps its invoices.
+	AuditClock func() time.Time
 }
 
 // BindFlags registers the flags on fs with production defaults.

@@ -95,6 +95,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := (&controllers.BillingAuditReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder: mgr.GetEventRecorderFor("billing-audit"), //nolint:staticcheck
 		Instance: o.InstanceName, Period: o.AuditPeriod, Lists: lists, SkipNameValidation: o.SkipNameValidation,
+		Now: o.AuditClock,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the billing audit: %w", err)
 	}

@@ -142,6 +142,7 @@ func Run(ctx context.Context, o Options, onReady func(*Env)) error {
 		StripeAPIURL: fake.URL(), CredentialsNamespace: credentialsNamespace, CredentialsName: credentialsName,
 		WebhookSecretName: webhookSecretName,
 		ResyncPeriod:      o.ResyncPeriod, RunWebhookServer: true, SkipNameValidation: true,
+		AuditClock: fake.Now,
 	}
 	mgrCtx, stopMgr := context.WithCancel(ctx)
 	defer stopMgr()

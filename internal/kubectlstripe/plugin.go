@@ -59,7 +59,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	_ = billingv1alpha1.AddToScheme(o.scheme)
 	root := &cobra.Command{
 		Use:           "kubectl-stripe",
-		Short:         "Read stripe-operator's billing report and drift, ask for a billing audit, and preview what a change would bill",
+		Short:         "Read stripe-operator's billing report, revenue and drift, ask for a billing audit, and preview what a change would bill",
 		Long:          "kubectl stripe reads the stripe-operator billing report and the conditions of " + billingKindNames() + " resources, and previews what StripeSubscription and StripePlan manifests would bill (through a StripeBillingPreview the operator answers). It talks only to the Kubernetes API server and never needs a Stripe key.",
 		SilenceUsage:  true,
 		SilenceErrors: false,
@@ -69,6 +69,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o.config.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVar(&o.instance, "instance", "default", "Operator instance whose StripeBillingReport to use (the operator's --instance-name).")
 	root.AddCommand(o.reportCommand(), o.driftCommand(), o.auditCommand(), o.previewCommand())
+	root.AddCommand(o.revenueCommand())
 	return root
 }
 
@@ -180,6 +181,10 @@ func printReport(s genericiooptions.IOStreams, r *billingv1alpha1.StripeBillingR
 	counts.Rows = append(counts.Rows, row("total", st.Totals))
 	if err := printers.NewTablePrinter(printers.PrintOptions{}).PrintObj(counts, s.Out); err != nil {
 		return err
+	}
+	if n := st.Totals; n == (billingv1alpha1.BillingCounts{}) {
+		fmt.Fprintln(s.Out, "\nThe last audit audited 0 objects: no Stripe object carries this instance's identity and no resource records one.")
+		return nil
 	}
 	if len(st.Entries) == 0 {
 		fmt.Fprintln(s.Out, "\nEvery audited Stripe object is Managed.")

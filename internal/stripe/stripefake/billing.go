@@ -76,6 +76,9 @@ type invoice struct {
 	// finalizeAt is when a renewal invoice kept as a draft is finalized
 	// (and attempted); 0 when it is not waiting.
 	finalizeAt int64
+	// charge is the latest charge (ch_...) of a payment attempt, "" when
+	// none (finance.go).
+	charge string
 }
 
 func (s *Server) itemJSON(sub *subscription, it *item) map[string]any {
@@ -187,6 +190,7 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 		"created": in.created, "payment_intent": pi, "livemode": false, "paid": in.status == "paid",
 		"lines":                map[string]any{"object": "list", "data": lines, "has_more": len(in.lines) > embeddedLines, "url": "/v1/invoices/" + in.id + "/lines"},
 		"subscription_details": map[string]any{"metadata": copyMeta(in.subMetadata)},
+		"charge":               nullable(in.charge),
 	}
 }
 
@@ -402,6 +406,13 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 		c.currency = s.currencyOf(sub) // the customer's currency from now on
 	}
 	in := s.newInvoice(r, sub, "subscription_create", s.firstInvoiceLines(sub))
+	if in.status == "open" && in.amountDue == 0 {
+		// "If the amount due for the invoice is less than Stripe's minimum
+		// allowed charge per currency, the invoice is automatically marked
+		// paid" (https://docs.stripe.com/api/invoices/object#invoice_object-amount_due):
+		// a trial's first invoice, a free plan's.
+		s.pay(r, in, false)
+	}
 	if sub.status != "trialing" {
 		switch {
 		case in.amountDue == 0 || sub.collectionMethod == "send_invoice":
@@ -524,8 +535,9 @@ func (s *Server) pay(r *request, in *invoice, retry bool) bool {
 	in.attempted = true
 	in.attemptCount++
 	pm, code, decline := s.chargeOutcome(in.customer)
-	s.charges = append(s.charges, Charge{Customer: in.customer, Subscription: in.subscription, Invoice: in.id, PaymentMethod: pm,
-		BillingReason: in.billingReason, Automatic: retry, Succeeded: code == "", At: s.now})
+	in.charge = s.newID("ch")
+	s.charges = append(s.charges, Charge{ID: in.charge, Amount: in.amountDue, Currency: in.currency, Customer: in.customer, Subscription: in.subscription, Invoice: in.id, PaymentMethod: pm,
+		BillingReason: in.billingReason, Automatic: retry, Succeeded: code == "", FailureCode: code, At: s.now})
 	in.piPM = pm
 	switch code {
 	case "payment_method_missing", "card_declined":
@@ -864,9 +876,14 @@ func (s *Server) getInvoice(r *request, id string) (any, *apiError) {
 
 func (s *Server) listInvoices(r *request) (any, *apiError) {
 	sid, hasSub := r.str("subscription")
+	// created, status and customer filters: finance.go.
+	keep, err := invoiceFilter(r)
+	if err != nil {
+		return nil, err
+	}
 	return s.list(r, "/v1/invoices", s.order["invoice"], func(id string) (map[string]any, bool) {
 		in := s.invoices[id]
-		if hasSub && in.subscription != sid {
+		if (hasSub && in.subscription != sid) || !keep(in) {
 			return nil, false
 		}
 		return s.invoiceJSON(in, false), true

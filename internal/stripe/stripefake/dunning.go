@@ -8,6 +8,10 @@ import (
 // Charge is one payment attempt Stripe made on an invoice: the charge a
 // card network sees. Tests count them to prove what reached the card.
 type Charge struct {
+	// ID is the charge (ch_...), Amount and Currency what it charged.
+	ID            string
+	Amount        int64
+	Currency      string
 	Customer      string
 	Subscription  string
 	Invoice       string
@@ -19,7 +23,9 @@ type Charge struct {
 	// the answer to a request.
 	Automatic bool
 	Succeeded bool
-	At        time.Time
+	// FailureCode is the decline or error code of a failed charge.
+	FailureCode string
+	At          time.Time
 }
 
 // Charges returns every payment attempt so far, in order.

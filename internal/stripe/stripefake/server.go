@@ -167,6 +167,9 @@ type Server struct {
 
 	// schedules are the subscription schedules (schedules.go).
 	schedules map[string]*subSchedule
+	// refunds and the amount refunded per charge (finance.go).
+	refunds  map[string]*refund
+	refunded map[string]int64
 
 	httpSrv  *http.Server
 	testSrv  *httptest.Server
@@ -733,6 +736,9 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 	n := len(p)
 	if p[0] == "subscription_schedules" {
 		return s.dispatchSchedules(r)
+	}
+	if out, err, ok := s.dispatchFinance(r); ok {
+		return out, err
 	}
 	if p[0] == "webhook_endpoints" {
 		if out, err, ok := s.dispatchWebhookEndpoints(r); ok {
