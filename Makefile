@@ -81,7 +81,9 @@ test-unit: ## The controllers' tests of pure functions, with no envtest (-short 
 test: verify-generated verify-docs test-unit vet envtest stripe-mock ## Run all tests: unit, envtest integration, contract tests against stripe-mock.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh $(ENVTEST_K8S_VERSION) $(SETUP_ENVTEST))" \
 	STRIPE_MOCK_BIN="$(STRIPE_MOCK)" \
+	BILLING_SCENARIO_REPORT="$(CURDIR)/bin/billing-scenarios.txt" \
 	go test -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
+	@echo "Billing scenarios (controllers/testdata/billing):" && cat bin/billing-scenarios.txt
 
 .PHONY: test-stripe
 test-stripe: envtest ## One lifecycle through the operator against Stripe's test mode (needs STRIPE_TEST_API_KEY=sk_test_...; skipped without it).

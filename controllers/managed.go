@@ -481,9 +481,15 @@ func (m *managedReconciler[O]) phaseUpdate(ctx context.Context, p *pass[O]) erro
 	gen := p.orig.GetObservedGeneration()
 	p.corrected = gen != 0 && gen == p.obj.GetGeneration() && !first.bookkeeping
 	changes := joinDifferences(first.diff)
-	if p.corrected {
+	switch {
+	case p.corrected:
 		p.event(true, "DriftCorrected", fmt.Sprintf("Stripe %s differed from the spec and was corrected: %s.", what, changes))
-	} else {
+	case first.replace && len(p.obs.diff) == 0:
+		// The replacement's own Events (Created, and what the kind's
+		// retire records) say what happened; nothing else was updated.
+	case first.replace:
+		p.event(false, "Updated", fmt.Sprintf("Updated Stripe %s: %s.", what, joinDifferences(p.obs.diff)))
+	default:
 		p.event(false, "Updated", fmt.Sprintf("Updated Stripe %s: %s.", what, changes))
 	}
 	log.FromContext(ctx).Info("Updated Stripe object", "what", what, "changes", strings.Join(first.diff, "; "))

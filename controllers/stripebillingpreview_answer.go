@@ -56,7 +56,13 @@ func (r *StripeBillingPreviewReconciler) answer(ctx context.Context, p *billingv
 	}
 	x.customers, x.plans, x.subscriptions = cl.Items, pl.Items, sl.Items
 	for i := range p.Spec.Plans {
-		x.changedPlans[p.Spec.Plans[i].Name] = &p.Spec.Plans[i].Spec
+		// spec.plans[].spec is kept without StripePlan's schema (the CRD's
+		// CEL cost budget); decode it strictly and refuse naming the field.
+		spec, err := p.Spec.Plans[i].DecodeSpec()
+		if err != nil {
+			return nil, 0, refuse(billingv1alpha1.ReasonPreviewRefused, "spec.plans[%d] (StripePlan %s): %s", i, p.Spec.Plans[i].Name, err.Error())
+		}
+		x.changedPlans[p.Spec.Plans[i].Name] = spec
 	}
 	out := &billingv1alpha1.StripeBillingPreviewStatus{}
 	charged := map[string]int64{}
@@ -71,7 +77,7 @@ func (r *StripeBillingPreviewReconciler) answer(ctx context.Context, p *billingv
 		out.Subscriptions = append(out.Subscriptions, *sp)
 	}
 	for i := range p.Spec.Plans {
-		pp, err := x.plan(ctx, &p.Spec.Plans[i])
+		pp, err := x.plan(ctx, p.Spec.Plans[i].Name, x.changedPlans[p.Spec.Plans[i].Name])
 		if err != nil {
 			return nil, x.calls, err
 		}
@@ -593,16 +599,16 @@ func addInterval(t time.Time, interval string, count int64) time.Time {
 
 // plan previews one StripePlan manifest: what its price change does to the
 // subscriptions that reference the plan, under its priceChangePolicy.
-func (x *previewPass) plan(ctx context.Context, m *billingv1alpha1.PreviewPlan) (*billingv1alpha1.PlanPreview, error) {
-	out := &billingv1alpha1.PlanPreview{Name: m.Name, Policy: priceChangePolicy(&m.Spec)}
-	plan := x.findPlan(m.Name)
+func (x *previewPass) plan(ctx context.Context, name string, spec *billingv1alpha1.StripePlanSpec) (*billingv1alpha1.PlanPreview, error) {
+	out := &billingv1alpha1.PlanPreview{Name: name, Policy: priceChangePolicy(spec)}
+	plan := x.findPlan(name)
 	if plan == nil || plan.Status.PriceID == "" {
 		out.PriceChanges = true
 		out.Notes = append(out.Notes, "A new plan: no subscription is on it yet, so it bills nothing by itself.")
 		return out, nil
 	}
 	out.FromPriceID = plan.Status.PriceID
-	inline, err := x.planPriceChange(ctx, plan, &m.Spec)
+	inline, err := x.planPriceChange(ctx, plan, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -620,7 +626,7 @@ func (x *previewPass) plan(ctx context.Context, m *billingv1alpha1.PreviewPlan) 
 			continue
 		}
 		for _, it := range s.Spec.Items {
-			if it.PlanRef != nil && it.PlanRef.Name == m.Name {
+			if it.PlanRef != nil && it.PlanRef.Name == name {
 				subs = append(subs, s)
 				break
 			}

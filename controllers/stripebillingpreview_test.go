@@ -165,7 +165,9 @@ func TestPreviewEqualsTheInvoice(t *testing.T) {
 		p := h.get(plans[pol]).(*billingv1alpha1.StripePlan)
 		ps := *p.Spec.DeepCopy()
 		ps.Price.UnitAmount = 1500
-		spec.Plans = append(spec.Plans, billingv1alpha1.PreviewPlan{Name: p.Name, Spec: ps})
+		pp, err := billingv1alpha1.NewPreviewPlan(p.Name, ps)
+		g.Expect(err).NotTo(HaveOccurred())
+		spec.Plans = append(spec.Plans, pp)
 	}
 	writesBefore := stripeWrites(h)
 	upcomingBefore := h.fake.Stats().Requests["GET /v1/invoices/upcoming"]
@@ -344,8 +346,10 @@ func TestPreviewExpires(t *testing.T) {
 	h := startHarness(t, harnessOptions{resync: time.Hour})
 	h.billingSetup("pm_card_visa", map[string]int64{"pro": 2500})
 	ttl := int32(10)
+	newPP, err := billingv1alpha1.NewPreviewPlan("new", newPlan("new", 100, nil).Spec)
+	g.Expect(err).NotTo(HaveOccurred())
 	p := h.preview(h.ns, "short", billingv1alpha1.StripeBillingPreviewSpec{TTLSeconds: &ttl,
-		Plans: []billingv1alpha1.PreviewPlan{{Name: "new", Spec: newPlan("new", 100, nil).Spec}}})
+		Plans: []billingv1alpha1.PreviewPlan{newPP}})
 	g.Expect(p.Status.ExpiresAt).NotTo(BeNil())
 	r := h.previewer()
 	res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(p)})

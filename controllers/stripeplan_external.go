@@ -108,7 +108,7 @@ func (x *planExternal) observePrice(ctx context.Context) error {
 		}
 		if err == nil && x.observeMode() {
 			x.price = p
-			x.priceFields = append(x.priceFields, "price (amount, currency or interval)")
+			x.priceFields = append(x.priceFields, priceChangeText(priceTermsDiff(p, spec)))
 			return nil
 		}
 		if err == nil {
@@ -126,11 +126,19 @@ func (x *planExternal) observePrice(ctx context.Context) error {
 				return nil
 			}
 		}
-		x.priceFields = append(x.priceFields, "price (no active price with the spec's amount, currency and interval)")
+		x.priceFields = append(x.priceFields, "price (no active price with the spec's terms)")
 		return nil
 	}
 	x.newPrice = true
-	x.priceFields = append(x.priceFields, "price (amount, currency or interval)")
+	switch {
+	case x.oldPrice != nil:
+		// Any term that differs is a price change (stripeplan_priceterms.go).
+		x.priceFields = append(x.priceFields, priceChangeText(priceTermsDiff(x.oldPrice, spec)))
+	case st.PriceID == "":
+		x.priceFields = append(x.priceFields, "price (none yet)")
+	default:
+		x.priceFields = append(x.priceFields, "price (price "+st.PriceID+" no longer exists)")
+	}
 	return nil
 }
 
@@ -272,17 +280,6 @@ func priceChangePolicy(spec *billingv1alpha1.StripePlanSpec) billingv1alpha1.Pri
 	return spec.PriceChangePolicy
 }
 
-// priceMatches reports whether a Stripe price has the spec's immutable
-// terms.
-func priceMatches(p *stripe.Price, spec *billingv1alpha1.PriceSpec) bool {
-	count := spec.IntervalCount
-	if count == 0 {
-		count = 1
-	}
-	return p.Currency == spec.Currency && p.UnitAmount == spec.UnitAmount &&
-		p.Interval == string(spec.Interval) && p.IntervalCount == count
-}
-
 // findPrice finds an active price of the product that has the spec's
 // terms and was created for this resource (a crash after the create
 // call), or, for an adopted product, any active price with the spec's
@@ -321,6 +318,7 @@ func (x *planExternal) createPrice(ctx context.Context) (*stripe.Price, error) {
 		ProductID: x.product.ID, Currency: spec.Currency, UnitAmount: spec.UnitAmount,
 		Interval: string(spec.Interval), IntervalCount: count, LookupKey: spec.LookupKey,
 		TransferLookupKey: spec.LookupKey != "", Metadata: x.obj.Spec.Product.Metadata.Map(),
+		PriceTerms: specPriceTerms(spec),
 	})
 }
 

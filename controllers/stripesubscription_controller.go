@@ -100,6 +100,8 @@ type priceInfo struct {
 	// entry came from an item that did not carry it).
 	interval      string
 	intervalCount int64
+	// price is the price with its terms (Complete when read in full).
+	price *stripe.Price
 }
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripesubscriptions,verbs=get;list;watch;update;patch

@@ -59,6 +59,12 @@ type desiredItem struct {
 	// UnitAmount and Currency describe the price.
 	UnitAmount int64
 	Currency   string
+	// SpecQuantity is the quantity as declared (0 when unset); Quantity is
+	// 0 for a metered price's item, which has none.
+	SpecQuantity int64
+	// Price is the item's Stripe price with its terms (tiers, decimals,
+	// metered, currency options), nil until read.
+	Price *stripe.Price
 }
 
 // difference is one way Stripe differs from the declaration.

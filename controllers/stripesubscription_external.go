@@ -49,7 +49,7 @@ func (s *subscriptionScope) resolve(ctx context.Context) error {
 	s.desired = make([]desiredItem, 0, len(spec.Items))
 	seen := map[string]int{}
 	for i, it := range spec.Items {
-		d := desiredItem{Quantity: max(it.Quantity, 1)}
+		d := desiredItem{Quantity: max(it.Quantity, 1), SpecQuantity: it.Quantity}
 		if it.PlanRef != nil {
 			var p billingv1alpha1.StripePlan
 			if err := r.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: it.PlanRef.Name}, &p); err != nil {
@@ -229,6 +229,12 @@ func (s *subscriptionScope) Creation() creation {
 				return found.ID, nil
 			},
 			create: func(ctx context.Context, intent string) (string, error) {
+				// The prices' terms first: a metered item is created without
+				// a quantity, and a declared quantity on one is refused
+				// before anything is sent.
+				if err := s.prices(ctx); err != nil {
+					return "", err
+				}
 				var attempt *chargeAttempt
 				if s.createCharges() {
 					a, err := s.beforeCharge(ctx, "create")
@@ -332,7 +338,7 @@ func (s *subscriptionScope) prices(ctx context.Context) error {
 	if s.sub != nil {
 		for _, it := range s.sub.Items {
 			if it.Currency != "" {
-				r.prices.LoadOrStore(it.PriceID, priceInfo{unitAmount: it.UnitAmount, currency: it.Currency, interval: it.Interval, intervalCount: it.IntervalCount})
+				r.prices.LoadOrStore(it.PriceID, priceInfo{unitAmount: it.UnitAmount, currency: it.Currency, interval: it.Interval, intervalCount: it.IntervalCount, price: it.Price})
 			}
 		}
 	}
@@ -346,11 +352,17 @@ func (s *subscriptionScope) prices(ctx context.Context) error {
 			return fmt.Errorf("reading price %s: %w", d.PriceID, err)
 		}
 		d.UnitAmount, d.Currency = info.unitAmount, info.currency
+		if err := s.itemPrice(ctx, i, info); err != nil {
+			if stripe.IsNotFound(err) {
+				return newSpecError(billingv1alpha1.ReasonNotFound, "Price %s (item %d) does not exist in Stripe.", d.PriceID, i+1)
+			}
+			return err
+		}
 		if i > 0 && d.Currency != s.desired[0].Currency {
 			return newSpecError(billingv1alpha1.ReasonInvalidSpec, "Item %d is priced in %s but item 1 in %s; a subscription bills in one currency.", i+1, d.Currency, s.desired[0].Currency)
 		}
 	}
-	s.expected = expectedAmount(s.desired)
+	s.expected = s.expectedTotal()
 	return nil
 }
 
@@ -364,7 +376,7 @@ func (r *StripeSubscriptionReconciler) priceInfo(ctx context.Context, id string)
 	if err != nil {
 		return priceInfo{}, err
 	}
-	info := priceInfo{unitAmount: p.UnitAmount, currency: p.Currency, interval: p.Interval, intervalCount: p.IntervalCount}
+	info := priceInfo{unitAmount: p.UnitAmount, currency: p.Currency, interval: p.Interval, intervalCount: p.IntervalCount, price: p}
 	r.prices.Store(id, info)
 	return info, nil
 }
@@ -496,7 +508,7 @@ func (s *subscriptionScope) reportDrift(drift []string, corrected bool, prevDrif
 	var note string
 	if s.sub != nil && !s.ended {
 		var invDrift string
-		invDrift, note = invoiceNote(s.sub, s.desired, s.expected)
+		invDrift, note = invoiceCheck(s, s.sub, s.desired, s.expected)
 		if invDrift != "" {
 			uncorrected = append(uncorrected, invDrift)
 		}

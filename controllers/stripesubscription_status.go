@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"fmt"
-
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -88,19 +86,6 @@ func subscriptionFromStatus(st *billingv1alpha1.StripeSubscriptionStatus) *strip
 	return billing.SubscriptionOf(st)
 }
 
-// expectedAmount is the sum of unit amount times quantity of the declared
-// items. Items were checked to share one currency.
-func expectedAmount(items []desiredItem) *billingv1alpha1.Amount {
-	if len(items) == 0 {
-		return nil
-	}
-	a := &billingv1alpha1.Amount{Currency: items[0].Currency}
-	for _, it := range items {
-		a.Amount += it.UnitAmount * it.Quantity
-	}
-	return a
-}
-
 // formatAmount renders minor units with the currency's exponent, e.g.
 // "25.00 USD" or "500 JPY".
 func formatAmount(amount int64, currency string) string {
@@ -120,70 +105,4 @@ type condition struct {
 func paymentCondition(sub *stripe.Subscription) condition {
 	c := billing.PaymentFailed(sub.Status, invoiceStatus(sub.LatestInvoice, nil))
 	return condition{c.Status, c.Reason, c.Message}
-}
-
-// invoiceNote compares the latest invoice for a full period with the
-// expected amount. It returns a drift text when the declared items are
-// billed at another amount, and an explanatory note (not drift) when the
-// difference comes from prorations, discounts or tax.
-func invoiceNote(sub *stripe.Subscription, desired []desiredItem, expected *billingv1alpha1.Amount) (drift, note string) {
-	inv := sub.LatestInvoice
-	if inv == nil || expected == nil {
-		return "", ""
-	}
-	if sub.TrialEnd != 0 && inv.Created != 0 && inv.Created < sub.TrialEnd {
-		return "", "" // a trial invoice bills nothing by design
-	}
-	var prorations, base int64
-	hasProration := false
-	lines := map[string]int64{}
-	for _, l := range inv.Lines {
-		if l.Proration {
-			hasProration = true
-			prorations += l.Amount
-			continue
-		}
-		base += l.Amount
-		lines[l.PriceID] += l.Quantity
-	}
-	fullPeriod := inv.BillingReason == billingReasonCycle || (inv.BillingReason == billingReasonCreate && !hasProration)
-	if !fullPeriod {
-		if hasProration {
-			return "", fmt.Sprintf("The latest invoice %s holds prorations (%s) for a mid-period change.", inv.ID, formatAmount(prorations, inv.Currency))
-		}
-		return "", ""
-	}
-	// Compare only when the invoice bills exactly the declared items; after a
-	// change the next full-period invoice tells.
-	if len(lines) != len(desired) {
-		return "", ""
-	}
-	for _, d := range desired {
-		if q, ok := lines[d.PriceID]; !ok || q != d.Quantity {
-			return "", ""
-		}
-	}
-	if inv.Currency != "" && inv.Currency != expected.Currency {
-		return fmt.Sprintf("the latest full-period invoice %s is in %s, the declared prices in %s", inv.ID, inv.Currency, expected.Currency), ""
-	}
-	if base != expected.Amount {
-		return fmt.Sprintf("the latest full-period invoice %s bills %s for the declared items, %s expected", inv.ID, formatAmount(base, inv.Currency), formatAmount(expected.Amount, expected.Currency)), ""
-	}
-	if inv.AmountDue != expected.Amount || hasProration {
-		var parts []string
-		if hasProration {
-			parts = append(parts, "prorations "+formatAmount(prorations, inv.Currency))
-		}
-		if inv.DiscountAmount != 0 {
-			parts = append(parts, "discounts -"+formatAmount(inv.DiscountAmount, inv.Currency))
-		}
-		if inv.Tax != 0 {
-			parts = append(parts, "tax "+formatAmount(inv.Tax, inv.Currency))
-		}
-		if len(parts) > 0 {
-			return "", fmt.Sprintf("The latest invoice %s is due %s instead of the expected %s because of %s; that is not drift.",
-				inv.ID, formatAmount(inv.AmountDue, inv.Currency), formatAmount(expected.Amount, expected.Currency), joinDifferences(parts))
-		}
-	}
-	return "", ""
 }

@@ -1,6 +1,7 @@
 package webhookserver
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -38,14 +39,20 @@ type ownWrites struct {
 }
 
 type ownWrite struct {
-	replaced string // the resourceVersion the write replaced
-	// via is the resourceVersion of an intermediate write of the same
-	// event (the status write an annotation write followed), "" if none:
-	// a cache showing it has not seen the last write either.
-	via string
-	obj *billingv1alpha1.StripeSubscription
-	at  time.Time
+	// superseded are the resourceVersions this server's chain of writes
+	// replaced, oldest first: the one the first write replaced, each
+	// intermediate write's (the status write an annotation write
+	// followed), and, while each write replaced the previous one's answer,
+	// those of earlier events. A cache showing any of them has not seen
+	// the last write. At most maxSuperseded.
+	superseded []string
+	obj        *billingv1alpha1.StripeSubscription
+	at         time.Time
 }
+
+// maxSuperseded bounds the chain one entry remembers: a cache that lags
+// more writes than this costs one conflict and a retry.
+const maxSuperseded = 16
 
 // newer returns this server's own later write of cached when the cache has
 // not seen it yet, else cached. The result is shared: copy it before
@@ -57,7 +64,7 @@ func (w *ownWrites) newer(cached *billingv1alpha1.StripeSubscription) (*billingv
 	switch {
 	case !ok:
 		return cached, false
-	case e.replaced == cached.ResourceVersion || (e.via != "" && e.via == cached.ResourceVersion):
+	case slices.Contains(e.superseded, cached.ResourceVersion):
 		return e.obj, true
 	default:
 		delete(w.m, cached.UID)
@@ -101,5 +108,20 @@ func (w *ownWrites) recordVia(replaced, via string, written *billingv1alpha1.Str
 	// Kept only to be judged and patched; managedFields (which the cache's
 	// transform drops too) would only hold memory.
 	written.ManagedFields = nil
-	w.m[written.UID] = ownWrite{replaced: replaced, via: via, obj: written, at: now}
+	var superseded []string
+	if e, ok := w.m[written.UID]; ok && (e.obj.ResourceVersion == replaced || (via != "" && e.obj.ResourceVersion == via)) {
+		// This write followed the last one recorded (directly, or through
+		// the event's own status write): a cache still showing a version
+		// that one superseded is behind this write too.
+		superseded = append(superseded, e.superseded...)
+	}
+	for _, rv := range []string{replaced, via} {
+		if rv != "" && !slices.Contains(superseded, rv) {
+			superseded = append(superseded, rv)
+		}
+	}
+	if len(superseded) > maxSuperseded {
+		superseded = superseded[len(superseded)-maxSuperseded:]
+	}
+	w.m[written.UID] = ownWrite{superseded: superseded, obj: written, at: now}
 }

@@ -133,3 +133,29 @@ func TestOwnWritesExpire(t *testing.T) {
 		t.Fatal("the new entry is missing")
 	}
 }
+
+// TestOwnWritesFollowAChain: a cache that lags several of this server's
+// writes in a row (each replacing the one before) still gets the last one.
+func TestOwnWritesFollowAChain(t *testing.T) {
+	g := NewWithT(t)
+	at := func(rv string) *billingv1alpha1.StripeSubscription {
+		return &billingv1alpha1.StripeSubscription{ObjectMeta: metav1.ObjectMeta{UID: "u1", ResourceVersion: rv}}
+	}
+	var w ownWrites
+	now := time.Now()
+	// Event 1: status 1 -> 2, annotations 2 -> 3.
+	w.record("1", at("2"), now)
+	w.recordVia("1", "2", at("3"), now)
+	// Event 2, judged on our write 3: status 3 -> 4, annotations 4 -> 5.
+	w.record("3", at("4"), now)
+	w.recordVia("3", "4", at("5"), now)
+	for _, lagging := range []string{"1", "2", "3", "4"} {
+		got, ours := w.newer(at(lagging))
+		g.Expect(ours).To(BeTrue(), "cache at %s", lagging)
+		g.Expect(got.ResourceVersion).To(Equal("5"))
+	}
+	// Another writer's version ends the chain.
+	got, ours := w.newer(at("9"))
+	g.Expect(ours).To(BeFalse())
+	g.Expect(got.ResourceVersion).To(Equal("9"))
+}

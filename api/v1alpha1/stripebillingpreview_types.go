@@ -1,7 +1,13 @@
 package v1alpha1
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // A StripeBillingPreview asks the operator what StripeSubscription and
@@ -42,6 +48,7 @@ type PreviewSubscription struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	Name string `json:"name"`
 	// spec is the StripeSubscription's spec as it would be applied.
 	// +required
@@ -56,10 +63,53 @@ type PreviewPlan struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	Name string `json:"name"`
-	// spec is the StripePlan's spec as it would be applied.
+	// spec is the StripePlan's spec as it would be applied. It is kept
+	// without StripePlan's schema: embedding up to 10 plan specs with their
+	// price CEL rules exceeds the CRD's CEL cost budget. The operator
+	// decodes it strictly into a StripePlanSpec (DecodeSpec) and refuses the
+	// preview naming the field; `kubectl stripe preview` first validates
+	// each manifest against the StripePlan CRD with a server-side dry-run.
 	// +required
-	Spec StripePlanSpec `json:"spec"`
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:pruning:PreserveUnknownFields
+	Spec runtime.RawExtension `json:"spec"`
+}
+
+// NewPreviewPlan embeds a StripePlan spec.
+func NewPreviewPlan(name string, spec StripePlanSpec) (PreviewPlan, error) {
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return PreviewPlan{}, fmt.Errorf("encoding StripePlan %s's spec: %w", name, err)
+	}
+	return PreviewPlan{Name: name, Spec: runtime.RawExtension{Raw: raw}}, nil
+}
+
+// DecodeSpec decodes spec strictly into a StripePlanSpec: an unknown or
+// duplicate field, or a value of the wrong type, is an error naming the
+// field. The StripePlan CRD's CEL rules are not applied here.
+func (p *PreviewPlan) DecodeSpec() (*StripePlanSpec, error) {
+	raw := p.Spec.Raw
+	if len(raw) == 0 && p.Spec.Object != nil {
+		b, err := json.Marshal(p.Spec.Object)
+		if err != nil {
+			return nil, fmt.Errorf("spec: %w", err)
+		}
+		raw = b
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return nil, fmt.Errorf("spec: Required value")
+	}
+	var spec StripePlanSpec
+	strict, err := sigsjson.UnmarshalStrict(raw, &spec)
+	if err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	if len(strict) > 0 {
+		return nil, fmt.Errorf("spec: %w", strict[0])
+	}
+	return &spec, nil
 }
 
 // StripeBillingPreviewSpec embeds the manifests to preview.

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // PlanDeletionPolicy says what happens to the Stripe product and price when
@@ -109,11 +110,153 @@ type ProductSpec struct {
 	Metadata Metadata `json:"metadata,omitempty"`
 }
 
+// BillingScheme is how a price computes the amount of a quantity.
+// +kubebuilder:validation:Enum=per_unit;tiered
+type BillingScheme string
+
+const (
+	// BillingSchemePerUnit bills unitAmount (or unitAmountDecimal) per unit.
+	BillingSchemePerUnit BillingScheme = "per_unit"
+	// BillingSchemeTiered bills by tiers (tiersMode).
+	BillingSchemeTiered BillingScheme = "tiered"
+)
+
+// TiersMode is how tiers apply to a quantity.
+// +kubebuilder:validation:Enum=graduated;volume
+type TiersMode string
+
+const (
+	// TiersModeGraduated bills the units of each tier at that tier's
+	// amount (plus the flat amount of each tier reached).
+	TiersModeGraduated TiersMode = "graduated"
+	// TiersModeVolume bills every unit at the tier the whole quantity
+	// falls in (plus that tier's flat amount).
+	TiersModeVolume TiersMode = "volume"
+)
+
+// UsageType says whether the quantity is declared or measured.
+// +kubebuilder:validation:Enum=licensed;metered
+type UsageType string
+
+const (
+	// UsageTypeLicensed bills the subscription item's declared quantity.
+	UsageTypeLicensed UsageType = "licensed"
+	// UsageTypeMetered bills the usage the application reports during the
+	// period; the subscription item has no quantity.
+	UsageTypeMetered UsageType = "metered"
+)
+
+// AggregateUsage is how a metered price totals the usage reported in a
+// period.
+// +kubebuilder:validation:Enum=sum;last_during_period;last_ever;max
+type AggregateUsage string
+
+// TaxBehavior says whether the amount includes tax.
+// +kubebuilder:validation:Enum=inclusive;exclusive;unspecified
+type TaxBehavior string
+
+// DecimalAmount is an amount in the currency's smallest unit with up to 12
+// decimal places ("0.05" is a twentieth of a cent for usd). It is kept as
+// a string so that it is exact.
+// +kubebuilder:validation:Pattern=`^[0-9]{1,12}(\.[0-9]{1,12})?$`
+// +kubebuilder:validation:MaxLength=25
+type DecimalAmount string
+
+// PriceTier is one tier of a tiered price. A tier bills unitAmount (or
+// unitAmountDecimal) per unit and/or flatAmount (or flatAmountDecimal)
+// once.
+// +kubebuilder:validation:XValidation:rule="!(has(self.unitAmount) && has(self.unitAmountDecimal))",message="a tier's unitAmount and unitAmountDecimal are mutually exclusive",fieldPath=".unitAmountDecimal"
+// +kubebuilder:validation:XValidation:rule="!(has(self.flatAmount) && has(self.flatAmountDecimal))",message="a tier's flatAmount and flatAmountDecimal are mutually exclusive",fieldPath=".flatAmountDecimal"
+// +kubebuilder:validation:XValidation:rule="has(self.unitAmount) || has(self.unitAmountDecimal) || has(self.flatAmount) || has(self.flatAmountDecimal)",message="a tier needs unitAmount, unitAmountDecimal, flatAmount or flatAmountDecimal"
+// +kubebuilder:validation:XValidation:rule="type(self.upTo) == int ? int(self.upTo) >= 1 : string(self.upTo) == 'inf'",message="a tier's upTo is a whole number of units (at least 1) or inf",fieldPath=".upTo"
+type PriceTier struct {
+	// upTo is the tier's last unit, or inf for the last tier.
+	// +required
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=3
+	UpTo intstr.IntOrString `json:"upTo"`
+	// unitAmount is the amount per unit in the tier, in the currency's
+	// smallest unit.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=99999999
+	UnitAmount *int64 `json:"unitAmount,omitempty"`
+	// unitAmountDecimal is unitAmount with up to 12 decimal places.
+	// +optional
+	UnitAmountDecimal DecimalAmount `json:"unitAmountDecimal,omitempty"`
+	// flatAmount is billed once when the quantity reaches the tier.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=99999999
+	FlatAmount *int64 `json:"flatAmount,omitempty"`
+	// flatAmountDecimal is flatAmount with up to 12 decimal places.
+	// +optional
+	FlatAmountDecimal DecimalAmount `json:"flatAmountDecimal,omitempty"`
+}
+
+// IsInf reports whether the tier is the open last tier (upTo: inf).
+func (t *PriceTier) IsInf() bool {
+	return t.UpTo.Type == intstr.String && t.UpTo.StrVal == "inf"
+}
+
+// TransformQuantity bills per package: the quantity is divided by divideBy
+// and rounded before it is multiplied by the unit amount.
+type TransformQuantity struct {
+	// divideBy is the package size.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000000
+	DivideBy int64 `json:"divideBy"`
+	// round is up (a started package is billed) or down.
+	// +required
+	// +kubebuilder:validation:Enum=up;down
+	Round string `json:"round"`
+}
+
+// CurrencyOption is the price's amount in another currency: a customer
+// whose currency it is bills in it.
+// +kubebuilder:validation:XValidation:rule="!(has(self.unitAmount) && has(self.unitAmountDecimal))",message="a currency option's unitAmount and unitAmountDecimal are mutually exclusive",fieldPath=".unitAmountDecimal"
+// +kubebuilder:validation:XValidation:rule="!has(self.tiers) || !(has(self.unitAmount) || has(self.unitAmountDecimal))",message="a currency option has tiers or a unit amount, not both",fieldPath=".tiers"
+type CurrencyOption struct {
+	// currency is the three-letter ISO 4217 code, lowercase.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[a-z]{3}$`
+	Currency string `json:"currency"`
+	// unitAmount is the amount per unit in this currency's smallest unit
+	// (per_unit prices).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=99999999
+	UnitAmount *int64 `json:"unitAmount,omitempty"`
+	// unitAmountDecimal is unitAmount with up to 12 decimal places.
+	// +optional
+	UnitAmountDecimal DecimalAmount `json:"unitAmountDecimal,omitempty"`
+	// tiers are the tiers in this currency (tiered prices), with the same
+	// upTo bounds as price.tiers.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=25
+	Tiers []PriceTier `json:"tiers,omitempty"`
+	// taxBehavior is the option's tax behavior (default: the price's).
+	// +optional
+	TaxBehavior TaxBehavior `json:"taxBehavior,omitempty"`
+}
+
 // PriceSpec is the recurring price of a plan. Stripe prices are immutable:
-// a change of currency, unitAmount, interval or intervalCount creates a new
-// price and archives the old one; spec.priceChangePolicy says what that
-// does to existing subscriptions.
+// a change of any of its terms (currency, amounts, tiers, interval,
+// intervalCount, billingScheme, tiersMode, transformQuantity, usageType,
+// aggregateUsage, currencyOptions, taxBehavior) creates a new price and
+// archives the old one; spec.priceChangePolicy says what that does to
+// existing subscriptions.
 // +kubebuilder:validation:XValidation:rule="!has(self.lookupKey) || !self.lookupKey.matches('(?:[0-9][ -]?){12,18}[0-9]')",message="price.lookupKey must not contain a card number",fieldPath=".lookupKey"
+// +kubebuilder:validation:XValidation:rule="(has(self.billingScheme) && self.billingScheme == 'tiered') == (has(self.tiers) && size(self.tiers) > 0)",message="price.tiers are required when price.billingScheme is tiered, and allowed only then",fieldPath=".tiers"
+// +kubebuilder:validation:XValidation:rule="(has(self.billingScheme) && self.billingScheme == 'tiered') == has(self.tiersMode)",message="price.tiersMode (graduated or volume) is required when price.billingScheme is tiered, and allowed only then",fieldPath=".tiersMode"
+// +kubebuilder:validation:XValidation:rule="!(has(self.unitAmount) && has(self.unitAmountDecimal))",message="price.unitAmount and price.unitAmountDecimal are mutually exclusive",fieldPath=".unitAmountDecimal"
+// +kubebuilder:validation:XValidation:rule="!(has(self.billingScheme) && self.billingScheme == 'tiered') || !(has(self.unitAmount) || has(self.unitAmountDecimal))",message="price.unitAmount and price.unitAmountDecimal are not allowed when price.billingScheme is tiered (the tiers carry the amounts)",fieldPath=".unitAmount"
+// +kubebuilder:validation:XValidation:rule="!(has(self.billingScheme) && self.billingScheme == 'tiered') || !has(self.transformQuantity)",message="price.transformQuantity cannot be combined with price.billingScheme tiered",fieldPath=".transformQuantity"
+// +kubebuilder:validation:XValidation:rule="!has(self.aggregateUsage) || (has(self.usageType) && self.usageType == 'metered')",message="price.aggregateUsage is allowed only when price.usageType is metered",fieldPath=".aggregateUsage"
+// +kubebuilder:validation:XValidation:rule="!has(self.currencyOptions) || self.currencyOptions.all(o, o.currency != self.currency)",message="price.currencyOptions must not repeat the price's own currency",fieldPath=".currencyOptions"
+// +kubebuilder:validation:XValidation:rule="!has(self.currencyOptions) || self.currencyOptions.all(o, (has(self.billingScheme) && self.billingScheme == 'tiered') ? (has(o.tiers) && size(o.tiers) == size(self.tiers)) : !has(o.tiers))",message="each of price.currencyOptions has tiers (as many as price.tiers) when the price is tiered, and a unit amount otherwise",fieldPath=".currencyOptions"
 type PriceSpec struct {
 	// currency is the three-letter ISO 4217 code, lowercase (usd, eur).
 	// +required
@@ -122,11 +265,68 @@ type PriceSpec struct {
 
 	// unitAmount is the price per unit in the currency's smallest unit:
 	// cents for usd, but whole yen for jpy and the other zero-decimal
-	// currencies, which have no minor unit. 0 makes a free price.
-	// +required
+	// currencies, which have no minor unit. Unset (or 0) with no
+	// unitAmountDecimal makes a free per-unit price. Not allowed with
+	// billingScheme tiered.
+	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=99999999
-	UnitAmount int64 `json:"unitAmount"`
+	UnitAmount int64 `json:"unitAmount,omitempty"`
+
+	// unitAmountDecimal is the price per unit in the currency's smallest
+	// unit with up to 12 decimal places ("0.05": a twentieth of a cent).
+	// Stripe rounds each invoice line to the smallest unit. Mutually
+	// exclusive with unitAmount.
+	// +optional
+	UnitAmountDecimal DecimalAmount `json:"unitAmountDecimal,omitempty"`
+
+	// billingScheme is per_unit (the default: unitAmount per unit) or
+	// tiered (tiers and tiersMode).
+	// +optional
+	BillingScheme BillingScheme `json:"billingScheme,omitempty"`
+
+	// tiersMode is graduated or volume; required with billingScheme tiered.
+	// +optional
+	TiersMode TiersMode `json:"tiersMode,omitempty"`
+
+	// tiers are the price's tiers, by rising upTo; the last one, and only
+	// it, has upTo: inf. Required with billingScheme tiered.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=25
+	// +kubebuilder:validation:XValidation:rule="self[size(self)-1].upTo == 'inf'",message="the last of price.tiers must have upTo: inf"
+	// +kubebuilder:validation:XValidation:rule="size(self.filter(t, t.upTo == 'inf')) <= 1",message="only the last of price.tiers may have upTo: inf"
+	// +kubebuilder:validation:XValidation:rule="self.filter(t, t.upTo != 'inf').map(t, int(t.upTo)).isSorted() && self.filter(t, t.upTo != 'inf').all(a, size(self.filter(b, b.upTo == a.upTo)) == 1)",message="price.tiers upTo must rise from one tier to the next"
+	Tiers []PriceTier `json:"tiers,omitempty"`
+
+	// transformQuantity bills per package of divideBy units, rounded up or
+	// down. Not allowed with billingScheme tiered.
+	// +optional
+	TransformQuantity *TransformQuantity `json:"transformQuantity,omitempty"`
+
+	// usageType is licensed (the default: the subscription item's
+	// quantity is billed) or metered (the usage the application reports
+	// during the period is billed; subscription items have no quantity).
+	// +optional
+	UsageType UsageType `json:"usageType,omitempty"`
+
+	// aggregateUsage is how a metered price totals the period's usage:
+	// sum (the default), last_during_period, last_ever or max.
+	// +optional
+	AggregateUsage AggregateUsage `json:"aggregateUsage,omitempty"`
+
+	// currencyOptions are the price's amounts in other currencies; a
+	// customer whose currency is one of them is billed in it.
+	// +optional
+	// +listType=map
+	// +listMapKey=currency
+	// +kubebuilder:validation:MaxItems=20
+	CurrencyOptions []CurrencyOption `json:"currencyOptions,omitempty"`
+
+	// taxBehavior says whether the amounts include tax (inclusive), add
+	// it (exclusive), or leave it to the account's default (unspecified).
+	// +optional
+	TaxBehavior TaxBehavior `json:"taxBehavior,omitempty"`
 
 	// interval is the billing period unit: day, week, month or year.
 	// +required

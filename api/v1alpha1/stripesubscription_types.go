@@ -61,9 +61,15 @@ type SubscriptionItem struct {
 	// +kubebuilder:validation:Pattern=`^price_[A-Za-z0-9]+$`
 	PriceID string `json:"priceID,omitempty"`
 
-	// quantity is the number of units billed for this item.
+	// quantity is the number of units billed for this item (1 when unset).
+	// An item whose price is metered (usageType metered) has no quantity:
+	// Stripe bills the usage the application reports, and refuses a
+	// quantity ("Quantity should not be specified where usage_type is
+	// metered"). The API server cannot see the price of a planRef or a
+	// priceID, so a quantity on a metered item is refused by the
+	// reconciler: the resource is Stalled (InvalidSpec) with a message
+	// naming spec.items[N].quantity, and nothing is sent to Stripe.
 	// +optional
-	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
 	Quantity int64 `json:"quantity,omitempty"`

@@ -3,6 +3,7 @@ package kubectlstripe
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +48,9 @@ const ExitCodeOverLimit = 2
 type previewManifests struct {
 	namespace string
 	spec      billingv1alpha1.StripeBillingPreviewSpec
+	// plans are the StripePlan manifests as read, validated against the
+	// StripePlan CRD (server-side dry-run) before the preview is created.
+	plans []*unstructured.Unstructured
 }
 
 func (o *options) previewCommand() *cobra.Command {
@@ -266,8 +270,16 @@ func readPreviewManifests(paths []string, defNS string) ([]previewManifests, err
 				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &p); err != nil {
 					return nil, fmt.Errorf("%s: StripePlan %q: %w", f, u.GetName(), err)
 				}
+				// The preview keeps the manifest's spec as written (the
+				// operator decodes it strictly): unknown fields are not
+				// dropped here.
+				raw, err := json.Marshal(u.Object["spec"])
+				if err != nil {
+					return nil, fmt.Errorf("%s: StripePlan %q: %w", f, u.GetName(), err)
+				}
 				g := group(p.Namespace)
-				g.spec.Plans = append(g.spec.Plans, billingv1alpha1.PreviewPlan{Name: p.Name, Spec: p.Spec})
+				g.spec.Plans = append(g.spec.Plans, billingv1alpha1.PreviewPlan{Name: p.Name, Spec: runtime.RawExtension{Raw: raw}})
+				g.plans = append(g.plans, u.DeepCopy())
 			default:
 				return nil, fmt.Errorf("%s: %s %q is not a StripeSubscription or StripePlan; preview only those", f, gv.Kind, u.GetName())
 			}
@@ -287,6 +299,9 @@ func readPreviewManifests(paths []string, defNS string) ([]previewManifests, err
 // runPreview creates the preview, waits for the operator's answer and
 // deletes it (unless keep).
 func (o *options) runPreview(ctx context.Context, c client.Client, m previewManifests, timeout time.Duration, keep bool) (*billingv1alpha1.StripeBillingPreview, error) {
+	if err := validatePlans(ctx, c, m); err != nil {
+		return nil, err
+	}
 	p := &billingv1alpha1.StripeBillingPreview{ObjectMeta: metav1.ObjectMeta{Namespace: m.namespace, GenerateName: "preview-"}, Spec: m.spec}
 	if err := c.Create(ctx, p); err != nil {
 		return nil, fmt.Errorf("creating a StripeBillingPreview in namespace %s: %w", m.namespace, err)
@@ -435,5 +450,29 @@ func printPreviewTable(s genericiooptions.IOStreams, p *billingv1alpha1.StripeBi
 		parts = append(parts, billing.FormatAmount(a.Amount, a.Currency))
 	}
 	fmt.Fprintf(s.Out, "Charged now in total, per currency: %s\n", strings.Join(parts, ", "))
+	return nil
+}
+
+// validatePlans checks each StripePlan manifest against the StripePlan CRD
+// itself (its schema and CEL rules) with a server-side dry-run create:
+// nothing is persisted, and the user gets the CRD's own messages. The
+// preview's spec.plans[].spec has no schema of its own (the CRD's CEL cost
+// budget), so this is where a plan manifest meets its rules before the
+// operator previews it. The manifest is created under a generated name so
+// that a plan that exists already is validated too.
+func validatePlans(ctx context.Context, c client.Client, m previewManifests) error {
+	for _, u := range m.plans {
+		name := u.GetName()
+		obj := u.DeepCopy()
+		obj.SetNamespace(m.namespace)
+		obj.SetName("")
+		obj.SetGenerateName("preview-dry-run-")
+		obj.SetResourceVersion("")
+		obj.SetUID("")
+		delete(obj.Object, "status")
+		if err := c.Create(ctx, obj, client.DryRunAll, client.FieldValidation("Strict")); err != nil {
+			return fmt.Errorf("StripePlan %s/%s is refused by the StripePlan CRD (server-side dry-run): %w", m.namespace, name, err)
+		}
+	}
 	return nil
 }

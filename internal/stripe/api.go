@@ -81,6 +81,12 @@ type Price struct {
 	Active        bool
 	Metadata      map[string]string
 	Created       int64
+	// PriceTerms are the rest of its terms (price_terms.go).
+	PriceTerms
+	// Complete is true when the price was read with its tiers and
+	// currency_options, which Stripe includes only when expanded (a
+	// subscription item's embedded price lacks them).
+	Complete bool
 }
 
 // PriceCreateParams creates a recurring price.
@@ -91,6 +97,8 @@ type PriceCreateParams struct {
 	Interval      string
 	IntervalCount int64
 	LookupKey     string
+	// PriceTerms are the other terms (tiers, decimals, metered...).
+	PriceTerms
 	// TransferLookupKey moves LookupKey from the price that holds it.
 	TransferLookupKey bool
 	Metadata          map[string]string
@@ -106,21 +114,28 @@ type PriceUpdateParams struct {
 
 // SubscriptionItem is a subscription item as Stripe reports it.
 type SubscriptionItem struct {
-	ID         string
-	PriceID    string
-	Quantity   int64
+	ID       string
+	PriceID  string
+	Quantity int64
+	// UnitAmount and Currency are the price's (its main currency).
 	UnitAmount int64
 	Currency   string
 	// Interval and IntervalCount are the price's billing period.
 	Interval      string
 	IntervalCount int64
+	// Price is the item's price as the subscription embeds it: without
+	// tiers and currency_options (Price.Complete is false).
+	Price *Price
 }
 
 // Subscription is the part of a Stripe subscription the operator reads.
 // Times are Unix seconds; 0 means unset.
 type Subscription struct {
-	ID                 string
-	CustomerID         string
+	ID         string
+	CustomerID string
+	// Currency is the currency the subscription bills in (one of its
+	// prices' currency options when the customer's currency is one).
+	Currency           string
 	Status             string
 	Items              []SubscriptionItem
 	CurrentPeriodStart int64
@@ -208,7 +223,8 @@ type Invoice struct {
 	Created             int64
 }
 
-// SubscriptionItemParams is one item of a create call.
+// SubscriptionItemParams is one item of a create call. Quantity 0 sends
+// none (a metered price's item has no quantity).
 type SubscriptionItemParams struct {
 	PriceID  string
 	Quantity int64

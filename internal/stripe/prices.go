@@ -2,6 +2,7 @@ package stripe
 
 import (
 	"context"
+	"encoding/json"
 
 	stripego "github.com/stripe/stripe-go/v76"
 
@@ -28,8 +29,37 @@ func (c *Client) GetPrice(ctx context.Context, id string) (*Price, error) {
 		if err != nil {
 			return nil, err
 		}
-		return toPrice(pr), nil
+		return priceFromJSON(pr, rawOf(pr.LastResponse), true), nil
 	})
+}
+
+// rawOf is a response's body, nil when there is none.
+func rawOf(r *stripego.APIResponse) []byte {
+	if r == nil {
+		return nil
+	}
+	return r.RawJSON
+}
+
+// listedPrices collects a price list with each price's exact terms from
+// its page's JSON.
+func listedPrices(it interface {
+	Next() bool
+	Price() *stripego.Price
+	PriceList() *stripego.PriceList
+	Err() error
+}) ([]*Price, error) {
+	var out []*Price
+	var page *stripego.PriceList
+	var raws map[string]json.RawMessage
+	for it.Next() {
+		if l := it.PriceList(); l != page {
+			page, raws = l, pagePrices(rawOf(l.LastResponse))
+		}
+		pr := it.Price()
+		out = append(out, priceFromJSON(pr, raws[pr.ID], true))
+	}
+	return out, it.Err()
 }
 
 // ListPrices implements Prices.
@@ -42,11 +72,12 @@ func (c *Client) ListPrices(ctx context.Context, productID string, activeOnly bo
 		if activeOnly {
 			p.Active = stripego.Bool(true)
 		}
-		it := c.sc().Prices.List(p)
-		for it.Next() {
-			out = append(out, toPrice(it.Price()))
+		for _, e := range listPriceExpand {
+			p.AddExpand(e)
 		}
-		return it.Err()
+		var err error
+		out, err = listedPrices(c.sc().Prices.List(p))
+		return err
 	})
 	return out, err
 }
@@ -61,11 +92,14 @@ func (c *Client) PriceByLookupKey(ctx context.Context, key string) (*Price, erro
 		p := &stripego.PriceListParams{LookupKeys: stripego.StringSlice([]string{key})}
 		p.Context = ctx
 		p.Limit = stripego.Int64(1)
-		it := c.sc().Prices.List(p)
-		for it.Next() {
-			out = toPrice(it.Price())
+		for _, e := range listPriceExpand {
+			p.AddExpand(e)
 		}
-		return it.Err()
+		found, err := listedPrices(c.sc().Prices.List(p))
+		if len(found) > 0 {
+			out = found[0]
+		}
+		return err
 	})
 	return out, err
 }
@@ -76,15 +110,7 @@ func (c *Client) PriceByLookupKey(ctx context.Context, key string) (*Price, erro
 func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreateParams) (*Price, error) {
 	p.Metadata = identity.Metadata(owner, p.Metadata)
 	return callFor(ctx, c, "create price", func(ctx context.Context) (*Price, error) {
-		sp := &stripego.PriceParams{
-			Product:    stripego.String(p.ProductID),
-			Currency:   stripego.String(p.Currency),
-			UnitAmount: stripego.Int64(p.UnitAmount),
-			Recurring: &stripego.PriceRecurringParams{
-				Interval:      stripego.String(p.Interval),
-				IntervalCount: stripego.Int64(max(1, p.IntervalCount)),
-			},
-		}
+		sp := priceCreateParams(p)
 		if p.LookupKey != "" {
 			sp.LookupKey = stripego.String(p.LookupKey)
 			if p.TransferLookupKey {
@@ -92,7 +118,7 @@ func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreatePara
 			}
 		}
 		setMetadata(&sp.Params, p.Metadata)
-		setup(ctx, &sp.Params, attemptKey(owner, "price-create"))
+		setup(ctx, &sp.Params, attemptKey(owner, "price-create"), priceExpand...)
 		pr, err := c.sc().Prices.New(sp)
 		if err != nil {
 			return nil, err
@@ -101,13 +127,13 @@ func (c *Client) CreatePrice(ctx context.Context, owner Owner, p PriceCreatePara
 		if err != nil {
 			return nil, err
 		}
-		return toPrice(pr), nil
+		return priceFromJSON(pr, rawOf(pr.LastResponse), true), nil
 	})
 }
 
 func (c *Client) getPrice(ctx context.Context, id string) (*stripego.Price, error) {
 	gp := &stripego.PriceParams{}
-	setup(ctx, &gp.Params, "")
+	setup(ctx, &gp.Params, "", priceExpand...)
 	return c.sc().Prices.Get(id, gp)
 }
 
@@ -119,7 +145,7 @@ func (c *Client) UpdatePrice(ctx context.Context, owner Owner, id string, p Pric
 			sp.TransferLookupKey = stripego.Bool(true)
 		}
 		setMetadata(&sp.Params, p.Metadata)
-		setup(ctx, &sp.Params, attemptKey(owner, "price-update"))
+		setup(ctx, &sp.Params, attemptKey(owner, "price-update"), priceExpand...)
 		pr, err := c.sc().Prices.Update(id, sp)
 		if err != nil {
 			return nil, err
@@ -128,6 +154,6 @@ func (c *Client) UpdatePrice(ctx context.Context, owner Owner, id string, p Pric
 		if err != nil {
 			return nil, err
 		}
-		return toPrice(pr), nil
+		return priceFromJSON(pr, rawOf(pr.LastResponse), true), nil
 	})
 }

@@ -159,7 +159,12 @@ func (c *Client) UpdateSubscriptionSchedule(ctx context.Context, owner Owner, id
 				pp.ProrationBehavior = stripego.String(ph.ProrationBehavior)
 			}
 			for _, it := range ph.Items {
-				pp.Items = append(pp.Items, &stripego.SubscriptionSchedulePhaseItemParams{Price: stripego.String(it.PriceID), Quantity: stripego.Int64(max(1, it.Quantity))})
+				ip := &stripego.SubscriptionSchedulePhaseItemParams{Price: stripego.String(it.PriceID)}
+				if it.Quantity > 0 {
+					// 0: a metered item, which has no quantity.
+					ip.Quantity = stripego.Int64(it.Quantity)
+				}
+				pp.Items = append(pp.Items, ip)
 			}
 			sp.Phases = append(sp.Phases, pp)
 		}

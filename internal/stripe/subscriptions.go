@@ -17,7 +17,7 @@ func toSubscription(s *stripego.Subscription) *Subscription {
 		CurrentPeriodStart: s.CurrentPeriodStart, CurrentPeriodEnd: s.CurrentPeriodEnd,
 		CancelAtPeriodEnd: s.CancelAtPeriodEnd, CancelAt: s.CancelAt, CanceledAt: s.CanceledAt,
 		TrialEnd: s.TrialEnd, CollectionMethod: string(s.CollectionMethod), DaysUntilDue: s.DaysUntilDue,
-		Metadata: s.Metadata, Created: s.Created,
+		Metadata: s.Metadata, Created: s.Created, Currency: string(s.Currency),
 	}
 	if s.Customer != nil {
 		out.CustomerID = s.Customer.ID
@@ -32,6 +32,7 @@ func toSubscription(s *stripego.Subscription) *Subscription {
 		for _, it := range s.Items.Data {
 			item := SubscriptionItem{ID: it.ID, Quantity: it.Quantity}
 			if it.Price != nil {
+				item.Price = priceFromJSON(it.Price, nil, false)
 				item.PriceID, item.UnitAmount, item.Currency = it.Price.ID, it.Price.UnitAmount, string(it.Price.Currency)
 				if it.Price.Recurring != nil {
 					item.Interval, item.IntervalCount = string(it.Price.Recurring.Interval), it.Price.Recurring.IntervalCount
@@ -175,7 +176,14 @@ func (c *Client) CreateSubscription(ctx context.Context, owner Owner, intent str
 			DaysUntilDue:      p.DaysUntilDue,
 		}
 		for _, it := range p.Items {
-			sp.Items = append(sp.Items, &stripego.SubscriptionItemsParams{Price: stripego.String(it.PriceID), Quantity: stripego.Int64(it.Quantity)})
+			ip := &stripego.SubscriptionItemsParams{Price: stripego.String(it.PriceID)}
+			if it.Quantity > 0 {
+				// A metered price's item has no quantity: Stripe refuses one
+				// ("Quantity should not be specified where usage_type is
+				// metered").
+				ip.Quantity = stripego.Int64(it.Quantity)
+			}
+			sp.Items = append(sp.Items, ip)
 		}
 		if p.CollectionMethod != "" {
 			sp.CollectionMethod = stripego.String(p.CollectionMethod)

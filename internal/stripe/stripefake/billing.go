@@ -22,11 +22,18 @@ type item struct {
 	id       string
 	price    string
 	quantity int64
+	// usage are the usage records of a metered item not yet billed
+	// (usage.go).
+	usage []usageRecord
 }
 
 type subscription struct {
-	indexedAt                      int64 // last write, for the Search API's delay
-	id, customer, status           string
+	indexedAt            int64 // last write, for the Search API's delay
+	id, customer, status string
+	// currency is the currency the subscription bills in: the customer's
+	// when one of the prices has it as a currency option, else the
+	// prices' own.
+	currency                       string
 	items                          []*item
 	periodStart, periodEnd         int64
 	cancelAtPeriodEnd              bool
@@ -86,8 +93,16 @@ func (s *Server) itemJSON(sub *subscription, it *item) map[string]any {
 	if p, ok := s.prices[it.price]; ok {
 		pj = p.json()
 	}
-	return map[string]any{"id": it.id, "object": "subscription_item", "price": pj, "quantity": it.quantity,
+	m := map[string]any{"id": it.id, "object": "subscription_item", "price": pj, "quantity": it.quantity,
 		"subscription": sub.id, "created": sub.created, "metadata": map[string]string{}}
+	if p, ok := s.prices[it.price]; ok && p.metered() {
+		// A metered item has no quantity
+		// (https://docs.stripe.com/api/subscription_items/object#subscription_item_object-quantity:
+		// "The quantity of the plan to which the customer should be
+		// subscribed", absent for usage_type=metered).
+		delete(m, "quantity")
+	}
+	return m
 }
 
 func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]any {
@@ -117,7 +132,7 @@ func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]a
 		due = sub.daysUntilDue
 	}
 	return map[string]any{
-		"id": sub.id, "object": "subscription", "customer": sub.customer, "status": sub.status,
+		"id": sub.id, "object": "subscription", "customer": sub.customer, "status": sub.status, "currency": s.currencyOf(sub),
 		"items":                map[string]any{"object": "list", "data": items, "has_more": false, "url": "/v1/subscription_items?subscription=" + sub.id},
 		"current_period_start": sub.periodStart, "current_period_end": sub.periodEnd,
 		"cancel_at_period_end": sub.cancelAtPeriodEnd, "cancel_at": zeroNil(sub.cancelAt), "canceled_at": zeroNil(sub.canceledAt),
@@ -241,6 +256,7 @@ func (s *Server) parseItemsNamed(r *request, name string, sub *subscription, upd
 			return invalid(key+"[quantity]", "Invalid quantity")
 		}
 		deleted, _ := r.bool(key + "[deleted]")
+		var newPrice *price
 		if hasPrice {
 			p, ok := s.prices[priceID]
 			if !ok {
@@ -249,6 +265,7 @@ func (s *Server) parseItemsNamed(r *request, name string, sub *subscription, upd
 			if !p.active {
 				return invalid(key+"[price]", "The price specified is inactive. This field only accepts active prices.")
 			}
+			newPrice = p
 		}
 		if hasID {
 			var found *item
@@ -270,8 +287,22 @@ func (s *Server) parseItemsNamed(r *request, name string, sub *subscription, upd
 				sub.items = kept
 				continue
 			}
+			target := s.prices[found.price]
 			if hasPrice {
+				target = newPrice
+			}
+			if target != nil && target.metered() && hasQty {
+				return meteredQuantity(key)
+			}
+			if hasPrice {
+				wasMetered := s.prices[found.price] != nil && s.prices[found.price].metered()
 				found.price = priceID
+				switch {
+				case newPrice.metered():
+					found.quantity = 0
+				case wasMetered && !hasQty:
+					found.quantity = 1
+				}
 			}
 			if hasQty {
 				found.quantity = qty
@@ -281,7 +312,12 @@ func (s *Server) parseItemsNamed(r *request, name string, sub *subscription, upd
 		if !hasPrice {
 			return invalid(key+"[price]", "Missing required param: %s[price].", key)
 		}
-		if !hasQty {
+		switch {
+		case newPrice.metered() && hasQty:
+			return meteredQuantity(key)
+		case newPrice.metered():
+			qty = 0
+		case !hasQty:
 			qty = 1
 		}
 		sub.items = append(sub.items, &item{id: s.newID("si"), price: priceID, quantity: qty})
@@ -311,25 +347,49 @@ func (s *Server) parseItemsNamed(r *request, name string, sub *subscription, upd
 // currency other than the customer's: a customer's currency is set by its
 // first subscription or invoice and cannot change
 // (https://support.stripe.com/questions/setting-a-customers-default-currency).
+//
+// A price with currency_options bills in the option of the customer's
+// currency ("Multi-currency prices": a customer's subscription is billed
+// in the customer's currency when the price supports it,
+// https://docs.stripe.com/products-prices/pricing-models#multicurrency),
+// so the currency to match is the subscription's (the customer's when
+// every price supports it, else the first price's own).
 func (s *Server) checkItemTerms(sub *subscription) *apiError {
-	var first *price
+	if len(sub.items) == 0 {
+		return nil
+	}
+	first := s.prices[sub.items[0].price]
+	all := func(cur string) bool {
+		for _, it := range sub.items {
+			if !s.prices[it.price].billsIn(cur) {
+				return false
+			}
+		}
+		return true
+	}
 	for _, it := range sub.items {
 		p := s.prices[it.price]
-		if first == nil {
-			first = p
-			continue
-		}
-		if p.currency != first.currency {
-			return invalid("items", "Currency and interval fields must match across all plans on this subscription. Found mismatch in currency field.")
-		}
 		if p.interval != first.interval || p.intervalCount != first.intervalCount {
 			return invalid("items", "Currency and interval fields must match across all plans on this subscription. Found mismatch in interval field.")
 		}
 	}
-	if c := s.customers[sub.customer]; c != nil && first != nil && c.currency != "" && c.currency != first.currency {
+	c := s.customers[sub.customer]
+	switch {
+	case c != nil && c.currency != "" && all(c.currency):
+		sub.currency = c.currency
+	case !all(first.currency):
+		return invalid("items", "Currency and interval fields must match across all plans on this subscription. Found mismatch in currency field.")
+	case c != nil && c.currency != "":
 		return combinedCurrencies(c.currency)
+	default:
+		sub.currency = first.currency
 	}
 	return nil
+}
+
+// meteredQuantity is Stripe's refusal of a quantity on a metered item.
+func meteredQuantity(key string) *apiError {
+	return invalid(key+"[quantity]", "Quantity should not be specified where usage_type is `metered`. Remove quantity from `%s` to continue.", key)
 }
 
 // combinedCurrencies is Stripe's refusal of an object in a currency other
@@ -338,16 +398,27 @@ func combinedCurrencies(have string) *apiError {
 	return invalid("currency", "You cannot combine currencies on a single customer. This customer has an active subscription, subscription schedule, discount, quote, or invoice item with currency %s.", have)
 }
 
+// periodLines are the lines of a period's invoice: licensed items for the
+// period ahead, metered items for the usage of the period that ended
+// (billed in arrears, usage.go).
 func (s *Server) periodLines(sub *subscription) []line {
 	var out []line
 	for _, it := range sub.items {
 		p := s.prices[it.price]
-		out = append(out, line{amount: p.unitAmount * it.quantity, price: it.price, quantity: it.quantity, desc: "subscription"})
+		if p.metered() {
+			usage := s.billUsage(sub, it)
+			out = append(out, line{amount: p.periodAmount(usage, s.currencyOf(sub)), price: it.price, quantity: usage, desc: "usage"})
+			continue
+		}
+		out = append(out, line{amount: s.itemAmount(sub, it), price: it.price, quantity: it.quantity, desc: "subscription"})
 	}
 	return out
 }
 
 func (s *Server) currencyOf(sub *subscription) string {
+	if sub.currency != "" {
+		return sub.currency
+	}
 	for _, it := range sub.items {
 		return s.prices[it.price].currency
 	}
@@ -799,22 +870,27 @@ func (s *Server) prorationLines(old, next *subscription, at int64) []line {
 	}
 	key := func(it *item) string { return it.price + "/" + itoa(it.quantity) }
 	oldSet, newSet := map[string]*item{}, map[string]*item{}
+	// A metered item is billed its usage in arrears: nothing to prorate.
 	for _, it := range old.items {
-		oldSet[key(it)] = it
+		if p := s.prices[it.price]; p != nil && !p.metered() {
+			oldSet[key(it)] = it
+		}
 	}
 	for _, it := range next.items {
-		newSet[key(it)] = it
+		if p := s.prices[it.price]; p != nil && !p.metered() {
+			newSet[key(it)] = it
+		}
 	}
 	var out []line
 	for k, it := range oldSet {
 		if _, same := newSet[k]; !same {
-			amt := -s.prices[it.price].unitAmount * it.quantity * left / total
+			amt := -s.itemAmount(old, it) * left / total
 			out = append(out, line{amount: amt, proration: true, price: it.price, quantity: it.quantity, desc: "Unused time"})
 		}
 	}
 	for k, it := range newSet {
 		if _, same := oldSet[k]; !same {
-			amt := s.prices[it.price].unitAmount * it.quantity * left / total
+			amt := s.itemAmount(next, it) * left / total
 			out = append(out, line{amount: amt, proration: true, price: it.price, quantity: it.quantity, desc: "Remaining time"})
 		}
 	}
@@ -837,7 +913,7 @@ func (s *Server) cancelSubscription(r *request, id string) (any, *apiError) {
 		left := sub.periodEnd - s.now.Unix()
 		if total := sub.periodEnd - sub.periodStart; total > 0 && left > 0 && sub.status != "trialing" {
 			for _, it := range sub.items {
-				sub.prorations = append(sub.prorations, line{amount: -s.prices[it.price].unitAmount * it.quantity * left / total,
+				sub.prorations = append(sub.prorations, line{amount: -s.itemAmount(sub, it) * left / total,
 					proration: true, price: it.price, quantity: it.quantity, desc: "Unused time"})
 			}
 		}
@@ -968,7 +1044,7 @@ func (s *Server) unusedTime(sub *subscription, at int64) []line {
 	}
 	var out []line
 	for _, it := range sub.items {
-		out = append(out, line{amount: -s.prices[it.price].unitAmount * it.quantity * left / total, proration: true,
+		out = append(out, line{amount: -s.itemAmount(sub, it) * left / total, proration: true,
 			price: it.price, quantity: it.quantity, desc: "Unused time"})
 	}
 	return out

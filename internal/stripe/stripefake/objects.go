@@ -34,6 +34,8 @@ type price struct {
 	active                                     bool
 	metadata                                   map[string]string
 	created                                    int64
+	// terms are the rest of the price's terms (price_terms.go).
+	terms priceTerms
 }
 
 func copyMeta(m map[string]string) map[string]string {
@@ -83,12 +85,18 @@ func (p *product) json() map[string]any {
 		"active": p.active, "metadata": copyMeta(p.metadata), "created": p.created, "updated": p.created, "livemode": false, "type": "service"}
 }
 
-func (p *price) json() map[string]any {
-	return map[string]any{"id": p.id, "object": "price", "product": p.product, "currency": p.currency,
+func (p *price) json() map[string]any { return p.jsonExpanded(nil) }
+
+// jsonExpanded renders the price with its expandable fields (tiers,
+// currency_options) when expand asks for them.
+func (p *price) jsonExpanded(expand map[string]bool) map[string]any {
+	m := map[string]any{"id": p.id, "object": "price", "product": p.product, "currency": p.currency,
 		"unit_amount": p.unitAmount, "unit_amount_decimal": strconv.FormatInt(p.unitAmount, 10), "active": p.active,
 		"lookup_key": nullable(p.lookupKey), "metadata": copyMeta(p.metadata), "created": p.created, "livemode": false,
 		"type": "recurring", "billing_scheme": "per_unit",
 		"recurring": map[string]any{"interval": p.interval, "interval_count": p.intervalCount, "usage_type": "licensed"}}
+	p.termsJSON(m, expand)
+	return m
 }
 
 var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+$`)
@@ -240,6 +248,7 @@ func (s *Server) setProductFields(r *request, p *product) *apiError {
 	if v, ok := r.bool("active"); ok {
 		p.active = v
 	}
+
 	if m, ok := r.metadata(""); ok {
 		p.metadata = applyMeta(p.metadata, m)
 	}
@@ -298,12 +307,13 @@ func (s *Server) createPrice(r *request) (any, *apiError) {
 	if !currencyRE.MatchString(cur) {
 		return nil, invalid("currency", "Invalid currency: %s.", cur)
 	}
-	amount, ok, err := r.int("unit_amount")
+	terms, err := r.parsePriceTerms(cur)
 	if err != nil {
 		return nil, err
 	}
-	if !ok || amount < 0 {
-		return nil, invalid("unit_amount", "Missing or invalid unit_amount.")
+	var amount int64
+	if terms.unitInt {
+		amount, _ = strconv.ParseInt(terms.unit, 10, 64)
 	}
 	interval, _ := r.str("recurring[interval]")
 	switch interval {
@@ -322,7 +332,7 @@ func (s *Server) createPrice(r *request) (any, *apiError) {
 		return nil, invalid("recurring[interval_count]", "The maximum billing period is one year.")
 	}
 	p := &price{id: s.newID("price"), product: pid, currency: cur, unitAmount: amount, interval: interval,
-		intervalCount: count, active: true, created: s.now.Unix()}
+		intervalCount: count, active: true, created: s.now.Unix(), terms: terms}
 	if lk, ok := r.str("lookup_key"); ok && lk != "" {
 		if apiErr := s.takeLookupKey(r, lk); apiErr != nil {
 			return nil, apiErr
@@ -337,7 +347,7 @@ func (s *Server) createPrice(r *request) (any, *apiError) {
 	s.prices[p.id] = p
 	s.track("price", p.id)
 	s.emit(r, "price.created", p.json(), nil)
-	return p.json(), nil
+	return p.jsonExpanded(r.expand), nil
 }
 
 // takeLookupKey frees lk for a new holder if transfer_lookup_key is set.
@@ -356,12 +366,12 @@ func (s *Server) takeLookupKey(r *request, lk string) *apiError {
 	return nil
 }
 
-func (s *Server) getPrice(id string) (any, *apiError) {
+func (s *Server) getPrice(r *request, id string) (any, *apiError) {
 	p, ok := s.prices[id]
 	if !ok {
 		return nil, missing("price", id)
 	}
-	return p.json(), nil
+	return p.jsonExpanded(r.expand), nil
 }
 
 // listPrices is GET /v1/prices (https://docs.stripe.com/api/prices/list):
@@ -381,7 +391,7 @@ func (s *Server) listPrices(r *request) (any, *apiError) {
 		if hasKeys && (p.lookupKey == "" || !slices.Contains(keys, p.lookupKey)) {
 			return nil, false
 		}
-		return p.json(), true
+		return p.jsonExpanded(r.expand), true
 	})
 }
 
@@ -390,7 +400,8 @@ func (s *Server) updatePrice(r *request, id string) (any, *apiError) {
 	if !ok {
 		return nil, missing("price", id)
 	}
-	for _, immutable := range []string{"unit_amount", "currency", "recurring[interval]", "recurring[interval_count]", "product"} {
+	for _, immutable := range []string{"unit_amount", "unit_amount_decimal", "currency", "recurring[interval]", "recurring[interval_count]", "recurring[usage_type]",
+		"recurring[aggregate_usage]", "product", "billing_scheme", "tiers_mode", "transform_quantity[divide_by]", "transform_quantity[round]"} {
 		if _, ok := r.str(immutable); ok {
 			return nil, invalid(immutable, "Received unknown parameter: %s. Prices are immutable: create a new price instead.", immutable)
 		}
@@ -407,9 +418,25 @@ func (s *Server) updatePrice(r *request, id string) (any, *apiError) {
 	if v, ok := r.bool("active"); ok {
 		p.active = v
 	}
+	// tax_behavior: "Once specified as either inclusive or exclusive, it
+	// cannot be changed" (https://docs.stripe.com/api/prices/update#update_price-tax_behavior).
+	if v, ok := r.str("tax_behavior"); ok && v != p.terms.taxBehavior {
+		if p.terms.taxBehavior == "inclusive" || p.terms.taxBehavior == "exclusive" {
+			return nil, invalid("tax_behavior", "tax_behavior cannot be changed once it is inclusive or exclusive.")
+		}
+		p.terms.taxBehavior = v
+	}
+	// tax_behavior: "Once specified as either inclusive or exclusive, it
+	// cannot be changed" (https://docs.stripe.com/api/prices/update#update_price-tax_behavior).
+	if v, ok := r.str("tax_behavior"); ok && v != p.terms.taxBehavior {
+		if p.terms.taxBehavior == "inclusive" || p.terms.taxBehavior == "exclusive" {
+			return nil, invalid("tax_behavior", "tax_behavior cannot be changed once it is inclusive or exclusive.")
+		}
+		p.terms.taxBehavior = v
+	}
 	if m, ok := r.metadata(""); ok {
 		p.metadata = applyMeta(p.metadata, m)
 	}
 	s.emitUpdated(r, "price.updated", before, p.json())
-	return p.json(), nil
+	return p.jsonExpanded(r.expand), nil
 }

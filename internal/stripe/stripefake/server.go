@@ -774,6 +774,8 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 		return s.advanceTestClock(r, p[2])
 	case p[0] == "invoices" && n == 2 && p[1] == "upcoming" && r.method == "GET":
 		return s.upcomingInvoice(r)
+	case p[0] == "subscription_items" && n == 3 && p[2] == "usage_records" && r.method == "POST":
+		return s.createUsageRecord(r, p[1])
 	case p[0] == "invoices" && n == 3 && p[2] == "lines" && r.method == "GET":
 		return s.listInvoiceLines(r, p[1])
 	case p[0] == "products" && n == 1 && r.method == "POST":
@@ -789,7 +791,7 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 	case p[0] == "prices" && n == 1 && r.method == "GET":
 		return s.listPrices(r)
 	case p[0] == "prices" && n == 2 && r.method == "GET":
-		return s.getPrice(p[1])
+		return s.getPrice(r, p[1])
 	case p[0] == "prices" && n == 2 && r.method == "POST":
 		return s.updatePrice(r, p[1])
 	case p[0] == "subscriptions" && n == 1 && r.method == "POST":

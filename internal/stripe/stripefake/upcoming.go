@@ -1,6 +1,7 @@
 package stripefake
 
 import (
+	"strconv"
 	"strings"
 	"time"
 )
@@ -191,8 +192,15 @@ func (s *Server) inlinePrices(r *request) (cleanup func(), aerr *apiError) {
 		} else if ok {
 			count = c
 		}
+		// price_data is a per-unit, licensed price with an integer
+		// unit_amount ("Create a subscription", items.price_data:
+		// https://docs.stripe.com/api/subscriptions/create — currency,
+		// product, recurring, unit_amount, unit_amount_decimal,
+		// tax_behavior; no tiers), so its terms are those createPrice
+		// gives such a price (price_terms.go).
 		p := &price{id: s.newID("price"), product: product, currency: cur, unitAmount: amount, interval: interval,
-			intervalCount: count, active: true, created: s.now.Unix(), metadata: map[string]string{}}
+			intervalCount: count, active: true, created: s.now.Unix(), metadata: map[string]string{},
+			terms: priceTerms{billingScheme: "per_unit", usageType: "licensed", unit: strconv.FormatInt(amount, 10), unitInt: true}}
 		s.prices[p.id] = p
 		made = append(made, p.id)
 		r.form.Set("subscription_items["+i+"][price]", p.id)
