@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
@@ -78,7 +79,7 @@ func TestResyncListingRules(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rl := &ResyncLists{}
-			rl.startOnce.Do(func() { rl.observed.start = time.Now().Add(-time.Hour) })
+			rl.startOnce.Do(func() { rl.observed.start.Store(time.Now().Add(-time.Hour).UnixNano()) })
 			at := time.Now().Add(-time.Minute)
 			publish(rl, customerListing, at, tc.listed)
 			obj := &billingv1alpha1.StripeCustomer{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "uid-c", Generation: 2},
@@ -152,4 +153,29 @@ func TestResyncByListingEndToEnd(t *testing.T) {
 	h.waitEvent("DriftCorrected")
 	g.Expect(gets()).To(BeNumerically(">", before), "the correction followed a read of its own")
 	g.Expect(h.stripeCustomer(cus.Status.CustomerID).Name).To(Equal(cus.Spec.Name))
+}
+
+// TestForgetDropsTheLists: after new credentials (perhaps another Stripe
+// account's) no list from before is used, not even one published late.
+func TestForgetDropsTheLists(t *testing.T) {
+	ctx := context.Background()
+	rl := &ResyncLists{}
+	rl.startOnce.Do(func() { rl.observed.start.Store(time.Now().Add(-time.Hour).UnixNano()) })
+	at := time.Now().Add(-time.Minute)
+	publish(rl, customerListing, at, []*stripe.Customer{{ID: "cus_1"}})
+	if _, _, ok := lookup(ctx, rl, customerListing, "cus_1", rl.last("uid-1")); !ok {
+		t.Fatal("the list is not used before Forget")
+	}
+	rl.note("uid-2", at.Add(-time.Minute))
+	rl.Forget()
+	for _, uid := range []string{"uid-1", "uid-2"} {
+		if _, _, ok := lookup(ctx, rl, customerListing, "cus_1", rl.last(types.UID(uid))); ok {
+			t.Errorf("%s: a list from before Forget was used", uid)
+		}
+	}
+	// A list started before Forget and published after it (the audit's).
+	publish(rl, customerListing, at, []*stripe.Customer{{ID: "cus_1"}})
+	if _, _, ok := lookup(ctx, rl, customerListing, "cus_1", rl.last("uid-2")); ok {
+		t.Error("a list started before Forget was used")
+	}
 }

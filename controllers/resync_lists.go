@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -195,6 +196,22 @@ func refresh[T any](ctx context.Context, rl *ResyncLists, l *listing[T]) {
 	publish(rl, l, at, items)
 }
 
+// Forget drops every list and makes the next lookups need lists started
+// from now on: after a credentials change, the key may be another Stripe
+// account's, whose objects the old lists do not show.
+func (l *ResyncLists) Forget() {
+	l.mu.Lock()
+	l.lists = nil
+	l.mu.Unlock()
+	now := time.Now()
+	l.startOnce.Do(func() {})
+	l.observed.start.Store(now.UnixNano())
+	l.observed.m.Range(func(uid, _ any) bool {
+		l.observed.m.Store(uid, now)
+		return true
+	})
+}
+
 // Publish replaces the subscription list with one started at at (the
 // billing audit's pages; an older list never replaces a newer one).
 func (l *ResyncLists) Publish(at time.Time, subs []*stripe.Subscription) {
@@ -209,13 +226,13 @@ func (l *ResyncLists) Lookup(ctx context.Context, id string, after time.Time) (*
 
 // observations remembers when this process last observed each resource.
 type observations struct {
-	start time.Time
-	m     sync.Map // types.UID -> time.Time
+	start atomic.Int64 // Unix nanoseconds
+	m     sync.Map     // types.UID -> time.Time
 }
 
 // note records an observation of uid at at (a later one is kept).
 func (l *ResyncLists) note(uid types.UID, at time.Time) {
-	l.startOnce.Do(func() { l.observed.start = time.Now() })
+	l.startOnce.Do(func() { l.observed.start.Store(time.Now().UnixNano()) })
 	if prev, ok := l.observed.m.Load(uid); ok && prev.(time.Time).After(at) {
 		return
 	}
@@ -226,11 +243,11 @@ func (l *ResyncLists) note(uid types.UID, at time.Time) {
 // what a previous process observed is not known, so a list must be newer
 // than this one.
 func (l *ResyncLists) last(uid types.UID) time.Time {
-	l.startOnce.Do(func() { l.observed.start = time.Now() })
+	l.startOnce.Do(func() { l.observed.start.Store(time.Now().UnixNano()) })
 	if v, ok := l.observed.m.Load(uid); ok {
 		return v.(time.Time)
 	}
-	return l.observed.start
+	return time.Unix(0, l.observed.start.Load())
 }
 
 // listedSubscription returns the listed copy of s's subscription when the

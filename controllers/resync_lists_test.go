@@ -84,7 +84,7 @@ func TestListedSubscriptionRules(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &StripeSubscriptionReconciler{Lists: &SubscriptionLists{}}
-			r.Lists.startOnce.Do(func() { r.Lists.observed.start = time.Now().Add(-time.Hour) })
+			r.Lists.startOnce.Do(func() { r.Lists.observed.start.Store(time.Now().Add(-time.Hour).UnixNano()) })
 			s := resyncScope()
 			at := time.Now().Add(-time.Minute)
 			r.Lists.Publish(at, []*stripe.Subscription{tc.listed})

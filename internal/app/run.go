@@ -79,8 +79,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return fmt.Errorf("indexing subscriptions: %w", err)
 		}
 	}
-	// One set of whole lists serves the resync of every kind and the audit.
+	// One set of whole lists serves the resync of every kind and the audit;
+	// new credentials (perhaps another account's) drop them.
 	lists := &controllers.ResyncLists{Lister: sc, MinRefresh: o.ResyncPeriod / 2}
+	go forgetListsOnChange(ctx, store.Subscribe(), lists)
 	if err := controllers.SetupKinds(mgr, controllers.KindOptions{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Stripe: sc,
 		ResyncPeriod: o.ResyncPeriod, Instance: o.InstanceName, AdoptionSelector: adoption, MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 		SkipNameValidation: o.SkipNameValidation, Namespace: o.CredentialsNamespace, MaxChargeAttempts: o.MaxChargeAttempts,
@@ -155,4 +157,17 @@ func RunWebhookServerOnly(ctx context.Context, cfg *rest.Config, o Options) erro
 		return err
 	}
 	return mgr.Start(ctx)
+}
+
+// forgetListsOnChange drops the resync's lists whenever the credentials
+// change.
+func forgetListsOnChange(ctx context.Context, changed <-chan struct{}, lists *controllers.ResyncLists) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			lists.Forget()
+		}
+	}
 }

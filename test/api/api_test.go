@@ -402,8 +402,8 @@ func TestPrinterColumnsTableAPI(t *testing.T) {
 				names = append(names, c.Name)
 			}
 			g.Expect(names).To(gomega.Equal(tc.columns))
-			// The samples hold several of a kind (wt-prices' plan shapes):
-			// check the row of the named one.
+			// The samples hold several plans (one per price shape): the
+			// row checked is the one named.
 			var cells []string
 			for _, r := range table.Rows {
 				if len(r.Cells) > 0 && fmt.Sprint(r.Cells[0]) == tc.row {
