@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -360,4 +361,31 @@ func TestPreviewExpires(t *testing.T) {
 	_, err = r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(p)})
 	g.Expect(err).NotTo(HaveOccurred())
 	h.waitGone(p)
+}
+
+// spec.plans[].spec has no schema in the CRD (its CEL cost budget), so the
+// API server stores a misspelt plan spec; the operator refuses the preview
+// naming the plan and the field, and asks Stripe nothing.
+func TestPreviewRefusesAPlanSpecThatDoesNotDecode(t *testing.T) {
+	g := NewWithT(t)
+	h := startHarness(t, harnessOptions{resync: time.Hour})
+	h.billingSetup("pm_card_visa", map[string]int64{"pro": 2500})
+	upcomingBefore := h.fake.Stats().Requests["GET /v1/invoices/upcoming"]
+	pv := h.preview(h.ns, "misspelt", billingv1alpha1.StripeBillingPreviewSpec{Plans: []billingv1alpha1.PreviewPlan{{Name: "pro",
+		Spec: runtime.RawExtension{Raw: []byte(`{"product":{"name":"Pro"},"price":{"currency":"usd","unitAmout":1500,"interval":"month"}}`)}}}})
+	stalled := findCondition(pv.Status.Conditions, billingv1alpha1.ConditionStalled)
+	g.Expect(stalled).NotTo(BeNil())
+	g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(stalled.Reason).To(Equal(billingv1alpha1.ReasonPreviewRefused))
+	g.Expect(stalled.Message).To(ContainSubstring("spec.plans[0]"))
+	g.Expect(stalled.Message).To(ContainSubstring(`unknown field "price.unitAmout"`))
+	g.Expect(pv.Status.Plans).To(BeEmpty())
+	g.Expect(h.fake.Stats().Requests["GET /v1/invoices/upcoming"]).To(Equal(upcomingBefore), "Stripe was not asked")
+	// The same plan spelt right is answered (the refusal is about the field).
+	good, err := billingv1alpha1.NewPreviewPlan("pro", newPlan("pro", 1500, nil).Spec)
+	g.Expect(err).NotTo(HaveOccurred())
+	pv = h.preview(h.ns, "spelt", billingv1alpha1.StripeBillingPreviewSpec{Plans: []billingv1alpha1.PreviewPlan{good}})
+	ready := findCondition(pv.Status.Conditions, billingv1alpha1.ConditionReady)
+	g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), ready.Message)
+	g.Expect(pv.Status.Plans).To(HaveLen(1))
 }

@@ -231,3 +231,27 @@ func TestParseAmount(t *testing.T) {
 		}
 	}
 }
+
+// A StripePlan manifest is checked against the StripePlan CRD by a
+// server-side dry-run before any preview is created (the preview embeds plan
+// specs without their CEL rules): the user gets the CRD's own message and
+// nothing is persisted.
+func TestPreviewRefusesAPlanTheCRDRefuses(t *testing.T) {
+	ns := namespace(t)
+	out, err := run(t, "preview", "-n", ns, "-f", filepath.Join("..", "..", "config", "samples", "invalid", "stripeplan_tiers_upto_not_rising.yaml"), "--timeout", "5s")
+	if err == nil || !strings.Contains(err.Error(), "upTo must rise") || !strings.Contains(err.Error(), "dry-run") {
+		t.Fatalf("preview of an invalid plan: err = %v, output %s; want the CRD's refusal from the dry-run", err, out)
+	}
+	ctx := context.Background()
+	var previews billingv1alpha1.StripeBillingPreviewList
+	var plans billingv1alpha1.StripePlanList
+	if err := env.Client.List(ctx, &previews, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.List(ctx, &plans, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(previews.Items) != 0 || len(plans.Items) != 0 {
+		t.Errorf("after a refused dry-run: %d previews, %d plans in %s; want none", len(previews.Items), len(plans.Items), ns)
+	}
+}
