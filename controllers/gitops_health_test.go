@@ -73,6 +73,7 @@ func TestGitOpsHealthOfEachState(t *testing.T) {
 	}{
 		{"StripeCustomer", newCustomer("cus", nil)},
 		{"StripePlan", newPlan("pro", 2000, nil)},
+		{"StripeCoupon", newCoupon("launch", nil)},
 		{"StripeSubscription", newSub("s", nil, planItem("pro", 1))},
 		{"StripeWebhookEndpoint", newWebhookEndpoint("http://127.0.0.1:9/webhooks/stripe")}, // never reconciled
 	} {
@@ -92,6 +93,19 @@ func TestGitOpsHealthOfEachState(t *testing.T) {
 	plan := &billingv1alpha1.StripePlan{ObjectMeta: metav1.ObjectMeta{Name: "pro", Namespace: h.ns}}
 	h.get(plan)
 	add("StripePlan", "healthy_ready.yaml", plan, gitops.Healthy, status.CurrentStatus)
+	coupon := newCoupon("launch", func(s *billingv1alpha1.StripeCouponSpec) {
+		s.PromotionCodes = []billingv1alpha1.PromotionCodeSpec{{Code: "LAUNCH"}}
+	})
+	h.create(coupon)
+	h.waitReady(coupon)
+	add("StripeCoupon", "healthy_ready.yaml", coupon, gitops.Healthy, status.CurrentStatus)
+	// A coupon for a plan that does not exist: a person has to act.
+	orphan := newCoupon("for-missing-plan", func(s *billingv1alpha1.StripeCouponSpec) {
+		s.AppliesTo = &billingv1alpha1.CouponAppliesTo{PlanRefs: []billingv1alpha1.LocalObjectReference{{Name: "missing"}}}
+	})
+	h.create(orphan)
+	h.waitCondition(orphan, billingv1alpha1.ConditionStalled, "True", billingv1alpha1.ReasonReferenceNotFound)
+	add("StripeCoupon", "degraded_plan_missing.yaml", orphan, gitops.Degraded, status.FailedStatus)
 	active := newSub("active", nil, planItem("pro", 1))
 	h.create(active)
 	h.waitReady(active)

@@ -232,6 +232,23 @@ var attachments = map[string]kindAttachment{
 			},
 		}},
 	},
+	"StripeCoupon": {
+		setup: func(mgr ctrl.Manager, o KindOptions, changed <-chan event.GenericEvent) error {
+			return (&StripeCouponReconciler{Client: o.Client, Stripe: o.Stripe, Recorder: recorderFor(mgr, "StripeCoupon"),
+				ResyncPeriod: o.ResyncPeriod, SkipNameValidation: o.SkipNameValidation, CredentialsChanged: changed,
+				MaxConcurrentReconciles: o.MaxConcurrentReconciles, Instance: o.Instance, AdoptionSelector: o.AdoptionSelector,
+			}).SetupWithManager(mgr)
+		},
+		stripe: map[string]stripeType{kinds.Coupon: {
+			read: func(ctx context.Context, b stripeBackend, id string) (map[string]string, error) {
+				c, err := b.api.GetCoupon(ctx, id)
+				if err != nil {
+					return nil, err
+				}
+				return c.Metadata, nil
+			},
+		}},
+	},
 	"StripeWebhookEndpoint": {
 		setup: func(mgr ctrl.Manager, o KindOptions, changed <-chan event.GenericEvent) error {
 			return (&StripeWebhookEndpointReconciler{Client: o.Client, Lists: o.Lists, APIReader: o.APIReader, Stripe: o.Stripe,

@@ -169,6 +169,8 @@ const (
 	whatPrice           = kinds.Price
 	whatSubscription    = kinds.Subscription
 	whatWebhookEndpoint = kinds.WebhookEndpoint
+	whatCoupon          = kinds.Coupon
+	whatPromotionCode   = kinds.PromotionCode
 )
 
 // guardedWrites is every Stripe write the controllers make. Each checks
@@ -335,6 +337,58 @@ func (w guardedWrites) ReleaseSubscriptionSchedule(ctx context.Context, owner st
 		return nil, err
 	}
 	return w.b.api.ReleaseSubscriptionSchedule(ctx, owner, id)
+}
+
+// DeleteSubscriptionDiscount removes the bound subscription's discount.
+func (w guardedWrites) DeleteSubscriptionDiscount(ctx context.Context, owner stripe.Owner, id string) error {
+	if err := w.g.allow(ctx, whatSubscription, id); err != nil {
+		return err
+	}
+	return w.b.api.DeleteSubscriptionDiscount(ctx, owner, id)
+}
+
+func (w guardedWrites) CreateCoupon(ctx context.Context, owner stripe.Owner, intent string, p stripe.CouponCreateParams) (*stripe.Coupon, error) {
+	c, err := w.b.api.CreateCoupon(ctx, owner, intent, p)
+	if err == nil {
+		w.g.bindFound(owner, c.ID, c.Metadata)
+	}
+	return c, err
+}
+
+func (w guardedWrites) UpdateCoupon(ctx context.Context, owner stripe.Owner, id string, p stripe.CouponUpdateParams) (*stripe.Coupon, error) {
+	if err := w.g.allow(ctx, whatCoupon, id); err != nil {
+		return nil, err
+	}
+	return w.b.api.UpdateCoupon(ctx, owner, id, p)
+}
+
+func (w guardedWrites) DeleteCoupon(ctx context.Context, owner stripe.Owner, id string) error {
+	if err := w.g.allow(ctx, whatCoupon, id); err != nil {
+		return err
+	}
+	return w.b.api.DeleteCoupon(ctx, owner, id)
+}
+
+// CreatePromotionCode adds a code to a coupon: a write to that coupon,
+// allowed only on a bound coupon.
+func (w guardedWrites) CreatePromotionCode(ctx context.Context, owner stripe.Owner, p stripe.PromotionCodeCreateParams) (*stripe.PromotionCode, error) {
+	if err := w.g.allow(ctx, whatCoupon, p.CouponID); err != nil {
+		return nil, err
+	}
+	return w.b.api.CreatePromotionCode(ctx, owner, p)
+}
+
+// UpdatePromotionCode changes a promotion code, allowed only when its
+// coupon (as Stripe reports it, read in this pass by the caller: pc) may
+// be written.
+func (w guardedWrites) UpdatePromotionCode(ctx context.Context, owner stripe.Owner, pc *stripe.PromotionCode, p stripe.PromotionCodeUpdateParams) (*stripe.PromotionCode, error) {
+	if pc == nil || pc.CouponID == "" {
+		return nil, &refusedWrite{what: whatPromotionCode, spec: &specError{reason: ReasonNotBound, msg: "The promotion code's coupon is unknown; the operator does not write to it."}}
+	}
+	if err := w.g.allow(ctx, whatCoupon, pc.CouponID); err != nil {
+		return nil, err
+	}
+	return w.b.api.UpdatePromotionCode(ctx, owner, pc.ID, p)
 }
 
 func (w guardedWrites) CreateWebhookEndpoint(ctx context.Context, owner stripe.Owner, intent string, p stripe.WebhookEndpointParams) (*stripe.WebhookEndpoint, error) {

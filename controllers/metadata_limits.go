@@ -21,6 +21,7 @@ var operatorMetadataKeys = map[string][]string{
 	"StripeCustomer":     append(slices.Clone(identity.Keys), audit.MetadataOrphaned),
 	"StripePlan":         append(slices.Clone(identity.Keys), audit.MetadataOrphaned),
 	"StripeSubscription": append(slices.Clone(identity.Keys), audit.MetadataOrphaned, metadataReplaces),
+	"StripeCoupon":       append(slices.Clone(identity.Keys), audit.MetadataOrphaned),
 }
 
 // maxUserMetadataKeys is each kind's bound on spec.metadata.
@@ -28,4 +29,5 @@ var maxUserMetadataKeys = map[string]int{
 	"StripeCustomer":     billingv1alpha1.MaxUserMetadataKeysCustomer,
 	"StripePlan":         billingv1alpha1.MaxUserMetadataKeysPlan,
 	"StripeSubscription": billingv1alpha1.MaxUserMetadataKeysSubscription,
+	"StripeCoupon":       billingv1alpha1.MaxUserMetadataKeysCoupon,
 }

@@ -32,6 +32,7 @@ func TestOperatorMetadataKeysLeaveRoom(t *testing.T) {
 		"StripeCustomer":     {"billing.stripe-operator.io_stripecustomers.yaml", []string{"spec", "metadata"}},
 		"StripePlan":         {"billing.stripe-operator.io_stripeplans.yaml", []string{"spec", "product", "metadata"}},
 		"StripeSubscription": {"billing.stripe-operator.io_stripesubscriptions.yaml", []string{"spec", "metadata"}},
+		"StripeCoupon":       {"billing.stripe-operator.io_stripecoupons.yaml", []string{"spec", "metadata"}},
 	}
 	g.Expect(operatorMetadataKeys).To(HaveLen(len(crds)))
 	for kind, crd := range crds {

@@ -82,6 +82,10 @@ type StripeSubscriptionReconciler struct {
 	// in Stripe, so the cache never goes stale; it keeps a resync of an
 	// unchanged subscription at a single Stripe call.
 	prices sync.Map // price ID -> priceInfo
+	// couponTenants, promotionCodes and priceProducts cache what never
+	// changes in Stripe: a coupon's owner ("namespace/name" or ""), a
+	// promotion code's code, a price's product (stripesubscription_discount.go).
+	couponTenants, promotionCodes, priceProducts sync.Map
 	// reads remembers, per resource, the status markers of this process's
 	// last read of its subscription (see statusCarriesNews).
 	reads sync.Map // UID -> readMark
@@ -253,6 +257,8 @@ type subscriptionScope struct {
 	// priceChange is what the plans' priceChangePolicy asks of this pass
 	// (stripesubscription_pricechange.go).
 	priceChange priceChangePass
+	// discount is the declared discount (stripesubscription_discount.go).
+	discount discountPass
 }
 
 // Reconcile runs one pass of the managed-resource core over one

@@ -86,6 +86,12 @@ type subscriptionDiff struct {
 	params      stripe.SubscriptionUpdateParams
 	// itemsChanged is true when params changes items (proration applies).
 	itemsChanged bool
+	// removeDiscount: Stripe holds a discount none is declared for
+	// (stripesubscription_discount.go).
+	removeDiscount bool
+	// invoiceDiscount is a discount an invoice took that differs from the
+	// declared one (stripesubscription_discount.go), "" when none.
+	invoiceDiscount string
 }
 
 // texts returns the difference messages in order.

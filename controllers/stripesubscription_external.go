@@ -83,9 +83,13 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 	if err := s.resolve(ctx); err != nil {
 		return observation{}, err
 	}
+	if err := s.resolveDiscount(ctx); err != nil {
+		return observation{}, err
+	}
 	id := s.obj.Status.SubscriptionID
 	if id == "" {
-		return observation{}, nil
+		// A create redeems the declared promotion code.
+		return observation{}, s.lookupPromotionCode(ctx)
 	}
 	if s.sub == nil && r.statusCarriesNews(s.obj) {
 		s.sub, s.fromStatus = subscriptionFromStatus(&s.obj.Status), true
@@ -140,6 +144,9 @@ func (s *subscriptionScope) Observe(ctx context.Context) (observation, error) {
 		desiredMetadata = ownerMetadata(s.owner, spec.Metadata.Map())
 	}
 	s.diff = diffSubscription(spec, s.desired, desiredMetadata, s.observeMode(), s.sub)
+	if err := s.diffDiscount(ctx); err != nil {
+		return observation{}, err
+	}
 	if !s.observeMode() {
 		if err := s.observeSchedule(ctx); err != nil {
 			return observation{}, err
@@ -327,6 +334,7 @@ func (s *subscriptionScope) createParams() stripe.SubscriptionCreateParams {
 	for _, d := range s.desired {
 		p.Items = append(p.Items, stripe.SubscriptionItemParams{PriceID: d.PriceID, Quantity: d.Quantity})
 	}
+	s.discountCreateParams(&p)
 	return p
 }
 
@@ -415,12 +423,15 @@ func (s *subscriptionScope) Update(ctx context.Context) error {
 		s.sub = updated
 		s.r.noteObserved(s)
 	}
+	if err := s.removeDiscount(ctx); err != nil {
+		return err
+	}
 	return s.scheduleMoves(ctx)
 }
 
 // Report writes the observed state and the BillingDrift, PaymentFailed,
 // Synced and Ready conditions.
-func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected bool) {
+func (s *subscriptionScope) Report(ctx context.Context, drift []string, corrected bool) {
 	r, obj := s.r, s.obj
 	st := &obj.Status
 	switch {
@@ -451,6 +462,10 @@ func (s *subscriptionScope) Report(_ context.Context, drift []string, corrected 
 	}
 	st.ExpectedAmount = s.expected
 	s.reportScheduledPriceChange()
+	s.reportDiscount(ctx)
+	if s.sub != nil && !s.ended && !s.fromStatus {
+		s.diff.invoiceDiscount = s.invoiceDiscountDrift(ctx)
+	}
 
 	// PaymentFailed.
 	pay := condition{metav1.ConditionFalse, billingv1alpha1.ReasonPaid, "No invoice is owed."}
@@ -511,6 +526,9 @@ func (s *subscriptionScope) reportDrift(drift []string, corrected bool, prevDrif
 		invDrift, note = invoiceCheck(s, s.sub, s.desired, s.expected)
 		if invDrift != "" {
 			uncorrected = append(uncorrected, invDrift)
+		}
+		if s.diff.invoiceDiscount != "" {
+			uncorrected = append(uncorrected, s.diff.invoiceDiscount)
 		}
 	}
 	if s.ended {

@@ -119,6 +119,7 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	g.Expect((&StripeCustomerReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true, Lists: lists}).SetupWithManager(mgr)).To(Succeed())
 	g.Expect((&StripePlanReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true, Lists: lists}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&StripeCouponReconciler{Client: c, Stripe: sc, Instance: o.instance, Recorder: h.recorder, ResyncPeriod: o.resync, SkipNameValidation: true}).SetupWithManager(mgr)).To(Succeed())
 	if o.clock == nil {
 		o.clock = h.fake.Now
 	}

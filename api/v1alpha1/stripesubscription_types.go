@@ -154,6 +154,10 @@ type StripeSubscriptionSpec struct {
 	// +optional
 	PauseCollection *PauseCollection `json:"pauseCollection,omitempty"`
 
+	// discount applies a coupon or a promotion code to the subscription.
+	// +optional
+	Discount *SubscriptionDiscount `json:"discount,omitempty"`
+
 	// metadata is copied to the Stripe subscription's metadata: at most 43
 	// keys, since Stripe allows 50 and the operator writes up to 7 of its
 	// own.
@@ -337,6 +341,10 @@ type StripeSubscriptionStatus struct {
 	// (priceChangePolicy AtNextRenewal), as the operator last read it.
 	// +optional
 	ScheduledPriceChange *ScheduledPriceChange `json:"scheduledPriceChange,omitempty"`
+	// discount is the subscription's discount as Stripe last reported it,
+	// kept with ended set once its duration is over.
+	// +optional
+	Discount *DiscountStatus `json:"discount,omitempty"`
 	// expectedAmount is what one full period costs by the declared items:
 	// the sum of price unit amount times quantity.
 	// +optional

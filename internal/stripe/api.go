@@ -162,6 +162,9 @@ type Subscription struct {
 	// ReadAt is Stripe's time of the answer this state came from (its Date
 	// header, Unix seconds), 0 when unknown (an object from a list).
 	ReadAt int64
+	// Discount is the subscription's discount (API 2023-10-16: the one
+	// `discount` object), nil when none.
+	Discount *Discount
 }
 
 // CancellationDetails says why a subscription was canceled.
@@ -241,6 +244,9 @@ type SubscriptionCreateParams struct {
 	ProrationBehavior string
 	CancelAtPeriodEnd bool
 	Metadata          map[string]string
+	// Coupon or PromotionCode (an ID, promo_...) applies a discount.
+	Coupon        string
+	PromotionCode string
 }
 
 // SubscriptionItemUpdate changes one item in an update call. ID names an
@@ -270,6 +276,10 @@ type SubscriptionUpdateParams struct {
 	// CancellationComment sets cancellation_details.comment (with
 	// cancel_at_period_end, it tells who asked for the cancellation).
 	CancellationComment *string
+	// Coupon or PromotionCode (an ID, promo_...) replaces the discount.
+	// Removing it is DeleteSubscriptionDiscount.
+	Coupon        *string
+	PromotionCode *string
 }
 
 // SubscriptionCancelParams cancels a subscription now.
@@ -347,6 +357,8 @@ type Subscriptions interface {
 	ListCustomerSubscriptions(ctx context.Context, customerID string) ([]*Subscription, error)
 	UpdateSubscription(ctx context.Context, owner Owner, id string, p SubscriptionUpdateParams) (*Subscription, error)
 	CancelSubscription(ctx context.Context, owner Owner, id string, p SubscriptionCancelParams) (*Subscription, error)
+	// DeleteSubscriptionDiscount removes a subscription's discount.
+	DeleteSubscriptionDiscount(ctx context.Context, owner Owner, id string) error
 }
 
 // Invoices is the invoice part of the Stripe API the operator uses.
@@ -382,4 +394,5 @@ type API interface {
 	Subscriptions
 	Schedules
 	Invoices
+	Coupons
 }

@@ -44,6 +44,7 @@ func toSubscription(s *stripego.Subscription) *Subscription {
 	if s.LatestInvoice != nil && s.LatestInvoice.ID != "" {
 		out.LatestInvoice = toInvoice(s.LatestInvoice)
 	}
+	out.Discount = toDiscount(s.Discount)
 	if d := s.CancellationDetails; d != nil && (d.Reason != "" || d.Feedback != "" || d.Comment != "") {
 		out.Cancellation = &CancellationDetails{Reason: string(d.Reason), Feedback: string(d.Feedback), Comment: d.Comment}
 	}
@@ -194,6 +195,12 @@ func (c *Client) CreateSubscription(ctx context.Context, owner Owner, intent str
 		if p.ProrationBehavior != "" {
 			sp.ProrationBehavior = stripego.String(p.ProrationBehavior)
 		}
+		if p.Coupon != "" {
+			sp.Coupon = stripego.String(p.Coupon)
+		}
+		if p.PromotionCode != "" {
+			sp.PromotionCode = stripego.String(p.PromotionCode)
+		}
 		setMetadata(&sp.Params, p.Metadata)
 		setup(ctx, &sp.Params, createKey(owner, "subscription-create", intent), subscriptionExpand...)
 		s, err := c.sc().Subscriptions.New(sp)
@@ -205,7 +212,8 @@ func (c *Client) CreateSubscription(ctx context.Context, owner Owner, intent str
 }
 
 func subscriptionUpdateParams(p SubscriptionUpdateParams) *stripego.SubscriptionParams {
-	sp := &stripego.SubscriptionParams{CancelAtPeriodEnd: p.CancelAtPeriodEnd, CollectionMethod: p.CollectionMethod, DaysUntilDue: p.DaysUntilDue}
+	sp := &stripego.SubscriptionParams{CancelAtPeriodEnd: p.CancelAtPeriodEnd, CollectionMethod: p.CollectionMethod, DaysUntilDue: p.DaysUntilDue,
+		Coupon: p.Coupon, PromotionCode: p.PromotionCode}
 	for _, it := range p.Items {
 		ip := &stripego.SubscriptionItemsParams{}
 		if it.ID != "" {

@@ -377,6 +377,8 @@ func TestPrinterColumnsTableAPI(t *testing.T) {
 		cells    []string
 	}{
 		{"stripesubscriptions", []string{"Name", "Customer", "Status", "Ready", "Drift", "Payment", "Age", "Reason", "Message"}, "acme-pro", nil},
+		{"stripecoupons", []string{"Name", "Percent", "Amount", "Currency", "Duration", "Coupon-ID", "Redeemed", "Ready", "Age", "Months", "Valid"}, "launch",
+			[]string{"launch", "20", "<nil>", "<nil>", "repeating"}},
 		{"stripecustomers", []string{"Name", "Email", "Customer-ID", "Ready", "Age"}, "acme", []string{"acme", "billing@acme.example"}},
 		{"stripeplans", []string{"Name", "Amount", "Currency", "Interval", "Price-ID", "Ready", "Age", "Policy", "On-Current", "On-Earlier", "Moving"}, "pro-monthly",
 			[]string{"pro-monthly", "2000", "usd", "month", "price_Test123", "True", "*", "Keep", "7", "5", "2"}},
@@ -455,6 +457,12 @@ var invalidCases = []struct {
 	{"stripeplan_long_metadata_value.yaml", []string{"spec.product.metadata", "500"}},
 	{"stripebillingpreview_empty.yaml", []string{"spec", "at least one subscription or plan"}},
 	{"stripebillingpreview_spec_change.yaml", []string{"spec", "immutable"}},
+	{"stripecoupon_percent_and_amount.yaml", []string{"spec", "exactly one of percentOff or amountOff"}},
+	{"stripecoupon_amount_without_currency.yaml", []string{"spec.currency", "currency is required with amountOff"}},
+	{"stripecoupon_repeating_without_months.yaml", []string{"spec.durationInMonths", "repeating"}},
+	{"stripecoupon_percent_three_decimals.yaml", []string{"spec.percentOff"}},
+	{"stripecoupon_duplicate_codes.yaml", []string{"spec.promotionCodes", "distinct codes"}},
+	{"stripesubscription_discount_two_sources.yaml", []string{"spec.discount", "exactly one of couponRef, couponID or promotionCode"}},
 	{"stripeplan_tiered_without_tiers.yaml", []string{"spec.price.tiers", "required when price.billingScheme is tiered"}},
 	{"stripeplan_tiers_without_tiered.yaml", []string{"spec.price.tiers", "allowed only then"}},
 	{"stripeplan_tiers_upto_not_rising.yaml", []string{"spec.price.tiers", "upTo must rise"}},
@@ -580,9 +588,9 @@ func TestKustomizeDefaultRendersAndApplies(t *testing.T) {
 			dep = d
 		}
 	}
-	// StripeCustomer, StripePlan, StripeSubscription, StripeBillingReport,
-	// StripeWebhookEndpoint, StripeBillingPreview.
-	if kinds["CustomResourceDefinition"] != 6 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
+	// StripeCustomer, StripePlan, StripeCoupon, StripeSubscription,
+	// StripeBillingReport, StripeWebhookEndpoint, StripeBillingPreview.
+	if kinds["CustomResourceDefinition"] != 7 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
 		t.Errorf("rendered kinds = %v", kinds)
 	}
 	if dep == nil {

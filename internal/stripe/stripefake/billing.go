@@ -52,6 +52,8 @@ type subscription struct {
 	trialWillEndSent bool
 	// cancellation is cancellation_details (dunning.go).
 	cancellation cancellationDetails
+	// discount is the applied coupon (coupons.go), nil when none.
+	discount *discount
 	// pending holds the items of a pending update (payment_behavior
 	// pending_if_incomplete whose payment failed) until its invoice is
 	// paid; nil when none.
@@ -83,6 +85,10 @@ type invoice struct {
 	// finalizeAt is when a renewal invoice kept as a draft is finalized
 	// (and attempted); 0 when it is not waiting.
 	finalizeAt int64
+	// discountAmount is what the subscription's discount took off
+	// (discountID), coupons.go.
+	discountAmount int64
+	discountID     string
 	// charge is the latest charge (ch_...) of a payment attempt, "" when
 	// none (finance.go).
 	charge string
@@ -140,6 +146,7 @@ func (s *Server) subJSON(sub *subscription, expand map[string]bool) map[string]a
 		"days_until_due": due, "metadata": copyMeta(sub.metadata), "created": sub.created, "start_date": sub.created,
 		"latest_invoice": latest, "livemode": false, "schedule": nullable(sub.schedule),
 		"cancellation_details": sub.cancellation.json(), "pending_update": s.pendingJSON(sub),
+		"discount": s.discountJSON(sub),
 	}
 }
 
@@ -199,8 +206,8 @@ func (s *Server) invoiceJSON(in *invoice, expandPI bool) map[string]any {
 	return map[string]any{
 		"id": in.id, "object": "invoice", "subscription": nullable(in.subscription), "customer": in.customer,
 		"status": in.status, "currency": in.currency, "amount_due": in.amountDue, "amount_paid": in.amountPaid,
-		"amount_remaining": in.amountDue - in.amountPaid, "subtotal": subtotal, "total": subtotal, "tax": nil,
-		"total_discount_amounts": []any{}, "attempt_count": in.attemptCount, "attempted": in.attempted,
+		"amount_remaining": in.amountDue - in.amountPaid, "subtotal": subtotal, "total": subtotal - in.discountAmount, "tax": nil,
+		"total_discount_amounts": discountAmounts(in), "attempt_count": in.attemptCount, "attempted": in.attempted,
 		"next_payment_attempt": next, "billing_reason": in.billingReason, "hosted_invoice_url": hosted,
 		"created": in.created, "payment_intent": pi, "livemode": false, "paid": in.status == "paid",
 		"lines":                map[string]any{"object": "list", "data": lines, "has_more": len(in.lines) > embeddedLines, "url": "/v1/invoices/" + in.id + "/lines"},
@@ -472,6 +479,13 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 	if sub.cancelAtPeriodEnd {
 		sub.cancelAt = sub.periodEnd
 	}
+	firstAmount := int64(0)
+	if sub.status != "trialing" {
+		firstAmount = sumLines(s.periodLines(sub))
+	}
+	if err := s.applyDiscountParams(r, sub, firstAmount); err != nil {
+		return nil, err
+	}
 	s.subs[sub.id] = sub
 	if c := s.customers[cid]; c.currency == "" {
 		c.currency = s.currencyOf(sub) // the customer's currency from now on
@@ -552,6 +566,10 @@ func (s *Server) draftInvoice(sub *subscription, reason string, lines []line) *i
 	for _, l := range lines {
 		in.amountDue += l.amount
 	}
+	// main's (wt-coupons) discount on the invoice, kept here so the upcoming
+	// invoice (upcoming.go) discounts as the invoice it previews does.
+	in.discountAmount, in.discountID = s.invoiceDiscount(sub, lines, in.currency)
+	in.amountDue -= in.discountAmount
 	if in.amountDue < 0 {
 		in.amountDue = 0 // credit goes to the customer balance
 	}
@@ -676,6 +694,9 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 		next.items = append(next.items, &cp)
 	}
 	if err := s.parseItems(r, &next, true); err != nil {
+		return nil, err
+	}
+	if err := s.applyDiscountParams(r, &next, sumLines(s.periodLines(&next))); err != nil {
 		return nil, err
 	}
 	if v, ok := r.bool("cancel_at_period_end"); ok {
@@ -1063,4 +1084,12 @@ func (s *Server) resetPeriod(r *request, sub *subscription, lines []line) *invoi
 	}
 	sub.prorations = nil
 	return s.newInvoice(r, sub, "subscription_update", lines)
+}
+
+// discountAmounts is the invoice's total_discount_amounts.
+func discountAmounts(in *invoice) []any {
+	if in.discountAmount == 0 {
+		return []any{}
+	}
+	return []any{map[string]any{"amount": in.discountAmount, "discount": in.discountID}}
 }

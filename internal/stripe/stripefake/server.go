@@ -167,6 +167,8 @@ type Server struct {
 
 	// schedules are the subscription schedules (schedules.go).
 	schedules map[string]*subSchedule
+	// couponsState holds coupons and promotion codes (coupons.go).
+	couponsState *couponState
 	// refunds and the amount refunded per charge (finance.go).
 	refunds  map[string]*refund
 	refunded map[string]int64
@@ -736,6 +738,9 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 	n := len(p)
 	if p[0] == "subscription_schedules" {
 		return s.dispatchSchedules(r)
+	}
+	if p[0] == "coupons" || p[0] == "promotion_codes" || (p[0] == "subscriptions" && n == 3 && p[2] == "discount") {
+		return s.dispatchCoupons(r)
 	}
 	if out, err, ok := s.dispatchFinance(r); ok {
 		return out, err
