@@ -62,3 +62,15 @@ func defaultPolicy(p ManagementPolicy) ManagementPolicy {
 	}
 	return p
 }
+
+// GetConditions returns the status conditions.
+func (p *StripeBillingPreview) GetConditions() []metav1.Condition { return p.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (p *StripeBillingPreview) SetConditions(conds []metav1.Condition) { p.Status.Conditions = conds }
+
+// SetObservedGeneration records the generation answered.
+func (p *StripeBillingPreview) SetObservedGeneration(g int64) { p.Status.ObservedGeneration = g }
+
+// GetManagementPolicy is Observe: a preview only reads Stripe.
+func (p *StripeBillingPreview) GetManagementPolicy() ManagementPolicy { return ManagementPolicyObserve }

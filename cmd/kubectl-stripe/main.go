@@ -7,9 +7,11 @@
 //	kubectl stripe report
 //	kubectl stripe drift -A
 //	kubectl stripe audit --now
+//	kubectl stripe preview -f subscription.yaml --fail-over 100.00 usd
 package main
 
 import (
+	"errors"
 	"os"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -20,6 +22,10 @@ import (
 func main() {
 	cmd := kubectlstripe.NewCommand(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
 	if err := cmd.Execute(); err != nil {
+		var exit *kubectlstripe.ExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.Code)
+		}
 		os.Exit(1)
 	}
 }

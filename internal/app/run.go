@@ -90,6 +90,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}, recv); err != nil {
 		return err
 	}
+	if err := (&controllers.StripeBillingPreviewReconciler{Client: mgr.GetClient(), Stripe: sc,
+		SkipNameValidation: o.SkipNameValidation}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the StripeBillingPreview controller: %w", err)
+	}
 	if err := (&controllers.BillingAuditReconciler{Client: mgr.GetClient(), Stripe: sc,
 		Recorder: mgr.GetEventRecorderFor("billing-audit"), //nolint:staticcheck
 		Instance: o.InstanceName, Period: o.AuditPeriod, Lists: lists, SkipNameValidation: o.SkipNameValidation,

@@ -1,7 +1,8 @@
-// Package kubectlstripe is the `kubectl stripe` plugin: report, drift and
-// audit --now. It follows kubectl plugin conventions (kubeconfig flags from
-// cli-runtime's genericclioptions, output through cli-runtime printers) and
-// reads and annotates only cluster objects: it never needs a Stripe key.
+// Package kubectlstripe is the `kubectl stripe` plugin: report, drift,
+// audit --now and preview. It follows kubectl plugin conventions (kubeconfig
+// flags from cli-runtime's genericclioptions, output through cli-runtime
+// printers) and talks only to the cluster: it never needs a Stripe key (a
+// preview is a StripeBillingPreview the operator answers).
 package kubectlstripe
 
 import (
@@ -58,8 +59,8 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	_ = billingv1alpha1.AddToScheme(o.scheme)
 	root := &cobra.Command{
 		Use:           "kubectl-stripe",
-		Short:         "Read stripe-operator's billing report, revenue and drift, and ask for a billing audit",
-		Long:          "kubectl stripe reads the stripe-operator billing report and the conditions of " + billingKindNames() + " resources. It talks only to the Kubernetes API server and never needs a Stripe key.",
+		Short:         "Read stripe-operator's billing report, revenue and drift, ask for a billing audit, and preview what a change would bill",
+		Long:          "kubectl stripe reads the stripe-operator billing report and the conditions of " + billingKindNames() + " resources, and previews what StripeSubscription and StripePlan manifests would bill (through a StripeBillingPreview the operator answers). It talks only to the Kubernetes API server and never needs a Stripe key.",
 		SilenceUsage:  true,
 		SilenceErrors: false,
 	}
@@ -67,7 +68,7 @@ func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	root.SetErr(streams.ErrOut)
 	o.config.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().StringVar(&o.instance, "instance", "default", "Operator instance whose StripeBillingReport to use (the operator's --instance-name).")
-	root.AddCommand(o.reportCommand(), o.driftCommand(), o.auditCommand())
+	root.AddCommand(o.reportCommand(), o.driftCommand(), o.auditCommand(), o.previewCommand())
 	root.AddCommand(o.revenueCommand())
 	return root
 }

@@ -77,6 +77,8 @@ type contractState struct {
 	paymentMethod                                 string
 	items                                         []stripe.SubscriptionItem
 	invoice                                       string
+	// stripeMock: the suite runs against stripe-mock.
+	stripeMock bool
 }
 
 func i64(v int64) *int64 { return &v }
@@ -187,6 +189,26 @@ var contractSteps = []contractStep{
 			ProrationBehavior: "always_invoice", PaymentBehavior: "allow_incomplete", Metadata: map[string]string{"k": "w"}})
 		return err
 	}},
+	{"preview upcoming invoices (a change with an inline price, a new subscription)", func(ctx context.Context, c *stripe.Client, st *contractState) error {
+		if st.stripeMock {
+			// stripe-mock follows Stripe's current OpenAPI description, where
+			// GET /v1/invoices/upcoming (API 2023-10-16) is gone (replaced by
+			// POST /v1/invoices/create_preview in 2025-03-31.basil): it routes
+			// the path to GET /v1/invoices/{invoice} and refuses every
+			// parameter. This shape is checked against the fake only.
+			return nil
+		}
+		cancel := false
+		if _, err := c.UpcomingInvoice(ctx, stripe.UpcomingParams{SubscriptionID: st.sub, Items: []stripe.UpcomingItem{
+			{ID: st.items[0].ID, PriceID: st.price3, Quantity: 5},
+			{Price: &stripe.InlinePrice{ProductID: st.product, Currency: "usd", UnitAmount: 700, Interval: "month", IntervalCount: 1}, Quantity: 1},
+		}, ProrationBehavior: "always_invoice", ProrationDate: time.Now().Unix(), CancelAtPeriodEnd: &cancel}); err != nil {
+			return err
+		}
+		_, err := c.UpcomingInvoice(ctx, stripe.UpcomingParams{CustomerID: st.customer, Items: []stripe.UpcomingItem{{PriceID: st.price2, Quantity: 2}},
+			TrialEnd: time.Now().Add(7 * 24 * time.Hour).Unix()})
+		return err
+	}},
 	{"pause and resume collection, cancel at period end", func(ctx context.Context, c *stripe.Client, st *contractState) error {
 		if _, err := c.UpdateSubscription(ctx, owner, st.sub, stripe.SubscriptionUpdateParams{PauseCollection: str("keep_as_draft"), ProrationBehavior: "none"}); err != nil {
 			return err
@@ -262,12 +284,12 @@ var contractSteps = []contractStep{
 	}},
 }
 
-func runContract(t *testing.T, baseURL string) {
+func runContract(t *testing.T, baseURL string, stripeMock bool) {
 	c, err := stripe.New(stripe.Config{APIKey: testKey, BaseURL: baseURL, RateLimit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &contractState{}
+	st := &contractState{stripeMock: stripeMock}
 	for _, step := range contractSteps {
 		if err := step.run(context.Background(), c, st); err != nil {
 			t.Fatalf("%s: %v", step.name, err)
@@ -276,12 +298,12 @@ func runContract(t *testing.T, baseURL string) {
 }
 
 func TestContractStripeMock(t *testing.T) {
-	runContract(t, startStripeMock(t))
+	runContract(t, startStripeMock(t), true)
 }
 
 func TestContractFake(t *testing.T) {
 	fake := stripefake.NewTestServer(t, stripefake.Options{RateLimit: -1})
-	runContract(t, fake.URL())
+	runContract(t, fake.URL(), false)
 }
 
 // TestContractStripeMockRejects proves the suite can fail: stripe-mock

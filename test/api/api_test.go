@@ -461,6 +461,8 @@ var invalidCases = []struct {
 	{"stripesubscription_anchor_day_and_at.yaml", []string{"spec.billingCycleAnchor", "dayOfMonth"}},
 	{"stripecustomer_tax_exempt_unknown.yaml", []string{"spec.taxExempt", "reverse"}},
 	{"stripecustomer_lowercase_country.yaml", []string{"spec.address.country"}},
+	{"stripebillingpreview_empty.yaml", []string{"spec", "at least one subscription or plan"}},
+	{"stripebillingpreview_spec_change.yaml", []string{"spec", "immutable"}},
 	{"stripecoupon_percent_and_amount.yaml", []string{"spec", "exactly one of percentOff or amountOff"}},
 	{"stripecoupon_amount_without_currency.yaml", []string{"spec.currency", "currency is required with amountOff"}},
 	{"stripecoupon_repeating_without_months.yaml", []string{"spec.durationInMonths", "repeating"}},
@@ -593,8 +595,8 @@ func TestKustomizeDefaultRendersAndApplies(t *testing.T) {
 		}
 	}
 	// StripeCustomer, StripePlan, StripeCoupon, StripeSubscription,
-	// StripeBillingReport, StripeWebhookEndpoint.
-	if kinds["CustomResourceDefinition"] != 6 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
+	// StripeBillingReport, StripeWebhookEndpoint, StripeBillingPreview.
+	if kinds["CustomResourceDefinition"] != 7 || kinds["Namespace"] != 1 || kinds["ServiceAccount"] < 1 {
 		t.Errorf("rendered kinds = %v", kinds)
 	}
 	if dep == nil {

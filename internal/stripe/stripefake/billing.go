@@ -250,12 +250,18 @@ func (s *Server) periodOf(sub *subscription) (string, int64) {
 }
 
 func (s *Server) parseItems(r *request, sub *subscription, update bool) *apiError {
-	idx := r.indexed("items")
+	return s.parseItemsNamed(r, "items", sub, update)
+}
+
+// parseItemsNamed applies the items given as name[i][...] (items on a
+// create or update, subscription_items on an upcoming-invoice preview).
+func (s *Server) parseItemsNamed(r *request, name string, sub *subscription, update bool) *apiError {
+	idx := r.indexed(name)
 	if !update && len(idx) == 0 {
-		return invalid("items", "Missing required param: items.")
+		return invalid(name, "Missing required param: %s.", name)
 	}
 	for _, i := range idx {
-		key := "items[" + i + "]"
+		key := name + "[" + i + "]"
 		id, hasID := r.str(key + "[id]")
 		priceID, hasPrice := r.str(key + "[price]")
 		qty, hasQty, err := r.int(key + "[quantity]")
@@ -320,7 +326,7 @@ func (s *Server) parseItems(r *request, sub *subscription, update bool) *apiErro
 			continue
 		}
 		if !hasPrice {
-			return invalid(key+"[price]", "Missing required param: items[%s][price].", i)
+			return invalid(key+"[price]", "Missing required param: %s[price].", key)
 		}
 		switch {
 		case newPrice.metered() && hasQty:
@@ -513,21 +519,15 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 		c.currency = s.currencyOf(sub) // the customer's currency from now on
 	}
 	var lines []line
-	switch {
-	case sub.status == "trialing":
-		for _, l := range s.periodLines(sub) {
-			l.amount = 0
-			l.desc = "trial"
-			lines = append(lines, l)
-		}
-	case partial:
+	if partial && sub.status != "trialing" {
+		// A billing cycle anchor: the first, partial period up to it.
 		none := false
 		if pb, _ := r.str("proration_behavior"); pb == "none" {
 			none = true
 		}
 		lines = s.partialPeriodLines(sub, interval, count, none)
-	default:
-		lines = s.periodLines(sub)
+	} else {
+		lines = s.firstInvoiceLines(sub)
 	}
 	in := s.newInvoice(r, sub, "subscription_create", lines)
 	if in.status == "open" && in.amountDue == 0 {
@@ -565,17 +565,8 @@ func (s *Server) createSubscription(r *request) (any, *apiError) {
 
 // newInvoice creates, finalizes and records an invoice (not yet paid).
 func (s *Server) newInvoice(r *request, sub *subscription, reason string, lines []line) *invoice {
-	in := &invoice{id: s.newID("in"), subscription: sub.id, customer: sub.customer, status: "draft",
-		currency: s.currencyOf(sub), billingReason: reason, lines: lines, created: s.now.Unix(), subMetadata: copyMeta(sub.metadata)}
-	for _, l := range lines {
-		in.amountDue += l.amount
-	}
-	in.discountAmount, in.discountID = s.invoiceDiscount(sub, lines, in.currency)
-	in.amountDue -= in.discountAmount
-	if in.amountDue < 0 {
-		in.amountDue = 0 // credit goes to the customer balance
-	}
-	s.computeTax(in, sub)
+	in := s.draftInvoice(sub, reason, lines)
+	in.id = s.newID("in")
 	s.invoices[in.id] = in
 	s.track("invoice", in.id)
 	sub.latestInvoice = in.id
@@ -603,6 +594,47 @@ func (s *Server) newInvoice(r *request, sub *subscription, reason string, lines 
 	}
 	s.finalizeInvoice(r, in)
 	return in
+}
+
+// draftInvoice computes an invoice of sub with these lines: its amounts,
+// nothing recorded. Every invoice the fake makes and every upcoming-invoice
+// preview (upcoming.go) is computed here.
+func (s *Server) draftInvoice(sub *subscription, reason string, lines []line) *invoice {
+	in := &invoice{subscription: sub.id, customer: sub.customer, status: "draft",
+		currency: s.currencyOf(sub), billingReason: reason, lines: lines, created: s.now.Unix(), subMetadata: copyMeta(sub.metadata)}
+	for _, l := range lines {
+		in.amountDue += l.amount
+	}
+	// main's (wt-coupons) discount on the invoice, kept here so the upcoming
+	// invoice (upcoming.go) discounts as the invoice it previews does.
+	in.discountAmount, in.discountID = s.invoiceDiscount(sub, lines, in.currency)
+	in.amountDue -= in.discountAmount
+	if in.amountDue < 0 {
+		in.amountDue = 0 // credit goes to the customer balance
+	}
+	s.computeTax(in, sub)
+	return in
+}
+
+// firstInvoiceLines are the lines of a new subscription's first invoice:
+// its first period, or zero-amount trial lines.
+func (s *Server) firstInvoiceLines(sub *subscription) []line {
+	if sub.status != "trialing" {
+		return s.periodLines(sub)
+	}
+	var lines []line
+	for _, l := range s.periodLines(sub) {
+		l.amount = 0
+		l.desc = "trial"
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// renewalLines are the lines of the invoice that starts sub's next period:
+// the period's items and the prorations pending since the last invoice.
+func (s *Server) renewalLines(sub *subscription) []line {
+	return append(s.periodLines(sub), sub.prorations...)
 }
 
 // renewalDraftDelay is how long a renewal invoice stays a draft.
@@ -758,6 +790,16 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	if proration == "" {
 		proration = "create_prorations"
 	}
+	// proration_date computes the prorations as though the update were
+	// made then
+	// (https://docs.stripe.com/api/subscriptions/update#update_subscription-proration_date).
+	at, hasAt, aerr := r.int("proration_date")
+	if aerr != nil {
+		return nil, aerr
+	}
+	if !hasAt {
+		at = s.now.Unix()
+	}
 	// cancellation_details: scheduling a cancellation records it as
 	// requested (with the request's comment and feedback); removing the
 	// schedule clears it
@@ -774,16 +816,10 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	if behavior == "" {
 		behavior = "allow_incomplete"
 	}
-	prorations := s.prorationLines(sub, &next)
 	// An interval change resets the period and invoices at once (see
-	// periodResets), as does billing_cycle_anchor=now.
-	resets := s.periodResets(sub, &next) || s.anchorResets(r, sub)
-	var unused []line
-	if resets && proration != "none" {
-		unused = s.unusedTime(sub)
-	}
-	invoiceNow := sub.status != "trialing" && (resets || (len(prorations) > 0 && proration == "always_invoice"))
-	charges := invoiceNow && next.collectionMethod == "charge_automatically"
+	// periodResets), as does billing_cycle_anchor=now (anchorResets).
+	eff := s.updateEffect(sub, &next, proration, at, s.anchorResets(r, sub))
+	charges := eff.immediate != nil && next.collectionMethod == "charge_automatically"
 	// payment_behavior applies to updates that invoice and charge at once
 	// (https://docs.stripe.com/api/subscriptions/update#update_subscription-payment_behavior,
 	// "Pending updates" https://docs.stripe.com/billing/subscriptions/pending-updates):
@@ -797,11 +833,7 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	//     pending_update and the subscription keeps its items; they apply
 	//     when the invoice is paid.
 	if charges && (behavior == "error_if_incomplete" || behavior == "pending_if_incomplete") {
-		owed := append(append([]line(nil), sub.prorations...), prorations...)
-		if resets {
-			// The new period, less the unused time, is what is owed now.
-			owed = append(append(s.periodLines(&next), unused...), sub.prorations...)
-		}
+		owed := eff.immediate
 		if amount := sumLines(owed); amount > 0 {
 			if pm, code, decline := s.chargeOutcome(sub.customer); code != "" {
 				if behavior == "error_if_incomplete" {
@@ -824,16 +856,13 @@ func (s *Server) updateSubscription(r *request, id string) (any, *apiError) {
 	sub.pending = nil
 	var in *invoice // an invoice this update makes at once
 	switch {
-	case resets:
-		in = s.resetPeriod(r, sub, unused)
-	case len(prorations) > 0 && sub.status != "trialing":
-		switch proration {
-		case "create_prorations":
-			sub.prorations = append(sub.prorations, prorations...)
-		case "always_invoice":
-			in = s.newInvoice(r, sub, "subscription_update", append(sub.prorations, prorations...))
-			sub.prorations = nil
-		}
+	case eff.resets:
+		in = s.resetPeriod(r, sub, eff.immediate)
+	case eff.immediate != nil:
+		in = s.newInvoice(r, sub, "subscription_update", eff.immediate)
+		sub.prorations = nil
+	default:
+		sub.prorations = eff.pending
 	}
 	// Its payment follows payment_behavior, whichever change made it.
 	if in != nil {
@@ -857,11 +886,54 @@ func sumLines(lines []line) int64 {
 	return n
 }
 
+// effect is what an update of a subscription bills.
+type effect struct {
+	// resets: the update starts a new period now (periodResets).
+	resets bool
+	// immediate are the lines of the invoice the update makes at once, nil
+	// when it makes none.
+	immediate []line
+	// pending are the prorations left for the next invoice when none is
+	// made at once.
+	pending []line
+}
+
+// updateEffect computes what updating sub to next bills, with prorations
+// computed at the time at ("Prorations",
+// https://docs.stripe.com/billing/subscriptions/prorations): an interval
+// change starts the new period at once and invoices it with the credit for
+// the unused time (unless proration_behavior is none); always_invoice
+// invoices the prorations at once; create_prorations leaves them for the
+// next invoice; none drops them. A trialing subscription is not prorated.
+// The update itself and the upcoming-invoice preview both call it.
+func (s *Server) updateEffect(sub, next *subscription, proration string, at int64, anchorNow bool) effect {
+	e := effect{pending: sub.prorations}
+	prorations := s.prorationLines(sub, next, at)
+	e.resets = s.periodResets(sub, next) || anchorNow
+	switch {
+	case e.resets:
+		var unused []line
+		if proration != "none" {
+			unused = s.unusedTime(sub, at)
+		}
+		// The new period, less the unused time, is what is owed now.
+		e.immediate = append(append(s.periodLines(next), unused...), sub.prorations...)
+		e.pending = nil
+	case len(prorations) == 0 || sub.status == "trialing":
+	case proration == "always_invoice":
+		e.immediate = append(append([]line(nil), sub.prorations...), prorations...)
+		e.pending = nil
+	case proration == "create_prorations":
+		e.pending = append(append([]line(nil), sub.prorations...), prorations...)
+	}
+	return e
+}
+
 // prorationLines credits the unused time of the old items and charges the
-// new ones for the rest of the period.
-func (s *Server) prorationLines(old, next *subscription) []line {
+// new ones for the rest of the period, as of at.
+func (s *Server) prorationLines(old, next *subscription, at int64) []line {
 	total := old.periodEnd - old.periodStart
-	left := old.periodEnd - s.now.Unix()
+	left := old.periodEnd - at
 	if total <= 0 || left <= 0 {
 		return nil
 	}
@@ -1031,10 +1103,11 @@ func (s *Server) periodResets(old, next *subscription) bool {
 	return i1 != i2 || c1 != c2
 }
 
-// unusedTime credits the unused rest of the current period of sub's items.
-func (s *Server) unusedTime(sub *subscription) []line {
+// unusedTime credits the unused rest of the current period of sub's
+// items, as of at.
+func (s *Server) unusedTime(sub *subscription, at int64) []line {
 	total := sub.periodEnd - sub.periodStart
-	left := sub.periodEnd - s.now.Unix()
+	left := sub.periodEnd - at
 	if total <= 0 || left <= 0 {
 		return nil
 	}
@@ -1047,10 +1120,10 @@ func (s *Server) unusedTime(sub *subscription) []line {
 }
 
 // resetPeriod starts sub's first period of its new interval now (the
-// billing cycle anchor moves to now) and invoices it at once with the
-// credits and any pending prorations. It returns the invoice; the caller
-// pays it as payment_behavior says.
-func (s *Server) resetPeriod(r *request, sub *subscription, credits []line) *invoice {
+// billing cycle anchor moves to now) and invoices it at once with lines
+// (updateEffect: the new period, the credits and any pending prorations).
+// It returns the invoice; the caller pays it as payment_behavior says.
+func (s *Server) resetPeriod(r *request, sub *subscription, lines []line) *invoice {
 	interval, count := s.periodOf(sub)
 	sub.periodStart = s.now.Unix()
 	sub.periodEnd = addInterval(s.now, interval, count).Unix()
@@ -1059,7 +1132,6 @@ func (s *Server) resetPeriod(r *request, sub *subscription, credits []line) *inv
 	if sub.cancelAtPeriodEnd {
 		sub.cancelAt = sub.periodEnd
 	}
-	lines := append(append(s.periodLines(sub), credits...), sub.prorations...)
 	sub.prorations = nil
 	return s.newInvoice(r, sub, "subscription_update", lines)
 }

@@ -113,7 +113,7 @@ func (s *Server) renew(sub *subscription) {
 	if wasTrial {
 		sub.status = "active"
 	}
-	lines := append(s.periodLines(sub), sub.prorations...)
+	lines := s.renewalLines(sub)
 	sub.prorations = nil
 	in := s.newInvoice(nil, sub, "subscription_cycle", lines)
 	s.emitUpdated(nil, "customer.subscription.updated", before, s.subJSON(sub, nil))

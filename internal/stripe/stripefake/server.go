@@ -703,7 +703,7 @@ func canonicalForm(v url.Values) string {
 func routeTemplate(path []string) string {
 	out := make([]string, len(path))
 	for i, p := range path {
-		if i%2 == 1 && p != "search" {
+		if i%2 == 1 && p != "search" && p != "upcoming" {
 			out[i] = "{id}"
 		} else {
 			out[i] = p
@@ -792,6 +792,8 @@ func (s *Server) dispatch(r *request) (any, *apiError) {
 		return s.deleteTestClock(r, p[2])
 	case p[0] == "test_helpers" && n == 4 && p[1] == "test_clocks" && p[3] == "advance" && r.method == "POST":
 		return s.advanceTestClock(r, p[2])
+	case p[0] == "invoices" && n == 2 && p[1] == "upcoming" && r.method == "GET":
+		return s.upcomingInvoice(r)
 	case p[0] == "subscription_items" && n == 3 && p[2] == "usage_records" && r.method == "POST":
 		return s.createUsageRecord(r, p[1])
 	case p[0] == "invoices" && n == 3 && p[2] == "lines" && r.method == "GET":

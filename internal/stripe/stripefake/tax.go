@@ -758,7 +758,7 @@ func (s *Server) updateBillingDates(r *request, sub, next *subscription) *apiErr
 	}
 	if sub.status != "trialing" {
 		if pb, _ := r.str("proration_behavior"); pb != "none" {
-			next.prorations = append(next.prorations, s.unusedTime(sub)...)
+			next.prorations = append(next.prorations, s.unusedTime(sub, s.now.Unix())...)
 		}
 		next.periodStart = s.now.Unix()
 	}
