@@ -1,6 +1,5 @@
 package controllers
 
-
 // A pass that undoes a change made in Stripe (a coupon applied in the
 // Dashboard) reports BillingDrift=False/DriftCorrected in the status it
 // writes at its end. That write often conflicts: the webhook server writes
@@ -48,4 +47,3 @@ func (s *subscriptionScope) unrecordedCorrection() (string, bool) {
 	}
 	return m.message, true
 }
-
