@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 	"time"
 
@@ -193,6 +194,7 @@ func (r *BillingAuditReconciler) finance(ctx context.Context, seen financeSeen) 
 			ss.Items = append(ss.Items, audit.MRRItem{Plan: plan(it.PriceID), Currency: it.Currency, UnitAmount: it.UnitAmount,
 				Quantity: it.Quantity, Interval: it.Interval, IntervalCount: max(it.IntervalCount, 1)})
 		}
+		ss.Discount = foreverDiscount(s.Discount)
 		inStripe = append(inStripe, ss)
 	}
 	mrr, err := audit.MRR(declared, inStripe)
@@ -295,4 +297,27 @@ func observeFinance(f *billingv1alpha1.BillingFinance) {
 			stripeInvoicedCount.WithLabelValues(m.Currency, status, m.Month).Set(float64(ac.Count))
 		}
 	}
+}
+
+// foreverDiscount is a subscription's discount as it counts towards MRR:
+// only a coupon of duration forever (see audit.Discount), nil otherwise.
+// percent_off is exact to two decimal places in Stripe, so it is read as
+// basis points without a float.
+func foreverDiscount(d *stripe.Discount) *audit.Discount {
+	if d == nil || d.Coupon == nil || d.Coupon.Duration != "forever" {
+		return nil
+	}
+	c := d.Coupon
+	if c.PercentOff == "" {
+		return &audit.Discount{AmountOff: c.AmountOff, Currency: c.Currency}
+	}
+	r, ok := new(big.Rat).SetString(c.PercentOff)
+	if !ok {
+		return nil
+	}
+	bp := new(big.Rat).Mul(r, big.NewRat(100, 1))
+	if !bp.IsInt() {
+		return nil
+	}
+	return &audit.Discount{PercentOffBasisPoints: bp.Num().Int64()}
 }
