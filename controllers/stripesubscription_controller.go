@@ -89,6 +89,9 @@ type StripeSubscriptionReconciler struct {
 	// reads remembers, per resource, the status markers of this process's
 	// last read of its subscription (see statusCarriesNews).
 	reads sync.Map // UID -> readMark
+	// corrections remembers the last drift correction per UID until its
+	// record is written (drift_corrections.go).
+	corrections sync.Map // UID -> correctionMark
 	// identities remembers each customer's identity-bearing subscriptions
 	// for the lookup before a create (see subscriptionIdentities).
 	identities subscriptionIdentities

@@ -560,16 +560,25 @@ func (s *subscriptionScope) reportDrift(drift []string, corrected bool, prevDrif
 			uncorrected = append(uncorrected, fmt.Sprintf("subscription %s was canceled outside the operator", s.sub.ID))
 		}
 	}
+	unrecorded, hasUnrecorded := s.unrecordedCorrection()
 	switch {
 	case len(uncorrected) > 0:
+		s.forgetCorrection()
 		setCondition(obj, billingv1alpha1.ConditionBillingDrift, metav1.ConditionTrue, billingv1alpha1.ReasonDrifted,
 			"Stripe differs from the declaration: "+joinDifferences(uncorrected)+".")
 	case corrected:
-		setCondition(obj, billingv1alpha1.ConditionBillingDrift, metav1.ConditionFalse, billingv1alpha1.ReasonDriftCorrected,
-			"Stripe had drifted from the declaration and was corrected: "+joinDifferences(s.diff.texts())+".")
-	case prevDrift != nil && prevDrift.Reason == billingv1alpha1.ReasonDriftCorrected && prevDrift.ObservedGeneration == obj.Generation:
+		msg := "Stripe had drifted from the declaration and was corrected: " + joinDifferences(s.diff.texts()) + "."
+		s.noteCorrection(msg)
+		setCondition(obj, billingv1alpha1.ConditionBillingDrift, metav1.ConditionFalse, billingv1alpha1.ReasonDriftCorrected, msg)
+	case prevDrift != nil && prevDrift.Reason == billingv1alpha1.ReasonDriftCorrected && prevDrift.ObservedGeneration == obj.Generation &&
+		(!hasUnrecorded || prevDrift.Message == unrecorded):
 		// Keep the record of the last correction until the spec changes or
 		// Stripe drifts again.
+		s.forgetCorrection()
+	case hasUnrecorded:
+		// This process corrected Stripe but the status write of that pass
+		// conflicted (drift_corrections.go): report the correction made.
+		setCondition(obj, billingv1alpha1.ConditionBillingDrift, metav1.ConditionFalse, billingv1alpha1.ReasonDriftCorrected, unrecorded)
 	default:
 		msg := "Stripe matches the declaration."
 		if note != "" {
