@@ -56,7 +56,7 @@ type BillingAuditReconciler struct {
 	Period time.Duration
 	// Lists, when set, receives the audit's subscription pages for the
 	// subscription reconciler's list-based resync.
-	Lists *SubscriptionLists
+	Lists *ResyncLists
 	// SkipNameValidation lets tests start several managers in one process.
 	SkipNameValidation bool
 	// Now is the clock that decides the current calendar month of the

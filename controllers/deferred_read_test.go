@@ -30,7 +30,7 @@ func TestDeferredEventIsFollowedByARead(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
 	g.Expect(err).NotTo(HaveOccurred())
-	lists := &SubscriptionLists{MinRefresh: time.Hour}
+	lists := &ResyncLists{MinRefresh: time.Hour}
 	r := &StripeSubscriptionReconciler{Client: mgr.GetClient(), Stripe: m.api, ResyncPeriod: time.Hour, SkipNameValidation: true, Lists: lists}
 	g.Expect(r.SetupWithManager(mgr)).To(Succeed())
 	done := make(chan struct{})

@@ -90,7 +90,7 @@ type auditListing struct {
 	lister stripe.Lister
 	add    func(audit.Object)
 	// lists receives the listed subscriptions (the subscriptions' resync).
-	lists *SubscriptionLists
+	lists *ResyncLists
 }
 
 // attachments: every kind of internal/kinds, by name.

@@ -58,7 +58,7 @@ func reconcileTotal(tb testing.TB, controller string) int {
 // runResyncPass starts a manager with a subscription reconciler (lists is
 // nil for the per-object baseline), which reconciles every subscription
 // once as it starts, and returns the Stripe calls that pass made.
-func runResyncPass(tb testing.TB, d *directStripe, ns string, n int, lists *SubscriptionLists) int {
+func runResyncPass(tb testing.TB, d *directStripe, ns string, n int, lists *ResyncLists) int {
 	tb.Helper()
 	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
 		Scheme: testClient().Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
@@ -127,7 +127,7 @@ func measureResync(tb testing.TB, ns string, n int) (perObject, listing int) {
 		}
 	}
 	perObject = runResyncPass(tb, d, ns, n, nil)
-	listing = runResyncPass(tb, d, ns, n, &SubscriptionLists{Lister: d.api.(stripe.ResyncLister), MinRefresh: time.Hour})
+	listing = runResyncPass(tb, d, ns, n, &ResyncLists{Lister: d.api.(stripe.ResyncLister), MinRefresh: time.Hour})
 	return perObject, listing
 }
 

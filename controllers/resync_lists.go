@@ -94,8 +94,6 @@ type ResyncLists struct {
 	observed  observations
 }
 
-// SubscriptionLists is the former name of ResyncLists.
-type SubscriptionLists = ResyncLists
 
 func (l *ResyncLists) minRefresh() time.Duration {
 	if l.MinRefresh > 0 {

@@ -83,7 +83,7 @@ func TestListedSubscriptionRules(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &StripeSubscriptionReconciler{Lists: &SubscriptionLists{}}
+			r := &StripeSubscriptionReconciler{Lists: &ResyncLists{}}
 			r.Lists.startOnce.Do(func() { r.Lists.observed.start.Store(time.Now().Add(-time.Hour).UnixNano()) })
 			s := resyncScope()
 			at := time.Now().Add(-time.Minute)
@@ -105,7 +105,7 @@ func TestListedSubscriptionRules(t *testing.T) {
 func TestSubscriptionListsRefresh(t *testing.T) {
 	ctx := context.Background()
 	lister := &countingLister{subs: []*stripe.Subscription{listedSub(1)}}
-	l := &SubscriptionLists{Lister: lister, MinRefresh: time.Hour}
+	l := &ResyncLists{Lister: lister, MinRefresh: time.Hour}
 	before := time.Now()
 
 	// Concurrent resyncs share one list.
@@ -137,7 +137,7 @@ func TestSubscriptionListsRefresh(t *testing.T) {
 		t.Fatal("an older list replaced a newer one")
 	}
 	// A failing list falls back to reading on its own.
-	failing := &SubscriptionLists{Lister: &countingLister{fail: true}}
+	failing := &ResyncLists{Lister: &countingLister{fail: true}}
 	if _, _, ok := failing.Lookup(ctx, "sub_1", before); ok {
 		t.Fatal("a failed list was used")
 	}

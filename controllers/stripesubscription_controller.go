@@ -68,7 +68,7 @@ type StripeSubscriptionReconciler struct {
 	CredentialsChanged <-chan event.GenericEvent
 	// Lists, when set, lets the periodic resync of an unchanged subscription
 	// read it from a whole list of subscriptions (see resync_lists.go).
-	Lists *SubscriptionLists
+	Lists *ResyncLists
 	// MaxChargeAttempts is the most charge attempts (creates and updates
 	// that can charge) the operator makes per subscription in 24 hours
 	// (--max-charge-attempts); 0 means DefaultMaxChargeAttempts. See
