@@ -94,7 +94,6 @@ type ResyncLists struct {
 	observed  observations
 }
 
-
 func (l *ResyncLists) minRefresh() time.Duration {
 	if l.MinRefresh > 0 {
 		return l.MinRefresh

@@ -427,7 +427,24 @@ func (s *subscriptionScope) Update(ctx context.Context) error {
 			}
 			attempt = a
 		}
+		if params.ResetAnchorNow {
+			// A reset to now restarts the period and invoices at once, and
+			// a repeated request would do it again (each attempt has a new
+			// idempotency key): it is recorded as made before it is sent,
+			// so a lost status write never repeats it (at most once).
+			if err := s.markAnchorReset(ctx); err != nil {
+				return err
+			}
+		}
 		updated, err := s.writes.UpdateSubscription(ctx, s.owner, s.sub.ID, params)
+		if err != nil && params.ResetAnchorNow && (stripe.IsCardDeclined(err) || refusedBeforeCharging(err)) {
+			// Stripe applied nothing: the reset was not made.
+			var was int64
+			if bd := s.orig.Status.BillingDates; bd != nil {
+				was = bd.AnchorResetGeneration
+			}
+			s.obj.Status.BillingDates.AnchorResetGeneration = was
+		}
 		if attempt != nil {
 			if cerr := s.afterCharge(ctx, attempt, updated, err); cerr != nil {
 				return fmt.Errorf("updating subscription %s: %w", s.sub.ID, cerr)

@@ -320,6 +320,20 @@ func (s *subscriptionScope) afterTaxUpdate(params stripe.SubscriptionUpdateParam
 	}
 }
 
+// markAnchorReset records the declared reset to now in status and persists
+// it before the request that makes it.
+func (s *subscriptionScope) markAnchorReset(ctx context.Context) error {
+	a := s.obj.Spec.BillingCycleAnchor
+	if a == nil || a.ResetToNowGeneration == nil {
+		return nil
+	}
+	s.obj.Status.BillingDates.AnchorResetGeneration = *a.ResetToNowGeneration
+	if err := s.recordBeforeWrite(ctx); err != nil {
+		return fmt.Errorf("recording the billing anchor reset before making it: %w", err)
+	}
+	return nil
+}
+
 // taxDrift compares the latest full-period invoice's exclusive tax with
 // the declared tax rates' and returns the uncorrectable differences too.
 func (s *subscriptionScope) taxDrift() []string {

@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	billingv1alpha1 "github.com/stripe-operator/stripe-operator/api/v1alpha1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe/stripefake"
 )
 
 func TestSubscriptionTaxRatesExclusiveAndInclusive(t *testing.T) {
@@ -187,6 +188,22 @@ func TestSubscriptionBillingAnchorAndTrialEnd(t *testing.T) {
 	g.Expect(cond(obj, billingv1alpha1.ConditionStalled)).To(BeNil())
 	e.mustReconcile("first")
 	g.Expect(e.m.updates()).To(Equal(updates+1), "a reset is made once")
+
+	// A reset whose answer is lost (Stripe made it, then answered 500) is
+	// not made again: it was recorded as made before the request.
+	obj = e.fetch("first")
+	e.updateSpec("first", func(s *billingv1alpha1.StripeSubscriptionSpec) {
+		gen := obj.Generation + 1
+		s.BillingCycleAnchor.ResetToNowGeneration = &gen
+	})
+	remove := e.m.fake.InjectFault(stripefake.Fault{Method: "POST", Path: "/v1/subscriptions/" + subID, Status: 500, Count: 1, AfterExecute: true})
+	_, _ = e.reconcile("first")
+	remove()
+	resetInvoice := e.m.get(subID).LatestInvoice.ID
+	g.Expect(resetInvoice).NotTo(BeEmpty())
+	e.mustReconcile("first")
+	e.mustReconcile("first")
+	g.Expect(e.m.get(subID).LatestInvoice.ID).To(Equal(resetInvoice), "a reset whose answer was lost was made again")
 
 	// trialEnd: created trialing until then; a Dashboard extension is
 	// drift and moved back.
